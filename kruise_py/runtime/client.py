@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins
 import contextlib
 import json
 import os
@@ -136,7 +137,7 @@ def load_kubeconfig(path: str | os.PathLike[str] | None = None, context: str | N
     ctx_name = context or cfg.get("current-context")
     ctx = next(c["context"] for c in cfg["contexts"] if c["name"] == ctx_name)
     cluster = next(c["cluster"] for c in cfg["clusters"] if c["name"] == ctx["cluster"])
-    user = next((u["user"] for u in cfg.get("users", []) if u["name"] == ctx.get("user")), {}) or {}
+    user: dict[str, Any] = next((u["user"] for u in cfg.get("users", []) if u["name"] == ctx.get("user")), {}) or {}
     return Credentials(
         server=cluster["server"].rstrip("/"),
         ca_data=_data_or_file(cluster, "certificate-authority", p.parent),
@@ -313,7 +314,7 @@ class KubeClient:
                     raw = await resp.read()
                     status = resp.status
                     retry_after = resp.headers.get("Retry-After")
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as e:
+            except (TimeoutError, aiohttp.ClientConnectionError) as e:
                 REQUESTS.labels("<error>", method, self.host).inc()
                 if not retry or attempt >= self.options.max_retries:
                     raise ApiError(0, {"reason": "ConnectionError", "message": repr(e)}, method, path) from e
@@ -350,13 +351,21 @@ class KubeClient:
     async def list(self, path: str, **params: Any) -> dict[str, Any]:
         return await self.get(path, params=params)
 
-    async def list_all(self, path: str, limit: int = 500, **params: Any) -> tuple[list[dict[str, Any]], str]:
-        """Every item of a (paginated) list, plus the list's resourceVersion."""
-        items: list[dict[str, Any]] = []
+    async def list_all(self, path: str, limit: int = 500, **params: Any) -> tuple[builtins.list[dict[str, Any]], str]:
+        """Every item of a (paginated) list, plus the list's resourceVersion.
+
+        The apiserver leaves apiVersion/kind off list items; they are filled in from the list so
+        cached objects look like watched ones (events need the kind of their involved object).
+        """
+        items: builtins.list[dict[str, Any]] = []
         cont: str | None = None
         while True:
             page = await self.get(path, params={**params, "limit": limit, "continue": cont})
-            items.extend(page.get("items") or [])
+            kind = str(page.get("kind", "")).removesuffix("List")
+            for item in page.get("items") or []:
+                item.setdefault("apiVersion", page.get("apiVersion"))
+                item.setdefault("kind", kind)
+                items.append(item)
             cont = page.get("metadata", {}).get("continue")
             if not cont:
                 return items, page.get("metadata", {}).get("resourceVersion", "")
@@ -466,7 +475,7 @@ def _decode(raw: bytes) -> Any:
 
 
 def _backoff(attempt: int, base: float = 0.05, cap: float = 5.0) -> float:
-    return min(cap, base * 2**attempt) * (0.5 + random.random() / 2)
+    return float(min(cap, base * 2.0**attempt) * (0.5 + random.random() / 2))
 
 
 async def retry_on_conflict(fn: Callable[[], Awaitable[T]], attempts: int = 8) -> T:

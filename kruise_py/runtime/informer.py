@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
+import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -27,7 +29,7 @@ Handler = Callable[[str, Obj | None, Obj | None], None]
 class Store(Protocol):
     def apply(self, event_type: str | None, obj: Obj) -> None: ...
     def get(self, namespace: str | None, name: str) -> Obj | None: ...
-    def list(self, namespace: str | None = None) -> list[Obj]: ...
+    def list(self, namespace: str | None = None) -> builtins.list[Obj]: ...
 
 
 def _key(obj: Obj) -> tuple[str | None, str]:
@@ -43,6 +45,7 @@ class Informer:
         store: Store,
         *,
         name: str = "",
+        namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
         page_size: int = 500,
@@ -52,6 +55,9 @@ class Informer:
         self.path = path
         self.store = store
         self.name = name or path
+        # Several informers (one per watched namespace) may share one store: a relist may only
+        # replace its own namespace's objects.
+        self.namespace = namespace
         self.label_selector = label_selector
         self.field_selector = field_selector
         self.page_size = page_size
@@ -72,10 +78,8 @@ class Informer:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     def _notify(self, etype: str, old: Obj | None, new: Obj | None) -> None:
         for h in self.handlers:
@@ -100,7 +104,7 @@ class Informer:
                 continue
             self.store.apply("MODIFIED" if old is not None else "ADDED", obj)
             self._notify("MODIFIED" if old is not None else "ADDED", old, obj)
-        for old in list(self.store.list()):
+        for old in builtins.list(self.store.list(self.namespace)):
             if _key(old) not in seen:
                 self.store.apply("DELETED", old)
                 self._notify("DELETED", old, None)

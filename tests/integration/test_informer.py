@@ -49,3 +49,29 @@ def test_sync_watch_and_relist_drop_ghosts(kubeconfig: Path, kubectl: Kubectl, n
         await client.close()
 
     asyncio.run(scenario())
+
+
+def test_per_namespace_informers_share_a_cache_safely(kubeconfig: Path, kubectl: Kubectl) -> None:
+    import uuid
+
+    a, b = f"inf-a-{uuid.uuid4().hex[:5]}", f"inf-b-{uuid.uuid4().hex[:5]}"
+    for n in (a, b):
+        kubectl("create", "namespace", n)
+        kubectl("create", "configmap", "only", "-n", n)
+
+    async def scenario() -> None:
+        client = KubeClient.connect(str(kubeconfig))
+        cache = ObjectCache()
+        infs = [Informer(client, path_for("v1", "configmaps", n), cache, namespace=n) for n in (a, b)]
+        for inf in infs:
+            await inf.relist()
+        await infs[0].relist()  # relisting a must not drop b's objects
+        assert cache.get(b, "only") is not None and cache.get(a, "only") is not None
+        # Listed items carry kind/apiVersion like watched ones.
+        assert cache.get(a, "only")["kind"] == "ConfigMap"  # type: ignore[index]
+        await client.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        kubectl.run("delete", "namespace", a, b, "--wait=false", check=False)
