@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from kruise_py.runtime.client import ApiError, TokenBucket, _resource_of, load_kubeconfig, path_for, retry_on_conflict
+from kruise_py.runtime.client import (
+    ApiError,
+    TokenBucket,
+    _resource_of,
+    load_kubeconfig,
+    path_for,
+    retry_on_conflict,
+)
 from kruise_py.sandbox.controlplane import kubeconfig_yaml
 
 
@@ -51,17 +58,17 @@ def test_load_kubeconfig_with_embedded_certs(tmp_path: Path) -> None:
 def test_load_kubeconfig_with_token_and_files(tmp_path: Path) -> None:
     (tmp_path / "ca.crt").write_bytes(b"FILECA")
     p = tmp_path / "kc"
-    p.write_text(f"""
+    p.write_text("""
 apiVersion: v1
 kind: Config
 current-context: b
 contexts:
-- {{name: a, context: {{cluster: c, user: nobody}}}}
-- {{name: b, context: {{cluster: c, user: t}}}}
+- {name: a, context: {cluster: c, user: nobody}}
+- {name: b, context: {cluster: c, user: t}}
 clusters:
-- {{name: c, cluster: {{server: "https://k:443/", certificate-authority: ca.crt}}}}
+- {name: c, cluster: {server: "https://k:443/", certificate-authority: ca.crt}}
 users:
-- {{name: t, user: {{token: s3cret}}}}
+- {name: t, user: {token: s3cret}}
 """)
     c = load_kubeconfig(p)
     assert c.server == "https://k:443" and c.ca_data == b"FILECA"
