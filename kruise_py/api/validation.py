@@ -1,0 +1,1062 @@
+"""OpenKruise's admission validation (spec §6), returning every violation with its field path.
+
+Entry points work on plain dicts (what an admission request carries):
+
+- ``validate_statefulset(new, old=None)``
+- ``validate_statefulset_deletion(obj)``
+- ``validate_broadcastjob(new, old=None)``
+- ``validate_sidecarset(new, old=None, others=(), revision_exists=None, ...)``
+
+By default the objects are defaulted first (validation runs on the defaulted object, as after the
+mutating webhook); pass ``apply_defaults=False`` to validate an object exactly as given.
+Deliberate differences from OpenKruise are marked "Beyond OpenKruise" and listed in docs/sdk.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from . import broadcastjob as bcj
+from . import sidecarset as scs
+from . import statefulset as sts
+from .common import (
+    LabelSelector,
+    get_path,
+    int_or_percent,
+    is_selector_empty,
+    is_selector_overlapping,
+    label_selector_matches,
+    priority_strategy_error,
+    validate_label_selector,
+    validate_positive_int_or_percent,
+)
+from .defaults import default_broadcastjob, default_sidecarset, default_statefulset
+from .errors import FORBIDDEN, NOT_SUPPORTED, REQUIRED, FieldError
+from .naming import (
+    is_qualified_name,
+    max_len_error,
+    name_is_dns_subdomain,
+    regex_error,
+    validate_annotations,
+    validate_object_meta,
+)
+from .podtemplate import (
+    supported_values,
+    validate_containers,
+    validate_pod_template,
+    validate_volumes,
+    volume_names,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _loc_path(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _parse(cls: type[M], obj: Mapping[str, Any]) -> tuple[M | None, list[FieldError]]:
+    """Parse into the model; type errors (e.g. ``replicas: "x"``) become FieldErrors."""
+    try:
+        return cls.model_validate(obj), []
+    except ValidationError as e:
+        return None, [FieldError(_loc_path(err["loc"]), err["msg"]) for err in e.errors()]
+
+
+def _kruise_name_validator(message: str) -> Callable[[str, bool], list[str]]:
+    """The BroadcastJob / SidecarSet name rule: ``^[a-zA-Z0-9\\-]+$`` and at most 63 characters."""
+    fmt = r"^[a-zA-Z0-9\-]+$"
+    pattern = re.compile(fmt)
+
+    def validate(name: str, prefix: bool) -> list[str]:
+        errs: list[str] = []
+        if not pattern.match(name):
+            errs.append(regex_error(message, fmt, "example-com"))
+        if len(name) > 63:
+            errs.append(max_len_error(63))
+        return errs
+
+    return validate
+
+
+def _non_negative(value: int | None, path: str) -> list[FieldError]:
+    if value is not None and value < 0:
+        return [FieldError(path, "must be greater than or equal to 0")]
+    return []
+
+
+def _strip_empty(value: Any) -> Any:
+    """Drop None, "", [] and {} recursively: Go treats absent and zero values alike when it compares."""
+    if isinstance(value, Mapping):
+        out = {k: _strip_empty(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        return [_strip_empty(v) for v in value]
+    return value
+
+
+# ==================================================================================================
+# StatefulSet (spec §6.1)
+
+_RESERVE_RANGE_RE = re.compile(r"^\d+-\d+$")
+
+# Spec fields an update may change (ValidateStatefulSetUpdate).
+STATEFULSET_MUTABLE_SPEC_FIELDS = (
+    "replicas",
+    "ordinals",
+    "template",
+    "reserveOrdinals",
+    "lifecycle",
+    "revisionHistoryLimit",
+    "persistentVolumeClaimRetentionPolicy",
+    "volumeClaimTemplates",
+    "volumeClaimUpdateStrategy",
+    "updateStrategy",
+    "scaleStrategy",
+)
+_STATEFULSET_FORBIDDEN_UPDATE = (
+    "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
+    "'reserveOrdinals', 'lifecycle', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy', "
+    "`volumeClaimTemplates`, `VolumeClaimUpdateStrategy` and 'updateStrategy' are forbidden"
+)
+
+
+def _validate_max_unavailable(
+    value: int | str, path: str, pod_management_policy: str | None, *, require_parallel: bool
+) -> list[FieldError]:
+    errs = validate_positive_int_or_percent(value, path)
+    try:
+        if int_or_percent(value, 1, True) < 1:
+            errs.append(FieldError(path, "should not be less than 1"))
+    except ValueError as e:
+        errs.append(FieldError(path, f"getValueFromIntOrPercent error: {e}"))
+    # Beyond OpenKruise: for the rolling update (require_parallel=False) any maxUnavailable is
+    # allowed with OrderedReady too (KEP-961). The scale budget still requires Parallel.
+    if require_parallel and pod_management_policy != sts.POD_MANAGEMENT_PARALLEL and value != 1:
+        errs.append(FieldError(path, "can only work with Parallel PodManagementPolicyType"))
+    return errs
+
+
+def _validate_statefulset_spec(spec: sts.StatefulSetSpec, raw_spec: Mapping[str, Any]) -> list[FieldError]:
+    errs: list[FieldError] = []
+    pmp = spec.pod_management_policy
+    if not pmp:
+        errs.append(FieldError("spec.podManagementPolicy", "Required value", REQUIRED))
+    elif pmp not in (sts.POD_MANAGEMENT_ORDERED_READY, sts.POD_MANAGEMENT_PARALLEL):
+        errs.append(FieldError("spec.podManagementPolicy", "must be 'OrderedReady' or 'Parallel'"))
+
+    for i, item in enumerate(spec.reserve_ordinals or []):
+        p = f"spec.reserveOrdinals[{i}]"
+        if isinstance(item, str):
+            if not _RESERVE_RANGE_RE.match(item):
+                errs.append(FieldError(p, f"{i} th reserve ordinal is not a valid range: {item}"))
+            else:
+                try:
+                    sts.parse_range(item)
+                except ValueError as e:
+                    errs.append(FieldError(p, f"{i} th reserve ordinal is invalid: {item}, err = {e}"))
+        elif item < 0:
+            errs.append(FieldError(p, f"{i} th reserve ordinal is negative: {item}"))
+
+    if spec.scale_strategy is not None and spec.scale_strategy.max_unavailable is not None:
+        errs.extend(
+            _validate_max_unavailable(
+                spec.scale_strategy.max_unavailable,
+                "spec.scaleStrategy.maxUnavailable",
+                pmp,
+                require_parallel=True,
+            )
+        )
+
+    errs.extend(_validate_update_strategy(spec))
+
+    policy = spec.persistent_volume_claim_retention_policy
+    if policy is not None:
+        allowed = (sts.PVC_RETENTION_RETAIN, sts.PVC_RETENTION_DELETE)
+        for name, value in (("whenDeleted", policy.when_deleted), ("whenScaled", policy.when_scaled)):
+            if value not in allowed:
+                errs.append(
+                    FieldError(
+                        f"spec.persistentVolumeClaimRetentionPolicy.{name}",
+                        supported_values(allowed),
+                        NOT_SUPPORTED,
+                    )
+                )
+
+    errs.extend(_non_negative(spec.replicas, "spec.replicas"))
+    errs.extend(_validate_statefulset_selector_and_template(spec, raw_spec))
+    return errs
+
+
+def _validate_update_strategy(spec: sts.StatefulSetSpec) -> list[FieldError]:
+    errs: list[FieldError] = []
+    strategy = spec.update_strategy or sts.StatefulSetUpdateStrategy()
+    rolling = strategy.rolling_update
+    if not strategy.type:
+        errs.append(FieldError("spec.updateStrategy", "Required value", REQUIRED))
+    elif strategy.type == sts.UPDATE_STRATEGY_ON_DELETE:
+        if rolling is not None:
+            errs.append(
+                FieldError(
+                    "spec.updateStrategy.rollingUpdate", "only allowed for updateStrategy 'RollingUpdate'"
+                )
+            )
+    elif strategy.type != sts.UPDATE_STRATEGY_ROLLING_UPDATE:
+        errs.append(FieldError("spec.updateStrategy", "must be 'RollingUpdate' or 'OnDelete'"))
+    elif rolling is not None:
+        p = "spec.updateStrategy.rollingUpdate"
+        errs.extend(_non_negative(rolling.partition, f"{p}.partition"))
+        errs.extend(_non_negative(rolling.min_ready_seconds, f"{p}.minReadySeconds"))
+        if rolling.min_ready_seconds is not None and rolling.min_ready_seconds > sts.MAX_MIN_READY_SECONDS:
+            errs.append(FieldError(f"{p}.minReadySeconds", "must be no more than 300 seconds"))
+        if rolling.max_unavailable is None:
+            errs.append(FieldError(f"{p}.maxUnavailable", "Required value", REQUIRED))
+        else:
+            errs.extend(
+                _validate_max_unavailable(
+                    rolling.max_unavailable,
+                    f"{p}.maxUnavailable",
+                    spec.pod_management_policy,
+                    require_parallel=False,
+                )
+            )
+        policy = rolling.pod_update_policy
+        if not policy:
+            errs.append(FieldError(f"{p}.podUpdatePolicy", "Required value", REQUIRED))
+        elif policy in (sts.POD_UPDATE_IN_PLACE_IF_POSSIBLE, sts.POD_UPDATE_IN_PLACE_ONLY):
+            gates = get_path(spec.template, "spec", "readinessGates") or []
+            if not any(
+                isinstance(g, Mapping) and g.get("conditionType") == sts.IN_PLACE_UPDATE_READY for g in gates
+            ):
+                errs.append(
+                    FieldError(
+                        "spec.template.spec.readinessGates",
+                        f"must contains {sts.IN_PLACE_UPDATE_READY} when podUpdatePolicy is {policy}",
+                    )
+                )
+        elif policy != sts.POD_UPDATE_RECREATE:
+            errs.append(
+                FieldError(f"{p}.podUpdatePolicy", "must be 'ReCreate', InPlaceIfPossible or 'InPlaceOnly'")
+            )
+        if rolling.unordered_update is not None:
+            if spec.pod_management_policy != sts.POD_MANAGEMENT_PARALLEL:
+                errs.append(
+                    FieldError(
+                        f"{p}.unorderedUpdate",
+                        "unorderedUpdate can only work with Parallel PodManagementPolicyType",
+                        REQUIRED,
+                    )
+                )
+            msg = priority_strategy_error(rolling.unordered_update.priority_strategy)
+            if msg:
+                errs.append(FieldError(f"{p}.unorderedUpdate.priorityStrategy", msg, REQUIRED))
+    return errs
+
+
+def _validate_statefulset_selector_and_template(
+    spec: sts.StatefulSetSpec, raw_spec: Mapping[str, Any]
+) -> list[FieldError]:
+    errs: list[FieldError] = []
+    selector_ok = False
+    if spec.selector is None:
+        errs.append(FieldError("spec.selector", "Required value", REQUIRED))
+    else:
+        sel_errs = validate_label_selector(spec.selector, "spec.selector")
+        errs.extend(sel_errs)
+        if is_selector_empty(spec.selector):
+            errs.append(FieldError("spec.selector", "empty selector is invalid for statefulset"))
+        else:
+            selector_ok = not any(e.path.endswith(".operator") for e in sel_errs)
+
+    template = raw_spec.get("template")
+    if template is None:
+        errs.append(FieldError("spec.template", "Required value", REQUIRED))
+        return errs
+    labels = get_path(template, "metadata", "labels")
+    if selector_ok and not label_selector_matches(
+        spec.selector, labels if isinstance(labels, Mapping) else {}
+    ):
+        errs.append(
+            FieldError("spec.template.metadata.labels", "`selector` does not match template `labels`")
+        )
+    # Beyond OpenKruise: Kubernetes skips pod-spec validation for StatefulSet templates (a TODO
+    # there); we check a pragmatic subset, counting volumeClaimTemplates as volumes.
+    claims = {
+        str(get_path(c, "metadata", "name"))
+        for c in raw_spec.get("volumeClaimTemplates") or []
+        if get_path(c, "metadata", "name")
+    }
+    errs.extend(
+        validate_pod_template(template, "spec.template", extra_volumes=claims, check_restart_policy=False)
+    )
+
+    restart = get_path(template, "spec", "restartPolicy")
+    if restart not in (None, "", "Always"):
+        errs.append(
+            FieldError("spec.template.spec.restartPolicy", supported_values(["Always"]), NOT_SUPPORTED)
+        )
+    if get_path(template, "spec", "activeDeadlineSeconds") is not None:
+        errs.append(
+            FieldError(
+                "spec.template.spec.activeDeadlineSeconds",
+                "activeDeadlineSeconds in StatefulSet is not Supported",
+                FORBIDDEN,
+            )
+        )
+    return errs
+
+
+def _json_pointer(path: str, key: str | int) -> str:
+    return f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
+
+
+def _json_diff(old: Any, new: Any, path: str = "") -> list[tuple[str, str]]:
+    """A JSON-patch-like list of (op, path) turning ``old`` into ``new``."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        ops: list[tuple[str, str]] = []
+        for k in old:
+            if k not in new:
+                ops.append(("remove", _json_pointer(path, k)))
+        for k in new:
+            if k not in old:
+                ops.append(("add", _json_pointer(path, k)))
+            else:
+                ops.extend(_json_diff(old[k], new[k], _json_pointer(path, k)))
+        return ops
+    if isinstance(old, list) and isinstance(new, list):
+        ops = []
+        for i in range(min(len(old), len(new))):
+            ops.extend(_json_diff(old[i], new[i], _json_pointer(path, i)))
+        ops.extend(("add", _json_pointer(path, i)) for i in range(len(old), len(new)))
+        ops.extend(("remove", _json_pointer(path, i)) for i in range(len(new), len(old)))
+        return ops
+    return [] if old == new else [("replace", path)]
+
+
+_IN_PLACE_ONLY_PATH_RE = re.compile(r"^/containers/[0-9]+/image$")
+
+
+def in_place_only_violation(old_template: Any, new_template: Any) -> str | None:
+    """First template.spec change other than a container image, as "op path", or None."""
+    old_spec = _strip_empty(get_path(old_template, "spec") or {})
+    new_spec = _strip_empty(get_path(new_template, "spec") or {})
+    for op, path in _json_diff(old_spec, new_spec):
+        # OpenKruise's regex is unanchored (it would also let /containers/0/imagePullPolicy through).
+        if op != "replace" or not _IN_PLACE_ONLY_PATH_RE.match(path):
+            return f"{op} {path}"
+    return None
+
+
+def _validate_statefulset_update(
+    new: Mapping[str, Any], old: Mapping[str, Any], new_spec: sts.StatefulSetSpec
+) -> list[FieldError]:
+    errs: list[FieldError] = []
+    for field in ("name", "namespace"):
+        if get_path(old, "metadata", field) != get_path(new, "metadata", field):
+            errs.append(FieldError(f"metadata.{field}", "field is immutable"))
+
+    def frozen(obj: Mapping[str, Any]) -> Any:
+        spec = dict(obj.get("spec") or {})
+        for f in STATEFULSET_MUTABLE_SPEC_FIELDS:
+            spec.pop(f, None)
+        return _strip_empty(spec)
+
+    if frozen(new) != frozen(old):
+        errs.append(FieldError("spec", _STATEFULSET_FORBIDDEN_UPDATE, FORBIDDEN))
+
+    rolling = new_spec.update_strategy.rolling_update if new_spec.update_strategy else None
+    if rolling is not None and rolling.pod_update_policy == sts.POD_UPDATE_IN_PLACE_ONLY:
+        violation = in_place_only_violation(
+            get_path(old, "spec", "template"), get_path(new, "spec", "template")
+        )
+        if violation:
+            errs.append(
+                FieldError(
+                    "spec.template",
+                    f"invalid template modified with InPlaceOnly strategy: {violation}, "
+                    "currently only image update is allowed for InPlaceOnly",
+                )
+            )
+    return errs
+
+
+def validate_statefulset(
+    new: Mapping[str, Any], old: Mapping[str, Any] | None = None, *, apply_defaults: bool = True
+) -> list[FieldError]:
+    """Validate an ASTS create (``old=None``) or update. v1alpha1 objects are converted to v1beta1."""
+    new = sts.to_v1beta1(new) if new.get("apiVersion") == sts.API_VERSION_V1ALPHA1 else dict(new)
+    if old is not None and old.get("apiVersion") == sts.API_VERSION_V1ALPHA1:
+        old = sts.to_v1beta1(old)
+    if apply_defaults:
+        new = default_statefulset(new)
+        old = default_statefulset(old) if old is not None else None
+    model, errs = _parse(sts.StatefulSet, new)
+    if model is None:
+        return errs
+    errs.extend(validate_object_meta(new.get("metadata"), name_is_dns_subdomain, namespaced=True))
+    spec = model.spec or sts.StatefulSetSpec()
+    raw_spec = new.get("spec") or {}
+    errs.extend(_validate_statefulset_spec(spec, raw_spec))
+    if old is not None:
+        errs.extend(_validate_statefulset_update(new, old, spec))
+    return errs
+
+
+def validate_statefulset_deletion(obj: Mapping[str, Any]) -> list[FieldError]:
+    """Deletion protection (gate ResourcesDeletionProtection, off by default in OpenKruise).
+
+    Label ``policy.kruise.io/delete-protection``: ``Always`` forbids deletion, ``Cascading``
+    forbids it while ``spec.replicas > 0``.
+    """
+    if get_path(obj, "metadata", "deletionTimestamp"):
+        return []
+    labels = get_path(obj, "metadata", "labels") or {}
+    value = labels.get(sts.DELETE_PROTECTION_LABEL) if isinstance(labels, Mapping) else None
+    key = sts.DELETE_PROTECTION_LABEL
+    if value == "Always":
+        return [
+            FieldError(
+                "metadata.labels", f"forbidden by ResourcesProtectionDeletion for {key}={value}", FORBIDDEN
+            )
+        ]
+    replicas = get_path(obj, "spec", "replicas")
+    if value == "Cascading" and isinstance(replicas, int) and replicas > 0:
+        return [
+            FieldError(
+                "metadata.labels",
+                f"forbidden by ResourcesProtectionDeletion for {key}={value} and replicas {replicas}>0",
+                FORBIDDEN,
+            )
+        ]
+    return []
+
+
+# ==================================================================================================
+# BroadcastJob (spec §6.2)
+
+_bcj_name = _kruise_name_validator("BroadcastJob name must consist of alphanumeric characters or '-'")
+
+
+def validate_broadcastjob(
+    new: Mapping[str, Any], old: Mapping[str, Any] | None = None, *, apply_defaults: bool = True
+) -> list[FieldError]:
+    """Validate a BroadcastJob create or update (OpenKruise has no update-only rules)."""
+    del old  # no immutability rules
+    if apply_defaults:
+        new = default_broadcastjob(new)
+    model, errs = _parse(bcj.BroadcastJob, new)
+    if model is None:
+        return errs
+    errs.extend(validate_object_meta(new.get("metadata"), _bcj_name, namespaced=True))
+    spec = model.spec or bcj.BroadcastJobSpec()
+    cp = spec.completion_policy
+    if cp is not None and cp.type == bcj.COMPLETION_NEVER:
+        if cp.ttl_seconds_after_finished is not None:
+            errs.append(
+                FieldError(
+                    "spec.completionPolicy.ttlSecondsAfterFinished",
+                    "ttlSecondsAfterFinished can just work with Always CompletionPolicyType",
+                )
+            )
+        if cp.active_deadline_seconds is not None:
+            errs.append(
+                FieldError(
+                    "spec.completionPolicy.activeDeadlineSeconds",
+                    "activeDeadlineSeconds can just work with Always CompletionPolicyType",
+                )
+            )
+    # Beyond OpenKruise: reject a parallelism the controller could not resolve (e.g. "abc").
+    if spec.parallelism is not None:
+        errs.extend(validate_positive_int_or_percent(spec.parallelism, "spec.parallelism"))
+
+    template = spec.template
+    if template is None:
+        errs.append(FieldError("spec.template", "Required value", REQUIRED))
+        return errs
+    if get_path(template, "spec", "restartPolicy") not in ("Never", "OnFailure"):
+        errs.append(
+            FieldError("spec.template.spec.restartPolicy", "pod restartPolicy can only be Never or OnFailure")
+        )
+    labels = get_path(template, "metadata", "labels")
+    if isinstance(labels, Mapping) and (
+        labels.get(bcj.JOB_NAME_LABEL) or labels.get(bcj.CONTROLLER_UID_LABEL)
+    ):
+        errs.append(
+            FieldError(
+                "spec.template.metadata.labels",
+                f'"{bcj.JOB_NAME_LABEL}" and "{bcj.CONTROLLER_UID_LABEL}" are not allowed to preset in pod labels',
+            )
+        )
+    errs.extend(validate_pod_template(template, "spec.template"))
+    return errs
+
+
+# ==================================================================================================
+# SidecarSet (spec §6.3)
+
+_sidecarset_name = _kruise_name_validator("sidecarset name must consist of alphanumeric characters or '-'")
+_DOWNWARD_API_PATHS = ("metadata.annotations", "metadata.labels", "metadata.name")
+# ConvertDownwardAPIFieldLabel (v1): the field paths a fieldRef may name at all.
+_DOWNWARD_API_KNOWN = {
+    "metadata.annotations",
+    "metadata.labels",
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.serviceAccountName",
+    "spec.schedulerName",
+    "status.phase",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+}
+_SUBSCRIPT_RE = re.compile(r"^(metadata\.(?:annotations|labels))\['(.*)'\]$")
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+NamespaceLabels = Callable[[str], Mapping[str, str] | None]
+
+
+def _validate_sidecarset_selector(selector: LabelSelector, path: str) -> list[FieldError]:
+    errs = validate_label_selector(selector, path)
+    if is_selector_empty(selector):
+        errs.append(FieldError(path, "empty selector is not valid for sidecarset."))
+    return errs
+
+
+def _validate_field_ref(field_ref: scs.ObjectFieldSelector, path: str) -> list[FieldError]:
+    if not field_ref.api_version:
+        return [FieldError(f"{path}.apiVersion", "Required value", REQUIRED)]
+    if not field_ref.field_path:
+        return [FieldError(f"{path}.fieldPath", "Required value", REQUIRED)]
+    if field_ref.api_version != "v1":
+        return [
+            FieldError(
+                f"{path}.fieldPath",
+                f"error converting fieldPath: unsupported pod version: {field_ref.api_version}",
+            )
+        ]
+    field_path = field_ref.field_path
+    m = _SUBSCRIPT_RE.match(field_path)
+    if m:
+        base, key = m.group(1), m.group(2)
+        check = key.lower() if base == "metadata.annotations" else key
+        return [FieldError(path, msg) for msg in is_qualified_name(check)]
+    if "[" in field_path:
+        base = field_path.split("[", 1)[0]
+        if base in _DOWNWARD_API_KNOWN:
+            return [FieldError(path, "does not support subscript")]
+        return [
+            FieldError(f"{path}.fieldPath", f"error converting fieldPath: field label not supported: {base}")
+        ]
+    if field_path not in _DOWNWARD_API_KNOWN:
+        return [
+            FieldError(
+                f"{path}.fieldPath", f"error converting fieldPath: field label not supported: {field_path}"
+            )
+        ]
+    if field_path not in _DOWNWARD_API_PATHS:
+        return [FieldError(f"{path}.fieldPath", supported_values(sorted(_DOWNWARD_API_PATHS)), NOT_SUPPORTED)]
+    return []
+
+
+# resourcesPolicy expressions: numbers, percentages, quantities, the variable, + - * /, parentheses,
+# max(a, b) and min(a, b).
+_TOKEN_RE = re.compile(
+    r"\s*(?:(?P<num>\d+(?:\.\d+)?)(?P<suffix>%|Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?|(?P<ident>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>[-+*/(),]))"
+)
+
+
+def resource_expression_error(expr: str, variable: str) -> str | None:
+    """Why ``expr`` is not a valid resourcesPolicy expression over ``variable``, or None."""
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    text = expr.strip()
+    while pos < len(text):
+        m = _TOKEN_RE.match(text, pos)
+        if not m or m.end() == pos:
+            return f"unexpected character {text[pos]!r}"
+        pos = m.end()
+        if m.group("num") is not None:
+            tokens.append(("num", m.group(0).strip()))
+        elif m.group("ident") is not None:
+            tokens.append(("ident", m.group("ident")))
+        else:
+            tokens.append(("op", m.group("op")))
+    i = 0
+
+    def peek() -> tuple[str, str] | None:
+        return tokens[i] if i < len(tokens) else None
+
+    def take(value: str) -> bool:
+        nonlocal i
+        t = peek()
+        if t is not None and t[0] == "op" and t[1] == value:
+            i += 1
+            return True
+        return False
+
+    def expression() -> str | None:
+        err = term()
+        while err is None and (take("+") or take("-")):
+            err = term()
+        return err
+
+    def term() -> str | None:
+        err = factor()
+        while err is None and (take("*") or take("/")):
+            err = factor()
+        return err
+
+    def factor() -> str | None:
+        nonlocal i
+        if take("-") or take("+"):
+            return factor()
+        t = peek()
+        if t is None:
+            return "unexpected end of expression"
+        if t[0] == "num":
+            i += 1
+            return None
+        if t[0] == "ident":
+            i += 1
+            if t[1] in ("max", "min"):
+                if not take("("):
+                    return f"expected '(' after {t[1]}"
+                err = expression()
+                if err is None and not take(","):
+                    return f"{t[1]} needs two arguments"
+                err = err or expression()
+                if err is None and not take(")"):
+                    return "expected ')'"
+                return err
+            if t[1] != variable:
+                return f"unknown variable {t[1]!r}, only {variable!r} is allowed"
+            return None
+        if take("("):
+            err = expression()
+            if err is None and not take(")"):
+                return "expected ')'"
+            return err
+        return f"unexpected {t[1]!r}"
+
+    if not tokens:
+        return None  # an empty expression means "not set"
+    err = expression()
+    if err is None and i != len(tokens):
+        err = f"unexpected {tokens[i][1]!r}"
+    return err
+
+
+def _validate_resources_policy(
+    container: scs.SidecarContainer, raw: Mapping[str, Any], path: str, *, init: bool
+) -> list[FieldError]:
+    rp = container.resources_policy
+    if rp is None:
+        return []
+    p = f"{path}.resourcesPolicy"
+    errs: list[FieldError] = []
+    if init and not scs.is_native_sidecar(raw):
+        errs.append(
+            FieldError(
+                p, "resourcesPolicy can only be set on native sidecar init containers (restartPolicy: Always)"
+            )
+        )
+    resources = raw.get("resources") or {}
+    if isinstance(resources, Mapping) and (resources.get("limits") or resources.get("requests")):
+        errs.append(FieldError(p, "resourcesPolicy and resources cannot be configured together"))
+    modes = (scs.TARGET_CONTAINER_MODE_SUM, scs.TARGET_CONTAINER_MODE_MAX)
+    if rp.target_container_mode not in modes:
+        errs.append(FieldError(f"{p}.targetContainerMode", supported_values(modes), NOT_SUPPORTED))
+    if not rp.target_containers_name_regex:
+        errs.append(
+            FieldError(
+                f"{p}.targetContainersNameRegex", "targetContainersNameRegex can not be empty", REQUIRED
+            )
+        )
+    else:
+        try:
+            re.compile(rp.target_containers_name_regex)
+        except re.error as e:
+            errs.append(FieldError(f"{p}.targetContainersNameRegex", f"invalid regex pattern: {e}"))
+    expr = rp.resource_expr or scs.ResourceExpr()
+    if expr.limits is None and expr.requests is None:
+        errs.append(FieldError(f"{p}.resourceExpr", "at least one of limits or requests must be configured"))
+    for part, values in (("limits", expr.limits), ("requests", expr.requests)):
+        if values is None:
+            continue
+        for variable, text in (("cpu", values.cpu), ("memory", values.memory)):
+            if text:
+                reason = resource_expression_error(text, variable)
+                if reason:
+                    errs.append(
+                        FieldError(
+                            f"{p}.resourceExpr.{part}.{variable}", f"invalid expression {text!r}: {reason}"
+                        )
+                    )
+    return errs
+
+
+def _whitelist_rules(whitelist: Mapping[str, Any] | Sequence[Any]) -> list[Any]:
+    if isinstance(whitelist, Mapping):
+        rules = whitelist.get("rules") or []
+        return list(rules) if isinstance(rules, list) else []
+    return list(whitelist)
+
+
+def _validate_patch_whitelist(
+    sidecarset: Mapping[str, Any],
+    patches: list[scs.SidecarSetPatchPodMetadata],
+    whitelist: Mapping[str, Any] | Sequence[Any],
+) -> list[FieldError]:
+    labels = get_path(sidecarset, "metadata", "labels") or {}
+    regs: list[re.Pattern[str]] = []
+    for rule in _whitelist_rules(whitelist):
+        if not isinstance(rule, Mapping):
+            continue
+        selector = rule.get("selector")
+        if selector is not None and not label_selector_matches(selector, labels):
+            continue
+        for expr in rule.get("allowedAnnotationKeyExprs") or []:
+            try:
+                regs.append(re.compile(str(expr)))
+            except re.error as e:
+                return [
+                    FieldError(
+                        "spec.patchPodMetadata", f"invalid whitelist expression {expr!r}: {e}", REQUIRED
+                    )
+                ]
+    if not regs:
+        return [
+            FieldError(
+                "spec.patchPodMetadata", "sidecarSet patch metadata annotation is not allowed", REQUIRED
+            )
+        ]
+    errs: list[FieldError] = []
+    for patch in patches:
+        for key in patch.annotations or {}:
+            if not any(r.search(key) for r in regs):  # Go's MatchString is a search, not a full match
+                errs.append(
+                    FieldError(
+                        "spec.patchPodMetadata",
+                        f"sidecarSet patch metadata annotation({key}) is not allowed",
+                        REQUIRED,
+                    )
+                )
+    return errs
+
+
+def _namespace_matches(
+    namespace: str, selector: LabelSelector, namespace_labels: NamespaceLabels | None
+) -> bool:
+    labels = dict(namespace_labels(namespace) or {}) if namespace_labels is not None else None
+    if labels is not None:
+        labels.setdefault(NAMESPACE_NAME_LABEL, namespace)
+        return label_selector_matches(selector, labels)
+    # Labels unknown: only the automatic kubernetes.io/metadata.name label can be judged.
+    if label_selector_matches(selector, {NAMESPACE_NAME_LABEL: namespace}):
+        return True
+    keys = set((selector.match_labels or {}).keys()) | {e.key for e in selector.match_expressions or []}
+    return keys != {NAMESPACE_NAME_LABEL}  # unknown labels involved: assume it may match
+
+
+def _namespaces_overlap(
+    a: scs.SidecarSetSpec, b: scs.SidecarSetSpec, namespace_labels: NamespaceLabels | None
+) -> bool:
+    if a.namespace and b.namespace and a.namespace != b.namespace:
+        return False
+    if (
+        a.namespace_selector is not None
+        and b.namespace_selector is not None
+        and not is_selector_overlapping(a.namespace_selector, b.namespace_selector)
+    ):
+        return False
+    if (
+        a.namespace
+        and b.namespace_selector is not None
+        and not _namespace_matches(a.namespace, b.namespace_selector, namespace_labels)
+    ):
+        return False
+    # (OpenKruise checks the other side against the wrong selector here; we use the right one.)
+    return not (
+        b.namespace
+        and a.namespace_selector is not None
+        and not _namespace_matches(b.namespace, a.namespace_selector, namespace_labels)
+    )
+
+
+def _validate_sidecarset_conflicts(
+    name: str | None,
+    spec: scs.SidecarSetSpec,
+    raw_spec: Mapping[str, Any],
+    others: Iterable[Mapping[str, Any]],
+    namespace_labels: NamespaceLabels | None,
+) -> list[FieldError]:
+    init_in_others: dict[str, str] = {}
+    containers_in_others: dict[str, str] = {}
+    volumes_in_others: dict[str, tuple[str, Any]] = {}
+    annotations_in_others: dict[str, tuple[str, str]] = {}
+    for other in others:
+        other_model, parse_errs = _parse(scs.SidecarSet, other)
+        if other_model is None or parse_errs:
+            continue
+        other_name = (other_model.metadata.name if other_model.metadata else None) or ""
+        if other_name == name:
+            continue
+        ospec = other_model.spec or scs.SidecarSetSpec()
+        if not (
+            _namespaces_overlap(spec, ospec, namespace_labels)
+            and is_selector_overlapping(spec.selector, ospec.selector)
+        ):
+            continue
+        for c in ospec.init_containers or []:
+            init_in_others[c.name or ""] = other_name
+        for c in ospec.containers or []:
+            containers_in_others[c.name or ""] = other_name
+        for v in get_path(other, "spec", "volumes") or []:
+            if isinstance(v, Mapping):
+                volumes_in_others[str(v.get("name"))] = (other_name, v)
+        for patch in ospec.patch_pod_metadata or []:
+            if patch.patch_policy == scs.PATCH_POLICY_RETAIN:
+                continue
+            for key in patch.annotations or {}:
+                annotations_in_others[key] = (other_name, patch.patch_policy or "")
+
+    errs: list[FieldError] = []
+    for i, c in enumerate(spec.init_containers or []):
+        if (c.name or "") in init_in_others:
+            errs.append(
+                FieldError(
+                    f"spec.initContainers[{i}].name",
+                    f"container {c.name} already exist in {init_in_others[c.name or '']}",
+                )
+            )
+    for i, c in enumerate(spec.containers or []):
+        if (c.name or "") in containers_in_others:
+            errs.append(
+                FieldError(
+                    f"spec.containers[{i}].name",
+                    f"container {c.name} already exist in {containers_in_others[c.name or '']}",
+                )
+            )
+    for i, v in enumerate(raw_spec.get("volumes") or []):
+        if not isinstance(v, Mapping):
+            continue
+        hit = volumes_in_others.get(str(v.get("name")))
+        if hit is not None and _strip_empty(hit[1]) != _strip_empty(v):
+            errs.append(
+                FieldError(
+                    f"spec.volumes[{i}].name",
+                    f"volume {v.get('name')} is in conflict with sidecarset {hit[0]}",
+                )
+            )
+    for i, patch in enumerate(spec.patch_pod_metadata or []):
+        if patch.patch_policy == scs.PATCH_POLICY_RETAIN:
+            continue
+        for key in patch.annotations or {}:
+            other_hit = annotations_in_others.get(key)
+            if other_hit is None:
+                continue
+            if scs.PATCH_POLICY_OVERWRITE in (patch.patch_policy, other_hit[1]):
+                errs.append(
+                    FieldError(
+                        f"spec.patchPodMetadata[{i}].annotations",
+                        f"annotation {key} is in conflict with sidecarset {other_hit[0]}",
+                    )
+                )
+    return errs
+
+
+def _validate_sidecarset_spec(
+    obj: Mapping[str, Any],
+    spec: scs.SidecarSetSpec,
+    revision_exists: Callable[[str], bool] | None,
+    patch_metadata_whitelist: Mapping[str, Any] | Sequence[Any] | None,
+) -> list[FieldError]:
+    errs: list[FieldError] = []
+    raw_spec: Mapping[str, Any] = obj.get("spec") or {}
+
+    if spec.selector is None:
+        errs.append(FieldError("spec.selector", "no selector defined for SidecarSet", REQUIRED))
+    else:
+        errs.extend(_validate_sidecarset_selector(spec.selector, "spec.selector"))
+    if spec.namespace and spec.namespace_selector is not None:
+        errs.append(
+            FieldError(
+                "spec.namespaceSelector", "namespace and namespaceSelector are mutually exclusive", REQUIRED
+            )
+        )
+    elif spec.namespace_selector is not None:
+        errs.extend(_validate_sidecarset_selector(spec.namespace_selector, "spec.namespaceSelector"))
+
+    revision = spec.injection_strategy.revision if spec.injection_strategy else None
+    if revision is not None:
+        p = "spec.injectionStrategy.revision"
+        if revision.revision_name is None and revision.custom_version is None:
+            errs.append(FieldError(p, "revisionName and customVersion cannot be empty simultaneously"))
+        elif revision_exists is not None:
+            key = revision.revision_name if revision.revision_name is not None else revision.custom_version
+            if not revision_exists(key or ""):
+                errs.append(FieldError(p, "Cannot find specific ControllerRevision"))
+        if revision.policy not in (None, "", scs.INJECT_REVISION_ALWAYS, scs.INJECT_REVISION_PARTIAL):
+            errs.append(
+                FieldError(f"{p}.policy", f"Invalid policy {revision.policy}, supported: [Always, Partial]")
+            )
+
+    strategy = spec.update_strategy or scs.SidecarSetUpdateStrategy()
+    if strategy.type == scs.UPDATE_STRATEGY_ROLLING_UPDATE:
+        p = "spec.updateStrategy"
+        partition_set = strategy.partition is not None and strategy.partition != 0
+        if partition_set and strategy.selector is not None:
+            errs.append(FieldError(p, "Partition and Selector cannot be used together"))
+        if strategy.selector is not None:
+            errs.extend(_validate_sidecarset_selector(strategy.selector, f"{p}.selector"))
+        if strategy.partition is not None:
+            errs.extend(validate_positive_int_or_percent(strategy.partition, f"{p}.partition"))
+        if strategy.max_unavailable is not None:
+            errs.extend(validate_positive_int_or_percent(strategy.max_unavailable, f"{p}.maxUnavailable"))
+        msg = priority_strategy_error(strategy.priority_strategy)
+        if msg:
+            errs.append(FieldError(f"{p}.priorityStrategy", msg, REQUIRED))
+        seen_terms: set[tuple[str, str]] = set()
+        for term in strategy.scatter_strategy or []:
+            if not term.key:
+                errs.append(FieldError(f"{p}.scatterStrategy", "key should not be empty", REQUIRED))
+                break
+            ident = (term.key, term.value or "")
+            if ident in seen_terms:
+                errs.append(
+                    FieldError(
+                        f"{p}.scatterStrategy",
+                        f"duplicated key={term.key} value={term.value or ''}",
+                        REQUIRED,
+                    )
+                )
+                break
+            seen_terms.add(ident)
+    # Beyond OpenKruise: native sidecar init containers (restartPolicy: Always) are allowed with
+    # RollingUpdate; OpenKruise says "The initContainer in-place upgrade is not currently supported."
+
+    errs.extend(validate_volumes(raw_spec.get("volumes"), "spec.volumes"))
+    raw_inits = raw_spec.get("initContainers") or []
+    raw_containers = raw_spec.get("containers") or []
+    if not raw_inits and not raw_containers:
+        errs.append(FieldError("spec", "no initContainer or container defined for SidecarSet", REQUIRED))
+    else:
+        for i, c in enumerate(spec.containers or []):
+            p = f"spec.containers[{i}]"
+            if c.pod_inject_policy not in (scs.POD_INJECT_BEFORE_APP, scs.POD_INJECT_AFTER_APP):
+                errs.append(FieldError(f"{p}.podInjectPolicy", "unsupported pod inject policy"))
+            share = c.share_volume_policy.type if c.share_volume_policy else None
+            if share not in (scs.SHARE_VOLUME_ENABLED, scs.SHARE_VOLUME_DISABLED):
+                errs.append(FieldError(f"{p}.shareVolumePolicy", "unsupported share volume policy"))
+            for j, env in enumerate(c.transfer_env or []):
+                ref = env.source_container_name_from.field_ref if env.source_container_name_from else None
+                if ref is not None:
+                    errs.extend(
+                        _validate_field_ref(ref, f"{p}.transferEnv[{j}].sourceContainerNameFrom.fieldRef")
+                    )
+            errs.extend(_validate_resources_policy(c, raw_containers[i], p, init=False))
+        for i, c in enumerate(spec.init_containers or []):
+            errs.extend(_validate_resources_policy(c, raw_inits[i], f"spec.initContainers[{i}]", init=True))
+        volumes = volume_names(raw_spec.get("volumes"))
+        names: set[str] = set()
+        errs.extend(
+            validate_containers(raw_inits, "spec.initContainers", volumes, init=True, seen_names=names)
+        )
+        errs.extend(validate_containers(raw_containers, "spec.containers", volumes, seen_names=names))
+
+    patches = spec.patch_pod_metadata or []
+    if patches and patch_metadata_whitelist is not None:
+        errs.extend(_validate_patch_whitelist(obj, patches, patch_metadata_whitelist))
+    seen_keys: set[str] = set()
+    for i, patch in enumerate(patches):
+        p = f"spec.patchPodMetadata[{i}]"
+        if not patch.annotations:
+            errs.append(FieldError(f"{p}.annotations", "no annotations defined for SidecarSet", REQUIRED))
+        else:
+            errs.extend(validate_annotations(patch.annotations, f"{p}.annotations"))
+        if not patch.patch_policy:
+            errs.append(
+                FieldError(f"{p}.patchPolicy", "no patchPolicy defined for patchPodMetadata", REQUIRED)
+            )
+        for key in patch.annotations or {}:
+            if key in seen_keys:
+                errs.append(
+                    FieldError(f"{p}.annotations", f"patch annotation[{key}] already exist", REQUIRED)
+                )
+            seen_keys.add(key)
+    return errs
+
+
+def validate_sidecarset(
+    new: Mapping[str, Any],
+    old: Mapping[str, Any] | None = None,
+    others: Iterable[Mapping[str, Any]] = (),
+    revision_exists: Callable[[str], bool] | None = None,
+    *,
+    patch_metadata_whitelist: Mapping[str, Any] | Sequence[Any] | None = None,
+    namespace_labels: NamespaceLabels | None = None,
+    apply_defaults: bool = True,
+) -> list[FieldError]:
+    """Validate a SidecarSet create (``old=None``) or update.
+
+    - ``others``: the other SidecarSets in the cluster (for the conflict rules); the object itself
+      (same name) is skipped.
+    - ``revision_exists(key)``: does the ControllerRevision of ``injectionStrategy.revision`` exist?
+      Called with ``revisionName`` when set, else with ``customVersion``. None skips the check.
+    - ``patch_metadata_whitelist``: the parsed ``SidecarSet_PatchPodMetadata_WhiteList`` value
+      (``{"rules": [{"selector": ..., "allowedAnnotationKeyExprs": [...]}]}``) or its rule list.
+      None allows every key (OpenKruise rejects all without a whitelist; see docs/sdk.md).
+    - ``namespace_labels(ns)``: labels of a namespace, for namespace-scope overlap; None = unknown.
+    """
+    if apply_defaults:
+        new = default_sidecarset(new, set_hash=False)
+        old = default_sidecarset(old, set_hash=False) if old is not None else None
+        others = [default_sidecarset(o, set_hash=False) for o in others]
+    model, errs = _parse(scs.SidecarSet, new)
+    if model is None:
+        return errs
+    errs.extend(validate_object_meta(new.get("metadata"), _sidecarset_name, namespaced=False))
+    spec = model.spec or scs.SidecarSetSpec()
+    errs.extend(_validate_sidecarset_spec(new, spec, revision_exists, patch_metadata_whitelist))
+
+    if old is not None:
+        old_model, _ = _parse(scs.SidecarSet, old)
+        old_spec = (old_model.spec if old_model else None) or scs.SidecarSetSpec()
+        old_types = {
+            c.name or "": (c.upgrade_strategy.upgrade_type if c.upgrade_strategy else None) or ""
+            for c in old_spec.containers or []
+        }
+        for i, c in enumerate(spec.containers or []):
+            name = c.name or ""
+            if name not in old_types:
+                errs.append(FieldError(f"spec.containers[{i}].name", f"container {name} is not found"))
+                continue
+            new_type = (c.upgrade_strategy.upgrade_type if c.upgrade_strategy else None) or ""
+            if old_types[name] and new_type != old_types[name]:
+                errs.append(
+                    FieldError(
+                        f"spec.containers[{i}].upgradeStrategy.upgradeType",
+                        f"container {name} upgradeType is immutable",
+                    )
+                )
+
+    own_name = model.metadata.name if model.metadata else None
+    errs.extend(
+        _validate_sidecarset_conflicts(own_name, spec, new.get("spec") or {}, others, namespace_labels)
+    )
+    return errs
