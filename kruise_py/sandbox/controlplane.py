@@ -331,7 +331,9 @@ def kubeconfig_yaml(
     server: str, ca: bytes, *, cert: bytes | None = None, key: bytes | None = None,
     token: str | None = None, user: str = "admin", namespace: str | None = None,
 ) -> str:
-    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    def b64(b: bytes) -> str:
+        return base64.b64encode(b).decode()
+
     u: dict[str, Any] = {}
     if cert and key:
         u = {"client-certificate-data": b64(cert), "client-key-data": b64(key)}

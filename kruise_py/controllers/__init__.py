@@ -1,0 +1,1 @@
+"""The three controllers, each the same shape: plan.py (pure decisions), reconcile.py (I/O), status.py."""

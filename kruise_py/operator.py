@@ -1,0 +1,259 @@
+"""The kopf adapter — the only module that imports kopf.
+
+kopf runs the operator's life cycle (startup/cleanup, signals, logging) and serves the admission
+webhooks; watches, caches and reconciles are ours (kruise_py.runtime; see docs/decisions.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import kopf
+
+from .runtime.client import ApiError, ClientOptions, Credentials, KubeClient, load_credentials, path_for
+from .runtime.manager import Manager, ManagerOptions
+from .webhooks import admission, certs
+from .webhooks import config as whconfig
+
+log = logging.getLogger("kruise_py")
+
+
+@dataclass
+class OperatorConfig:
+    kubeconfig: str | None = None
+    namespaces: tuple[str, ...] = ()
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 8080
+    log_level: str = "INFO"
+    log_format: str = "plain"
+    qps: float = 50.0
+    burst: int = 100
+    workers: int = 4
+    webhook_mode: str = "local"  # local | service | none
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 9443
+    cert_dir: str | None = None
+    operator_namespace: str = "kruise-system"
+    webhook_service: str = "kruise-py-webhook"
+    webhook_failure_policy: str = "Fail"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def config_from_args(a: argparse.Namespace) -> OperatorConfig:
+    return OperatorConfig(
+        kubeconfig=a.kubeconfig, namespaces=tuple(a.namespaces or ()), metrics_host=a.metrics_host,
+        metrics_port=a.metrics_port, log_level=a.log_level, log_format=a.log_format, qps=a.qps,
+        burst=a.burst, workers=a.workers, webhook_mode=a.webhook_mode, webhook_host=a.webhook_host,
+        webhook_port=a.webhook_port, cert_dir=a.cert_dir, operator_namespace=a.operator_namespace,
+        webhook_service=a.webhook_service, webhook_failure_policy=a.webhook_failure_policy,
+    )
+
+
+def _cert_dir(cfg: OperatorConfig) -> Path:
+    if cfg.cert_dir:
+        return Path(cfg.cert_dir)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kruise-py" / "webhook-certs"
+
+
+class Operator:
+    """Everything one operator process holds; kopf handlers delegate here."""
+
+    def __init__(self, cfg: OperatorConfig) -> None:
+        self.cfg = cfg
+        self.creds: Credentials = load_credentials(cfg.kubeconfig)
+        self.client = KubeClient(self.creds, ClientOptions(qps=cfg.qps, burst=cfg.burst))
+        self.manager = Manager(self.client, ManagerOptions(
+            namespaces=cfg.namespaces, metrics_host=cfg.metrics_host, metrics_port=cfg.metrics_port))
+        self.webhooks_ready = cfg.webhook_mode == "none"
+        self.manager.ready_checks.append(lambda: True if self.webhooks_ready else "webhooks not registered")
+        self.ca_pem: bytes = b""
+
+    # -- webhooks ------------------------------------------------------------------------------
+    def webhook_server(self) -> Any:
+        if self.cfg.webhook_mode == "none":
+            return None
+        if self.cfg.webhook_mode == "local":
+            host = self.cfg.webhook_host
+            if self.cfg.webhook_port == 0:
+                from .sandbox.controlplane import free_port
+
+                self.cfg.webhook_port = free_port()
+            crt, key, self.ca_pem = certs.ensure(_cert_dir(self.cfg), dns=("localhost",), ips=(host,))
+            return kopf.WebhookServer(addr=host, port=self.cfg.webhook_port, host=host,
+                                      certfile=str(crt), pkeyfile=str(key))
+        # service: the chart's Service points at this port; the certificate is for the Service DNS name.
+        svc = f"{self.cfg.webhook_service}.{self.cfg.operator_namespace}.svc"
+        crt, key, self.ca_pem = certs.ensure(_cert_dir(self.cfg), dns=(svc, f"{svc}.cluster.local"))
+        return kopf.WebhookServer(addr="0.0.0.0", port=self.cfg.webhook_port, certfile=str(crt), pkeyfile=str(key))
+
+    async def register_webhooks(self) -> None:
+        """local: create/update URL webhook configurations. service: the Helm chart ships them with a
+        Service reference; we only patch our CA into their caBundle (as OpenKruise does)."""
+        ca = base64.b64encode(self.ca_pem).decode()
+        if self.cfg.webhook_mode == "local":
+            base = f"https://{self.cfg.webhook_host}:{self.cfg.webhook_port}"
+            objs = whconfig.configurations(lambda h: whconfig.client_config_url(base, h, ca),
+                                           self.cfg.operator_namespace, self.cfg.webhook_failure_policy)
+            for obj in objs:
+                await self.client.patch(_webhook_path(obj["kind"], obj["metadata"]["name"]), obj, "apply",
+                                        fieldManager="kruise-py", force="true")
+        else:
+            for kind, name in (("MutatingWebhookConfiguration", whconfig.MUTATING_NAME),
+                               ("ValidatingWebhookConfiguration", whconfig.VALIDATING_NAME)):
+                path = _webhook_path(kind, name)
+                current = await self.client.get(path)
+                ops = [{"op": "replace" if "caBundle" in w["clientConfig"] else "add",
+                        "path": f"/webhooks/{i}/clientConfig/caBundle", "value": ca}
+                       for i, w in enumerate(current.get("webhooks", []))
+                       if w["clientConfig"].get("caBundle") != ca]
+                if ops:
+                    await self.client.patch(path, ops, "json")
+        self.webhooks_ready = True
+        log.info("webhook configurations registered (%s mode)", self.cfg.webhook_mode)
+
+    async def unregister_local_webhooks(self) -> None:
+        # A URL webhook pointing at a dead local port would block every request it matches.
+        if self.cfg.webhook_mode != "local":
+            return
+        for kind, name in (("MutatingWebhookConfiguration", whconfig.MUTATING_NAME),
+                           ("ValidatingWebhookConfiguration", whconfig.VALIDATING_NAME)):
+            with contextlib.suppress(ApiError):
+                await self.client.delete(_webhook_path(kind, name))
+
+    async def others_of(self, plural: str, name: str) -> list[dict[str, Any]]:
+        """Other objects of a kind, for cross-object rules (SidecarSet name conflicts)."""
+        items, _ = await self.client.list_all(path_for("apps.kruise.io/v1alpha1", plural))
+        return [o for o in items if o["metadata"]["name"] != name]
+
+
+def _webhook_path(kind: str, name: str) -> str:
+    plural = "mutatingwebhookconfigurations" if kind.startswith("Mutating") else "validatingwebhookconfigurations"
+    return path_for("admissionregistration.k8s.io/v1", plural, name=name)
+
+
+def build_registry(op: Operator) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        c = op.creds
+        header = c.auth_header()
+        return kopf.ConnectionInfo(
+            server=c.server, ca_data=c.ca_data, insecure=c.insecure,
+            certificate_data=c.cert_data, private_key_data=c.key_data,
+            token=header.split(" ", 1)[1] if header else None,
+        )
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.posting.enabled = False  # we post our own events, aggregated
+        settings.scanning.disabled = True  # no CRD/namespace scanning: least privilege
+        settings.watching.server_timeout = 300
+        settings.admission.server = op.webhook_server()
+        settings.admission.managed = None  # we register configurations ourselves (namespaceSelector)
+        await op.manager.start()
+        if op.cfg.webhook_mode != "none":
+            asyncio.get_running_loop().create_task(_register_when_serving(op))
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        await op.unregister_local_webhooks()
+        await op.manager.stop()
+
+    if op.cfg.webhook_mode == "none":
+        return registry
+
+    for hook in whconfig.WEBHOOKS:
+        _register_admission(registry, op, hook)
+    return registry
+
+
+def _register_admission(registry: kopf.OperatorRegistry, op: Operator, hook: whconfig.Webhook) -> None:
+    plural = hook.plural
+    if hook.mutating:
+        def apply_defaults(b: kopf.RawBody) -> None:
+            admission.default(plural, cast(dict[str, Any], b))
+
+        def mutate(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+            # kopf diffs the body before and after this function into the JSON patch it returns.
+            patch.fns.append(apply_defaults)
+
+        kopf.on.mutate(hook.group, hook.version, plural, id=hook.id, registry=registry,
+                       operations=cast(Any, list(hook.operations)))(cast(Any, mutate))
+    else:
+        async def validate(body: kopf.Body, old: kopf.BodyEssence | None, operation: str, **_: Any) -> None:
+            name = body.get("metadata", {}).get("name")
+            try:
+                kwargs: dict[str, Any] = {}
+                if plural == "sidecarsets":
+                    kwargs["others"] = await op.others_of(plural, name)
+                admission.validate(plural, dict(body), dict(old) if old and operation == "UPDATE" else None, **kwargs)
+            except admission.Denied as e:
+                # A rejection is an answer, not an error: INFO, and kopf's own ERROR line is muted.
+                log.info("denied %s %s %s: %s", operation, plural, name, e)
+                raise kopf.AdmissionError(str(e), code=e.code) from None
+            except Exception as e:
+                log.exception("validating %s %s failed", plural, name)
+                raise kopf.AdmissionError(f"kruise-py could not validate {plural} {name}: {e}", code=500) from None
+
+        kopf.on.validate(hook.group, hook.version, plural, id=hook.id, registry=registry,
+                         operations=cast(Any, list(hook.operations)))(cast(Any, validate))
+
+
+async def _register_when_serving(op: Operator) -> None:
+    # kopf starts its webhook server after startup handlers; register once the port answers.
+    for _ in range(300):
+        try:
+            _, w = await asyncio.open_connection(op.cfg.webhook_host if op.cfg.webhook_mode == "local" else "127.0.0.1",
+                                                 op.cfg.webhook_port)
+            w.close()
+            break
+        except OSError:
+            await asyncio.sleep(0.1)
+    while True:
+        try:
+            await op.register_webhooks()
+            return
+        except ApiError as e:
+            log.warning("registering webhooks failed: %s; retrying", e)
+            await asyncio.sleep(2)
+
+
+def _setup_logging(cfg: OperatorConfig) -> None:
+    level = getattr(logging, cfg.log_level)
+    if cfg.log_format == "json":
+        import json as _json
+
+        class JsonFormatter(logging.Formatter):
+            def format(self, r: logging.LogRecord) -> str:
+                d = {"ts": self.formatTime(r), "level": r.levelname, "logger": r.name, "msg": r.getMessage()}
+                if r.exc_info:
+                    d["exc"] = self.formatException(r.exc_info)
+                return _json.dumps(d)
+
+        h = logging.StreamHandler()
+        h.setFormatter(JsonFormatter())
+        logging.basicConfig(level=level, handlers=[h], force=True)
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    # kopf and aiohttp log every webhook request; kopf logs each admission denial at ERROR
+    # ("failed permanently"). Denials and real handler errors are logged by our handlers instead.
+    logging.getLogger("kopf").setLevel(max(level, logging.WARNING))
+    logging.getLogger("kopf.objects").setLevel(logging.CRITICAL)
+    logging.getLogger("aiohttp.access").setLevel(max(level, logging.WARNING))
+
+
+def run(cfg: OperatorConfig) -> int:
+    _setup_logging(cfg)
+    op = Operator(cfg)
+    registry = build_registry(op)
+    asyncio.run(kopf.operator(registry=registry, standalone=True, clusterwide=True))
+    return 0
