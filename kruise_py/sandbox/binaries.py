@@ -80,7 +80,7 @@ def find(build: bool = True) -> Binaries:
                 return d / name
         return None
 
-    recipe_ok = assets is not None or (cache / ".recipe").exists() and (cache / ".recipe").read_text() == BUILD_RECIPE
+    recipe_ok = assets is not None or ((cache / ".recipe").exists() and (cache / ".recipe").read_text() == BUILD_RECIPE)
     missing_k8s = [c for c in K8S_COMPONENTS if lookup(c) is None or not recipe_ok]
     if missing_k8s:
         if not build:

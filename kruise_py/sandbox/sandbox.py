@@ -188,7 +188,7 @@ def wait_http_ok(url: str, timeout: float, log: Path | None = None) -> None:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
                     return
-        except Exception as e:  # noqa: BLE001 - anything means "not yet"
+        except Exception as e:
             last = e
         time.sleep(0.2)
     tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
