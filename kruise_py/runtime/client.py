@@ -1,9 +1,10 @@
 """The one module that talks to the Kubernetes API: every read and write of kruise-py goes here.
 
-Why our own thin aiohttp client (measured in docs/decisions.md, "API client"): kopf already brings
-aiohttp, the official clients cost tens of MiB of RSS and a model layer we do not use (we work on
-plain dicts), and a controller that patches hundreds of pods per wave needs a client-side rate
-limiter, retries with backoff and per-request metrics, which none of the candidates give us for free.
+Why our own thin aiohttp client (measured in docs/decisions.md, "API client"): it was the fastest
+of the three candidates with 2.5-4x less client CPU per PATCH, because it has no model layer (we
+work on plain dicts); kopf already brings aiohttp; and a controller that patches hundreds of pods
+per wave needs a client-side rate limiter, retries with backoff and per-request metrics, which
+neither kubernetes_asyncio nor lightkube gives us.
 
 Semantics:
 - A token bucket (``qps``/``burst``; qps <= 0 disables it) is applied to every request.
