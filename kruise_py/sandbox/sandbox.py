@@ -155,13 +155,30 @@ def kubectl(kubeconfig: Path, *args: str, input: str | None = None, check: bool 
     return res.stdout
 
 
-def apply_crds(kubeconfig: Path, directory: Path | None = None) -> None:
-    """Apply the CRDs (server-side, so re-applying a newer schema just works) and wait Established."""
+def apply_crds(kubeconfig: Path, directory: Path | None = None, timeout: float = 60) -> None:
+    """Apply the CRDs and wait until they are Established.
+
+    Server-side: the CRDs carry the full pod schema, too large for client-side apply's
+    last-applied annotation (256 KiB). Established is polled because `kubectl wait` errors out on
+    a CRD that has no conditions yet. Finally kubectl's discovery cache is refreshed, or
+    `kubectl explain asts` right after would say the resource type does not exist.
+    """
     d = directory or crd_dir()
     kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(d))
-    names = [c["metadata"]["name"] for c in load_crds(d)]
-    kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
-            *[f"crd/{n}" for n in names])
+    names = {c["metadata"]["name"] for c in load_crds(d)}
+    deadline = time.monotonic() + timeout
+    while True:
+        items = json.loads(kubectl(kubeconfig, "get", "crd", "-o", "json")).get("items", [])
+        established = {
+            i["metadata"]["name"] for i in items
+            if any(c["type"] == "Established" and c["status"] == "True" for c in i.get("status", {}).get("conditions", []))
+        }
+        if names <= established:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"CRDs not Established within {timeout}s: {sorted(names - established)}")
+        time.sleep(0.2)
+    kubectl(kubeconfig, "api-resources", "--api-group=apps.kruise.io")
 
 
 def wait_nodes_ready(kubeconfig: Path, n: int, timeout: float = 60) -> None:
