@@ -1,0 +1,573 @@
+"""The node simulator: plays the kubelet for every Node labelled ``kruise-py.io/simulated=true``.
+
+The decisions live in :mod:`kruise_py.sandbox.kubelet` (pure); this module does the I/O:
+- one watch on Nodes (label selector) and one on bound Pods (all namespaces, field selector
+  ``spec.nodeName!=``; filtered by owned node in memory), relisting on 410 / ERROR / failures;
+- a deduplicating work queue (a key is never synced twice at once) drained by
+  ``write_concurrency`` workers, which also bounds concurrent writes;
+- one timer task over a heap of per-pod wake-ups (no task per pod: 5,000 pods stay cheap);
+- pod status writes as strategic merge patches on ``pods/status`` carrying the resourceVersion they
+  were computed from (the kubelet status manager's optimistic lock): on 409 re-read and recompute.
+
+Run it alone: ``python -m kruise_py.sandbox.simulator --kubeconfig K --nodes 3``; embed it with
+:class:`Simulator` (asyncio) or :class:`BackgroundSimulator` (a thread, for tests and the sandbox).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import heapq
+import logging
+import signal
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any
+
+from kruise_py.runtime.client import ApiError, ClientOptions, KubeClient, path_for
+from kruise_py.sandbox.kubelet import (
+    SIM_LABEL,
+    IPPool,
+    PodState,
+    SimConfig,
+    new_node,
+    new_pod_state,
+    node_actions,
+    node_internal_ip,
+    slim_pod,
+    step,
+)
+
+log = logging.getLogger(__name__)
+
+NODES_PATH = "/api/v1/nodes"
+PODS_PATH = "/api/v1/pods"
+NODE_SELECTOR = f"{SIM_LABEL}=true"
+BOUND_PODS = "spec.nodeName!="
+
+
+def _rv_int(obj: Mapping[str, Any]) -> int | None:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or "")
+    except ValueError:
+        return None
+
+
+def _newer(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> bool:
+    """Is ``new`` at least as recent as ``old``? Our own write responses race with watch events.
+
+    resourceVersions are opaque by contract; with etcd they are increasing integers, and comparing
+    them keeps a late watch event from overwriting the fresher object a PATCH returned.
+    """
+    if old is None:
+        return True
+    a, b = _rv_int(new), _rv_int(old)
+    return a is None or b is None or a >= b
+
+
+class Simulator:
+    """The kubelet of every simulated node, in one asyncio task group."""
+
+    def __init__(self, client: KubeClient, config: SimConfig | None = None) -> None:
+        self.client = client
+        self.cfg = config or SimConfig()
+        self.nodes: dict[str, dict[str, Any]] = {}          # owned nodes by name
+        self.pods: dict[str, dict[str, Any]] = {}           # bound pods (any node) by uid
+        self.pods_by_node: dict[str, set[str]] = defaultdict(set)
+        self.states: dict[str, PodState] = {}
+        self.ips = IPPool(self.cfg.pod_cidr)
+        self._ip_of: dict[str, str] = {}                    # uid -> allocated pod IP
+        self.stats: Counter[str] = Counter()
+        self.synced = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # work queue (client-go semantics: dedup, never the same key twice at once)
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._active: set[str] = set()
+        self._again: set[str] = set()
+        self._failures: Counter[str] = Counter()
+        # timers
+        self._heap: list[tuple[float, str]] = []
+        self._wake_at: dict[str, float] = {}
+        self._timer_kick = asyncio.Event()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Serve until :meth:`stop`. Sets :attr:`synced` once nodes and pods are listed."""
+        self._loop = asyncio.get_running_loop()
+        node_rv = await self._retry(self._relist_nodes)
+        pod_rv = await self._retry(self._relist_pods)
+        if self._stop.is_set():
+            return
+        self.synced.set()
+        log.debug("simulator synced: %d nodes, %d bound pods", len(self.nodes), len(self.pods))
+        tasks = [
+            asyncio.create_task(self._watch(NODES_PATH, {"labelSelector": NODE_SELECTOR}, node_rv,
+                                            self._on_node_event, self._relist_nodes)),
+            asyncio.create_task(self._watch(PODS_PATH, {"fieldSelector": BOUND_PODS}, pod_rv,
+                                            self._on_pod_event, self._relist_pods)),
+            asyncio.create_task(self._timer()),
+            *(asyncio.create_task(self._worker()) for _ in range(max(1, self.cfg.write_concurrency))),
+        ]
+        try:
+            await self._stop.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return; safe to call from any thread."""
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is not loop:
+                loop.call_soon_threadsafe(self._stop.set)
+                return
+        self._stop.set()
+
+    async def _retry(self, fn: Callable[[], Coroutine[Any, Any, str]]) -> str:
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                return await fn()
+            except (ApiError, OSError) as e:
+                log.debug("list failed (%s); retrying in %.1fs", e, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                delay = min(delay * 2, 5.0)
+        return ""
+
+    # -- nodes ----------------------------------------------------------------------------------
+    async def ensure_nodes(
+        self,
+        n: int,
+        prefix: str = "sim-node-",
+        labels: Mapping[str, str] | None = None,
+        capacity: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """Register nodes ``prefix0..prefix{n-1}`` (idempotent) and mark them Ready, untainted."""
+        names = [f"{prefix}{i}" for i in range(n)]
+        sem = asyncio.Semaphore(max(1, self.cfg.write_concurrency))
+
+        async def one(name: str) -> None:
+            async with sem:
+                try:
+                    node = await self.client.create(
+                        NODES_PATH, new_node(name, self.cfg, labels, capacity, time.time()))
+                except ApiError as e:
+                    if not e.already_exists:
+                        raise
+                    node = await self.client.get(path_for("v1", "nodes", name=name))
+                    if (node["metadata"].get("labels") or {}).get(SIM_LABEL) != "true":
+                        node = await self.client.patch(
+                            path_for("v1", "nodes", name=name), {"metadata": {"labels": {SIM_LABEL: "true"}}})
+                await self._reconcile_node(node)
+
+        await asyncio.gather(*(one(name) for name in names))
+        return names
+
+    async def _relist_nodes(self) -> str:
+        items, rv = await self.client.list_all(NODES_PATH, labelSelector=NODE_SELECTOR)
+        seen = set()
+        for node in items:
+            seen.add(node["metadata"]["name"])
+            self._on_node_event("ADDED", node)
+        for name in list(self.nodes):
+            if name not in seen:
+                self._on_node_event("DELETED", self.nodes[name])
+        return rv
+
+    def _on_node_event(self, typ: str, node: dict[str, Any]) -> None:
+        name = node["metadata"]["name"]
+        if typ == "DELETED":
+            # Pods left on a deleted node are ignored, as nothing would run them.
+            self.nodes.pop(name, None)
+            return
+        old = self.nodes.get(name)
+        if not _newer(node, old):
+            return
+        self.nodes[name] = node
+        self._enqueue(f"n/{name}")
+        if old is None:
+            for uid in self.pods_by_node.get(name, ()):
+                self._enqueue(f"p/{uid}")
+
+    async def _sync_node(self, name: str) -> None:
+        node = self.nodes.get(name)
+        if node is not None:
+            await self._reconcile_node(node)
+
+    async def _reconcile_node(self, node: dict[str, Any]) -> None:
+        """Write the node's status and drop the not-ready taint, only if something must change."""
+        name = node["metadata"]["name"]
+        for _ in range(8):
+            status_patch, spec_patch = node_actions(node, self.cfg, time.time())
+            if status_patch is None and spec_patch is None:
+                return
+            try:
+                if spec_patch is not None:
+                    node = await self.client.patch(path_for("v1", "nodes", name=name), spec_patch, "merge")
+                else:
+                    node = await self.client.patch(
+                        path_for("v1", "nodes", name=name, subresource="status"), status_patch, "strategic")
+                self.stats["node_writes"] += 1
+                log.debug("node %s: wrote %s", name, "taints" if spec_patch is not None else "status")
+            except ApiError as e:
+                if e.not_found:
+                    return
+                if not e.conflict:
+                    raise
+                self.stats["conflicts"] += 1
+                fresh = await self.client.get_or_none(path_for("v1", "nodes", name=name))
+                if fresh is None:
+                    return
+                node = fresh
+            if name in self.nodes and _newer(node, self.nodes[name]):
+                self.nodes[name] = node
+
+    # -- pods -----------------------------------------------------------------------------------
+    async def _relist_pods(self) -> str:
+        items, rv = await self.client.list_all(PODS_PATH, fieldSelector=BOUND_PODS)
+        seen = set()
+        for pod in items:
+            seen.add(pod["metadata"]["uid"])
+            self._on_pod_event("ADDED", pod)
+        for uid in list(self.pods):
+            if uid not in seen:
+                self._on_pod_event("DELETED", self.pods[uid])
+        return rv
+
+    def _on_pod_event(self, typ: str, pod: dict[str, Any]) -> None:
+        pod = slim_pod(pod)
+        uid = pod["metadata"]["uid"]
+        node = (pod.get("spec") or {}).get("nodeName") or ""
+        if typ == "DELETED":
+            old = self.pods.pop(uid, None)
+            if old is not None:
+                self.pods_by_node[(old.get("spec") or {}).get("nodeName") or ""].discard(uid)
+            self._enqueue(f"p/{uid}")
+            return
+        old = self.pods.get(uid)
+        if not _newer(pod, old):
+            return
+        if old is not None and _rv_int(pod) is not None and _rv_int(old) == _rv_int(pod):
+            return  # the echo of our own write, already cached from the PATCH response
+        self.pods[uid] = pod
+        self.pods_by_node[node].add(uid)
+        if node in self.nodes:
+            self._enqueue(f"p/{uid}")
+
+    def _forget(self, uid: str) -> None:
+        self.states.pop(uid, None)
+        self._failures.pop(f"p/{uid}", None)
+        self._wake_at.pop(uid, None)
+        ip = self._ip_of.pop(uid, None)
+        if ip:
+            self.ips.release(ip)
+
+    def _pod_ip(self, uid: str, pod: Mapping[str, Any], host_ip: str) -> str:
+        if (pod.get("spec") or {}).get("hostNetwork"):
+            return host_ip
+        ip = (pod.get("status") or {}).get("podIP") or ""
+        if ip:
+            self.ips.reserve(ip)
+        else:
+            ip = self.ips.allocate()
+        self._ip_of[uid] = ip
+        return ip
+
+    async def _sync_pod(self, uid: str) -> None:
+        pod = self.pods.get(uid)
+        if pod is None:
+            self._forget(uid)
+            return
+        node = self.nodes.get((pod.get("spec") or {}).get("nodeName") or "")
+        if node is None:
+            return
+        now = time.time()
+        state = self.states.get(uid)
+        if state is None:
+            host_ip = node_internal_ip(node)
+            state = new_pod_state(pod, self._pod_ip(uid, pod, host_ip), host_ip, now)
+        d = step(pod, state, self.cfg, now)
+        self.states[uid] = d.state
+        meta = pod["metadata"]
+        if d.delete:
+            try:
+                await self.client.delete(path_for("v1", "pods", meta["namespace"], meta["name"]),
+                                         grace_period_seconds=0, uid=uid)
+                self.stats["deletes"] += 1
+                log.debug("pod %s/%s: deletion confirmed", meta["namespace"], meta["name"])
+            except ApiError as e:
+                if e.status != 409:  # 409: the uid precondition failed, the pod is already gone
+                    raise
+            d.state.delete_sent = True
+        elif d.patch is not None:
+            path = path_for("v1", "pods", meta["namespace"], meta["name"], "status")
+            try:
+                new = await self.client.patch(path, d.patch, "strategic")
+            except ApiError as e:
+                if e.not_found:
+                    return
+                if not e.conflict:
+                    raise
+                # Someone (a controller's gate, the scheduler…) wrote first: re-read, recompute.
+                self.stats["conflicts"] += 1
+                fresh = await self.client.get_or_none(path_for("v1", "pods", meta["namespace"], meta["name"]))
+                if fresh is not None and fresh["metadata"]["uid"] == uid:
+                    self._on_pod_event("MODIFIED", fresh)
+                self._enqueue(f"p/{uid}")
+                return
+            d.state.last_written = d.signature
+            self.stats["status_writes"] += 1
+            log.debug("pod %s/%s: status %s", meta["namespace"], meta["name"], d.patch["status"].get("phase"))
+            if _newer(new, self.pods.get(uid)) and uid in self.pods:
+                self.pods[uid] = slim_pod(new)
+        if d.wake is not None:
+            self._schedule(uid, d.wake)
+
+    # -- work queue -----------------------------------------------------------------------------
+    def _enqueue(self, key: str) -> None:
+        if key in self._active:
+            self._again.add(key)
+        elif key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            self._active.add(key)
+            kind, _, ident = key.partition("/")
+            try:
+                if kind == "n":
+                    await self._sync_node(ident)
+                else:
+                    await self._sync_pod(ident)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                # Unexpected API answers (validation, outages): retry this key with back-off.
+                self.stats["errors"] += 1
+                self._failures[key] += 1
+                delay = min(30.0, 0.5 * 2 ** (self._failures[key] - 1))
+                log.warning("sync %s failed (retry in %.1fs): %s", key, delay, e)
+                if kind == "p":
+                    self._schedule(ident, time.time() + delay)
+                else:
+                    asyncio.get_running_loop().call_later(delay, self._enqueue, key)
+            else:
+                self._failures.pop(key, None)
+            finally:
+                self._active.discard(key)
+                if key in self._again:
+                    self._again.discard(key)
+                    self._enqueue(key)
+
+    # -- timers ---------------------------------------------------------------------------------
+    def _schedule(self, uid: str, when: float) -> None:
+        current = self._wake_at.get(uid)
+        if current is not None and current <= when:
+            return  # an earlier wake-up will recompute (and reschedule) anyway
+        self._wake_at[uid] = when
+        heapq.heappush(self._heap, (when, uid))
+        if self._heap[0] == (when, uid):
+            self._timer_kick.set()
+
+    async def _timer(self) -> None:
+        while True:
+            now = time.time()
+            while self._heap and self._heap[0][0] <= now:
+                when, uid = heapq.heappop(self._heap)
+                if self._wake_at.get(uid) == when:  # else superseded by an earlier wake-up
+                    del self._wake_at[uid]
+                    self._enqueue(f"p/{uid}")
+            self._timer_kick.clear()
+            timeout = self._heap[0][0] - now if self._heap else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._timer_kick.wait(), timeout)
+
+    # -- watches --------------------------------------------------------------------------------
+    async def _watch(
+        self,
+        path: str,
+        params: dict[str, Any],
+        rv: str,
+        on_event: Callable[[str, dict[str, Any]], None],
+        relist: Callable[[], Coroutine[Any, Any, str]],
+    ) -> None:
+        delay = 0.1
+        while True:
+            try:
+                if not rv:
+                    rv = await relist()
+                async for ev in self.client.watch(path, resource_version=rv, **params):
+                    typ, obj = ev.get("type"), ev.get("object") or {}
+                    if typ == "ERROR":  # 410 Gone (compacted) or worse: start over from a list
+                        log.debug("watch %s: %s", path, obj.get("message"))
+                        rv = ""
+                        break
+                    rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
+                    if typ in ("ADDED", "MODIFIED", "DELETED"):
+                        on_event(str(typ), obj)
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.debug("watch %s failed (%s); relisting in %.1fs", path, e, delay)
+                rv = ""
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+class BackgroundSimulator:
+    """A :class:`Simulator` on its own event loop in a daemon thread (tests, ``sandbox up``)."""
+
+    def __init__(
+        self,
+        kubeconfig: str,
+        config: SimConfig | None = None,
+        nodes: int = 0,
+        node_prefix: str = "sim-node-",
+        options: ClientOptions | None = None,
+    ) -> None:
+        self.kubeconfig, self.config = kubeconfig, config or SimConfig()
+        self.nodes, self.node_prefix = nodes, node_prefix
+        self.options = options or simulator_client_options(self.config)
+        self.sim: Simulator | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self, timeout: float = 60.0) -> BackgroundSimulator:
+        self._thread = threading.Thread(target=self._main, name="kruise-py-simulator", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("node simulator did not sync in time")
+        if self._error is not None:
+            raise RuntimeError("node simulator failed to start") from self._error
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.sim is not None:
+            self.sim.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def stats(self) -> Counter[str]:
+        return self.sim.stats if self.sim else Counter()
+
+    def __enter__(self) -> BackgroundSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._amain())
+        except BaseException as e:  # surfaced by start()
+            self._error = e
+        finally:
+            self._ready.set()
+
+    async def _amain(self) -> None:
+        client = KubeClient.connect(self.kubeconfig, self.options)
+        try:
+            self.sim = Simulator(client, self.config)
+            if self.nodes:
+                await self.sim.ensure_nodes(self.nodes, self.node_prefix)
+            task = asyncio.create_task(self.sim.run())
+            synced = asyncio.create_task(self.sim.synced.wait())
+            await asyncio.wait({task, synced}, return_when=asyncio.FIRST_COMPLETED)
+            self._ready.set()
+            await task
+        finally:
+            await client.close()
+
+
+def simulator_client_options(cfg: SimConfig, qps: float = 0.0, burst: int = 1000) -> ClientOptions:
+    """No client-side rate limit by default: the write concurrency bounds the load instead."""
+    return ClientOptions(qps=qps, burst=burst, connections=cfg.write_concurrency + 8,
+                         user_agent="kruise-py-simulator")
+
+
+# -- CLI -----------------------------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m kruise_py.sandbox.simulator",
+        description="Play the kubelet for simulated nodes (Nodes labelled kruise-py.io/simulated=true).",
+    )
+    p.add_argument("--kubeconfig", help="kubeconfig path (default: in-cluster, $KUBECONFIG, ~/.kube/config)")
+    p.add_argument("--nodes", type=int, default=3, help="register sim nodes <prefix>0..N-1 (default 3)")
+    p.add_argument("--node-prefix", default="sim-node-")
+    p.add_argument("--cpu", help="node cpu capacity (default 8)")
+    p.add_argument("--memory", help="node memory capacity (default 32Gi)")
+    p.add_argument("--max-pods", help="node pods capacity (default 110)")
+    p.add_argument("--label", action="append", default=[], metavar="K=V", help="extra node label (repeatable)")
+    defaults = SimConfig()
+    for f in dataclasses.fields(SimConfig):
+        if f.type in ("float", float):
+            p.add_argument(f"--{f.name.replace('_', '-')}", type=float, default=getattr(defaults, f.name),
+                           metavar="SECONDS", help=f"(default {getattr(defaults, f.name)})")
+    p.add_argument("--unpullable-pattern", default=defaults.unpullable_pattern,
+                   help="regex of images that can never be pulled")
+    p.add_argument("--pod-cidr", default=defaults.pod_cidr)
+    p.add_argument("--write-concurrency", type=int, default=defaults.write_concurrency)
+    p.add_argument("--qps", type=float, default=0.0, help="client rate limit (0: none)")
+    p.add_argument("--burst", type=int, default=1000)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    kw: dict[str, Any] = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(SimConfig) if f.type in ("float", float)
+    }
+    cap = dict(SimConfig().node_capacity)
+    for key, val in (("cpu", args.cpu), ("memory", args.memory), ("pods", args.max_pods)):
+        if val:
+            cap[key] = val
+    labels = dict(item.split("=", 1) for item in args.label)
+    return SimConfig(**kw, unpullable_pattern=args.unpullable_pattern, pod_cidr=args.pod_cidr,
+                     write_concurrency=args.write_concurrency, node_capacity=cap, node_labels=labels)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = config_from_args(args)
+
+    async def amain() -> None:
+        client = KubeClient.connect(args.kubeconfig, simulator_client_options(cfg, args.qps, args.burst))
+        sim = Simulator(client, cfg)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, sim.stop)
+        try:
+            if args.nodes:
+                await sim.ensure_nodes(args.nodes, args.node_prefix)
+            await sim.run()
+        finally:
+            await client.close()
+
+    asyncio.run(amain())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
