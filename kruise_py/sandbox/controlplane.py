@@ -225,17 +225,18 @@ class ControlPlane:
     def stop(self) -> None:
         st = self.load_state()
         pids = st.get("pids", {})
-        # Reverse order: controllers first, etcd last, so nothing logs a storm of errors.
+        # One at a time, controllers first and etcd last: signalled together, etcd dies under the
+        # apiserver, which then hangs until it is killed (10 s instead of ~2 s in all).
         for comp in reversed(list(pids)):
+            pid = pids[comp]
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pids[comp], signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for comp in reversed(list(pids)):
-            while _pid_alive(pids[comp]) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if _pid_alive(pids[comp]):
+                os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while _pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if _pid_alive(pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pids[comp], signal.SIGKILL)
+                    os.killpg(pid, signal.SIGKILL)
         if pids:
             self.state["pids"] = {}
             self._write_state()
