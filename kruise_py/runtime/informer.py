@@ -88,13 +88,16 @@ class Informer:
             except Exception:  # a buggy handler must not kill the watch
                 log.exception("informer %s: handler failed on %s", self.name, etype)
 
-    async def relist(self) -> None:
+    def _selectors(self) -> dict[str, Any]:
         params: dict[str, Any] = {}
         if self.label_selector:
             params["labelSelector"] = self.label_selector
         if self.field_selector:
             params["fieldSelector"] = self.field_selector
-        items, rv = await self.client.list_all(self.path, limit=self.page_size, **params)
+        return params
+
+    async def relist(self) -> None:
+        items, rv = await self.client.list_all(self.path, limit=self.page_size, **self._selectors())
         seen = set()
         for obj in items:
             k = _key(obj)
@@ -136,12 +139,8 @@ class Informer:
 
     async def _watch_once(self) -> bool:
         """Watch from the last resourceVersion; returns True if a relist is needed."""
-        params: dict[str, Any] = {}
-        if self.label_selector:
-            params["labelSelector"] = self.label_selector
-        if self.field_selector:
-            params["fieldSelector"] = self.field_selector
-        async for ev in self.client.watch(self.path, self._rv, self.watch_timeout, **params):
+        events = self.client.watch(self.path, self._rv, timeout_seconds=self.watch_timeout, **self._selectors())
+        async for ev in events:
             etype, obj = ev.get("type"), ev.get("object") or {}
             if etype == "ERROR":
                 code = obj.get("code")

@@ -672,66 +672,59 @@ def _container_status(c: CState, pod: Mapping[str, Any], spec_image: str) -> dic
     return cs
 
 
+def _observed(s: Mapping[str, Any] | None) -> tuple[str, int]:
+    """How getPhase reads a container status: (unknown|running|terminated|restarting|waiting|"", exit code).
+
+    ``restarting`` is waiting after a termination (exit code from lastState); ``""`` is no state at all.
+    """
+    if s is None:
+        return "unknown", 0
+    state, last = s["state"], (s.get("lastState") or {}).get("terminated")
+    if "running" in state:
+        return "running", 0
+    if "terminated" in state:
+        return "terminated", int(state["terminated"].get("exitCode", 0))
+    if "waiting" in state:
+        return ("restarting", int(last.get("exitCode", 0))) if last else ("waiting", 0)
+    return "", 0
+
+
 def get_phase(pod: Mapping[str, Any], statuses: list[dict[str, Any]], has_initialized: bool) -> str:
     """kubelet_pods.go getPhase for a pod that is not terminal (ContainerRestartRules on)."""
     spec = pod.get("spec") or {}
     by_name = {s["name"]: s for s in statuses}
     pending_regular = pending_sidecar = failed_not_restartable = 0
-    for c in spec.get("initContainers") or []:
-        s = by_name.get(c["name"])
-        if is_sidecar(c):
-            continue
-        if s is None:
-            pending_regular += 1
-            continue
-        state, last = s["state"], (s.get("lastState") or {}).get("terminated")
-        if "running" in state:
-            pending_regular += 1
-        elif "terminated" in state:
-            code = int(state["terminated"].get("exitCode", 0))
-            if code != 0 and not container_should_restart(c, spec, code):
-                failed_not_restartable += 1
-        elif "waiting" in state and last:
-            code = int(last.get("exitCode", 0))
-            if code != 0 and not container_should_restart(c, spec, code):
-                failed_not_restartable += 1
-        else:
-            pending_regular += 1
     unknown = running = waiting = stopped = stopped_not_restartable = succeeded = 0
     for c in spec.get("initContainers") or []:
-        if not is_sidecar(c):
-            continue
         s = by_name.get(c["name"])
-        if s is None:
+        seen, code = _observed(s)
+        if not is_sidecar(c):
+            if seen in ("terminated", "restarting"):
+                if code != 0 and not container_should_restart(c, spec, code):
+                    failed_not_restartable += 1
+            else:
+                pending_regular += 1
+        elif seen == "unknown":
             unknown += 1
-            continue
-        state, last = s["state"], (s.get("lastState") or {}).get("terminated")
-        if "running" in state:
-            if not s.get("started"):
+        elif seen == "running":
+            if not (s or {}).get("started"):
                 pending_sidecar += 1
             running += 1
-        elif "waiting" in state and not last:
+        elif seen == "waiting":
             pending_sidecar += 1
             waiting += 1
     for c in spec.get("containers") or []:
-        s = by_name.get(c["name"])
-        if s is None:
+        seen, code = _observed(by_name.get(c["name"]))
+        if seen == "unknown":
             unknown += 1
-            continue
-        state, last = s["state"], (s.get("lastState") or {}).get("terminated")
-        if "running" in state:
+        elif seen == "running":
             running += 1
-        elif "terminated" in state:
+        elif seen in ("terminated", "restarting"):
             stopped += 1
-            code = int(state["terminated"].get("exitCode", 0))
             if not container_should_restart(c, spec, code):
                 stopped_not_restartable += 1
-            if code == 0:
+            if seen == "terminated" and code == 0:
                 succeeded += 1
-        elif "waiting" in state and last:
-            stopped += 1
-            if not container_should_restart(c, spec, int(last.get("exitCode", 0))):
-                stopped_not_restartable += 1
         else:
             waiting += 1
     if failed_not_restartable:

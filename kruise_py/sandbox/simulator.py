@@ -1,8 +1,9 @@
 """The node simulator: plays the kubelet for every Node labelled ``kruise-py.io/simulated=true``.
 
 The decisions live in :mod:`kruise_py.sandbox.kubelet` (pure); this module does the I/O:
-- one watch on Nodes (label selector) and one on bound Pods (all namespaces, field selector
-  ``spec.nodeName!=``; filtered by owned node in memory), relisting on 410 / ERROR / failures;
+- one :class:`~kruise_py.runtime.informer.Informer` on Nodes (label selector) and one on bound Pods
+  (all namespaces, field selector ``spec.nodeName!=``; filtered by owned node in memory), whose store
+  is the simulator's own maps (slim pods by uid), not a second cache;
 - a deduplicating work queue (a key is never synced twice at once) drained by
   ``write_concurrency`` workers, which also bounds concurrent writes;
 - one timer task over a heap of per-pod wake-ups (no task per pod: 5,000 pods stay cheap);
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import builtins
 import contextlib
 import dataclasses
 import heapq
@@ -26,10 +28,11 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kruise_py.runtime.client import ApiError, ClientOptions, KubeClient, path_for
+from kruise_py.runtime.informer import Informer
 from kruise_py.sandbox.kubelet import (
     SIM_LABEL,
     IPPool,
@@ -70,6 +73,28 @@ def _newer(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> bool:
     return a is None or b is None or a >= b
 
 
+class _StoreView:
+    """An informer's store over one of the simulator's maps: ``key(namespace, name)`` finds the entry."""
+
+    def __init__(
+        self,
+        objs: Mapping[str, dict[str, Any]],
+        key: Callable[[str | None, str], str | None],
+        on_event: Callable[[str | None, dict[str, Any]], None],
+    ) -> None:
+        self.objs, self.key, self.on_event = objs, key, on_event
+
+    def apply(self, event_type: str | None, obj: dict[str, Any]) -> None:
+        self.on_event(event_type, obj)
+
+    def get(self, namespace: str | None, name: str) -> dict[str, Any] | None:
+        k = self.key(namespace, name)
+        return None if k is None else self.objs.get(k)
+
+    def list(self, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
+        return builtins.list(self.objs.values())
+
+
 class Simulator:
     """The kubelet of every simulated node, in one asyncio task group."""
 
@@ -79,6 +104,7 @@ class Simulator:
         self.nodes: dict[str, dict[str, Any]] = {}          # owned nodes by name
         self.pods: dict[str, dict[str, Any]] = {}           # bound pods (any node) by uid
         self.pods_by_node: dict[str, set[str]] = defaultdict(set)
+        self._uid_by_name: dict[tuple[str | None, str], str] = {}
         self.states: dict[str, PodState] = {}
         self.ips = IPPool(self.cfg.pod_cidr)
         self._ip_of: dict[str, str] = {}                    # uid -> allocated pod IP
@@ -96,27 +122,32 @@ class Simulator:
         self._heap: list[tuple[float, str]] = []
         self._wake_at: dict[str, float] = {}
         self._timer_kick = asyncio.Event()
+        self.informers = (
+            Informer(client, NODES_PATH, _StoreView(self.nodes, lambda _, name: name, self._on_node_event),
+                     name="sim-nodes", label_selector=NODE_SELECTOR),
+            Informer(client, PODS_PATH, _StoreView(self.pods, lambda ns, name: self._uid_by_name.get((ns, name)),
+                                                   self._on_pod_event),
+                     name="sim-pods", field_selector=BOUND_PODS),
+        )
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def run(self) -> None:
         """Serve until :meth:`stop`. Sets :attr:`synced` once nodes and pods are listed."""
         self._loop = asyncio.get_running_loop()
-        node_rv = await self._retry(self._relist_nodes)
-        pod_rv = await self._retry(self._relist_pods)
-        if self._stop.is_set():
-            return
-        self.synced.set()
-        log.debug("simulator synced: %d nodes, %d bound pods", len(self.nodes), len(self.pods))
-        tasks = [
-            asyncio.create_task(self._watch(NODES_PATH, {"labelSelector": NODE_SELECTOR}, node_rv,
-                                            self._on_node_event, self._relist_nodes)),
-            asyncio.create_task(self._watch(PODS_PATH, {"fieldSelector": BOUND_PODS}, pod_rv,
-                                            self._on_pod_event, self._relist_pods)),
-            asyncio.create_task(self._timer()),
-            *(asyncio.create_task(self._worker()) for _ in range(max(1, self.cfg.write_concurrency))),
-        ]
+        # The informers retry (with back-off) until the apiserver answers; nothing is written before
+        # both lists are in (an IP handed out early could be one a listed pod already holds).
+        stopped = asyncio.ensure_future(self._stop.wait())
+        listed = asyncio.ensure_future(asyncio.gather(*(inf.synced.wait() for inf in self.informers)))
+        tasks: list[asyncio.Future[Any]] = [stopped, listed, *(inf.start() for inf in self.informers)]
         try:
-            await self._stop.wait()
+            await asyncio.wait((stopped, listed), return_when=asyncio.FIRST_COMPLETED)
+            if self._stop.is_set():
+                return
+            self.synced.set()
+            log.debug("simulator synced: %d nodes, %d bound pods", len(self.nodes), len(self.pods))
+            tasks.append(asyncio.create_task(self._timer()))
+            tasks += (asyncio.create_task(self._worker()) for _ in range(max(1, self.cfg.write_concurrency)))
+            await stopped
         finally:
             for t in tasks:
                 t.cancel()
@@ -134,18 +165,6 @@ class Simulator:
                 loop.call_soon_threadsafe(self._stop.set)
                 return
         self._stop.set()
-
-    async def _retry(self, fn: Callable[[], Coroutine[Any, Any, str]]) -> str:
-        delay = 0.1
-        while not self._stop.is_set():
-            try:
-                return await fn()
-            except (ApiError, OSError) as e:
-                log.debug("list failed (%s); retrying in %.1fs", e, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
-                delay = min(delay * 2, 5.0)
-        return ""
 
     # -- nodes ----------------------------------------------------------------------------------
     async def ensure_nodes(
@@ -176,18 +195,7 @@ class Simulator:
         await asyncio.gather(*(one(name) for name in names))
         return names
 
-    async def _relist_nodes(self) -> str:
-        items, rv = await self.client.list_all(NODES_PATH, labelSelector=NODE_SELECTOR)
-        seen = set()
-        for node in items:
-            seen.add(node["metadata"]["name"])
-            self._on_node_event("ADDED", node)
-        for name in list(self.nodes):
-            if name not in seen:
-                self._on_node_event("DELETED", self.nodes[name])
-        return rv
-
-    def _on_node_event(self, typ: str, node: dict[str, Any]) -> None:
+    def _on_node_event(self, typ: str | None, node: dict[str, Any]) -> None:
         name = node["metadata"]["name"]
         if typ == "DELETED":
             # Pods left on a deleted node are ignored, as nothing would run them.
@@ -236,36 +244,35 @@ class Simulator:
                 self.nodes[name] = node
 
     # -- pods -----------------------------------------------------------------------------------
-    async def _relist_pods(self) -> str:
-        items, rv = await self.client.list_all(PODS_PATH, fieldSelector=BOUND_PODS)
-        seen = set()
-        for pod in items:
-            seen.add(pod["metadata"]["uid"])
-            self._on_pod_event("ADDED", pod)
-        for uid in list(self.pods):
-            if uid not in seen:
-                self._on_pod_event("DELETED", self.pods[uid])
-        return rv
-
-    def _on_pod_event(self, typ: str, pod: dict[str, Any]) -> None:
+    def _on_pod_event(self, typ: str | None, pod: dict[str, Any]) -> None:
         pod = slim_pod(pod)
-        uid = pod["metadata"]["uid"]
+        meta = pod["metadata"]
+        uid, name = meta["uid"], (meta.get("namespace"), meta["name"])
         node = (pod.get("spec") or {}).get("nodeName") or ""
         if typ == "DELETED":
-            old = self.pods.pop(uid, None)
-            if old is not None:
-                self.pods_by_node[(old.get("spec") or {}).get("nodeName") or ""].discard(uid)
-            self._enqueue(f"p/{uid}")
+            self._drop_pod(uid)
             return
+        if self._uid_by_name.get(name, uid) != uid:
+            self._drop_pod(self._uid_by_name[name])  # re-created under the same name (seen by a relist)
         old = self.pods.get(uid)
         if not _newer(pod, old):
             return
         if old is not None and _rv_int(pod) is not None and _rv_int(old) == _rv_int(pod):
             return  # the echo of our own write, already cached from the PATCH response
         self.pods[uid] = pod
+        self._uid_by_name[name] = uid
         self.pods_by_node[node].add(uid)
         if node in self.nodes:
             self._enqueue(f"p/{uid}")
+
+    def _drop_pod(self, uid: str) -> None:
+        old = self.pods.pop(uid, None)
+        if old is not None:
+            self.pods_by_node[(old.get("spec") or {}).get("nodeName") or ""].discard(uid)
+            name = (old["metadata"].get("namespace"), old["metadata"]["name"])
+            if self._uid_by_name.get(name) == uid:
+                del self._uid_by_name[name]
+        self._enqueue(f"p/{uid}")
 
     def _forget(self, uid: str) -> None:
         self.states.pop(uid, None)
@@ -397,38 +404,6 @@ class Simulator:
             timeout = self._heap[0][0] - now if self._heap else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._timer_kick.wait(), timeout)
-
-    # -- watches --------------------------------------------------------------------------------
-    async def _watch(
-        self,
-        path: str,
-        params: dict[str, Any],
-        rv: str,
-        on_event: Callable[[str, dict[str, Any]], None],
-        relist: Callable[[], Coroutine[Any, Any, str]],
-    ) -> None:
-        delay = 0.1
-        while True:
-            try:
-                if not rv:
-                    rv = await relist()
-                async for ev in self.client.watch(path, resource_version=rv, **params):
-                    typ, obj = ev.get("type"), ev.get("object") or {}
-                    if typ == "ERROR":  # 410 Gone (compacted) or worse: start over from a list
-                        log.debug("watch %s: %s", path, obj.get("message"))
-                        rv = ""
-                        break
-                    rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
-                    if typ in ("ADDED", "MODIFIED", "DELETED"):
-                        on_event(str(typ), obj)
-                delay = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.debug("watch %s failed (%s); relisting in %.1fs", path, e, delay)
-                rv = ""
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
 
 class BackgroundSimulator:
