@@ -134,6 +134,11 @@ class Expectations(Generic[Owner]):
         if entry is not None and rv_at_least(rv, entry.rv):
             self._observe(owner, "rv", name)
 
+    def observe_gone(self, owner: Owner, name: str) -> None:
+        """The object is gone from the cache: nothing about it can be observed any more."""
+        for kind in ("create", "delete", "update", "rv"):
+            self._observe(owner, kind, name)  # type: ignore[arg-type]
+
     # -- checking -----------------------------------------------------------------------------
     def satisfied(self, owner: Owner) -> bool:
         """True when nothing is pending for ``owner``; expired entries are dropped (and counted)."""
