@@ -79,6 +79,9 @@ class EventRecorder:
         """Record an event about ``obj`` (``event_type`` is ``Normal`` or ``Warning``). Never raises."""
         try:
             await self._record(obj, event_type, reason, message[:MAX_MESSAGE])
+        except ApiError as e:
+            # A namespace being deleted or RBAC without events: the event is lost, nothing else is.
+            log.warning("dropping event %s/%s (%s %s): %s", event_type, reason, e.status, e.reason, message)
         except Exception:
             log.exception("dropping event %s/%s: %s", event_type, reason, message)
 

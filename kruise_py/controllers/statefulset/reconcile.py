@@ -1,0 +1,261 @@
+"""Advanced StatefulSet: the I/O half. Builds a snapshot from the caches, calls the pure planner,
+executes the plan through the one client, records expectations and events.
+
+Writes of one wave are issued concurrently (OpenKruise issues them one after another).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ...api.defaults import default_statefulset
+from ...runtime.cache import ObjectCache, controller_uid
+from ...runtime.client import ApiError, KubeClient, path_for
+from ...runtime.controller import Controller, Result
+from ...runtime.expectations import Expectations
+from ...runtime.manager import Manager, Resource
+from . import plan as planner
+
+log = logging.getLogger(__name__)
+
+STS = Resource("apps.kruise.io/v1beta1", "statefulsets")
+# Every pod a StatefulSet (ours or upstream) creates carries this label: watching only those keeps
+# the cache to the pods this controller can own.
+PODS = Resource("v1", "pods", label_selector=planner.POD_NAME_LABEL)
+REVISIONS = Resource("apps/v1", "controllerrevisions")
+CLAIMS = Resource("v1", "persistentvolumeclaims")
+Key = tuple[str, str]
+Obj = dict[str, Any]
+
+
+def _key(obj: Mapping[str, Any]) -> str:
+    md = obj.get("metadata") or {}
+    return f"{md.get('namespace')}/{md.get('name')}"
+
+
+def _owner_key(obj: Mapping[str, Any], kind: str = "StatefulSet") -> Key | None:
+    md = obj.get("metadata") or {}
+    for ref in md.get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == kind and str(ref.get("apiVersion", "")).startswith("apps.kruise.io/"):
+            return (md.get("namespace", ""), ref["name"])
+    return None
+
+
+class StatefulSetController:
+    name = "statefulset"
+
+    def __init__(self, manager: Manager, workers: int = 4, resync_period: float = 300.0) -> None:
+        self.client: KubeClient = manager.client
+        self.events = manager.events
+        self.sets: ObjectCache = manager.cache(STS)
+        self.pods: ObjectCache = manager.cache(PODS)
+        self.revisions: ObjectCache = manager.cache(REVISIONS)
+        self.claims: ObjectCache = manager.cache(CLAIMS)
+        self.expectations: Expectations[Key] = Expectations(self.name, rv_lookup=self._rv_of_pod)
+        manager.on_event(STS, lambda t, old, new: self.enqueue_obj(new or old))
+        manager.on_event(PODS, self._on_pod)
+        manager.on_event(REVISIONS, lambda t, old, new: self._enqueue_owner(new or old))
+        self.controller: Controller[Key] = Controller(
+            self.name, self.reconcile, workers=workers, resync_period=resync_period,
+            keys=lambda: [(ns or "", n) for ns, n in self.sets.keys()],  # noqa: SIM118 - ObjectCache.keys()
+        )
+        manager.add(self.controller)
+        self.resize_supported = True
+
+    # -- event mapping -------------------------------------------------------------------------
+    def enqueue_obj(self, obj: Mapping[str, Any] | None) -> None:
+        if obj:
+            md = obj.get("metadata") or {}
+            self.controller.enqueue((md.get("namespace", ""), md["name"]))
+
+    def _enqueue_owner(self, obj: Mapping[str, Any] | None) -> None:
+        if obj and (k := _owner_key(obj)) is not None:
+            self.controller.enqueue(k)
+
+    def _on_pod(self, etype: str, old: Obj | None, new: Obj | None) -> None:
+        obj = new or old
+        if obj is None:
+            return
+        owner = _owner_key(obj)
+        if owner is None:
+            # An orphan of one of our sets (adoption): its name is <set>-<ordinal>.
+            md = obj.get("metadata") or {}
+            base = md.get("name", "").rsplit("-", 1)[0]
+            if self.sets.get(md.get("namespace"), base) is None:
+                return
+            owner = (md.get("namespace", ""), base)
+        key = _key(obj)
+        if new is None:
+            self.expectations.observe_gone(owner, key)
+        else:
+            self.expectations.observe_create(owner, key)
+            self.expectations.observe_rv(owner, key, (new.get("metadata") or {}).get("resourceVersion", ""))
+        self.controller.enqueue(owner)
+
+    def _rv_of_pod(self, key: str) -> str | None:
+        ns, name = key.split("/", 1)
+        p = self.pods.get(ns, name)
+        return None if p is None else (p.get("metadata") or {}).get("resourceVersion")
+
+    # -- reconcile -----------------------------------------------------------------------------
+    def snapshot(self, sts: Obj) -> planner.Snapshot:
+        md = sts["metadata"]
+        ns, uid = md.get("namespace"), md["uid"]
+        owned = self.pods.by_owner(uid)
+        prefix = md["name"] + "-"
+        orphans = [p for p in self.pods.list(ns)
+                   if controller_uid(p) is None and p["metadata"]["name"].startswith(prefix)]
+        claims: dict[str, Obj] = {}
+        if sts["spec"].get("volumeClaimTemplates"):
+            claims = {c["metadata"]["name"]: c for c in self.claims.list(ns)}
+        return planner.Snapshot(
+            sts=sts, pods=[*owned, *orphans], revisions=self.revisions.by_owner(uid), claims=claims,
+            now=datetime.now(UTC), resize_supported=self.resize_supported,
+        )
+
+    async def reconcile(self, key: Key) -> Result:
+        ns, name = key
+        cached = self.sets.get(ns, name)
+        if cached is None:
+            self.expectations.delete(key)
+            return Result()
+        if not self.expectations.satisfied(key):
+            # The cache has not caught up with our last writes: acting now could repeat them.
+            return Result(requeue_after=0.5)
+        sts = default_statefulset(cached)
+        p = planner.plan(self.snapshot(sts))
+        try:
+            await self.execute(key, sts, p)
+        except ApiError as e:
+            if e.status == 403 and "being terminated" in e.message:
+                # The namespace is going away and takes the set with it: nothing left to do.
+                return Result()
+            raise
+        if p.error:
+            raise RuntimeError(p.error)
+        return Result(requeue_after=p.requeue_after) if p.requeue_after else Result()
+
+    # -- executing a plan ----------------------------------------------------------------------
+    async def execute(self, key: Key, sts: Obj, p: planner.Plan) -> None:
+        ns, set_name = key
+        revs = path_for("apps/v1", "controllerrevisions", ns)
+        if p.revision_create is not None:
+            try:
+                await self.client.create(revs, p.revision_create)
+            except ApiError as e:
+                if not e.already_exists:
+                    raise
+        if p.revision_bump is not None:
+            await self.client.replace(f"{revs}/{p.revision_bump['metadata']['name']}", p.revision_bump)
+
+        await _gather([self._pod_write(key, sts, w) for w in p.pod_writes])
+        await _gather([self._claim_patch(ns, c) for c in p.claim_patches])
+        await _gather([self._create(key, sts, c) for c in p.creates])
+        await _gather([self._delete(key, sts, d) for d in p.deletes])
+
+        if p.status is not None:
+            await self.client.patch(path_for("apps.kruise.io/v1beta1", "statefulsets", ns, set_name, "status"),
+                                    {"status": p.status}, "merge")
+        for rname in p.revisions_delete:
+            await self.client.delete(f"{revs}/{rname}")
+        for etype, reason, msg in p.events:
+            self.events.emit(sts, etype, reason, msg)
+
+    async def _create(self, key: Key, sts: Obj, c: planner.PodCreate) -> None:
+        ns = key[0]
+        for claim in c.claims:
+            try:
+                await self.client.create(path_for("v1", "persistentvolumeclaims", ns), claim)
+                self.events.emit(sts, "Normal", "SuccessfulCreate",
+                                 f"create Claim {claim['metadata']['name']} Pod {c.pod['metadata']['name']} "
+                                 f"in StatefulSet {key[1]} success")
+            except ApiError as e:
+                if not e.already_exists:
+                    self.events.emit(sts, "Warning", "FailedCreate", f"create Claim {claim['metadata']['name']} failed error: {e.message}")
+                    raise
+        pod_key = f"{ns}/{c.pod['metadata']['name']}"
+        self.expectations.expect_create(key, pod_key)
+        try:
+            await self.client.create(path_for("v1", "pods", ns), c.pod)
+        except ApiError as e:
+            self.expectations.observe_create(key, pod_key)
+            if e.already_exists:
+                return
+            self.events.emit(sts, "Warning", "FailedCreate",
+                             f"create Pod {c.pod['metadata']['name']} in StatefulSet {key[1]} failed error: {e.message}")
+            raise
+        self.events.emit(sts, "Normal", "SuccessfulCreate",
+                         f"create Pod {c.pod['metadata']['name']} in StatefulSet {key[1]} successful")
+
+    async def _delete(self, key: Key, sts: Obj, d: planner.PodDelete) -> None:
+        md = d.pod["metadata"]
+        pod_key = f"{md['namespace']}/{md['name']}"
+        try:
+            res = await self.client.delete(path_for("v1", "pods", md["namespace"], md["name"]), uid=md.get("uid"))
+        except ApiError as e:
+            if e.status == 409:  # uid precondition: already replaced
+                return
+            self.events.emit(sts, "Warning", "FailedDelete", f"delete Pod {md['name']} in StatefulSet {key[1]} failed error: {e.message}")
+            raise
+        if res and res.get("kind") == "Pod":
+            self.expectations.expect_rv(key, pod_key, res["metadata"]["resourceVersion"])
+        self.events.emit(sts, "Normal", "SuccessfulDelete", f"delete Pod {md['name']} in StatefulSet {key[1]} successful")
+
+    async def _claim_patch(self, ns: str, c: planner.ClaimOwnerPatch) -> None:
+        await self.client.patch(path_for("v1", "persistentvolumeclaims", ns, c.name),
+                                {"metadata": {"ownerReferences": c.owner_references}}, "merge")
+
+    async def _pod_write(self, key: Key, sts: Obj, w: planner.PodWrite) -> None:
+        md = w.pod["metadata"]
+        ns, name = md["namespace"], md["name"]
+        pod_path = path_for("v1", "pods", ns, name)
+        pod_key = f"{ns}/{name}"
+        try:
+            for step in w.writes:
+                res: Obj | None = None
+                if step.status_conditions:
+                    res = await self.client.patch(f"{pod_path}/status", {"status": {"conditions": step.status_conditions}},
+                                                  "strategic")
+                body: Obj = {}
+                if step.metadata_patch:
+                    body["metadata"] = _metadata_of(step.metadata_patch)
+                if step.spec_patch:
+                    body["spec"] = step.spec_patch.get("spec", step.spec_patch)
+                if body:
+                    # ownerReferences must be replaced as a list (adopt/release): JSON merge patch;
+                    # everything else merges containers by name: strategic merge patch.
+                    kind = "merge" if w.reason in ("adopt", "release") else "strategic"
+                    body["metadata"] = {**body.get("metadata", {}), "uid": md.get("uid")}
+                    res = await self.client.patch(pod_path, body, kind)
+                if step.resize_patch:
+                    res = await self.client.patch(f"{pod_path}/resize", step.resize_patch, "strategic")
+                if res is not None:
+                    self.expectations.expect_rv(key, pod_key, res["metadata"]["resourceVersion"])
+        except ApiError as e:
+            if w.reason == "inplace":
+                self.events.emit(sts, "Warning", "FailedUpdatePodInPlace", f"failed to update pod {name} in-place: {e.message}")
+            if e.not_found or e.conflict:
+                return  # the pod changed under us: the next round re-plans from the cache
+            raise
+        if w.reason == "inplace":
+            self.events.emit(sts, "Normal", "SuccessfulUpdatePodInPlace",
+                             f"successfully update pod {name} in-place(revision {w.revision})")
+
+
+def _metadata_of(patch: Mapping[str, Any]) -> Obj:
+    """Patches from core/ may be ``{"metadata": {...}}`` or the metadata fields themselves."""
+    return dict(patch["metadata"]) if "metadata" in patch else dict(patch)
+
+
+async def _gather(coros: list[Awaitable[None]]) -> None:
+    """Run a wave's writes concurrently; raise the first error after all have finished."""
+    if not coros:
+        return
+    results = await asyncio.gather(*coros, return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
