@@ -42,6 +42,24 @@ def revision_data(template: Mapping[str, Any]) -> dict[str, Any]:
     return {"spec": {"template": tpl}}
 
 
+_GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+def go_json(obj: Any) -> str:
+    """JSON exactly as Go's encoding/json writes a map: sorted keys, no whitespace, UTF-8, and
+    ``<``, ``>``, ``&``, U+2028, U+2029 escaped.
+
+    A ControllerRevision's ``data`` is stored as the raw bytes it was sent with; when anything
+    patches the revision (the garbage collector orphaning it, for one), the apiserver re-encodes
+    ``data`` with Go and rejects the change as "field is immutable" unless the bytes are identical.
+    Those characters can only occur inside strings, so replacing them after encoding is safe.
+    """
+    text = json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    for ch, esc in _GO_ESCAPES:
+        text = text.replace(ch, esc)
+    return text
+
+
 def revision_bytes(data: Mapping[str, Any]) -> bytes:
     """Canonical JSON of revision data: sorted keys, no whitespace, UTF-8.
 
@@ -50,7 +68,7 @@ def revision_bytes(data: Mapping[str, Any]) -> bytes:
     and therefore revision names, differ from the ones OpenKruise would compute for the same template.
     The names keep the ``<set>-<hash>`` shape and are stable across restarts and Python versions.
     """
-    return json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return go_json(data).encode("utf-8")
 
 
 def hash_revision(data: Mapping[str, Any], collision_count: int | None) -> str:

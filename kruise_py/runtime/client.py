@@ -371,11 +371,11 @@ class KubeClient:
             if not cont:
                 return items, page.get("metadata", {}).get("resourceVersion", "")
 
-    async def create(self, path: str, body: Mapping[str, Any], **params: Any) -> dict[str, Any]:
+    async def create(self, path: str, body: Mapping[str, Any] | str, **params: Any) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("POST", path, body=body, params=params)
         return result
 
-    async def replace(self, path: str, body: Mapping[str, Any], **params: Any) -> dict[str, Any]:
+    async def replace(self, path: str, body: Mapping[str, Any] | str, **params: Any) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("PUT", path, body=body, params=params)
         return result
 

@@ -303,3 +303,12 @@ def test_pod_revision_matching() -> None:
     assert pod_updated_loose(p, "other-6d8d446889")
     assert not pod_updated_loose(p, "web-abc")
     assert not pod_updated_loose(pod(None), "web-abc")
+
+
+def test_go_json_matches_go_encoding() -> None:
+    # Go's encoding/json: sorted keys, compact, UTF-8 kept, <>& and U+2028/9 escaped.
+    from kruise_py.core.revisions import go_json
+
+    assert go_json({"b": "<a&b>", "a": ["é", "\u2028"], "$patch": "replace"}) == (
+        '{"$patch":"replace","a":["é","\\u2028"],"b":"\\u003ca\\u0026b\\u003e"}'
+    )
