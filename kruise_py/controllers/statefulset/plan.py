@@ -343,8 +343,10 @@ def plan(snap: Snapshot) -> Plan:
     def revision_for_new_pod(position: int) -> Mapping[str, Any]:
         if strategy_type != "RollingUpdate":
             return update_rev
-        if ru.get("unorderedUpdate"):
-            others_not_updated = sum(1 for p in replicas.values() if not rev.pod_at_revision(p, out.update_revision))
+        if ru.get("unorderedUpdate") is not None:  # `unorderedUpdate: {}` is unordered too (Go: non-nil)
+            # Pods created earlier in this pass count as "other pods" (Kruise builds them one by one).
+            others = [*replicas.values(), *(c.pod for c in out.creates)]
+            others_not_updated = sum(1 for p in others if not rev.pod_at_revision(p, out.update_revision))
             return current_rev if others_not_updated < partition else update_rev
         return current_rev if position < partition else update_rev
 
@@ -438,7 +440,10 @@ def plan(snap: Snapshot) -> Plan:
             if not rev.pod_at_revision(p, out.update_revision):
                 out.pod_plan[_meta(p)["name"]] = "blocked: paused"
         return finish()
-    _rolling_update(out, snap, sts, replicas, start, end, current_rev, update_rev, revisions, now)
+    # Missing slots are Kruise's in-memory pods (created this round or not): never available.
+    missing = [ordinals.pod_name(set_name, o) for o in slots if o not in replicas]
+    _rolling_update(out, snap, sts, replicas, start, end, current_rev, update_rev, revisions, now,
+                    missing=missing)
     return finish()
 
 
@@ -490,7 +495,7 @@ def _order_to_update(replicas: dict[int, Obj], start: int, end: int, partition: 
         return []
     arr = [replicas.get(o) for o in range(start, end)]
     unordered = ru.get("unorderedUpdate")
-    if not unordered:
+    if unordered is None:
         out: list[Obj] = []
         for i in range(len(arr) - 1, partition - 1, -1):
             p = arr[i]
@@ -515,7 +520,7 @@ def _order_to_update(replicas: dict[int, Obj], start: int, end: int, partition: 
 
 def _rolling_update(out: Plan, snap: Snapshot, sts: Mapping[str, Any], replicas: dict[int, Obj], start: int,
                     end: int, current_rev: Mapping[str, Any], update_rev: Mapping[str, Any],
-                    revisions: Mapping[str, Obj], now: datetime) -> None:
+                    revisions: Mapping[str, Obj], now: datetime, missing: list[str] | None = None) -> None:
     spec = sts["spec"]
     ru = (spec.get("updateStrategy") or {}).get("rollingUpdate") or {}
     n = int(spec.get("replicas", 1))
@@ -527,7 +532,11 @@ def _rolling_update(out: Plan, snap: Snapshot, sts: Mapping[str, Any], replicas:
     lifecycle = spec.get("lifecycle") or {}
     update_name = _meta(update_rev)["name"]
 
-    unavailable: set[str] = set()
+    # Pods missing from their slot (being created) count as unavailable (spec §3.1, §1.8 step 4), and so
+    # do pods deleted earlier this round (Failed/Succeeded), which the loops below must not delete again.
+    unavailable: set[str] = set(missing or ())
+    deleted = {_meta(d.pod)["name"] for d in out.deletes}
+    unavailable |= deleted
     for p in replicas.values():
         name = _meta(p)["name"]
         if not av.is_healthy(p) or inplace.update_in_progress(p):
@@ -542,7 +551,7 @@ def _rolling_update(out: Plan, snap: Snapshot, sts: Mapping[str, Any], replicas:
     specified: set[str] = set()
     for o in sorted(replicas, reverse=True):
         p = replicas[o]
-        if SPECIFIED_DELETE_LABEL not in _labels(p) or av.is_terminating(p):
+        if SPECIFIED_DELETE_LABEL not in _labels(p) or av.is_terminating(p) or _meta(p)["name"] in deleted:
             continue
         name = _meta(p)["name"]
         specified.add(name)
@@ -573,7 +582,7 @@ def _rolling_update(out: Plan, snap: Snapshot, sts: Mapping[str, Any], replicas:
             stopped_by = f"maxUnavailable {max_u} reached ({len(unavailable)} unavailable)"
             out.pod_plan[name] = f"blocked: {stopped_by}"
             continue
-        if name in specified or av.is_terminating(p):
+        if name in specified or av.is_terminating(p) or name in deleted:
             continue
         old_rev = revisions.get(rev.revision_of_pod(p))
         uspec = None
@@ -609,7 +618,9 @@ def _rolling_update(out: Plan, snap: Snapshot, sts: Mapping[str, Any], replicas:
             continue
         extra_l: dict[str, str] = {}
         extra_a: dict[str, str] = {}
-        if lc.STATE_LABEL in _labels(p):
+        # The Updating state only matters to lifecycle hooks; without any it would cost a 4th write
+        # per pod (Updating -> Normal afterwards) for a label nobody acts on (docs/decisions.md).
+        if lifecycle and lc.STATE_LABEL in _labels(p):
             extra_l[lc.STATE_LABEL] = lc.UPDATING
             extra_a[lc.TIMESTAMP_ANNOTATION] = lc.format_timestamp(now)
         writes = inplace.start_update(p, uspec, now, extra_labels=extra_l, extra_annotations=extra_a)
