@@ -60,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     crds = sub.add_parser("crds", help="print the CRDs as YAML (kubectl apply -f -)")
     crds.add_argument("--dir", type=Path, default=None)
     sub.add_parser("binaries", help="find or build the control-plane binaries and print their paths")
+    pl = sub.add_parser("plan", help="show, per pod, what the next rollout of an Advanced StatefulSet would do (writes nothing)")
+    pl.add_argument("name", nargs="?", help="an existing Advanced StatefulSet (as it is now)")
+    pl.add_argument("-f", "--filename", type=Path, help="a manifest: the rollout that applying it would cause")
+    pl.add_argument("-n", "--namespace", default=None)
+    pl.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+    pl.add_argument("--offline", action="store_true", help="with -f: do not contact the cluster (a new set)")
     args = parser.parse_args(argv)
 
     if args.cmd == "run":
@@ -74,12 +80,67 @@ def main(argv: list[str] | None = None) -> int:
         d = args.dir or crd_dir()
         sys.stdout.write("\n---\n".join(p.read_text().strip() for p in sorted(d.glob("*.yaml"))) + "\n")
         return 0
+    if args.cmd == "plan":
+        return _plan(args)
     if args.cmd == "binaries":
         from .sandbox import binaries
 
         binaries.main()
         return 0
     return 2
+
+
+def _plan(args: argparse.Namespace) -> int:
+    import asyncio
+    from datetime import UTC, datetime
+
+    import yaml
+
+    from .api.defaults import default_statefulset
+    from .controllers.statefulset import preview
+
+    if not args.filename and not args.name:
+        print("error: give NAME of an existing set or -f FILE", file=sys.stderr)
+        return 2
+    desired = None
+    if args.filename:
+        docs = [d for d in yaml.safe_load_all(args.filename.read_text()) if d]
+        desired = next((d for d in docs if d.get("kind") == "StatefulSet" and
+                        str(d.get("apiVersion", "")).startswith("apps.kruise.io/")), None)
+        if desired is None:
+            print(f"error: {args.filename} holds no apps.kruise.io StatefulSet", file=sys.stderr)
+            return 2
+    name = args.name or desired["metadata"]["name"]  # type: ignore[index]
+
+    async def read() -> tuple[dict | None, list, list, str]:  # type: ignore[type-arg]
+        from .runtime.client import KubeClient, load_credentials, path_for
+
+        creds = load_credentials(args.kubeconfig)
+        ns = args.namespace or (desired or {}).get("metadata", {}).get("namespace") or "default"
+        async with KubeClient(creds) as c:
+            live = await c.get_or_none(path_for("apps.kruise.io/v1beta1", "statefulsets", ns, name))
+            if live is None:
+                return None, [], [], ns
+            uid = live["metadata"]["uid"]
+            pods, _ = await c.list_all(path_for("v1", "pods", ns), labelSelector="statefulset.kubernetes.io/pod-name")
+            revs, _ = await c.list_all(path_for("apps/v1", "controllerrevisions", ns))
+            owned = [o for o in pods + revs
+                     if any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or [])]
+            return live, [o for o in owned if o.get("kind") == "Pod"], [o for o in owned if o.get("kind") == "ControllerRevision"], ns
+
+    live, pods, revs, ns = (None, [], [], args.namespace or "default") if args.offline else asyncio.run(read())
+    if live is None and desired is None:
+        print(f"error: StatefulSet {ns}/{name} not found", file=sys.stderr)
+        return 1
+    sts = dict(desired or live)  # type: ignore[arg-type]
+    sts["metadata"] = {**(sts.get("metadata") or {}), "namespace": ns}
+    if live is not None:
+        sts["metadata"].update({k: live["metadata"][k] for k in ("uid", "generation") if k in live["metadata"]})
+        sts["status"] = live.get("status") or {}
+    snap = preview.snapshot_for(default_statefulset(sts), pods, revs, datetime.now(UTC))
+    rows, now_plan = preview.preview(snap)
+    print(preview.render(rows, snap, now_plan))
+    return 0
 
 
 def _sandbox(args: argparse.Namespace) -> int:
