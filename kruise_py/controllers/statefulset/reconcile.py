@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...api.defaults import default_statefulset
+from ...core import revisions as rev
 from ...runtime.cache import ObjectCache, controller_uid
 from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
@@ -145,25 +146,41 @@ class StatefulSetController:
         revs = path_for("apps/v1", "controllerrevisions", ns)
         if p.revision_create is not None:
             try:
-                await self.client.create(revs, p.revision_create)
+                # Go-encoded, so the stored data survives later patches (see rev.go_json).
+                await self.client.create(revs, rev.go_json(p.revision_create))
             except ApiError as e:
                 if not e.already_exists:
                     raise
         if p.revision_bump is not None:
-            await self.client.replace(f"{revs}/{p.revision_bump['metadata']['name']}", p.revision_bump)
+            await self.client.replace(f"{revs}/{p.revision_bump['metadata']['name']}", rev.go_json(p.revision_bump))
 
-        await _gather([self._pod_write(key, sts, w) for w in p.pod_writes])
-        await _gather([self._claim_patch(ns, c) for c in p.claim_patches])
-        await _gather([self._create(key, sts, c) for c in p.creates])
-        await _gather([self._delete(key, sts, d) for d in p.deletes])
+        write_errs = await _settle([self._pod_write(key, sts, w) for w in p.pod_writes])
+        write_errs += await _settle([self._claim_patch(ns, c) for c in p.claim_patches])
+        create_errs = await _settle([self._create(key, sts, c) for c in p.creates])
+        write_errs += await _settle([self._delete(key, sts, d) for d in p.deletes])
 
-        if p.status is not None:
+        # Conditions live one round, like OpenKruise's status rebuilt from scratch (spec §9 P18).
+        conditions = []
+        if create_errs:
+            conditions.append(_condition("FailedCreatePod", f"StatefulPodControl failed to create Pod error: {create_errs[0]}"))
+        if write_errs:
+            conditions.append(_condition("FailedUpdatePod", f"StatefulPodControl failed to update Pod error: {write_errs[0]}"))
+        status = p.status
+        old_conditions = (sts.get("status") or {}).get("conditions")
+        if conditions:
+            status = {**(status or sts.get("status") or {}), "conditions": conditions}
+        elif status is not None and old_conditions:
+            status = {**status, "conditions": None}  # a merge patch deletes with null
+        if status is not None:
             await self.client.patch(path_for("apps.kruise.io/v1beta1", "statefulsets", ns, set_name, "status"),
-                                    {"status": p.status}, "merge")
-        for rname in p.revisions_delete:
-            await self.client.delete(f"{revs}/{rname}")
+                                    {"status": status}, "merge")
         for etype, reason, msg in p.events:
             self.events.emit(sts, etype, reason, msg)
+        errors = create_errs + write_errs
+        if errors:
+            raise errors[0]  # history is truncated once a round succeeds
+        for rname in p.revisions_delete:
+            await self.client.delete(f"{revs}/{rname}")
 
     async def _create(self, key: Key, sts: Obj, c: planner.PodCreate) -> None:
         ns = key[0]
@@ -251,11 +268,14 @@ def _metadata_of(patch: Mapping[str, Any]) -> Obj:
     return dict(patch["metadata"]) if "metadata" in patch else dict(patch)
 
 
-async def _gather(coros: list[Awaitable[None]]) -> None:
-    """Run a wave's writes concurrently; raise the first error after all have finished."""
+async def _settle(coros: list[Awaitable[None]]) -> list[BaseException]:
+    """Run a wave's writes concurrently, wait for all, and return their errors."""
     if not coros:
-        return
+        return []
     results = await asyncio.gather(*coros, return_exceptions=True)
-    for r in results:
-        if isinstance(r, BaseException):
-            raise r
+    return [r for r in results if isinstance(r, BaseException)]
+
+
+def _condition(ctype: str, message: str) -> dict[str, Any]:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"type": ctype, "status": "True", "lastTransitionTime": now, "reason": ctype, "message": message[:1024]}
