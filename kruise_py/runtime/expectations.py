@@ -136,8 +136,9 @@ class Expectations(Generic[Owner]):
 
     def observe_gone(self, owner: Owner, name: str) -> None:
         """The object is gone from the cache: nothing about it can be observed any more."""
-        for kind in ("create", "delete", "update", "rv"):
-            self._observe(owner, kind, name)  # type: ignore[arg-type]
+        kinds: tuple[Kind, ...] = ("create", "delete", "update", "rv")
+        for kind in kinds:
+            self._observe(owner, kind, name)
 
     # -- checking -----------------------------------------------------------------------------
     def satisfied(self, owner: Owner) -> bool:
