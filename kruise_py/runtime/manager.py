@@ -31,7 +31,8 @@ class Resource:
 
     @property
     def key(self) -> str:
-        return f"{self.plural}.{self.api_version}"
+        # Controllers may watch the same resource with different selectors: separate caches.
+        return f"{self.plural}.{self.api_version}" + (f"?{self.label_selector}" if self.label_selector else "")
 
 
 class Runnable(Protocol):

@@ -160,3 +160,26 @@ def test_in_place_update_hook_holds_the_pod_until_released(operator: OperatorPro
     wait_for(lambda: pods_of(kubectl, ns, "iphook")["iphook-0"]["metadata"]["labels"]["lifecycle.apps.kruise.io/state"]
              in ("Updated", "Normal"), 60, what=f"state after update (was {labels})")
 
+
+
+def test_grace_period_defers_the_image_patch(operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
+    """inPlaceUpdateStrategy.gracePeriodSeconds: the pod is marked not ready and relabelled at once,
+    the image changes only after the grace period (spec §2.3, §2.4)."""
+    obj = asts("grace", 1, parallel=True)
+    obj["spec"]["updateStrategy"]["rollingUpdate"]["inPlaceUpdateStrategy"] = {"gracePeriodSeconds": 3}
+    kubectl.apply(obj, ns)
+    wait_rolled_out(kubectl, ns, "grace", 1)
+    set_image(kubectl, ns, "grace", "nginx:1.27")
+
+    def in_grace() -> dict[str, Any] | None:
+        p = pods_of(kubectl, ns, "grace")["grace-0"]
+        return p if "apps.kruise.io/inplace-update-grace" in p["metadata"].get("annotations", {}) else None
+
+    p = wait_for(in_grace, 30, interval=0.1, what="grace annotation")
+    assert p["spec"]["containers"][0]["image"] == "nginx:1.25", "image must wait for the grace period"
+    gate = next(c for c in p["status"]["conditions"] if c["type"] == "InPlaceUpdateReady")
+    assert gate["status"] == "False"
+    wait_rolled_out(kubectl, ns, "grace", 1)
+    p = pods_of(kubectl, ns, "grace")["grace-0"]
+    assert p["spec"]["containers"][0]["image"] == "nginx:1.27"
+    assert "apps.kruise.io/inplace-update-grace" not in p["metadata"].get("annotations", {})
