@@ -108,9 +108,10 @@ def test_in_place_update_keeps_uid_and_node_and_restarts_the_container(operator:
         gate = next(c for c in p["status"]["conditions"] if c["type"] == "InPlaceUpdateReady")
         assert gate["status"] == "True"
     assert mon.max_unavailable <= 1, f"saw {mon.max_unavailable} unavailable with maxUnavailable 1"
-    reasons = kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=inplace", "-o",
-                      "jsonpath={.items[*].reason}")
-    assert "SuccessfulUpdatePodInPlace" in reasons
+    # Events are posted asynchronously after the writes.
+    wait_for(lambda: "SuccessfulUpdatePodInPlace" in kubectl("get", "events", "-n", ns, "--field-selector",
+                                                              "involvedObject.name=inplace", "-o", "jsonpath={.items[*].reason}"),
+             30, what="SuccessfulUpdatePodInPlace event")
 
 
 def test_recreate_changes_the_uid(operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:

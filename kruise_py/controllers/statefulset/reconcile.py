@@ -6,9 +6,8 @@ Writes of one wave are issued concurrently (OpenKruise issues them one after ano
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +18,7 @@ from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
 from ...runtime.expectations import Expectations
 from ...runtime.manager import Manager, Resource
+from ..common import OWN_PREFIX, own_key, owner_key, settle
 from . import plan as planner
 
 log = logging.getLogger(__name__)
@@ -38,12 +38,6 @@ def _key(obj: Mapping[str, Any]) -> str:
     return f"{md.get('namespace')}/{md.get('name')}"
 
 
-def _owner_key(obj: Mapping[str, Any], kind: str = "StatefulSet") -> Key | None:
-    md = obj.get("metadata") or {}
-    for ref in md.get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("kind") == kind and str(ref.get("apiVersion", "")).startswith("apps.kruise.io/"):
-            return (md.get("namespace", ""), ref["name"])
-    return None
 
 
 class StatefulSetController:
@@ -57,7 +51,7 @@ class StatefulSetController:
         self.revisions: ObjectCache = manager.cache(REVISIONS)
         self.claims: ObjectCache = manager.cache(CLAIMS)
         self.expectations: Expectations[Key] = Expectations(self.name, rv_lookup=self._rv_of_pod)
-        manager.on_event(STS, lambda t, old, new: self.enqueue_obj(new or old))
+        manager.on_event(STS, self._on_set)
         manager.on_event(PODS, self._on_pod)
         manager.on_event(REVISIONS, lambda t, old, new: self._enqueue_owner(new or old))
         self.controller: Controller[Key] = Controller(
@@ -68,20 +62,26 @@ class StatefulSetController:
         self.resize_supported = True
 
     # -- event mapping -------------------------------------------------------------------------
+    def _on_set(self, etype: str, old: Obj | None, new: Obj | None) -> None:
+        if new is not None:
+            md = new["metadata"]
+            self.expectations.observe_rv((md.get("namespace", ""), md["name"]), own_key(new), md.get("resourceVersion", ""))
+        self.enqueue_obj(new or old)
+
     def enqueue_obj(self, obj: Mapping[str, Any] | None) -> None:
         if obj:
             md = obj.get("metadata") or {}
             self.controller.enqueue((md.get("namespace", ""), md["name"]))
 
     def _enqueue_owner(self, obj: Mapping[str, Any] | None) -> None:
-        if obj and (k := _owner_key(obj)) is not None:
+        if obj and (k := owner_key(obj, "StatefulSet")) is not None:
             self.controller.enqueue(k)
 
     def _on_pod(self, etype: str, old: Obj | None, new: Obj | None) -> None:
         obj = new or old
         if obj is None:
             return
-        owner = _owner_key(obj)
+        owner = owner_key(obj, "StatefulSet")
         if owner is None:
             # An orphan of one of our sets (adoption): its name is <set>-<ordinal>.
             md = obj.get("metadata") or {}
@@ -98,8 +98,11 @@ class StatefulSetController:
         self.controller.enqueue(owner)
 
     def _rv_of_pod(self, key: str) -> str | None:
+        cache = self.pods
+        if key.startswith(OWN_PREFIX):
+            cache, key = self.sets, key[len(OWN_PREFIX):]
         ns, name = key.split("/", 1)
-        p = self.pods.get(ns, name)
+        p = cache.get(ns, name)
         return None if p is None else (p.get("metadata") or {}).get("resourceVersion")
 
     # -- reconcile -----------------------------------------------------------------------------
@@ -154,10 +157,10 @@ class StatefulSetController:
         if p.revision_bump is not None:
             await self.client.replace(f"{revs}/{p.revision_bump['metadata']['name']}", rev.go_json(p.revision_bump))
 
-        write_errs = await _settle([self._pod_write(key, sts, w) for w in p.pod_writes])
-        write_errs += await _settle([self._claim_patch(ns, c) for c in p.claim_patches])
-        create_errs = await _settle([self._create(key, sts, c) for c in p.creates])
-        write_errs += await _settle([self._delete(key, sts, d) for d in p.deletes])
+        write_errs = await settle([self._pod_write(key, sts, w) for w in p.pod_writes])
+        write_errs += await settle([self._claim_patch(ns, c) for c in p.claim_patches])
+        create_errs = await settle([self._create(key, sts, c) for c in p.creates])
+        write_errs += await settle([self._delete(key, sts, d) for d in p.deletes])
 
         # Conditions live one round, like OpenKruise's status rebuilt from scratch (spec §9 P18).
         conditions = []
@@ -172,8 +175,10 @@ class StatefulSetController:
         elif status is not None and old_conditions:
             status = {**status, "conditions": None}  # a merge patch deletes with null
         if status is not None:
-            await self.client.patch(path_for("apps.kruise.io/v1beta1", "statefulsets", ns, set_name, "status"),
-                                    {"status": status}, "merge")
+            own = await self.client.patch(path_for("apps.kruise.io/v1beta1", "statefulsets", ns, set_name, "status"),
+                                          {"status": status}, "merge")
+            # Do not plan again from a cached set older than this status write.
+            self.expectations.expect_rv(key, own_key(own), own["metadata"]["resourceVersion"])
         for etype, reason, msg in p.events:
             self.events.emit(sts, etype, reason, msg)
         errors = create_errs + write_errs
@@ -268,12 +273,6 @@ def _metadata_of(patch: Mapping[str, Any]) -> Obj:
     return dict(patch["metadata"]) if "metadata" in patch else dict(patch)
 
 
-async def _settle(coros: list[Awaitable[None]]) -> list[BaseException]:
-    """Run a wave's writes concurrently, wait for all, and return their errors."""
-    if not coros:
-        return []
-    results = await asyncio.gather(*coros, return_exceptions=True)
-    return [r for r in results if isinstance(r, BaseException)]
 
 
 def _condition(ctype: str, message: str) -> dict[str, Any]:
