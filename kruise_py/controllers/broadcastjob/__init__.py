@@ -1,0 +1,1 @@
+"""BroadcastJob: fit.py (node fitness, pure) · plan.py (every decision, pure) · reconcile.py (I/O)."""

@@ -1,0 +1,179 @@
+"""BroadcastJob: the I/O half. Snapshot from the caches → pure plan → writes, expectations, events.
+
+Same shape as the Advanced StatefulSet reconciler. Node events map to exactly the jobs whose
+placement they change (spec §4.7); deadlines and TTL are timed requeues, not event-driven.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ...api.defaults import default_broadcastjob
+from ...runtime.cache import ObjectCache
+from ...runtime.client import ApiError, KubeClient, path_for
+from ...runtime.controller import Controller, Result
+from ...runtime.expectations import Expectations
+from ...runtime.manager import Manager, Resource
+from ..common import OWN_PREFIX, own_key, owner_key, settle
+from . import fit
+from . import plan as planner
+
+log = logging.getLogger(__name__)
+
+JOBS = Resource("apps.kruise.io/v1alpha1", "broadcastjobs")
+# Every pod a BroadcastJob creates carries this label: watch only those.
+PODS = Resource("v1", "pods", label_selector="broadcastjob-controller-uid")
+NODES = Resource("v1", "nodes", namespaced=False)
+Key = tuple[str, str]
+Obj = dict[str, Any]
+
+
+
+
+class BroadcastJobController:
+    name = "broadcastjob"
+
+    def __init__(self, manager: Manager, workers: int = 4, resync_period: float = 300.0) -> None:
+        self.client: KubeClient = manager.client
+        self.events = manager.events
+        self.jobs: ObjectCache = manager.cache(JOBS)
+        self.pods: ObjectCache = manager.cache(PODS)
+        self.nodes: ObjectCache = manager.cache(NODES)
+        self.expectations: Expectations[Key] = Expectations(self.name, rv_lookup=self._rv_of_pod)
+        manager.on_event(JOBS, self._on_job)
+        manager.on_event(PODS, self._on_pod)
+        manager.on_event(NODES, self._on_node)
+        self.controller: Controller[Key] = Controller(
+            self.name, self.reconcile, workers=workers, resync_period=resync_period,
+            keys=lambda: [(ns or "", n) for ns, n in self.jobs.keys()],  # noqa: SIM118 - ObjectCache.keys()
+        )
+        manager.add(self.controller)
+
+    # -- event mapping -------------------------------------------------------------------------
+    def _on_job(self, etype: str, old: Obj | None, new: Obj | None) -> None:
+        if new is not None:
+            md = new["metadata"]
+            self.expectations.observe_rv((md.get("namespace", ""), md["name"]), own_key(new), md.get("resourceVersion", ""))
+        self._enqueue_job(new or old)
+
+    def _enqueue_job(self, job: Mapping[str, Any] | None) -> None:
+        if job:
+            md = job.get("metadata") or {}
+            self.controller.enqueue((md.get("namespace", ""), md["name"]))
+
+    def _on_pod(self, etype: str, old: Obj | None, new: Obj | None) -> None:
+        obj = new or old
+        if obj is None or (owner := owner_key(obj, "BroadcastJob")) is None:
+            return
+        md = obj.get("metadata") or {}
+        key = f"{md.get('namespace')}/{md.get('name')}"
+        if new is None:
+            self.expectations.observe_gone(owner, key)
+        else:
+            self.expectations.observe_rv(owner, key, (new.get("metadata") or {}).get("resourceVersion", ""))
+        self.controller.enqueue(owner)
+
+    def _on_node(self, etype: str, old: Obj | None, new: Obj | None) -> None:
+        """Only the jobs whose placement the change affects (spec §4.7); heartbeats are ignored."""
+        if etype == "DELETED" or new is None:
+            return  # pods on a vanished node keep counting; nothing to place
+        if old is not None and fit.node_update_is_heartbeat(old, new):
+            return
+        node_name = (new.get("metadata") or {}).get("name", "")
+        for job in self.jobs.list():
+            if old is None:
+                wanted, _ = fit.node_fits(fit.mock_pod_spec(job, node_name), new)
+            else:
+                wanted = fit.fit_changed(job, old, new)
+            if wanted:
+                self._enqueue_job(job)
+
+    def _rv_of_pod(self, key: str) -> str | None:
+        cache = self.pods
+        if key.startswith(OWN_PREFIX):
+            cache, key = self.jobs, key[len(OWN_PREFIX):]
+        ns, name = key.split("/", 1)
+        p = cache.get(ns, name)
+        return None if p is None else (p.get("metadata") or {}).get("resourceVersion")
+
+    # -- reconcile -----------------------------------------------------------------------------
+    async def reconcile(self, key: Key) -> Result:
+        ns, name = key
+        cached = self.jobs.get(ns, name)
+        if cached is None:
+            self.expectations.delete(key)
+            return Result()
+        if not self.expectations.satisfied(key):
+            return Result(requeue_after=0.5)
+        job = default_broadcastjob(cached)
+        snap = planner.Snapshot(job=job, pods=self.pods.by_owner(job["metadata"]["uid"]),
+                                nodes=self.nodes.list(), now=datetime.now(UTC))
+        p = planner.plan(snap)
+        try:
+            await self.execute(key, job, p)
+        except ApiError as e:
+            if e.status == 403 and "being terminated" in e.message:
+                return Result()
+            raise
+        return Result(requeue_after=p.requeue_after) if p.requeue_after else Result()
+
+    async def execute(self, key: Key, job: Obj, p: planner.Plan) -> None:
+        ns, name = key
+        job_path = path_for("apps.kruise.io/v1alpha1", "broadcastjobs", ns, name)
+        if p.delete_job:
+            # TTL after finishing: a plain delete, background propagation (spec §9 P29).
+            await self.client.delete(job_path, propagation="Background")
+            self.expectations.delete(key)
+            return
+        errors = await settle([self._delete(key, job, pod, reason) for pod, reason in p.deletes])
+        errors += await self._create_slow_start(key, job, p.creates)
+        own: Obj | None = None
+        if p.paused_spec:
+            own = await self.client.patch(job_path, {"spec": {"paused": True}}, "merge")
+        if p.status is not None:
+            own = await self.client.patch(f"{job_path}/status", {"status": p.status}, "merge")
+        if own is not None:
+            # Do not plan again from a cached job older than this write (it would look unfinished).
+            self.expectations.expect_rv(key, own_key(own), own["metadata"]["resourceVersion"])
+        for etype, reason, msg in p.events:
+            self.events.emit(job, etype, reason, msg)
+        if errors:
+            raise errors[0]
+
+    async def _create_slow_start(self, key: Key, job: Obj, pods: list[Obj]) -> list[BaseException]:
+        """Create in batches of 1, 2, 4, … and stop at the first failing batch (like the Job controller)."""
+        i, batch = 0, 1
+        while i < len(pods):
+            chunk = pods[i:i + batch]
+            errs = await settle([self._create(key, job, pod) for pod in chunk])
+            if errs:
+                return errs
+            i += len(chunk)
+            batch *= 2
+        return []
+
+    async def _create(self, key: Key, job: Obj, pod: Obj) -> None:
+        ns = key[0]
+        try:
+            created = await self.client.create(path_for("v1", "pods", ns), pod)
+        except ApiError as e:
+            self.events.emit(job, "Warning", "FailedCreate", f"Error creating: {e.message}")
+            raise
+        md = created["metadata"]
+        self.expectations.expect_rv(key, f"{ns}/{md['name']}", md["resourceVersion"])
+        self.events.emit(job, "Normal", "SuccessfulCreate", f"Created pod: {md['name']}")
+
+    async def _delete(self, key: Key, job: Obj, pod: Obj, reason: str) -> None:
+        md = pod["metadata"]
+        try:
+            res = await self.client.delete(path_for("v1", "pods", md["namespace"], md["name"]), uid=md.get("uid"))
+        except ApiError as e:
+            if e.status == 409:
+                return
+            raise
+        if res and res.get("kind") == "Pod":
+            self.expectations.expect_rv(key, f"{md['namespace']}/{md['name']}", res["metadata"]["resourceVersion"])
+        self.events.emit(job, "Normal", "SuccessfulDelete", f"Delete pod: {md['name']}")
