@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import kopf
 
+from .controllers.broadcastjob.reconcile import BroadcastJobController
 from .controllers.statefulset.reconcile import StatefulSetController
 from .runtime.client import ApiError, ClientOptions, Credentials, KubeClient, load_credentials, path_for
 from .runtime.manager import Manager, ManagerOptions
@@ -75,6 +76,7 @@ class Operator:
             namespaces=cfg.namespaces, metrics_host=cfg.metrics_host, metrics_port=cfg.metrics_port))
         # The controllers register their watches with the manager; it starts them once caches sync.
         self.statefulsets = StatefulSetController(self.manager, workers=cfg.workers)
+        self.broadcastjobs = BroadcastJobController(self.manager, workers=cfg.workers)
         self.webhooks_ready = cfg.webhook_mode == "none"
         self.manager.ready_checks.append(lambda: True if self.webhooks_ready else "webhooks not registered")
         self.ca_pem: bytes = b""

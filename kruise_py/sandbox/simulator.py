@@ -34,6 +34,8 @@ from typing import Any
 from kruise_py.runtime.client import ApiError, ClientOptions, KubeClient, path_for
 from kruise_py.runtime.informer import Informer
 from kruise_py.sandbox.kubelet import (
+    ANN_EXIT_CODE,
+    ANN_RUN_SECONDS,
     SIM_LABEL,
     IPPool,
     PodState,
@@ -244,8 +246,19 @@ class Simulator:
                 self.nodes[name] = node
 
     # -- pods -----------------------------------------------------------------------------------
+    def _slim(self, pod: dict[str, Any]) -> dict[str, Any]:
+        """slim_pod, plus the node's run-time/exit-code annotations as defaults: a node annotated
+        ``sim.kruise-py.io/exit-code: "1"`` plays a broken node for every pod bound to it."""
+        slim = slim_pod(pod)
+        node = self.nodes.get((slim.get("spec") or {}).get("nodeName") or "")
+        node_ann = ((node or {}).get("metadata") or {}).get("annotations") or {}
+        defaults = {k: v for k, v in node_ann.items() if k in (ANN_RUN_SECONDS, ANN_EXIT_CODE)}
+        if defaults:
+            slim["metadata"]["annotations"] = {**defaults, **(slim["metadata"].get("annotations") or {})}
+        return slim
+
     def _on_pod_event(self, typ: str | None, pod: dict[str, Any]) -> None:
-        pod = slim_pod(pod)
+        pod = self._slim(pod)
         meta = pod["metadata"]
         uid, name = meta["uid"], (meta.get("namespace"), meta["name"])
         node = (pod.get("spec") or {}).get("nodeName") or ""
@@ -339,7 +352,7 @@ class Simulator:
             self.stats["status_writes"] += 1
             log.debug("pod %s/%s: status %s", meta["namespace"], meta["name"], d.patch["status"].get("phase"))
             if _newer(new, self.pods.get(uid)) and uid in self.pods:
-                self.pods[uid] = slim_pod(new)
+                self.pods[uid] = self._slim(new)
         if d.wake is not None:
             self._schedule(uid, d.wake)
 

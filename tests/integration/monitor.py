@@ -32,6 +32,8 @@ class PodMonitor:
     desired: int
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_unavailable: int = 0
+    # Most pods running at once (not Succeeded/Failed, not terminating), at any observed moment.
+    max_active: int = 0
     # (monotonic time, event type, pod name, uid, revision label, ready)
     events: list[tuple[float, str, str, str, str, bool]] = field(default_factory=list)
     uids: dict[str, set[str]] = field(default_factory=dict)
@@ -46,6 +48,11 @@ class PodMonitor:
     def unavailable(self) -> int:
         ready = sum(1 for p in self.pods.values() if _ready(p) and not p["metadata"].get("deletionTimestamp"))
         return max(0, self.desired - ready)
+
+    def active(self) -> int:
+        return sum(1 for p in self.pods.values()
+                   if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+                   and not p["metadata"].get("deletionTimestamp"))
 
     def start(self) -> PodMonitor:
         self._thread.start()
@@ -79,6 +86,7 @@ class PodMonitor:
         self.events.append((time.monotonic(), etype, name, uid, rev, _ready(pod)))
         if self._synced.is_set():
             self.max_unavailable = max(self.max_unavailable, self.unavailable())
+        self.max_active = max(self.max_active, self.active())
 
     def _run(self) -> None:
         try:
