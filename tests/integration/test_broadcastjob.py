@@ -218,3 +218,11 @@ def test_invalid_jobs_are_rejected_at_admission(operator: OperatorProcess, kubec
     mutate(obj)
     res = kubectl.apply(obj, ns, check=False)
     assert res.returncode != 0 and field in res.stderr and words in res.stderr, res.stderr
+
+
+def test_the_example_completes_as_written(operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "broadcastjob.yaml"
+    kubectl("apply", "-n", ns, "-f", str(example))
+    wait_for(lambda: status(kubectl, ns, "node-check").get("phase") == "completed", 90, what="example completed")
+    st = status(kubectl, ns, "node-check")
+    assert st["desired"] >= 3 and st["succeeded"] == st["desired"] and st["failed"] == 0
