@@ -19,6 +19,8 @@ from typing import Any, cast
 import kopf
 
 from .controllers.broadcastjob.reconcile import BroadcastJobController
+from .controllers.sidecarset.inject import InjectionError
+from .controllers.sidecarset.reconcile import NotReady, SidecarSetInjector
 from .controllers.statefulset.reconcile import StatefulSetController
 from .runtime.client import ApiError, ClientOptions, Credentials, KubeClient, load_credentials, path_for
 from .runtime.manager import Manager, ManagerOptions
@@ -77,6 +79,7 @@ class Operator:
         # The controllers register their watches with the manager; it starts them once caches sync.
         self.statefulsets = StatefulSetController(self.manager, workers=cfg.workers)
         self.broadcastjobs = BroadcastJobController(self.manager, workers=cfg.workers)
+        self.injector = SidecarSetInjector(self.manager, cfg.operator_namespace)
         self.webhooks_ready = cfg.webhook_mode == "none"
         self.manager.ready_checks.append(lambda: True if self.webhooks_ready else "webhooks not registered")
         self.ca_pem: bytes = b""
@@ -183,6 +186,27 @@ def build_registry(op: Operator) -> kopf.OperatorRegistry:
 
 def _register_admission(registry: kopf.OperatorRegistry, op: Operator, hook: whconfig.Webhook) -> None:
     plural = hook.plural
+    if plural == "pods":
+        def inject(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+            with admission.ADMISSION_LATENCY.labels(hook.id).time():
+                try:
+                    new = op.injector.inject(dict(body))
+                except NotReady as e:
+                    raise kopf.AdmissionError(str(e), code=503) from None
+                except InjectionError as e:
+                    # Where OpenKruise rejects the pod (e.g. an annotation that is not valid JSON).
+                    raise kopf.AdmissionError(f"SidecarSet injection: {e}", code=400) from None
+            if new is not None:
+                def replace(b: kopf.RawBody) -> None:
+                    raw = cast(dict[str, Any], b)
+                    raw.clear()
+                    raw.update(new)
+
+                patch.fns.append(replace)
+
+        kopf.on.mutate(hook.group, hook.version, plural, id=hook.id, registry=registry,
+                       operations=cast(Any, list(hook.operations)))(cast(Any, inject))
+        return
     if hook.mutating:
         def apply_defaults(b: kopf.RawBody) -> None:
             admission.default(plural, cast(dict[str, Any], b))

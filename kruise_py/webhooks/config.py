@@ -37,6 +37,11 @@ WEBHOOKS: tuple[Webhook, ...] = (
     Webhook("mutate-statefulset", True, GROUP, "v1beta1", "statefulsets", ("CREATE", "UPDATE"), scope="Namespaced"),
     Webhook("mutate-broadcastjob", True, GROUP, "v1alpha1", "broadcastjobs", ("CREATE", "UPDATE"), scope="Namespaced"),
     Webhook("mutate-sidecarset", True, GROUP, "v1alpha1", "sidecarsets", ("CREATE", "UPDATE"), scope="Cluster"),
+    # Sidecar injection, CREATE only (spec §5.2). Fail like OpenKruise: a pod must not start
+    # without the sidecars a SidecarSet promises it; kube-system and our namespace are excluded so
+    # the control plane and the operator itself never depend on us (webhooks/config.py docstring).
+    Webhook("inject-sidecarset", True, "", "v1", "pods", ("CREATE",), scope="Namespaced",
+            exclude_protected_namespaces=True),
     Webhook("validate-statefulset", False, GROUP, "v1beta1", "statefulsets", ("CREATE", "UPDATE"), scope="Namespaced"),
     Webhook("validate-broadcastjob", False, GROUP, "v1alpha1", "broadcastjobs", ("CREATE", "UPDATE"), scope="Namespaced"),
     Webhook("validate-sidecarset", False, GROUP, "v1alpha1", "sidecarsets", ("CREATE", "UPDATE"), scope="Cluster"),

@@ -32,8 +32,11 @@ def test_webhook_configurations_are_registered(operator: OperatorProcess, kubect
     for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
         obj = kubectl.json("get", kind, f"kruise-py-{kind.split('webhook')[0]}")
         hooks = {w["name"] for w in obj["webhooks"]}
-        assert {f"{'mutate' if kind.startswith('mutating') else 'validate'}-{p}.apps.kruise.io"
-                for p in ("statefulset", "broadcastjob", "sidecarset")} == hooks
+        expected = {f"{'mutate' if kind.startswith('mutating') else 'validate'}-{p}.apps.kruise.io"
+                    for p in ("statefulset", "broadcastjob", "sidecarset")}
+        if kind.startswith("mutating"):
+            expected.add("inject-sidecarset.apps.kruise.io")
+        assert expected == hooks
         assert all(w["clientConfig"]["url"].startswith("https://127.0.0.1:") for w in obj["webhooks"])
 
 

@@ -10,11 +10,19 @@ def test_configurations_cover_every_kind_with_both_hooks() -> None:
     assert validating["kind"] == "ValidatingWebhookConfiguration"
     for obj in objs:
         plurals = {w["rules"][0]["resources"][0] for w in obj["webhooks"]}
-        assert plurals == {"statefulsets", "broadcastjobs", "sidecarsets"}
+        extra = {"pods"} if obj["kind"].startswith("Mutating") else set()
+        assert plurals == {"statefulsets", "broadcastjobs", "sidecarsets"} | extra
         for w in obj["webhooks"]:
             assert w["clientConfig"]["url"].endswith("/" + w["name"].split(".")[0])
             assert w["sideEffects"] == "None" and w["admissionReviewVersions"] == ["v1"]
             assert w["failurePolicy"] == "Fail"
+
+
+def test_the_injection_webhook_is_pod_create_only_and_excludes_protected_namespaces() -> None:
+    hook = next(h for h in config.WEBHOOKS if h.plural == "pods")
+    entry = config.webhook_entry(hook, {"url": "x"}, "kruise-system")
+    assert entry["rules"][0]["operations"] == ["CREATE"] and entry["failurePolicy"] == "Fail"
+    assert entry["namespaceSelector"]["matchExpressions"][0]["values"] == ["kruise-system", "kube-system"]
 
 
 def test_pod_webhooks_exclude_kube_system_and_the_operator_namespace() -> None:
