@@ -1,0 +1,266 @@
+"""ControllerRevisions of a SidecarSet (spec §5.3, P26), pure.
+
+OpenKruise: pkg/control/sidecarcontrol/history_control.go (``NewRevision``, ``getPatch``),
+pkg/controller/sidecarset/sidecarset_processor.go (``registerLatestRevision``, ``truncateHistory``,
+``filterActiveRevisions``, ``updateCustomVersionLabel``), k8s.io/kubernetes/pkg/controller/history.
+
+SidecarSets are cluster-scoped, so their revisions live in the operator's namespace and are found by
+the label ``kruise.io/sidecarset-name``. Names and hashes use the same scheme as the Advanced
+StatefulSet (``core.revisions``: FNV-1 over canonical JSON, ``<name>-<hash>``).
+
+The reconciler does, per reconcile:
+
+1. ``action, revision = decide_revision(sidecarset, revisions, namespace)`` and
+   ``create``s / ``update``s (bump) the revision (``reuse``: nothing). ``collision_count(...)`` is the
+   value for ``status.collisionCount``. If a create still answers AlreadyExists (a revision not in
+   the list), GET it: equal data → use it; otherwise store collisionCount + 1 and requeue.
+2. ``custom_version_patch(sidecarset, revision)``: patch the latest revision's custom-version label
+   when the SidecarSet's label changed (only needed for ``reuse``; new and bumped revisions carry it).
+3. ``revisions_to_delete(sidecarset, apply_decision(revisions, action, revision), pods)``: delete them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from ...api import sidecarset as scs
+from ...api.common import copy_json
+from ...core import revisions as rev
+
+Obj = dict[str, Any]
+Action = Literal["reuse", "bump", "create"]
+
+# The fields a revision records (copySidecarSetSpecRevision), in Go's sorted-map order.
+REVISION_FIELDS = ("containers", "imagePullSecrets", "initContainers", "patchPodMetadata", "volumes")
+DEFAULT_REVISION_HISTORY_LIMIT = 10
+HISTORY_HASH_LABEL = rev.HISTORY_HASH_LABEL  # controller.kubernetes.io/hash, set by history.NewControllerRevision
+
+
+def _m(v: Any) -> Mapping[str, Any]:
+    return v if isinstance(v, Mapping) else {}
+
+
+def _meta(o: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _m(o.get("metadata"))
+
+
+def _spec(o: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _m(o.get("spec"))
+
+
+def _name(o: Mapping[str, Any]) -> str:
+    return str(_meta(o).get("name") or "")
+
+
+def _str_map(v: Any) -> dict[str, str]:
+    return {str(k): str(x) for k, x in _m(v).items()}
+
+
+def _int(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def revision_data(sidecarset: Mapping[str, Any]) -> Obj:
+    """``{"spec":{"$patch":"replace", <present fields of volumes, containers, initContainers,
+    imagePullSecrets, patchPodMetadata>}}`` (spec §5.3). Any change to these fields is a new revision,
+    even when the SidecarSet hash is unchanged."""
+    spec = _spec(sidecarset)
+    out: Obj = {"$patch": "replace"}
+    for key in REVISION_FIELDS:
+        if spec.get(key) is not None:
+            out[key] = copy_json(spec[key])
+    return {"spec": out}
+
+
+def revision_spec(revision: Mapping[str, Any]) -> Obj:
+    """The recorded spec fields of a revision (``$patch`` removed); {} if malformed."""
+    data = _m(revision.get("data"))
+    out = {k: copy_json(v) for k, v in _m(data.get("spec")).items() if k != "$patch"}
+    return out
+
+
+def owner_ref(sidecarset: Mapping[str, Any]) -> Obj:
+    """A cluster-scoped owner may own namespaced dependents: the revisions go with the SidecarSet."""
+    meta = _meta(sidecarset)
+    return {
+        "apiVersion": scs.API_VERSION, "kind": scs.KIND, "name": meta.get("name"),
+        "uid": meta.get("uid"), "controller": True, "blockOwnerDeletion": True,
+    }
+
+
+def new_revision(sidecarset: Mapping[str, Any], namespace: str, number: int, collision_count: int) -> Obj:
+    """An apps/v1 ControllerRevision of the SidecarSet's current spec (Kruise ``NewRevision``).
+
+    Labels: the SidecarSet's labels (so the custom-version label too), ``kruise.io/sidecarset-name``
+    and ``controller.kubernetes.io/hash``. Annotations: the SidecarSet's, including both hashes.
+    """
+    meta = _meta(sidecarset)
+    name = str(meta.get("name") or "")
+    data = revision_data(sidecarset)
+    h = rev.hash_revision(data, collision_count)
+    labels = _str_map(meta.get("labels"))
+    labels[scs.SIDECARSET_NAME_LABEL] = name
+    labels[HISTORY_HASH_LABEL] = h
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {
+            "name": rev.revision_name(name, h),
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": _str_map(meta.get("annotations")),
+            "ownerReferences": [owner_ref(sidecarset)],
+        },
+        "data": data,
+        "revision": int(number),
+    }
+
+
+def own_revisions(sidecarset: Mapping[str, Any], revisions: Iterable[Mapping[str, Any]]) -> list[Obj]:
+    """The revisions labelled with this SidecarSet's name, sorted (by .revision, time, name)."""
+    name = _name(sidecarset)
+    mine = [r for r in revisions if _str_map(_meta(r).get("labels")).get(scs.SIDECARSET_NAME_LABEL) == name]
+    return rev.sort_revisions(mine)
+
+
+def _stored_collision_count(sidecarset: Mapping[str, Any]) -> int:
+    return _int(_m(sidecarset.get("status")).get("collisionCount")) or 0
+
+
+def decide_revision_full(
+    sidecarset: Mapping[str, Any], revisions: Iterable[Mapping[str, Any]], namespace: str
+) -> tuple[Action, Obj, int]:
+    """``decide_revision`` plus the collision count to store in ``status.collisionCount``."""
+    ordered = own_revisions(sidecarset, revisions)
+    collision_count = _stored_collision_count(sidecarset)
+    number = rev.next_revision_number(ordered)
+    candidate = new_revision(sidecarset, namespace, number, collision_count)
+    equal = [r for r in ordered if rev.equal_revision(r, candidate)]
+    if equal:
+        if rev.equal_revision(ordered[-1], equal[-1]):
+            return "reuse", ordered[-1], collision_count
+        bumped = copy_json(equal[-1])
+        assert isinstance(bumped, dict)
+        bumped["revision"] = number
+        _set_custom_version(sidecarset, bumped)
+        return "bump", bumped, collision_count
+    names = {_name(r) for r in ordered}
+    while _name(candidate) in names:  # same name, different data: a hash collision
+        collision_count += 1
+        candidate = new_revision(sidecarset, namespace, number, collision_count)
+    return "create", candidate, collision_count
+
+
+def decide_revision(
+    sidecarset: Mapping[str, Any], revisions: Iterable[Mapping[str, Any]], namespace: str
+) -> tuple[Action, Obj]:
+    """registerLatestRevision without I/O, like the ASTS (§2.8):
+
+    - ``reuse``: the latest revision already has this data; it is the latest revision;
+    - ``bump``: an older revision has this data (a rollback): it comes back with ``.revision`` set to
+      the next number — UPDATE it;
+    - ``create``: a new revision — CREATE it.
+    """
+    action, revision, _ = decide_revision_full(sidecarset, revisions, namespace)
+    return action, revision
+
+
+def collision_count(sidecarset: Mapping[str, Any], revisions: Iterable[Mapping[str, Any]], namespace: str) -> int:
+    """The ``status.collisionCount`` after :func:`decide_revision`."""
+    return decide_revision_full(sidecarset, revisions, namespace)[2]
+
+
+def _custom_version(sidecarset: Mapping[str, Any]) -> str:
+    return _str_map(_meta(sidecarset).get("labels")).get(scs.SIDECARSET_CUSTOM_VERSION_LABEL, "")
+
+
+def _set_custom_version(sidecarset: Mapping[str, Any], revision: Obj) -> None:
+    cv = _custom_version(sidecarset)
+    if cv:
+        meta = revision.setdefault("metadata", {})
+        labels = meta.get("labels")
+        if not isinstance(labels, dict):
+            labels = meta["labels"] = {}
+        labels[scs.SIDECARSET_CUSTOM_VERSION_LABEL] = cv
+
+
+def custom_version_patch(sidecarset: Mapping[str, Any], revision: Mapping[str, Any]) -> Obj | None:
+    """updateCustomVersionLabel: a patch putting the SidecarSet's custom-version label on the latest
+    revision when it differs (an empty label is never written); None when nothing to do."""
+    cv = _custom_version(sidecarset)
+    if not cv or _str_map(_meta(revision).get("labels")).get(scs.SIDECARSET_CUSTOM_VERSION_LABEL) == cv:
+        return None
+    return {"metadata": {"labels": {scs.SIDECARSET_CUSTOM_VERSION_LABEL: cv}}}
+
+
+def apply_decision(revisions: Iterable[Mapping[str, Any]], action: Action, revision: Mapping[str, Any]) -> list[Obj]:
+    """The revision list after the decision was written (a bumped revision replaces its old copy)."""
+    name = _name(revision)
+    out = [dict(r) for r in revisions if action == "reuse" or _name(r) != name]
+    if action != "reuse":
+        out.append(dict(revision))
+    return rev.sort_revisions(out)
+
+
+def _pod_controller_revision(pod: Mapping[str, Any], sidecarset_name: str) -> str:
+    raw = _m(_meta(pod).get("annotations")).get(scs.SIDECARSET_HASH_ANNOTATION)
+    if not isinstance(raw, str) or not raw:
+        return ""
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return ""
+    entry = _m(parsed).get(sidecarset_name) if isinstance(parsed, Mapping) else None
+    value = _m(entry).get("controllerRevision")
+    return value if isinstance(value, str) else ""
+
+
+def active_revisions(
+    sidecarset: Mapping[str, Any], revisions: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]
+) -> set[str]:
+    """filterActiveRevisions: revisions referenced by a pod's ``controllerRevision``, the
+    ``injectionStrategy.revision.revisionName`` and the newest revision carrying the
+    ``injectionStrategy.revision.customVersion`` label."""
+    name = _name(sidecarset)
+    active = {r for r in (_pod_controller_revision(p, name) for p in pods) if r}
+    inject_rev = _m(_m(_spec(sidecarset).get("injectionStrategy")).get("revision"))
+    revision_name = inject_rev.get("revisionName")
+    if isinstance(revision_name, str):
+        active.add(revision_name)
+    custom = inject_rev.get("customVersion")
+    if isinstance(custom, str):
+        matching = [r for r in revisions
+                    if _str_map(_meta(r).get("labels")).get(scs.SIDECARSET_CUSTOM_VERSION_LABEL) == custom]
+        if matching:
+            active.add(_name(rev.sort_revisions(matching)[-1]))
+    return active
+
+
+def history_limit(sidecarset: Mapping[str, Any]) -> int:
+    limit = _int(_spec(sidecarset).get("revisionHistoryLimit"))
+    return max(1, DEFAULT_REVISION_HISTORY_LIMIT if limit is None else limit)
+
+
+def revisions_to_delete(
+    sidecarset: Mapping[str, Any], revisions: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]
+) -> list[str]:
+    """truncateHistory: names to delete, oldest first, so that at most ``max(1, revisionHistoryLimit)``
+    (default 10) revisions remain. Never the latest revision (pass the list after the decision, see
+    :func:`apply_decision`) nor an active one (:func:`active_revisions`); when those keep more than the
+    limit, fewer are deleted (OpenKruise then logs an error)."""
+    ordered = own_revisions(sidecarset, revisions)
+    limit = history_limit(sidecarset)
+    excess = len(ordered) - limit
+    if excess <= 0:
+        return []
+    active = active_revisions(sidecarset, ordered, pods)
+    out: list[str] = []
+    for r in ordered[:-1]:
+        if excess <= 0:
+            break
+        if _name(r) not in active:
+            out.append(_name(r))
+            excess -= 1
+    return out

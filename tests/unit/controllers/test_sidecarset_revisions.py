@@ -1,0 +1,156 @@
+"""SidecarSet ControllerRevisions (spec §5.3, P26): data, naming, reuse/bump/create, truncation."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from kruise_py.api.defaults import default_sidecarset
+from kruise_py.api.sidecarset import (
+    SIDECARSET_CUSTOM_VERSION_LABEL as CUSTOM,
+)
+from kruise_py.api.sidecarset import (
+    SIDECARSET_HASH_ANNOTATION as HASH,
+)
+from kruise_py.api.sidecarset import (
+    SIDECARSET_HASH_WITHOUT_IMAGE_ANNOTATION as HASH_WO,
+)
+from kruise_py.api.sidecarset import (
+    SIDECARSET_NAME_LABEL as NAME_LABEL,
+)
+from kruise_py.controllers.sidecarset import revisions as revs
+from kruise_py.core import revisions as core_rev
+
+Obj = dict[str, Any]
+NS = "kruise-system"
+
+
+def make_ss(image: str = "log:1", *, name: str = "log-sc", labels: Obj | None = None, **spec: Any) -> Obj:
+    ss = {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet",
+          "metadata": {"name": name, "uid": "uid-1", "labels": dict(labels or {}), "annotations": {"team": "a"}},
+          "spec": {"selector": {"matchLabels": {"app": "x"}},
+                   "containers": [{"name": "log", "image": image}], **spec}}
+    return default_sidecarset(ss)
+
+
+def numbers(revisions: list[Obj]) -> list[int]:
+    return [r["revision"] for r in core_rev.sort_revisions(revisions)]
+
+
+def step(ss: Obj, revisions: list[Obj], pods: list[Obj] | None = None) -> tuple[str, Obj, list[Obj]]:
+    """What the reconciler does: decide, write, truncate."""
+    action, revision = revs.decide_revision(ss, revisions, NS)
+    after = revs.apply_decision(revisions, action, revision)
+    gone = set(revs.revisions_to_delete(ss, after, pods or []))
+    return action, revision, [r for r in after if r["metadata"]["name"] not in gone]
+
+
+def test_revision_data_records_only_the_present_fields() -> None:
+    ss = make_ss(volumes=[{"name": "v", "emptyDir": {}}], imagePullSecrets=[{"name": "s"}])
+    data = revs.revision_data(ss)
+    assert data == {"spec": {"$patch": "replace", "containers": ss["spec"]["containers"],
+                             "imagePullSecrets": [{"name": "s"}], "volumes": [{"name": "v", "emptyDir": {}}]}}
+    assert data["spec"]["containers"] is not ss["spec"]["containers"]  # a copy
+    assert revs.revision_spec({"data": data})["volumes"] == [{"name": "v", "emptyDir": {}}]
+
+
+def test_new_revision_shape() -> None:
+    ss = make_ss(labels={CUSTOM: "v1", "team": "a"})
+    r = revs.new_revision(ss, NS, 3, 0)
+    h = core_rev.hash_revision(revs.revision_data(ss), 0)
+    assert r["apiVersion"] == "apps/v1" and r["kind"] == "ControllerRevision"
+    assert r["revision"] == 3
+    assert r["data"] == revs.revision_data(ss)
+    meta = r["metadata"]
+    assert meta["name"] == f"log-sc-{h}"
+    assert meta["namespace"] == NS
+    assert meta["labels"] == {CUSTOM: "v1", "team": "a", NAME_LABEL: "log-sc", "controller.kubernetes.io/hash": h}
+    assert meta["annotations"][HASH] == ss["metadata"]["annotations"][HASH]
+    assert meta["annotations"][HASH_WO] == ss["metadata"]["annotations"][HASH_WO]
+    assert meta["annotations"]["team"] == "a"
+    assert meta["ownerReferences"] == [{"apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet",
+                                        "name": "log-sc", "uid": "uid-1", "controller": True,
+                                        "blockOwnerDeletion": True}]
+    assert revs.new_revision(ss, NS, 3, 1)["metadata"]["name"] != meta["name"]
+
+
+def test_create_then_reuse_then_create() -> None:
+    ss = make_ss()
+    action, r1, revisions = step(ss, [])
+    assert action == "create" and r1["revision"] == 1
+    action, again, revisions = step(ss, revisions)
+    assert action == "reuse" and again["metadata"]["name"] == r1["metadata"]["name"]
+    # An unrelated change (labels) is not a new revision; a changed volume is, although the hash is not.
+    relabelled = copy.deepcopy(ss)
+    relabelled["metadata"]["labels"]["x"] = "y"
+    assert step(relabelled, revisions)[0] == "reuse"
+    with_volume = make_ss(volumes=[{"name": "v", "emptyDir": {}}])
+    assert with_volume["metadata"]["annotations"][HASH] == ss["metadata"]["annotations"][HASH]
+    action, r2, revisions = step(with_volume, revisions)
+    assert action == "create" and r2["revision"] == 2
+
+
+def test_other_sidecarsets_revisions_are_ignored() -> None:
+    other = revs.new_revision(make_ss(name="other"), NS, 7, 0)
+    action, r, _ = step(make_ss(), [other])
+    assert action == "create" and r["revision"] == 1
+
+
+def test_hash_collision_bumps_the_collision_count() -> None:
+    ss = make_ss()
+    squatter = revs.new_revision(make_ss("log:other"), NS, 1, 0)
+    squatter["metadata"]["name"] = revs.new_revision(ss, NS, 2, 0)["metadata"]["name"]
+    action, r, cc = revs.decide_revision_full(ss, [squatter], NS)
+    assert action == "create" and cc == 1
+    assert r["metadata"]["name"] == revs.new_revision(ss, NS, 2, 1)["metadata"]["name"]
+    assert revs.collision_count(ss, [squatter], NS) == 1
+
+
+def test_fifteen_changes_keep_ten_and_reapplying_twelve_renumbers_it() -> None:
+    """The e2e example of spec §5.3."""
+    revisions: list[Obj] = []
+    for i in range(1, 16):
+        action, _, revisions = step(make_ss(f"log:{i}"), revisions)
+        assert action == "create"
+    assert numbers(revisions) == list(range(6, 16))
+    action, bumped, revisions = step(make_ss("log:12"), revisions)
+    assert action == "bump" and bumped["revision"] == 16
+    assert numbers(revisions) == [6, 7, 8, 9, 10, 11, 13, 14, 15, 16]
+    images = {r["revision"]: revs.revision_spec(r)["containers"][0]["image"] for r in revisions}
+    assert images[16] == "log:12"
+
+
+def test_truncation_keeps_active_revisions() -> None:
+    revisions: list[Obj] = []
+    for i in range(1, 6):
+        _, _, revisions = step(make_ss(f"log:{i}", revisionHistoryLimit=10), revisions)
+    by_number = {r["revision"]: r["metadata"]["name"] for r in revisions}
+    for r in revisions:
+        if r["revision"] == 4:
+            r["metadata"]["labels"][CUSTOM] = "v4"
+    pod = {"metadata": {"annotations": {HASH: json.dumps(
+        {"log-sc": {"hash": "x", "controllerRevision": by_number[1]}, "other": {"hash": "y"}})}}}
+    ss = make_ss("log:5", revisionHistoryLimit=1,
+                 injectionStrategy={"revision": {"revisionName": by_number[2], "customVersion": "v4"}})
+    # Keep: 1 (a pod), 2 (revisionName), 4 (newest with the custom version), 5 (latest). Delete: 3.
+    assert revs.revisions_to_delete(ss, revisions, [pod]) == [by_number[3]]
+    # Limit 0 means 1: the latest always stays.
+    plain = make_ss("log:5", revisionHistoryLimit=0)
+    assert revs.history_limit(plain) == 1
+    assert revs.revisions_to_delete(plain, revisions, []) == [by_number[n] for n in (1, 2, 3, 4)]
+    assert revs.revisions_to_delete(make_ss("log:5"), revisions, []) == []
+
+
+def test_custom_version_label() -> None:
+    ss = make_ss(labels={CUSTOM: "v2"})
+    r = revs.new_revision(make_ss(), NS, 1, 0)  # created before the label was set
+    assert revs.custom_version_patch(ss, r) == {"metadata": {"labels": {CUSTOM: "v2"}}}
+    assert revs.custom_version_patch(ss, revs.new_revision(ss, NS, 1, 0)) is None
+    assert revs.custom_version_patch(make_ss(), r) is None
+    # A rollback carries the current custom version.
+    old = revs.new_revision(make_ss("log:0"), NS, 1, 0)
+    newer = revs.new_revision(make_ss("log:1"), NS, 2, 0)
+    action, bumped = revs.decide_revision(make_ss("log:0", labels={CUSTOM: "v9"}), [old, newer], NS)
+    assert action == "bump" and bumped["metadata"]["labels"][CUSTOM] == "v9" and bumped["revision"] == 3
+    assert old["metadata"]["labels"].get(CUSTOM) is None  # the input is not modified
