@@ -20,7 +20,7 @@ import kopf
 
 from .controllers.broadcastjob.reconcile import BroadcastJobController
 from .controllers.sidecarset.inject import InjectionError
-from .controllers.sidecarset.reconcile import NotReady, SidecarSetInjector
+from .controllers.sidecarset.reconcile import NotReady, SidecarSetController, SidecarSetInjector
 from .controllers.statefulset.reconcile import StatefulSetController
 from .runtime.client import ApiError, ClientOptions, Credentials, KubeClient, load_credentials, path_for
 from .runtime.manager import Manager, ManagerOptions
@@ -80,6 +80,7 @@ class Operator:
         self.statefulsets = StatefulSetController(self.manager, workers=cfg.workers)
         self.broadcastjobs = BroadcastJobController(self.manager, workers=cfg.workers)
         self.injector = SidecarSetInjector(self.manager, cfg.operator_namespace)
+        self.sidecarsets = SidecarSetController(self.manager, self.injector, workers=cfg.workers)
         self.webhooks_ready = cfg.webhook_mode == "none"
         self.manager.ready_checks.append(lambda: True if self.webhooks_ready else "webhooks not registered")
         self.ca_pem: bytes = b""
@@ -136,6 +137,15 @@ class Operator:
             with contextlib.suppress(ApiError):
                 await self.client.delete(_webhook_path(kind, name))
 
+    async def ensure_namespace(self) -> None:
+        """Outside a cluster the operator namespace (home of SidecarSet revisions) may not exist."""
+        try:
+            await self.client.create(path_for("v1", "namespaces"),
+                                     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.cfg.operator_namespace}})
+        except ApiError as e:
+            if not e.already_exists:
+                log.warning("could not create namespace %s: %s", self.cfg.operator_namespace, e)
+
     async def others_of(self, plural: str, name: str) -> list[dict[str, Any]]:
         """Other objects of a kind, for cross-object rules (SidecarSet name conflicts)."""
         items, _ = await self.client.list_all(path_for("apps.kruise.io/v1alpha1", plural))
@@ -167,6 +177,8 @@ def build_registry(op: Operator) -> kopf.OperatorRegistry:
         settings.watching.server_timeout = 300
         settings.admission.server = op.webhook_server()
         settings.admission.managed = None  # we register configurations ourselves (namespaceSelector)
+        if op.cfg.webhook_mode == "local":
+            await op.ensure_namespace()
         await op.manager.start()
         if op.cfg.webhook_mode != "none":
             asyncio.get_running_loop().create_task(_register_when_serving(op))

@@ -118,3 +118,60 @@ def test_paused_injection_injects_nothing(operator: OperatorProcess, kubectl: Ku
     kubectl.apply(deployment("quiet", 1, {"app": "quiet", "t": ns[-5:]}), ns)
     p = wait_for(lambda: pods(kubectl, ns, "app=quiet"), 60, what="pod")
     assert [c["name"] for c in p[0]["spec"]["containers"]] == ["app"]
+
+
+def sidecar_image(pod: dict[str, Any], name: str) -> tuple[str, int, str]:
+    spec = next(c for c in pod["spec"]["containers"] if c["name"] == name)
+    st = next((c for c in pod.get("status", {}).get("containerStatuses", []) if c["name"] == name), {})
+    return spec["image"], st.get("restartCount", 0), st.get("image", "")
+
+
+def test_image_change_upgrades_injected_pods_in_place(operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Any,
+                                                      ns: str, sidecarsets: list[str]) -> None:
+    from .monitor import PodMonitor
+
+    name = f"scu-{ns[-5:]}"
+    sidecarsets.append(name)
+    obj = sidecarset(name, {"app": "up", "t": ns[-5:]}, updateStrategy={"type": "RollingUpdate", "maxUnavailable": 1})
+    kubectl.apply(obj)
+    admitted(kubectl, name)
+    kubectl.apply(deployment("up", 3, {"app": "up", "t": ns[-5:]}), ns)
+    wait_for(lambda: kubectl.json("get", "sidecarset", name).get("status", {}).get("readyPods") == 3, 90,
+             what="3 matched ready pods")
+    before = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods(kubectl, ns, "app=up")}
+    with PodMonitor(kubeconfig, ns, "app=up", desired=3) as mon:
+        obj["spec"]["containers"][0]["image"] = "busybox:1.37"
+        kubectl.apply(obj)
+
+        def done() -> bool:
+            st = kubectl.json("get", "sidecarset", name).get("status", {})
+            return st.get("updatedPods") == 3 and st.get("readyPods") == 3 and st.get("updatedReadyPods") == 3
+
+        wait_for(done, 120, what="3 pods upgraded and ready")
+    after = pods(kubectl, ns, "app=up")
+    assert {p["metadata"]["name"]: p["metadata"]["uid"] for p in after} == before, "upgraded in place"
+    for p in after:
+        image, restarts, running = sidecar_image(p, f"{name}-before")
+        assert image == "busybox:1.37" and restarts == 1 and running == "busybox:1.37"
+        assert sidecar_image(p, "app")[1] == 0, "the app container is not restarted"
+    assert mon.max_unavailable <= 1, f"{mon.max_unavailable} pods unavailable with maxUnavailable 1"
+
+
+def test_not_update_injects_new_pods_only(operator: OperatorProcess, kubectl: Kubectl, ns: str,
+                                          sidecarsets: list[str]) -> None:
+    name = f"scn-{ns[-5:]}"
+    sidecarsets.append(name)
+    obj = sidecarset(name, {"app": "keep", "t": ns[-5:]}, updateStrategy={"type": "NotUpdate"})
+    kubectl.apply(obj)
+    admitted(kubectl, name)
+    kubectl.apply(deployment("keep", 1, {"app": "keep", "t": ns[-5:]}), ns)
+    first = wait_for(lambda: pods(kubectl, ns, "app=keep"), 60, what="pod")[0]["metadata"]["name"]
+    obj["spec"]["containers"][0]["image"] = "busybox:1.37"
+    kubectl.apply(obj)
+    time.sleep(1)
+    kubectl("scale", "deployment/keep", "--replicas=2", "-n", ns)
+    wait_for(lambda: len(pods(kubectl, ns, "app=keep")) == 2, 60, what="second pod")
+    time.sleep(2)
+    images = {p["metadata"]["name"]: sidecar_image(p, f"{name}-before")[0] for p in pods(kubectl, ns, "app=keep")}
+    assert images.pop(first) == "busybox:1.36", "NotUpdate must leave existing pods alone"
+    assert list(images.values()) == ["busybox:1.37"], "new pods get the new image"

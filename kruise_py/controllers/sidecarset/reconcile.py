@@ -11,9 +11,18 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from ...api.common import label_selector_matches
+from ...api.defaults import default_sidecarset
+from ...core import revisions as rev
 from ...runtime.cache import ObjectCache
+from ...runtime.client import ApiError, KubeClient, path_for
+from ...runtime.controller import Controller, Result
+from ...runtime.expectations import Expectations
 from ...runtime.manager import Manager, Resource
+from ..common import settle
 from . import inject
+from . import plan as planner
+from . import revisions as ssrev
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +30,9 @@ SIDECARSETS = Resource("apps.kruise.io/v1alpha1", "sidecarsets", namespaced=Fals
 NAMESPACES = Resource("v1", "namespaces", namespaced=False)
 # SidecarSet revisions live in the operator's namespace and carry this label (spec §9 P26).
 REVISIONS = Resource("apps/v1", "controllerrevisions", label_selector="kruise.io/sidecarset-name")
+# Upgrades look at every injected pod; the injected-list annotation is not selectable server-side.
+PODS = Resource("v1", "pods")
+INJECTED_LIST = "kruise.io/sidecarset-injected-list"
 Obj = dict[str, Any]
 
 
@@ -60,3 +72,123 @@ class SidecarSetInjector:
             log.debug("injected %s into pod %s/%s", result.injected, namespace,
                       (pod.get("metadata") or {}).get("name") or (pod.get("metadata") or {}).get("generateName"))
         return result.pod if result.changed else None
+
+
+class SidecarSetController:
+    """In-place upgrade of injected sidecars (spec §5.4): one reconcile per SidecarSet."""
+
+    name = "sidecarset"
+
+    def __init__(self, manager: Manager, injector: SidecarSetInjector, workers: int = 2,
+                 resync_period: float = 300.0) -> None:
+        self.client: KubeClient = manager.client
+        self.events = manager.events
+        self.injector = injector
+        self.pods: ObjectCache = manager.cache(PODS)
+        self.expectations: Expectations[str] = Expectations(self.name, rv_lookup=self._rv_of_pod)
+        manager.on_event(SIDECARSETS, lambda t, old, new: self._enqueue_set(new or old))
+        manager.on_event(PODS, self._on_pod)
+        self.controller: Controller[str] = Controller(
+            self.name, self.reconcile, workers=workers, resync_period=resync_period,
+            keys=lambda: [n for _, n in injector.sidecarsets.keys()],  # noqa: SIM118 - ObjectCache.keys()
+        )
+        manager.add(self.controller)
+
+    def _enqueue_set(self, obj: Obj | None) -> None:
+        if obj:
+            self.controller.enqueue(obj["metadata"]["name"])
+
+    def _on_pod(self, etype: str, old: Obj | None, new: Obj | None) -> None:
+        obj = new or old
+        names = ((obj or {}).get("metadata", {}).get("annotations") or {}).get(INJECTED_LIST, "")
+        if not names:
+            return
+        md = (obj or {})["metadata"]
+        key = f"{md.get('namespace')}/{md.get('name')}"
+        for n in filter(None, (x.strip() for x in names.split(","))):
+            if new is None:
+                self.expectations.observe_gone(n, key)
+            else:
+                self.expectations.observe_rv(n, key, md.get("resourceVersion", ""))
+            self.controller.enqueue(n)
+
+    def _rv_of_pod(self, key: str) -> str | None:
+        ns, name = key.split("/", 1)
+        p = self.pods.get(ns, name)
+        return None if p is None else (p.get("metadata") or {}).get("resourceVersion")
+
+    def candidates(self, ss: Obj) -> list[Obj]:
+        """Pods the SidecarSet selects, in the namespaces it admits (the plan checks the rest)."""
+        spec = ss.get("spec") or {}
+        ns_sel, only_ns = spec.get("namespaceSelector"), spec.get("namespace")
+        out = []
+        for pod in self.pods.list():
+            ns = pod["metadata"].get("namespace", "")
+            if only_ns and ns != only_ns:
+                continue
+            if ns_sel and not label_selector_matches(ns_sel, self.injector.namespace_labels(ns)):
+                continue
+            if label_selector_matches(spec.get("selector") or {}, (pod["metadata"].get("labels") or {})):
+                out.append(pod)
+        return out
+
+    async def reconcile(self, name: str) -> Result:
+        cached = self.injector.sidecarsets.get(None, name)
+        if cached is None:
+            self.expectations.delete(name)
+            return Result()
+        if not self.expectations.satisfied(name):
+            return Result(requeue_after=0.5)
+        ss = default_sidecarset(cached)
+        ns = self.injector.operator_namespace
+        revisions = self.injector.revisions.list(ns)
+        action, revision, collisions = ssrev.decide_revision_full(ss, revisions, ns)
+        revs_path = path_for("apps/v1", "controllerrevisions", ns)
+        try:
+            if action == "create":
+                await self.client.create(revs_path, rev.go_json(revision))
+            elif action == "bump":
+                await self.client.replace(f"{revs_path}/{revision['metadata']['name']}", rev.go_json(revision))
+        except ApiError as e:
+            if not (e.already_exists or (e.status == 404 and "namespaces" in e.message)):
+                raise
+            if e.status == 404:
+                log.warning("SidecarSet revisions need the operator namespace %s; not recording revisions", ns)
+        snap = planner.Snapshot(sidecarset=ss, pods=self.candidates(ss), latest_revision=revision["metadata"]["name"],
+                                now=datetime.now(UTC), collision_count=collisions)
+        p = planner.plan(snap)
+        errors = await settle([self._upgrade(name, ss, u) for u in p.upgrades])
+        errors += await settle([self._condition(pod, cond) for pod, cond in p.not_upgradable])
+        if p.status is not None:
+            await self.client.patch(path_for("apps.kruise.io/v1alpha1", "sidecarsets", None, name, "status"),
+                                    {"status": p.status}, "merge")
+        for etype, reason, msg in p.events:
+            self.events.emit(ss, etype, reason, msg)
+        if errors:
+            raise errors[0]
+        after = ssrev.apply_decision(revisions, action, revision)
+        for rname in ssrev.revisions_to_delete(ss, after, p.matched_pods):
+            await self.client.delete(f"{revs_path}/{rname}")
+        return Result(requeue_after=p.requeue_after) if p.requeue_after else Result()
+
+    async def _upgrade(self, name: str, ss: Obj, u: planner.PodUpgrade) -> None:
+        md = u.pod["metadata"]
+        path = path_for("v1", "pods", md["namespace"], md["name"])
+        try:
+            res = await self.client.patch(path, u.patch, "strategic")
+        except ApiError as e:
+            if e.not_found or e.conflict:
+                return  # the pod changed under us: the next round re-plans
+            raise
+        self.expectations.expect_rv(name, f"{md['namespace']}/{md['name']}", res["metadata"]["resourceVersion"])
+        if u.status_condition is not None:
+            await self._condition(u.pod, u.status_condition)
+
+    async def _condition(self, pod: Obj, condition: Obj) -> None:
+        md = pod["metadata"]
+        try:
+            await self.client.patch(path_for("v1", "pods", md["namespace"], md["name"], "status"),
+                                    {"status": {"conditions": [condition]}}, "strategic")
+        except ApiError as e:
+            if not e.not_found:
+                raise
