@@ -28,6 +28,8 @@ class Webhook:
     # Pod webhooks exclude protected namespaces; our own CRs need no selector.
     exclude_protected_namespaces: bool = False
     scope: str = "*"
+    # Whether --webhook-failure-policy / the chart's webhook.failurePolicy applies to this hook.
+    policy_overridable: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -37,11 +39,12 @@ WEBHOOKS: tuple[Webhook, ...] = (
     Webhook("mutate-statefulset", True, GROUP, "v1beta1", "statefulsets", ("CREATE", "UPDATE"), scope="Namespaced"),
     Webhook("mutate-broadcastjob", True, GROUP, "v1alpha1", "broadcastjobs", ("CREATE", "UPDATE"), scope="Namespaced"),
     Webhook("mutate-sidecarset", True, GROUP, "v1alpha1", "sidecarsets", ("CREATE", "UPDATE"), scope="Cluster"),
-    # Sidecar injection, CREATE only (spec §5.2). Fail like OpenKruise: a pod must not start
-    # without the sidecars a SidecarSet promises it; kube-system and our namespace are excluded so
-    # the control plane and the operator itself never depend on us (webhooks/config.py docstring).
-    Webhook("inject-sidecarset", True, "", "v1", "pods", ("CREATE",), scope="Namespaced",
-            exclude_protected_namespaces=True),
+    # Sidecar injection, CREATE only (spec §5.2). Ignore, unlike OpenKruise's Fail: this entry
+    # sees every pod of every namespace but kube-system and ours, and with Fail an operator outage
+    # would stop pod creation cluster-wide, also where no SidecarSet selects anything
+    # (docs/decisions.md). Explicit denials (e.g. 503 while caches load) still reject the pod.
+    Webhook("inject-sidecarset", True, "", "v1", "pods", ("CREATE",), failure_policy="Ignore",
+            scope="Namespaced", exclude_protected_namespaces=True, policy_overridable=False),
     Webhook("validate-statefulset", False, GROUP, "v1beta1", "statefulsets", ("CREATE", "UPDATE"), scope="Namespaced"),
     Webhook("validate-broadcastjob", False, GROUP, "v1alpha1", "broadcastjobs", ("CREATE", "UPDATE"), scope="Namespaced"),
     Webhook("validate-sidecarset", False, GROUP, "v1alpha1", "sidecarsets", ("CREATE", "UPDATE"), scope="Cluster"),
@@ -77,7 +80,7 @@ def webhook_entry(hook: Webhook, client_config: dict[str, Any], operator_namespa
         "sideEffects": "None",
         "timeoutSeconds": 10,
         "matchPolicy": "Equivalent",
-        "failurePolicy": failure_policy or hook.failure_policy,
+        "failurePolicy": (failure_policy if hook.policy_overridable else None) or hook.failure_policy,
         "clientConfig": client_config,
         "rules": [{
             "apiGroups": [hook.group],

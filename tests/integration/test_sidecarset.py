@@ -175,3 +175,59 @@ def test_not_update_injects_new_pods_only(operator: OperatorProcess, kubectl: Ku
     images = {p["metadata"]["name"]: sidecar_image(p, f"{name}-before")[0] for p in pods(kubectl, ns, "app=keep")}
     assert images.pop(first) == "busybox:1.36", "NotUpdate must leave existing pods alone"
     assert list(images.values()) == ["busybox:1.37"], "new pods get the new image"
+
+
+def _rolled(kubectl: Kubectl, name: str, ns: str, app: str, replicas: int, **strategy: Any) -> dict[str, Any]:
+    obj = sidecarset(name, {"app": app, "t": ns[-5:]},
+                     updateStrategy={"type": "RollingUpdate", "maxUnavailable": 1, **strategy})
+    kubectl.apply(obj)
+    admitted(kubectl, name)
+    kubectl.apply(deployment(app, replicas, {"app": app, "t": ns[-5:]}), ns)
+    wait_for(lambda: kubectl.json("get", "sidecarset", name).get("status", {}).get("readyPods") == replicas, 90,
+             what=f"{replicas} matched ready pods")
+    return obj
+
+
+def test_a_broken_image_stops_the_rollout_at_the_budget(operator: OperatorProcess, kubectl: Kubectl, ns: str,
+                                                        sidecarsets: list[str]) -> None:
+    name = f"scb-{ns[-5:]}"
+    sidecarsets.append(name)
+    obj = _rolled(kubectl, name, ns, "brk", 3)
+    obj["spec"]["containers"][0]["image"] = "registry.invalid/unpullable:1"
+    kubectl.apply(obj)
+    wait_for(lambda: kubectl.json("get", "sidecarset", name).get("status", {}).get("updatedPods") == 1, 60,
+             what="one pod upgraded")
+    time.sleep(5)  # time for more waves if the budget did not hold
+    st = kubectl.json("get", "sidecarset", name)["status"]
+    assert st["updatedPods"] == 1 and st["readyPods"] == 2, st
+    images = sorted(sidecar_image(p, f"{name}-before")[0] for p in pods(kubectl, ns, "app=brk"))
+    assert images == ["busybox:1.36", "busybox:1.36", "registry.invalid/unpullable:1"]
+
+
+def test_partition_holds_pods_back(operator: OperatorProcess, kubectl: Kubectl, ns: str, sidecarsets: list[str]) -> None:
+    name = f"scpt-{ns[-5:]}"
+    sidecarsets.append(name)
+    obj = _rolled(kubectl, name, ns, "part", 3, partition=2)
+    obj["spec"]["containers"][0]["image"] = "busybox:1.37"
+    kubectl.apply(obj)
+    wait_for(lambda: kubectl.json("get", "sidecarset", name).get("status", {}).get("updatedReadyPods") == 1, 60,
+             what="one pod upgraded")
+    time.sleep(3)
+    assert kubectl.json("get", "sidecarset", name)["status"]["updatedPods"] == 1
+
+
+def test_update_selector_limits_the_upgrade(operator: OperatorProcess, kubectl: Kubectl, ns: str,
+                                            sidecarsets: list[str]) -> None:
+    name = f"scsel-{ns[-5:]}"
+    sidecarsets.append(name)
+    obj = _rolled(kubectl, name, ns, "sel", 3)
+    canary = pods(kubectl, ns, "app=sel")[0]["metadata"]["name"]
+    kubectl("label", "pod", canary, "-n", ns, "canary=true")
+    obj["spec"]["updateStrategy"]["selector"] = {"matchLabels": {"canary": "true"}}
+    obj["spec"]["containers"][0]["image"] = "busybox:1.37"
+    kubectl.apply(obj)
+    wait_for(lambda: kubectl.json("get", "sidecarset", name).get("status", {}).get("updatedReadyPods") == 1, 60,
+             what="the canary upgraded")
+    time.sleep(3)
+    images = {p["metadata"]["name"]: sidecar_image(p, f"{name}-before")[0] for p in pods(kubectl, ns, "app=sel")}
+    assert images.pop(canary) == "busybox:1.37" and set(images.values()) == {"busybox:1.36"}
