@@ -108,12 +108,24 @@ def crds(kubeconfig: Path) -> None:
 
 
 class OperatorProcess:
-    def __init__(self, proc: subprocess.Popen[bytes], metrics_port: int, log: Path) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], metrics_port: int, log: Path,
+                 argv: list[str] | None = None, kubeconfig: Path | None = None) -> None:
         self.proc, self.metrics_port, self.log = proc, metrics_port, log
+        self.argv, self.kubeconfig = argv or [], kubeconfig
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.metrics_port}"
+
+    def kill(self) -> None:
+        """SIGKILL: an outage, not a shutdown (the webhook configurations stay registered)."""
+        self.proc.kill()
+        self.proc.wait()
+
+    def start_again(self) -> None:
+        assert self.kubeconfig is not None
+        self.proc = _spawn("operator", self.argv, self.log.parent, self.kubeconfig)
+        wait_http_ok(f"{self.url}/readyz", 90, self.log)
 
 
 @pytest.fixture(scope="session")
@@ -128,8 +140,9 @@ def operator(control_plane: ControlPlane, kubeconfig: Path, crds: None, simulato
     proc = _spawn("operator", argv, control_plane.logs, kubeconfig)
     log = control_plane.logs / "operator.log"
     wait_http_ok(f"http://127.0.0.1:{port}/readyz", 90, log)
-    yield OperatorProcess(proc, port, log)
-    _stop(proc)
+    op = OperatorProcess(proc, port, log, argv, kubeconfig)
+    yield op
+    _stop(op.proc)
 
 
 @pytest.fixture
@@ -139,6 +152,15 @@ def ns(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
     kubectl("create", "namespace", name)
     yield name
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def sidecarsets(kubectl: Kubectl) -> Iterator[list[str]]:
+    """Names of cluster-scoped SidecarSets a test creates; deleted after it."""
+    names: list[str] = []
+    yield names
+    if names:
+        kubectl.run("delete", "sidecarset", *names, check=False)
 
 
 def wait_for(cond: Callable[[], Any], timeout: float = 60, interval: float = 0.2, what: str = "condition") -> Any:

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from .conftest import Kubectl, OperatorProcess, wait_for
 
@@ -37,14 +34,6 @@ def deployment(name: str, replicas: int = 2, labels: dict[str, str] | None = Non
             "metadata": {"labels": labels},
             "spec": {"containers": [{"name": "app", "image": "nginx:1.25", "env": [{"name": "TZ", "value": "UTC"}]}]}}},
     }
-
-
-@pytest.fixture
-def sidecarsets(kubectl: Kubectl) -> Iterator[list[str]]:
-    names: list[str] = []
-    yield names
-    if names:
-        kubectl.run("delete", "sidecarset", *names, check=False)
 
 
 def admitted(kubectl: Kubectl, name: str) -> None:
