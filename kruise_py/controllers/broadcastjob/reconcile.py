@@ -115,7 +115,7 @@ class BroadcastJobController:
         try:
             await self.execute(key, job, p)
         except ApiError as e:
-            if e.status == 403 and "being terminated" in e.message:
+            if e.not_found or (e.status == 403 and "being terminated" in e.message):
                 return Result()
             raise
         return Result(requeue_after=p.requeue_after) if p.requeue_after else Result()

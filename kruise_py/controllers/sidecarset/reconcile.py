@@ -160,8 +160,13 @@ class SidecarSetController:
         errors = await settle([self._upgrade(name, ss, u) for u in p.upgrades])
         errors += await settle([self._condition(pod, cond) for pod, cond in p.not_upgradable])
         if p.status is not None:
-            await self.client.patch(path_for("apps.kruise.io/v1alpha1", "sidecarsets", None, name, "status"),
-                                    {"status": p.status}, "merge")
+            try:
+                await self.client.patch(path_for("apps.kruise.io/v1alpha1", "sidecarsets", None, name, "status"),
+                                        {"status": p.status}, "merge")
+            except ApiError as e:
+                if e.not_found:
+                    return Result()  # deleted while we reconciled
+                raise
         for etype, reason, msg in p.events:
             self.events.emit(ss, etype, reason, msg)
         if errors:

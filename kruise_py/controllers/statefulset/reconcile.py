@@ -135,8 +135,8 @@ class StatefulSetController:
         try:
             await self.execute(key, sts, p)
         except ApiError as e:
-            if e.status == 403 and "being terminated" in e.message:
-                # The namespace is going away and takes the set with it: nothing left to do.
+            if e.not_found or (e.status == 403 and "being terminated" in e.message):
+                # The object or its namespace is gone (or going): nothing left to do.
                 return Result()
             raise
         if p.error:
