@@ -23,6 +23,8 @@ from fractions import Fraction
 from typing import Any
 
 from ...core.inplace import parse_quantity
+from ...core.obj import as_list as _l
+from ...core.obj import as_map as _m
 
 Obj = dict[str, Any]
 
@@ -41,14 +43,6 @@ _NATIVE = ("cpu", "memory", "ephemeral-storage")
 
 
 # -- small helpers ------------------------------------------------------------------------------
-def _m(v: Any) -> Mapping[str, Any]:
-    return v if isinstance(v, Mapping) else {}
-
-
-def _l(v: Any) -> list[Any]:
-    return v if isinstance(v, list) else []
-
-
 def _node_name(node: Mapping[str, Any]) -> str:
     return str(_m(node.get("metadata")).get("name") or "")
 

@@ -24,6 +24,9 @@ from typing import Any
 from ...api import broadcastjob as bcj
 from ...api.common import copy_json, int_or_percent
 from ...core import availability as av
+from ...core.obj import as_map as _m
+from ...core.obj import meta as _meta
+from ...core.obj import spec as _spec
 from . import fit
 
 Obj = dict[str, Any]
@@ -78,18 +81,6 @@ class Plan:
 
 
 # -- small helpers ------------------------------------------------------------------------------
-def _m(v: Any) -> Mapping[str, Any]:
-    return v if isinstance(v, Mapping) else {}
-
-
-def _meta(o: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _m(o.get("metadata"))
-
-
-def _spec(o: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _m(o.get("spec"))
-
-
 def format_time(t: datetime) -> str:
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)

@@ -70,6 +70,9 @@ from ...api.sidecarset import (
     sidecarset_hash,
     sidecarset_hash_without_image,
 )
+from ...core.obj import meta as _meta
+from ...core.obj import name as _name
+from ...core.obj import spec as _spec
 
 Obj = dict[str, Any]
 
@@ -108,16 +111,6 @@ class InjectionResult:
 # Small accessors
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
-
-
-def _spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    spec = obj.get("spec")
-    return spec if isinstance(spec, Mapping) else {}
-
-
 def _sub(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = obj.get(key)
     return value if isinstance(value, Mapping) else {}
@@ -130,10 +123,6 @@ def _list(obj: Mapping[str, Any], key: str) -> list[Any]:
 
 def _dicts(obj: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     return [x for x in _list(obj, key) if isinstance(x, Mapping)]
-
-
-def _name(obj: Mapping[str, Any]) -> str:
-    return str(_meta(obj).get("name") or "")
 
 
 def _str_map(value: Any) -> dict[str, str]:

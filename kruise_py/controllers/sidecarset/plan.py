@@ -41,6 +41,12 @@ from ...api import sidecarset as scs
 from ...api.common import int_or_percent, label_selector_matches
 from ...core import availability as av
 from ...core.inplace import format_time, normalize_image
+from ...core.obj import as_list as _l
+from ...core.obj import as_map as _m
+from ...core.obj import meta as _meta
+from ...core.obj import name as _name
+from ...core.obj import spec as _spec
+from ...core.obj import status as _status
 from ...core.priority import priority_sort
 from . import inject
 
@@ -99,36 +105,12 @@ class Plan:
 
 
 # -- small helpers ------------------------------------------------------------------------------
-def _m(v: Any) -> Mapping[str, Any]:
-    return v if isinstance(v, Mapping) else {}
-
-
-def _l(v: Any) -> list[Any]:
-    return v if isinstance(v, list) else []
-
-
-def _meta(o: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _m(o.get("metadata"))
-
-
-def _spec(o: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _m(o.get("spec"))
-
-
-def _status(o: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _m(o.get("status"))
-
-
 def _annotations(o: Mapping[str, Any]) -> Mapping[str, Any]:
     return _m(_meta(o).get("annotations"))
 
 
 def _labels(o: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in _m(_meta(o).get("labels")).items()}
-
-
-def _name(o: Mapping[str, Any]) -> str:
-    return str(_meta(o).get("name") or "")
 
 
 def pod_key(pod: Mapping[str, Any]) -> str:

@@ -28,6 +28,10 @@ from typing import Any, Literal
 from ...api import sidecarset as scs
 from ...api.common import copy_json
 from ...core import revisions as rev
+from ...core.obj import as_map as _m
+from ...core.obj import meta as _meta
+from ...core.obj import name as _name
+from ...core.obj import spec as _spec
 
 Obj = dict[str, Any]
 Action = Literal["reuse", "bump", "create"]
@@ -36,22 +40,6 @@ Action = Literal["reuse", "bump", "create"]
 REVISION_FIELDS = ("containers", "imagePullSecrets", "initContainers", "patchPodMetadata", "volumes")
 DEFAULT_REVISION_HISTORY_LIMIT = 10
 HISTORY_HASH_LABEL = rev.HISTORY_HASH_LABEL  # controller.kubernetes.io/hash, set by history.NewControllerRevision
-
-
-def _m(v: Any) -> Mapping[str, Any]:
-    return v if isinstance(v, Mapping) else {}
-
-
-def _meta(o: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _m(o.get("metadata"))
-
-
-def _spec(o: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _m(o.get("spec"))
-
-
-def _name(o: Mapping[str, Any]) -> str:
-    return str(_meta(o).get("name") or "")
 
 
 def _str_map(v: Any) -> dict[str, str]:
