@@ -34,7 +34,14 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="namespace the operator runs in; excluded from pod-mutating webhooks")
     p.add_argument("--webhook-service", default="kruise-py-webhook", help="Service name (service mode)")
     p.add_argument("--webhook-failure-policy", choices=["Fail", "Ignore"], default="Fail",
-                   help="failurePolicy of the registered webhooks (local mode)")
+                   help="failurePolicy of the webhooks for our kinds (local mode); pod injection always fails open")
+    p.add_argument("--leader-elect", action="store_true",
+                   help="hold a coordination.k8s.io Lease; only the holder reconciles (run 2 replicas)")
+    p.add_argument("--leader-election-namespace", default=None, help="default: the operator namespace")
+    p.add_argument("--leader-election-id", default="kruise-py", help="the Lease's name")
+    p.add_argument("--lease-duration", type=float, default=15.0)
+    p.add_argument("--renew-deadline", type=float, default=10.0)
+    p.add_argument("--retry-period", type=float, default=2.0)
 
 
 def _add_sandbox(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

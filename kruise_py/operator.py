@@ -23,6 +23,8 @@ from .controllers.sidecarset.inject import InjectionError
 from .controllers.sidecarset.reconcile import NotReady, SidecarSetController, SidecarSetInjector
 from .controllers.statefulset.reconcile import StatefulSetController
 from .runtime.client import ApiError, ClientOptions, Credentials, KubeClient, load_credentials, path_for
+from .runtime.controller import LeaderFlag
+from .runtime.leader import LeaseElector
 from .runtime.manager import Manager, ManagerOptions
 from .webhooks import admission, certs
 from .webhooks import config as whconfig
@@ -48,6 +50,12 @@ class OperatorConfig:
     operator_namespace: str = "kruise-system"
     webhook_service: str = "kruise-py-webhook"
     webhook_failure_policy: str = "Fail"
+    leader_elect: bool = False
+    leader_election_namespace: str | None = None
+    leader_election_id: str = "kruise-py"
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -58,6 +66,9 @@ def config_from_args(a: argparse.Namespace) -> OperatorConfig:
         burst=a.burst, workers=a.workers, webhook_mode=a.webhook_mode, webhook_host=a.webhook_host,
         webhook_port=a.webhook_port, cert_dir=a.cert_dir, operator_namespace=a.operator_namespace,
         webhook_service=a.webhook_service, webhook_failure_policy=a.webhook_failure_policy,
+        leader_elect=a.leader_elect, leader_election_namespace=a.leader_election_namespace,
+        leader_election_id=a.leader_election_id, lease_duration=a.lease_duration,
+        renew_deadline=a.renew_deadline, retry_period=a.retry_period,
     )
 
 
@@ -76,11 +87,21 @@ class Operator:
         self.client = KubeClient(self.creds, ClientOptions(qps=cfg.qps, burst=cfg.burst))
         self.manager = Manager(self.client, ManagerOptions(
             namespaces=cfg.namespaces, metrics_host=cfg.metrics_host, metrics_port=cfg.metrics_port))
+        self.elector: LeaseElector | None = None
+        if cfg.leader_elect:
+            self.manager.leader = LeaderFlag()
         # The controllers register their watches with the manager; it starts them once caches sync.
         self.statefulsets = StatefulSetController(self.manager, workers=cfg.workers)
         self.broadcastjobs = BroadcastJobController(self.manager, workers=cfg.workers)
         self.injector = SidecarSetInjector(self.manager, cfg.operator_namespace)
         self.sidecarsets = SidecarSetController(self.manager, self.injector, workers=cfg.workers)
+        if cfg.leader_elect:
+            # Added last: at shutdown the controllers stop before the Lease is released.
+            self.elector = LeaseElector(
+                self.client, cfg.leader_election_namespace or cfg.operator_namespace, cfg.leader_election_id,
+                lease_duration=cfg.lease_duration, renew_deadline=cfg.renew_deadline,
+                retry_period=cfg.retry_period, flag=cast(LeaderFlag, self.manager.leader))
+            self.manager.add(self.elector)
         self.webhooks_ready = cfg.webhook_mode == "none"
         self.manager.ready_checks.append(lambda: True if self.webhooks_ready else "webhooks not registered")
         self.ca_pem: bytes = b""

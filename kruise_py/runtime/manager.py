@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from .cache import ObjectCache
 from .client import KubeClient, path_for
+from .controller import AlwaysLeader, LeaderGate
 from .events import EventRecorder
 from .informer import Handler, Informer
 from .metrics import MetricsServer
@@ -58,6 +59,8 @@ class Manager:
     informers: dict[str, list[Informer]] = field(default_factory=dict)
     runnables: list[Runnable] = field(default_factory=list)
     ready_checks: list[Callable[[], bool | str]] = field(default_factory=list)
+    # Controllers take keys only while this says we lead (runtime/leader.py); webhooks always serve.
+    leader: LeaderGate = field(default_factory=AlwaysLeader)
 
     def __post_init__(self) -> None:
         self.events = EventRecorder(self.client)

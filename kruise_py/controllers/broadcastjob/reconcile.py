@@ -47,7 +47,7 @@ class BroadcastJobController:
         manager.on_event(PODS, self._on_pod)
         manager.on_event(NODES, self._on_node)
         self.controller: Controller[Key] = Controller(
-            self.name, self.reconcile, workers=workers, resync_period=resync_period,
+            self.name, self.reconcile, workers=workers, resync_period=resync_period, leader=manager.leader,
             keys=lambda: [(ns or "", n) for ns, n in self.jobs.keys()],  # noqa: SIM118 - ObjectCache.keys()
         )
         manager.add(self.controller)

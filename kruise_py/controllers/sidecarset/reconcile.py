@@ -89,7 +89,7 @@ class SidecarSetController:
         manager.on_event(SIDECARSETS, lambda t, old, new: self._enqueue_set(new or old))
         manager.on_event(PODS, self._on_pod)
         self.controller: Controller[str] = Controller(
-            self.name, self.reconcile, workers=workers, resync_period=resync_period,
+            self.name, self.reconcile, workers=workers, resync_period=resync_period, leader=manager.leader,
             keys=lambda: [n for _, n in injector.sidecarsets.keys()],  # noqa: SIM118 - ObjectCache.keys()
         )
         manager.add(self.controller)

@@ -55,7 +55,7 @@ class StatefulSetController:
         manager.on_event(PODS, self._on_pod)
         manager.on_event(REVISIONS, lambda t, old, new: self._enqueue_owner(new or old))
         self.controller: Controller[Key] = Controller(
-            self.name, self.reconcile, workers=workers, resync_period=resync_period,
+            self.name, self.reconcile, workers=workers, resync_period=resync_period, leader=manager.leader,
             keys=lambda: [(ns or "", n) for ns, n in self.sets.keys()],  # noqa: SIM118 - ObjectCache.keys()
         )
         manager.add(self.controller)
