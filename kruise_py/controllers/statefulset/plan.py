@@ -282,10 +282,10 @@ def plan(snap: Snapshot) -> Plan:
                 pods.append(p)
             else:
                 refs = [r for r in _meta(p).get("ownerReferences") or [] if r.get("uid") != set_uid]
-                out.pod_writes.append(PodWrite(p, [inplace.PodWrites(metadata_patch={"ownerReferences": refs})], "release"))
+                out.pod_writes.append(PodWrite(p, [inplace.PodWrites(metadata_patch={"metadata": {"ownerReferences": refs}})], "release"))
         elif ref is None and matches and not av.is_terminating(p) and not meta.get("deletionTimestamp"):
             refs = [*(_meta(p).get("ownerReferences") or []), owner_ref(sts)]
-            out.pod_writes.append(PodWrite(p, [inplace.PodWrites(metadata_patch={"ownerReferences": refs})], "adopt"))
+            out.pod_writes.append(PodWrite(p, [inplace.PodWrites(metadata_patch={"metadata": {"ownerReferences": refs}})], "adopt"))
             pods.append(p)
 
     # 3. Status from all pods (before this round's writes; the next round sees their effect).

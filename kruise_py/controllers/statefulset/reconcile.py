@@ -239,17 +239,12 @@ class StatefulSetController:
         try:
             for step in w.writes:
                 res: Obj | None = None
-                if step.status_conditions:
-                    res = await self.client.patch(f"{pod_path}/status", {"status": {"conditions": step.status_conditions}},
-                                                  "strategic")
-                body: Obj = {}
-                if step.metadata_patch:
-                    body["metadata"] = _metadata_of(step.metadata_patch)
-                if step.spec_patch:
-                    body["spec"] = step.spec_patch.get("spec", step.spec_patch)
-                if body:
+                if (status := step.status_patch()) is not None:
+                    res = await self.client.patch(f"{pod_path}/status", status, "strategic")
+                if (body := step.pod_patch()) is not None:
                     # ownerReferences must be replaced as a list (adopt/release): JSON merge patch;
-                    # everything else merges containers by name: strategic merge patch.
+                    # everything else merges containers by name: strategic merge patch. The uid
+                    # makes the apiserver refuse a pod re-created under the same name.
                     kind = "merge" if w.reason in ("adopt", "release") else "strategic"
                     body["metadata"] = {**body.get("metadata", {}), "uid": md.get("uid")}
                     res = await self.client.patch(pod_path, body, kind)
@@ -266,11 +261,6 @@ class StatefulSetController:
         if w.reason == "inplace":
             self.events.emit(sts, "Normal", "SuccessfulUpdatePodInPlace",
                              f"successfully update pod {name} in-place(revision {w.revision})")
-
-
-def _metadata_of(patch: Mapping[str, Any]) -> Obj:
-    """Patches from core/ may be ``{"metadata": {...}}`` or the metadata fields themselves."""
-    return dict(patch["metadata"]) if "metadata" in patch else dict(patch)
 
 
 
