@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+
+from ..runtime.cache import ObjectCache
 
 # Expectation keys for a controller's own objects (its pods are keyed "ns/name").
 OWN_PREFIX = "self:"
@@ -13,6 +15,21 @@ OWN_PREFIX = "self:"
 def own_key(obj: Mapping[str, Any]) -> str:
     md = obj.get("metadata") or {}
     return f"{OWN_PREFIX}{md.get('namespace')}/{md.get('name')}"
+
+
+def rv_lookup(pods: ObjectCache, owners: ObjectCache | None = None) -> Callable[[str], str | None]:
+    """Expectations' view of the cache: the resourceVersion held for a pod key ``ns/name``, or for
+    an owner key from :func:`own_key`."""
+
+    def lookup(key: str) -> str | None:
+        cache = pods
+        if owners is not None and key.startswith(OWN_PREFIX):
+            cache, key = owners, key[len(OWN_PREFIX):]
+        ns, name = key.split("/", 1)
+        obj = cache.get(ns, name)
+        return None if obj is None else (obj.get("metadata") or {}).get("resourceVersion")
+
+    return lookup
 
 
 def owner_key(obj: Mapping[str, Any], kind: str) -> tuple[str, str] | None:

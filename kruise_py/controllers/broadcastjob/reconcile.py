@@ -17,7 +17,7 @@ from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
 from ...runtime.expectations import Expectations
 from ...runtime.manager import Manager, Resource
-from ..common import OWN_PREFIX, own_key, owner_key, settle
+from ..common import own_key, owner_key, rv_lookup, settle
 from . import fit
 from . import plan as planner
 
@@ -42,7 +42,7 @@ class BroadcastJobController:
         self.jobs: ObjectCache = manager.cache(JOBS)
         self.pods: ObjectCache = manager.cache(PODS)
         self.nodes: ObjectCache = manager.cache(NODES)
-        self.expectations: Expectations[Key] = Expectations(self.name, rv_lookup=self._rv_of_pod)
+        self.expectations: Expectations[Key] = Expectations(self.name, rv_lookup=rv_lookup(self.pods, self.jobs))
         manager.on_event(JOBS, self._on_job)
         manager.on_event(PODS, self._on_pod)
         manager.on_event(NODES, self._on_node)
@@ -91,13 +91,6 @@ class BroadcastJobController:
             if wanted:
                 self._enqueue_job(job)
 
-    def _rv_of_pod(self, key: str) -> str | None:
-        cache = self.pods
-        if key.startswith(OWN_PREFIX):
-            cache, key = self.jobs, key[len(OWN_PREFIX):]
-        ns, name = key.split("/", 1)
-        p = cache.get(ns, name)
-        return None if p is None else (p.get("metadata") or {}).get("resourceVersion")
 
     # -- reconcile -----------------------------------------------------------------------------
     async def reconcile(self, key: Key) -> Result:

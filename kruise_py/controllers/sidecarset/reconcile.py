@@ -19,7 +19,7 @@ from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
 from ...runtime.expectations import Expectations
 from ...runtime.manager import Manager, Resource
-from ..common import settle
+from ..common import rv_lookup, settle
 from . import inject
 from . import plan as planner
 from . import revisions as ssrev
@@ -85,7 +85,7 @@ class SidecarSetController:
         self.events = manager.events
         self.injector = injector
         self.pods: ObjectCache = manager.cache(PODS)
-        self.expectations: Expectations[str] = Expectations(self.name, rv_lookup=self._rv_of_pod)
+        self.expectations: Expectations[str] = Expectations(self.name, rv_lookup=rv_lookup(self.pods))
         manager.on_event(SIDECARSETS, lambda t, old, new: self._enqueue_set(new or old))
         manager.on_event(PODS, self._on_pod)
         self.controller: Controller[str] = Controller(
@@ -112,10 +112,6 @@ class SidecarSetController:
                 self.expectations.observe_rv(n, key, md.get("resourceVersion", ""))
             self.controller.enqueue(n)
 
-    def _rv_of_pod(self, key: str) -> str | None:
-        ns, name = key.split("/", 1)
-        p = self.pods.get(ns, name)
-        return None if p is None else (p.get("metadata") or {}).get("resourceVersion")
 
     def candidates(self, ss: Obj) -> list[Obj]:
         """Pods the SidecarSet selects, in the namespaces it admits (the plan checks the rest)."""

@@ -18,7 +18,7 @@ from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
 from ...runtime.expectations import Expectations
 from ...runtime.manager import Manager, Resource
-from ..common import OWN_PREFIX, own_key, owner_key, settle
+from ..common import own_key, owner_key, rv_lookup, settle
 from . import plan as planner
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class StatefulSetController:
         self.pods: ObjectCache = manager.cache(PODS)
         self.revisions: ObjectCache = manager.cache(REVISIONS)
         self.claims: ObjectCache = manager.cache(CLAIMS)
-        self.expectations: Expectations[Key] = Expectations(self.name, rv_lookup=self._rv_of_pod)
+        self.expectations: Expectations[Key] = Expectations(self.name, rv_lookup=rv_lookup(self.pods, self.sets))
         manager.on_event(STS, self._on_set)
         manager.on_event(PODS, self._on_pod)
         manager.on_event(REVISIONS, lambda t, old, new: self._enqueue_owner(new or old))
@@ -97,13 +97,6 @@ class StatefulSetController:
             self.expectations.observe_rv(owner, key, (new.get("metadata") or {}).get("resourceVersion", ""))
         self.controller.enqueue(owner)
 
-    def _rv_of_pod(self, key: str) -> str | None:
-        cache = self.pods
-        if key.startswith(OWN_PREFIX):
-            cache, key = self.sets, key[len(OWN_PREFIX):]
-        ns, name = key.split("/", 1)
-        p = cache.get(ns, name)
-        return None if p is None else (p.get("metadata") or {}).get("resourceVersion")
 
     # -- reconcile -----------------------------------------------------------------------------
     def snapshot(self, sts: Obj) -> planner.Snapshot:
