@@ -410,9 +410,12 @@ def _go_struct(value: Mapping[str, Any], schema: str) -> dict[str, Any]:
     return out
 
 
-def go_json_marshal(value: Any) -> str:
-    """JSON text as Go's encoding/json would write it (compact, HTML-safe escapes)."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def go_json_marshal(value: Any, *, sort_keys: bool = False) -> str:
+    """JSON text as Go's encoding/json would write it (compact, HTML-safe escapes).
+
+    ``sort_keys``: how Go writes a map; without it, key order is kept (how Go writes a struct).
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys)
     return (
         text.replace("<", "\\u003c")
         .replace(">", "\\u003e")

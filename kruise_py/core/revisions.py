@@ -10,13 +10,12 @@ Only the pod template is versioned. Revisions are plain apps/v1 ControllerRevisi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from kruise_py.api.common import copy_json
-from kruise_py.api.sidecarset import safe_encode_string
+from kruise_py.api.sidecarset import go_json_marshal, safe_encode_string
 
 REVISION_LABEL = "controller-revision-hash"  # apps.ControllerRevisionHashLabelKey (pods)
 HISTORY_HASH_LABEL = "controller.kubernetes.io/hash"  # history.ControllerRevisionHashLabel (revisions)
@@ -42,9 +41,6 @@ def revision_data(template: Mapping[str, Any]) -> dict[str, Any]:
     return {"spec": {"template": tpl}}
 
 
-_GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
-
-
 def go_json(obj: Any) -> str:
     """JSON exactly as Go's encoding/json writes a map: sorted keys, no whitespace, UTF-8, and
     ``<``, ``>``, ``&``, U+2028, U+2029 escaped.
@@ -52,12 +48,8 @@ def go_json(obj: Any) -> str:
     A ControllerRevision's ``data`` is stored as the raw bytes it was sent with; when anything
     patches the revision (the garbage collector orphaning it, for one), the apiserver re-encodes
     ``data`` with Go and rejects the change as "field is immutable" unless the bytes are identical.
-    Those characters can only occur inside strings, so replacing them after encoding is safe.
     """
-    text = json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-    for ch, esc in _GO_ESCAPES:
-        text = text.replace(ch, esc)
-    return text
+    return go_json_marshal(obj, sort_keys=True)
 
 
 def revision_bytes(data: Mapping[str, Any]) -> bytes:
