@@ -58,6 +58,8 @@ from kruise_py.api.statefulset import (
     INPLACE_UPDATE_STATE_ANNOTATION,
 )
 
+from .obj import format_time
+
 __all__ = [
     "GRACE_ANNOTATION",
     "INPLACE_UPDATE_READY",
@@ -108,11 +110,6 @@ JSON = dict[str, Any]
 # Small helpers
 
 
-def format_time(t: datetime) -> str:
-    """metav1.Time's JSON form: RFC 3339 in UTC, whole seconds (naive datetimes are taken as UTC)."""
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_time(s: Any) -> datetime | None:

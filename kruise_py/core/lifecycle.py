@@ -12,9 +12,10 @@ hook is ``{labelsHandler: {k: v}, finalizersHandler: [..], markPodNotReady: bool
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
+from .obj import format_time
 from .revisions import revision_of_pod
 
 STATE_LABEL = "lifecycle.apps.kruise.io/state"
@@ -115,11 +116,6 @@ def is_all_hooked(pod: Mapping[str, Any], hook: Mapping[str, Any] | None) -> boo
 # Patches
 
 
-def format_timestamp(now: datetime) -> str:
-    """RFC3339 to the second, UTC (Go ``time.Now().Format(time.RFC3339)``, but always in UTC)."""
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def state_patch(
@@ -281,3 +277,7 @@ def next_state(
         if gate == "proceed" and state not in ("", UPDATING):
             return UPDATING
     return None
+
+
+# RFC3339 to the second, UTC (Go time.Now().Format(time.RFC3339), but always in UTC).
+format_timestamp = format_time

@@ -25,13 +25,13 @@ from ...api import broadcastjob as bcj
 from ...api.common import copy_json, int_or_percent
 from ...core import availability as av
 from ...core.obj import as_map as _m
+from ...core.obj import format_time
 from ...core.obj import meta as _meta
 from ...core.obj import spec as _spec
 from . import fit
 
 Obj = dict[str, Any]
 
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 # Deletion reasons (``Plan.deletes``).
 DELETE_FAILFAST = "failfast"
@@ -81,10 +81,6 @@ class Plan:
 
 
 # -- small helpers ------------------------------------------------------------------------------
-def format_time(t: datetime) -> str:
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return t.astimezone(UTC).strftime(TIME_FORMAT)
 
 
 def _parse(s: Any) -> datetime | None:

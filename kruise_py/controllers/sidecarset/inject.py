@@ -46,7 +46,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ...api.common import copy_json, copy_object, is_selector_empty, label_selector_matches
@@ -70,6 +70,7 @@ from ...api.sidecarset import (
     sidecarset_hash,
     sidecarset_hash_without_image,
 )
+from ...core.obj import format_time as _rfc3339
 from ...core.obj import meta as _meta
 from ...core.obj import name as _name
 from ...core.obj import spec as _spec
@@ -666,10 +667,6 @@ def injected_sidecarsets(pod: Mapping[str, Any]) -> set[str]:
     return {n for n in value.split(",") if n}
 
 
-def _rfc3339(now: datetime) -> str:
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _existing_hashes(annotations: Mapping[str, str], key: str) -> dict[str, Obj]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ...api.defaults import default_statefulset
 from ...core import revisions as rev
+from ...core.obj import format_time
 from ...runtime.cache import ObjectCache, controller_uid
 from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
@@ -259,5 +260,5 @@ class StatefulSetController:
 
 
 def _condition(ctype: str, message: str) -> dict[str, Any]:
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = format_time(datetime.now(UTC))
     return {"type": ctype, "status": "True", "lastTransitionTime": now, "reason": ctype, "message": message[:1024]}
