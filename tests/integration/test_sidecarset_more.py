@@ -109,6 +109,7 @@ def test_conflicts_and_immutability_are_rejected(operator: OperatorProcess, kube
     sidecarsets.append(first)
     obj = sidecarset(first, {"app": "shared", "t": ns[-5:]})
     kubectl.apply(obj)
+    admitted(kubectl, first)  # conflicts are checked against the operator's informer cache
     other = copy.deepcopy(obj)
     other["metadata"]["name"] = f"scb2-{ns[-5:]}"
     res = kubectl.apply(other, check=False)  # same container names, overlapping selector
