@@ -18,13 +18,14 @@ from typing import Any, cast
 
 import kopf
 
+from . import __version__
 from .controllers.broadcastjob.reconcile import BroadcastJobController
 from .controllers.sidecarset.inject import InjectionError
 from .controllers.sidecarset.reconcile import NotReady, SidecarSetController, SidecarSetInjector
 from .controllers.statefulset.reconcile import StatefulSetController
 from .runtime.client import ApiError, ClientOptions, Credentials, KubeClient, load_credentials, path_for
 from .runtime.controller import LeaderFlag
-from .runtime.leader import LeaseElector
+from .runtime.leader import LeaseElector, default_identity
 from .runtime.manager import Manager, ManagerOptions
 from .webhooks import admission, certs
 from .webhooks import config as whconfig
@@ -84,7 +85,11 @@ class Operator:
     def __init__(self, cfg: OperatorConfig) -> None:
         self.cfg = cfg
         self.creds: Credentials = load_credentials(cfg.kubeconfig)
-        self.client = KubeClient(self.creds, ClientOptions(qps=cfg.qps, burst=cfg.burst))
+        # One identity per process, in the Lease and in every request's User-Agent, so the apiserver's
+        # audit log tells two replicas apart (the default field manager stays "kruise-py": the prefix).
+        self.identity = default_identity()
+        self.client = KubeClient(self.creds, ClientOptions(qps=cfg.qps, burst=cfg.burst,
+                                                           user_agent=f"kruise-py/{__version__} ({self.identity})"))
         self.manager = Manager(self.client, ManagerOptions(
             namespaces=cfg.namespaces, metrics_host=cfg.metrics_host, metrics_port=cfg.metrics_port))
         self.elector: LeaseElector | None = None
@@ -100,7 +105,7 @@ class Operator:
             self.elector = LeaseElector(
                 self.client, cfg.leader_election_namespace or cfg.operator_namespace, cfg.leader_election_id,
                 lease_duration=cfg.lease_duration, renew_deadline=cfg.renew_deadline,
-                retry_period=cfg.retry_period, flag=cast(LeaderFlag, self.manager.leader))
+                retry_period=cfg.retry_period, flag=cast(LeaderFlag, self.manager.leader), identity=self.identity)
             self.manager.add(self.elector)
         self.webhooks_ready = cfg.webhook_mode == "none"
         self.manager.ready_checks.append(lambda: True if self.webhooks_ready else "webhooks not registered")
