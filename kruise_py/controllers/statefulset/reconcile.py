@@ -14,6 +14,7 @@ from typing import Any
 from ...api.defaults import default_statefulset
 from ...core import revisions as rev
 from ...core.obj import format_time
+from ...runtime import rollout_metrics
 from ...runtime.cache import ObjectCache, controller_uid
 from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
@@ -120,6 +121,7 @@ class StatefulSetController:
         cached = self.sets.get(ns, name)
         if cached is None:
             self.expectations.delete(key)
+            rollout_metrics.forget_statefulset(ns, name)
             return Result()
         if not self.expectations.satisfied(key):
             # The cache has not caught up with our last writes: acting now could repeat them.
@@ -133,6 +135,7 @@ class StatefulSetController:
                 # The object or its namespace is gone (or going): nothing left to do.
                 return Result()
             raise
+        rollout_metrics.observe_statefulset(sts, p.status or sts.get("status") or {})
         if p.error:
             raise RuntimeError(p.error)
         return Result(requeue_after=p.requeue_after) if p.requeue_after else Result()
@@ -219,6 +222,8 @@ class StatefulSetController:
             raise
         if res and res.get("kind") == "Pod":
             self.expectations.expect_rv(key, pod_key, res["metadata"]["resourceVersion"])
+        if d.reason == "update":
+            rollout_metrics.pod_updated("StatefulSet", "recreate")
         self.events.emit(sts, "Normal", "SuccessfulDelete", f"delete Pod {md['name']} in StatefulSet {key[1]} successful")
 
     async def _claim_patch(self, ns: str, c: planner.ClaimOwnerPatch) -> None:
@@ -253,6 +258,7 @@ class StatefulSetController:
                 return  # the pod changed under us: the next round re-plans from the cache
             raise
         if w.reason == "inplace":
+            rollout_metrics.pod_updated("StatefulSet", "in_place")
             self.events.emit(sts, "Normal", "SuccessfulUpdatePodInPlace",
                              f"successfully update pod {name} in-place(revision {w.revision})")
 
