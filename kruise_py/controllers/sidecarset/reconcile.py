@@ -14,6 +14,7 @@ from typing import Any
 from ...api.common import label_selector_matches
 from ...api.defaults import default_sidecarset
 from ...core import revisions as rev
+from ...runtime import rollout_metrics
 from ...runtime.cache import ObjectCache
 from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
@@ -182,6 +183,7 @@ class SidecarSetController:
                 return  # the pod changed under us: the next round re-plans
             raise
         self.expectations.expect_rv(name, f"{md['namespace']}/{md['name']}", res["metadata"]["resourceVersion"])
+        rollout_metrics.pod_updated("SidecarSet", "in_place")
         if u.status_condition is not None:
             await self._condition(u.pod, u.status_condition)
 
