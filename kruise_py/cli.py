@@ -33,6 +33,11 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--operator-namespace", default=os.environ.get("POD_NAMESPACE", "kruise-system"),
                    help="namespace the operator runs in; excluded from pod-mutating webhooks")
     p.add_argument("--webhook-service", default="kruise-py-webhook", help="Service name (service mode)")
+    p.add_argument("--webhook-cert-source", choices=["secret", "dir"], default="secret",
+                   help="service mode: 'secret' keeps the certificate in --webhook-secret and patches caBundle "
+                        "(self-managed); 'dir' serves tls.crt/tls.key from --cert-dir (cert-manager)")
+    p.add_argument("--webhook-secret", default="kruise-py-webhook-certs",
+                   help="Secret holding the webhook CA and serving certificate (service mode, cert source 'secret')")
     p.add_argument("--webhook-failure-policy", choices=["Fail", "Ignore"], default="Fail",
                    help="failurePolicy of the webhooks for our kinds (local mode); pod injection always fails open")
     p.add_argument("--leader-elect", action="store_true",

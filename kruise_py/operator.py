@@ -31,6 +31,10 @@ from .webhooks import admission, certs
 from .webhooks import config as whconfig
 
 log = logging.getLogger("kruise_py")
+# How often a replica re-reads its webhook certificate Secret (renewal, caBundle drift), and how
+# often kopf's server checks the certificate file for a change.
+CERT_CHECK_S = 300.0
+CERT_FILE_CHECK_S = 10.0
 
 
 @dataclass
@@ -50,6 +54,10 @@ class OperatorConfig:
     cert_dir: str | None = None
     operator_namespace: str = "kruise-system"
     webhook_service: str = "kruise-py-webhook"
+    # service mode: "secret" = keep the certificate in Secret `webhook_secret` and patch caBundle;
+    # "dir" = serve tls.crt/tls.key mounted into cert_dir (cert-manager injects the caBundle).
+    webhook_cert_source: str = "secret"
+    webhook_secret: str = "kruise-py-webhook-certs"
     webhook_failure_policy: str = "Fail"
     leader_elect: bool = False
     leader_election_namespace: str | None = None
@@ -67,6 +75,7 @@ def config_from_args(a: argparse.Namespace) -> OperatorConfig:
         burst=a.burst, workers=a.workers, webhook_mode=a.webhook_mode, webhook_host=a.webhook_host,
         webhook_port=a.webhook_port, cert_dir=a.cert_dir, operator_namespace=a.operator_namespace,
         webhook_service=a.webhook_service, webhook_failure_policy=a.webhook_failure_policy,
+        webhook_cert_source=a.webhook_cert_source, webhook_secret=a.webhook_secret,
         leader_elect=a.leader_elect, leader_election_namespace=a.leader_election_namespace,
         leader_election_id=a.leader_election_id, lease_duration=a.lease_duration,
         renew_deadline=a.renew_deadline, retry_period=a.retry_period,
@@ -110,6 +119,8 @@ class Operator:
         self.webhooks_ready = cfg.webhook_mode == "none"
         self.manager.ready_checks.append(lambda: True if self.webhooks_ready else "webhooks not registered")
         self.ca_pem: bytes = b""
+        self.serving_pem: Path | None = None
+        self.cert_task: asyncio.Task[None] | None = None
 
     # -- webhooks ------------------------------------------------------------------------------
     def webhook_server(self) -> Any:
@@ -124,16 +135,49 @@ class Operator:
             crt, key, self.ca_pem = certs.ensure(_cert_dir(self.cfg), dns=("localhost",), ips=(host,))
             return kopf.WebhookServer(addr=host, port=self.cfg.webhook_port, host=host,
                                       certfile=str(crt), pkeyfile=str(key))
-        # service: the chart's Service points at this port; the certificate is for the Service DNS name.
-        svc = f"{self.cfg.webhook_service}.{self.cfg.operator_namespace}.svc"
-        crt, key, self.ca_pem = certs.ensure(_cert_dir(self.cfg), dns=(svc, f"{svc}.cluster.local"))
-        return kopf.WebhookServer(addr="0.0.0.0", port=self.cfg.webhook_port, certfile=str(crt), pkeyfile=str(key))
+        # service: the chart's Service points at this port; the certificate is for the Service DNS
+        # name. kopf re-reads the files when they change (renewal, or cert-manager's rotation).
+        if self.cfg.webhook_cert_source == "dir":
+            d = _cert_dir(self.cfg)
+            crt, key = d / "tls.crt", d / "tls.key"
+        else:
+            assert self.serving_pem is not None, "prepare_certs() first"
+            crt = key = self.serving_pem  # one file: certificate and key replaced together
+        return kopf.WebhookServer(addr="0.0.0.0", port=self.cfg.webhook_port, certfile=str(crt), pkeyfile=str(key),
+                                  file_check_interval=CERT_FILE_CHECK_S)
+
+    def _service_names(self) -> tuple[str, ...]:
+        return certs.service_names(self.cfg.webhook_service, self.cfg.operator_namespace)
+
+    async def prepare_certs(self) -> None:
+        """service mode, certificate in a Secret: read (or create, or renew) it and write the serving
+        pair where kopf's server reads it. Every replica does this; they converge on one Secret."""
+        if self.cfg.webhook_mode != "service" or self.cfg.webhook_cert_source != "secret":
+            return
+        bundle = await certs.ensure_secret(self.client, self.cfg.operator_namespace, self.cfg.webhook_secret,
+                                           self._service_names())
+        self.serving_pem = certs.write_pair(_cert_dir(self.cfg), bundle)
+        self.ca_pem = bundle.ca_crt
+
+    async def maintain_certs(self) -> None:
+        """Re-check the Secret now and then: renew before expiry (whichever replica sees it first),
+        pick up a renewal made by another replica, and put the caBundle back if someone reset it."""
+        while True:
+            await asyncio.sleep(CERT_CHECK_S)
+            try:
+                await self.prepare_certs()
+                await self.register_webhooks()
+            except (ApiError, OSError, RuntimeError) as e:
+                log.warning("webhook certificate check failed: %s; retrying in %ss", e, CERT_CHECK_S)
 
     async def register_webhooks(self) -> None:
         """local: create/update URL webhook configurations. service: the Helm chart ships them with a
-        Service reference; we only patch our CA into their caBundle (as OpenKruise does)."""
+        Service reference; we patch our CA into their caBundle (as OpenKruise does), unless
+        cert-manager's CA injector owns it (cert source "dir")."""
         ca = base64.b64encode(self.ca_pem).decode()
-        if self.cfg.webhook_mode == "local":
+        if self.cfg.webhook_mode == "service" and self.cfg.webhook_cert_source == "dir":
+            pass
+        elif self.cfg.webhook_mode == "local":
             base = f"https://{self.cfg.webhook_host}:{self.cfg.webhook_port}"
             objs = whconfig.configurations(lambda h: whconfig.client_config_url(base, h, ca),
                                            self.cfg.operator_namespace, self.cfg.webhook_failure_policy)
@@ -151,8 +195,10 @@ class Operator:
                        if w["clientConfig"].get("caBundle") != ca]
                 if ops:
                     await self.client.patch(path, ops, "json")
+                    log.info("patched the caBundle of %s %s", kind, name)
+        if not self.webhooks_ready:
+            log.info("webhook configurations registered (%s mode)", self.cfg.webhook_mode)
         self.webhooks_ready = True
-        log.info("webhook configurations registered (%s mode)", self.cfg.webhook_mode)
 
     async def unregister_local_webhooks(self) -> None:
         # A URL webhook pointing at a dead local port would block every request it matches.
@@ -201,6 +247,7 @@ def build_registry(op: Operator) -> kopf.OperatorRegistry:
         settings.posting.enabled = False  # we post our own events, aggregated
         settings.scanning.disabled = True  # no CRD/namespace scanning: least privilege
         settings.watching.server_timeout = 300
+        await op.prepare_certs()
         settings.admission.server = op.webhook_server()
         settings.admission.managed = None  # we register configurations ourselves (namespaceSelector)
         if op.cfg.webhook_mode == "local":
@@ -208,9 +255,13 @@ def build_registry(op: Operator) -> kopf.OperatorRegistry:
         await op.manager.start()
         if op.cfg.webhook_mode != "none":
             asyncio.get_running_loop().create_task(_register_when_serving(op))
+        if op.cfg.webhook_mode == "service" and op.cfg.webhook_cert_source == "secret":
+            op.cert_task = asyncio.get_running_loop().create_task(op.maintain_certs())
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
+        if op.cert_task is not None:
+            op.cert_task.cancel()
         await op.unregister_local_webhooks()
         await op.manager.stop()
 
