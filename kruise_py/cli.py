@@ -1,4 +1,4 @@
-"""`kruise-py` command line: run | sandbox | crds | binaries."""
+"""`kruise-py` command line: run | sandbox | crds | binaries | plan | rollout."""
 
 from __future__ import annotations
 
@@ -64,6 +64,32 @@ def _add_sandbox(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     ss.add_parser("env", help="shell lines that point KUBECONFIG and PATH (kubectl, helm) at the sandbox")
 
 
+def _add_rollout(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("rollout", help="manage the rollout of an Advanced StatefulSet (like kubectl-kruise rollout)")
+    ss = p.add_subparsers(dest="action", required=True)
+
+    def cmd(name: str, help: str) -> argparse.ArgumentParser:
+        c: argparse.ArgumentParser = ss.add_parser(name, help=help)
+        c.add_argument("name", help="the Advanced StatefulSet")
+        c.add_argument("-n", "--namespace", default=None, help="default: default")
+        c.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+        return c
+
+    st = cmd("status", "follow the rollout until it completes (exit 0) or fails (exit 1, with the reason)")
+    st.add_argument("-w", "--watch", action=argparse.BooleanOptionalAction, default=True,
+                    help="keep following (default); --no-watch prints once, exit 0 only if complete")
+    st.add_argument("--timeout", default="0", help="give up after this long (90s, 5m; 0 = never)")
+    st.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    st.add_argument("--failure-grace", type=float, default=5.0,
+                    help="seconds a FailedCreatePod/FailedUpdatePod condition must persist to fail (default 5)")
+    cmd("pause", "stop updating pods (spec.updateStrategy.rollingUpdate.paused=true)")
+    cmd("resume", "continue a paused rollout")
+    h = cmd("history", "list the revisions (ControllerRevisions) of the set")
+    h.add_argument("--revision", type=int, default=0, help="show the pod template of this revision")
+    u = cmd("undo", "roll back to the previous revision, or to --to-revision")
+    u.add_argument("--to-revision", type=int, default=0, help="revision number from `history` (0 = previous)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kruise-py", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -78,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     pl.add_argument("-n", "--namespace", default=None)
     pl.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
     pl.add_argument("--offline", action="store_true", help="with -f: do not contact the cluster (a new set)")
+    _add_rollout(sub)
     args = parser.parse_args(argv)
 
     if args.cmd == "run":
@@ -94,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "plan":
         return _plan(args)
+    if args.cmd == "rollout":
+        from . import rollout
+
+        return rollout.main(args)
     if args.cmd == "binaries":
         from .sandbox import binaries
 
