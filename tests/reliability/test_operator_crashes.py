@@ -84,8 +84,10 @@ def test_asts_in_place_rollout_survives_operator_kills(operator: OperatorProcess
     rollouts = 0
 
     def rolling() -> bool:
-        st = status_of(kubectl, ns, "crash")
-        return not (st.get("updatedReplicas") == replicas and st.get("currentRevision") == st.get("updateRevision"))
+        obj = kubectl.json("get", "asts", "crash", "-n", ns)
+        st = obj.get("status") or {}
+        return not (st.get("observedGeneration") == obj["metadata"]["generation"] and st.get("updatedReplicas") == replicas
+                    and st.get("readyReplicas") == replicas and st.get("currentRevision") == st.get("updateRevision"))
 
     def keep_rolling() -> None:
         # Every kill should land during a rollout: start the next one when the previous has finished.
