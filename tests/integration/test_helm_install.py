@@ -1,0 +1,380 @@
+"""`helm install` on a real control plane, then the operator with the chart's ServiceAccount token.
+
+A control plane of its own (module-scoped), because it needs two apiserver flags the session one
+does not have:
+
+* ``--enable-aggregator-routing=true``: the apiserver reaches webhook Services through their
+  endpoints instead of the ClusterIP (there is no kube-proxy here), so the chart's webhook
+  configurations (Service reference, port 443 -> targetPort ``webhook``) are used as installed;
+* an audit policy that records *every* request of the operator's ServiceAccount (reads and watches
+  too, not only writes), so "zero forbidden" is checked on all of them.
+
+No container runs: the simulator "runs" the chart's pods. The chart is installed with
+``hostNetwork=true`` and both simulated nodes carry this machine's non-loopback address, so the
+Service's endpoints are <host-ip>:<webhook port>, where two operator processes from the source tree
+listen (SO_REUSEPORT, as two replicas behind one Service). They run with the args of the installed
+Deployment, and a kubeconfig holding a TokenRequest token of the chart's ServiceAccount.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kruise_py.sandbox import binaries
+from kruise_py.sandbox.controlplane import ControlPlane, free_port
+from kruise_py.sandbox.sandbox import REPO_ROOT, wait_http_ok, wait_nodes_ready
+
+from .conftest import Kubectl, _spawn, _stop, wait_for
+
+pytestmark = pytest.mark.integration
+
+CHART = REPO_ROOT / "deploy" / "helm" / "kruise-py"
+RELEASE_NS = "kruise-py-system"
+SA_USER = f"system:serviceaccount:{RELEASE_NS}:kruise-py"
+CANARY_USER = f"system:serviceaccount:{RELEASE_NS}:default"
+SECRET = "kruise-py-webhook-certs"
+NODES = 2
+
+AUDIT_POLICY = f"""apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+  users: ["{SA_USER}", "{CANARY_USER}"]
+- level: None
+"""
+
+
+def host_ip() -> str | None:
+    """A non-loopback IPv4 address of this machine (endpoint addresses may not be loopback)."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        if "inet" in parts:
+            return parts[parts.index("inet") + 1].split("/")[0]
+    return None
+
+
+def audit_entries(log: Path, user: str) -> list[dict[str, Any]]:
+    out = []
+    for line in log.read_text().splitlines():
+        with_user = json.loads(line)
+        if with_user.get("user", {}).get("username") == user:
+            out.append(with_user)
+    return out
+
+
+def forbidden(entries: list[dict[str, Any]]) -> list[str]:
+    return [f"{e['verb']} {e['requestURI']}" for e in entries if e.get("responseStatus", {}).get("code") == 403]
+
+
+@dataclass
+class Stack:
+    cp: ControlPlane
+    kubectl: Kubectl
+    helm: Path
+    ip: str
+    webhook_port: int
+    tmp: Path
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    try:
+        bins = binaries.find(build=False)
+    except binaries.BinariesMissing as e:
+        pytest.fail(f"{e}\nRun `kruise-py binaries` (or `make test`, which does) first.", pytrace=False)
+    assert bins.helm is not None, "helm missing from the binaries folder"
+    ip = host_ip()
+    if ip is None:
+        pytest.skip("no non-loopback IPv4 address: webhook Service endpoints cannot point at this machine")
+    tmp = tmp_path_factory.mktemp("helm")
+    (tmp / "audit-policy.yaml").write_text(AUDIT_POLICY)
+    # The later --audit-policy-file wins over ControlPlane's writes-only policy.
+    cp = ControlPlane(workdir=tmp / "controlplane", bins=bins, extra_apiserver_flags=(
+        "--enable-aggregator-routing=true", f"--audit-policy-file={tmp / 'audit-policy.yaml'}"))
+    cp.start()
+    sim = None
+    try:
+        kubectl = Kubectl(bins.kubectl, cp.kubeconfig)
+        sim = _spawn("simulator", [sys.executable, "-m", "kruise_py.sandbox.simulator", "--kubeconfig",
+                                   str(cp.kubeconfig), "--nodes", str(NODES)], cp.logs, cp.kubeconfig)
+        wait_nodes_ready(cp.kubeconfig, NODES)
+        # Both nodes get this machine's address: hostNetwork pods (the chart's) then get it as pod IP.
+        for i in range(NODES):
+            kubectl("patch", "node", f"sim-node-{i}", "--subresource=status", "--type=merge", "-p", json.dumps(
+                {"status": {"addresses": [{"type": "InternalIP", "address": ip},
+                                          {"type": "Hostname", "address": f"sim-node-{i}"}]}}))
+        time.sleep(1)  # let the simulator's node cache see the address before pods land
+        yield Stack(cp, kubectl, bins.helm, ip, free_port(), tmp)
+    finally:
+        if sim is not None:
+            _stop(sim)
+        cp.stop()
+
+
+def helm(st: Stack, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run([str(st.helm), f"--kubeconfig={st.cp.kubeconfig}", *args], capture_output=True, text=True,
+                       timeout=300)
+    if check:
+        assert r.returncode == 0, f"helm {' '.join(args)}: {r.stdout}{r.stderr}"
+    return r
+
+
+@pytest.fixture(scope="module")
+def installed(stack: Stack) -> list[dict[str, Any]]:
+    helm(stack, "install", "kruise-py", str(CHART), "-n", RELEASE_NS, "--create-namespace", "--wait", "--timeout", "180s",
+         "--set", "hostNetwork=true", "--set", f"webhook.port={stack.webhook_port}",
+         "--set", f"metrics.port={free_port()}")
+    manifest = helm(stack, "get", "manifest", "kruise-py", "-n", RELEASE_NS).stdout
+    return [o for o in yaml.safe_load_all(manifest) if o]
+
+
+def sa_kubeconfig(st: Stack, sa: str, path: Path) -> Path:
+    """A kubeconfig with a TokenRequest token of ServiceAccount ``sa`` (what a pod gets mounted)."""
+    token = st.kubectl("create", "token", sa, "-n", RELEASE_NS, "--duration=2h").strip()
+    admin = yaml.safe_load(st.cp.kubeconfig.read_text())
+    cluster = admin["clusters"][0]["cluster"]
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": sa,
+        "clusters": [{"name": "sandbox", "cluster": cluster}],
+        "users": [{"name": sa, "user": {"token": token}}],
+        "contexts": [{"name": sa, "context": {"cluster": "sandbox", "user": sa}}],
+    }))
+    return path
+
+
+@dataclass
+class Replica:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    cert_dir: Path
+    metrics_port: int
+
+
+@pytest.fixture(scope="module")
+def replicas(stack: Stack, installed: list[dict[str, Any]]) -> Iterator[list[Replica]]:
+    """Two operator processes run as the Deployment runs them, with the chart's ServiceAccount token."""
+    kc = sa_kubeconfig(stack, "kruise-py", stack.tmp / "kruise-py-sa.kubeconfig")
+    deploy = stack.kubectl.json("get", "deployment", "kruise-py", "-n", RELEASE_NS)
+    args = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+    out: list[Replica] = []
+    try:
+        for i in range(2):
+            port, cert_dir = free_port(), stack.tmp / f"certs-{i}"
+            # The Deployment's own args, then what differs for a process on this machine (later flags win).
+            argv = [sys.executable, "-m", "kruise_py", *args, "--kubeconfig", str(kc), "--metrics-host", "127.0.0.1",
+                    "--metrics-port", str(port), "--cert-dir", str(cert_dir), "--log-format", "plain",
+                    "--operator-namespace", RELEASE_NS]
+            log_dir = stack.tmp / f"replica-{i}"
+            log_dir.mkdir()
+            # _spawn also sets KUBECONFIG: to the ServiceAccount's, never the admin's.
+            out.append(Replica(_spawn("operator", argv, log_dir, kc), log_dir / "operator.log", cert_dir, port))
+        for r in out:
+            wait_http_ok(f"http://127.0.0.1:{r.metrics_port}/readyz", 90, r.log)
+        yield out
+    finally:
+        for r in out:
+            _stop(r.proc)
+
+
+# -- helpers for the scenario -------------------------------------------------------------------
+def asts(image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps.kruise.io/v1beta1", "kind": "StatefulSet", "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 3, "serviceName": "web", "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                "readinessGates": [{"conditionType": "InPlaceUpdateReady"}],
+                "containers": [{"name": "nginx", "image": image}]}},
+            "updateStrategy": {"type": "RollingUpdate",
+                               "rollingUpdate": {"podUpdatePolicy": "InPlaceIfPossible", "maxUnavailable": 1}},
+        },
+    }
+
+
+def bcj() -> dict[str, Any]:
+    return {
+        "apiVersion": "apps.kruise.io/v1alpha1", "kind": "BroadcastJob", "metadata": {"name": "check"},
+        "spec": {"template": {
+            "metadata": {"annotations": {"sim.kruise-py.io/run-seconds": "1", "sim.kruise-py.io/exit-code": "0"}},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "task", "image": "busybox:1.36"}]}}},
+    }
+
+
+def sidecarset(image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet", "metadata": {"name": "helm-log-agent"},
+        "spec": {"selector": {"matchLabels": {"app": "logged"}},
+                 "containers": [{"name": "log-agent", "image": image}],
+                 "updateStrategy": {"type": "RollingUpdate", "maxUnavailable": 1}},
+    }
+
+
+def logged_deployment() -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "logged"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "logged"}}, "template": {
+            "metadata": {"labels": {"app": "logged"}},
+            "spec": {"containers": [{"name": "app", "image": "nginx:1.25"}]}}},
+    }
+
+
+def pods(k: Kubectl, ns: str, sel: str) -> list[dict[str, Any]]:
+    return k.json("get", "pods", "-n", ns, "-l", sel)["items"]  # type: ignore[no-any-return]
+
+
+def container_status(pod: dict[str, Any], name: str) -> dict[str, Any]:
+    return next((c for c in pod.get("status", {}).get("containerStatuses", []) if c["name"] == name), {})
+
+
+# -- tests ------------------------------------------------------------------------------------
+def test_helm_install_creates_every_object(stack: Stack, installed: list[dict[str, Any]]) -> None:
+    kinds = {o["kind"] for o in installed}
+    assert {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment",
+            "PodDisruptionBudget", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} <= kinds, kinds
+    for o in installed:
+        ns = ["-n", o["metadata"]["namespace"]] if o["metadata"].get("namespace") else []
+        got = stack.kubectl.json("get", o["kind"].lower(), o["metadata"]["name"], *ns)
+        assert got["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    for crd in ("statefulsets", "broadcastjobs", "sidecarsets"):
+        stack.kubectl("get", "crd", f"{crd}.apps.kruise.io")
+    # The chart's pods are "running" on the simulated nodes with this machine's address, so the
+    # webhook Service's endpoints point here.
+    dep = stack.kubectl.json("get", "deployment", "kruise-py", "-n", RELEASE_NS)
+    assert dep["status"].get("readyReplicas") == 2, dep["status"]
+    addrs = wait_for(lambda: [a for s in stack.kubectl.json("get", "endpointslices", "-n", RELEASE_NS, "-l",
+                                                             "kubernetes.io/service-name=kruise-py-webhook")["items"]
+                              for e in s.get("endpoints") or [] for a in e["addresses"]], 30, what="endpoints")
+    assert set(addrs) == {stack.ip}, addrs
+
+
+def test_crds_upgrade_in_place_with_server_side_apply(stack: Stack, installed: list[dict[str, Any]]) -> None:
+    # Helm never upgrades crds/; the documented upgrade path must work on a Helm-created CRD.
+    r = stack.kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(CHART / "crds"))
+    assert r.stdout.count("serverside-applied") == 3, r.stdout
+
+
+def test_replicas_share_one_certificate_from_the_secret(stack: Stack, replicas: list[Replica]) -> None:
+    secret = stack.kubectl.json("get", "secret", SECRET, "-n", RELEASE_NS)
+    data = {k: base64.b64decode(v) for k, v in secret["data"].items()}
+    assert set(data) == {"ca.crt", "ca.key", "tls.crt", "tls.key"}
+    for r in replicas:
+        served = (r.cert_dir / "tls.pem").read_bytes()
+        assert served.startswith(data["tls.crt"]) and served.endswith(data["tls.key"]), f"{r.cert_dir} differs"
+    ca = base64.b64encode(data["ca.crt"]).decode()
+    for kind, name in (("mutatingwebhookconfiguration", "kruise-py-mutating"),
+                       ("validatingwebhookconfiguration", "kruise-py-validating")):
+        cfg = stack.kubectl.json("get", kind, name)
+        assert {w["clientConfig"].get("caBundle") for w in cfg["webhooks"]} == {ca}, f"{name}: caBundle not the Secret's CA"
+
+
+def test_scenario_with_the_service_account_has_zero_forbidden(stack: Stack, replicas: list[Replica]) -> None:
+    k = stack.kubectl
+    k("create", "namespace", "helm-e2e")
+    # Not removed afterwards: the module's control plane goes away with the module.
+    ns = "helm-e2e"
+    # 1. The validating webhook answers through the Service: an invalid object is denied by us.
+    bad = k.run("apply", "-n", ns, "-f", str(REPO_ROOT / "examples" / "invalid" / "asts-in-place-without-gate.yaml"),
+                check=False)
+    assert bad.returncode != 0 and 'admission webhook "validate-statefulset.apps.kruise.io" denied' in bad.stderr, bad.stderr
+
+    # 2. Advanced StatefulSet: 3 pods, then an in-place image rollout (same pods, containers restarted).
+    k.apply(asts("nginx:1.25"), ns)
+    wait_for(lambda: k.json("get", "asts", "web", "-n", ns).get("status", {}).get("readyReplicas") == 3, 90,
+             what="3 ready asts pods")
+    uids = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods(k, ns, "app=web")}
+    k("patch", "asts", "web", "-n", ns, "--type=json",
+      "-p", '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"nginx:1.27"}]')
+
+    def rolled() -> bool:
+        st = k.json("get", "asts", "web", "-n", ns).get("status", {})
+        running = [container_status(p, "nginx").get("image") for p in pods(k, ns, "app=web")]
+        return (st.get("updatedReplicas") == 3 and st.get("updatedReadyReplicas") == 3 and st.get("readyReplicas") == 3
+                and running == ["nginx:1.27"] * 3)
+
+    wait_for(rolled, 120, what="in-place rollout done, every pod running nginx:1.27")
+    after = pods(k, ns, "app=web")
+    assert {p["metadata"]["name"]: p["metadata"]["uid"] for p in after} == uids, "updated in place"
+    assert all(container_status(p, "nginx").get("restartCount") == 1 for p in after)
+
+    # 3. BroadcastJob: one pod per node, to completion.
+    k.apply(bcj(), ns)
+    wait_for(lambda: k.json("get", "bcj", "check", "-n", ns).get("status", {}).get("phase") == "completed", 90,
+             what="broadcastjob completed")
+    st = k.json("get", "bcj", "check", "-n", ns)["status"]
+    assert (st["desired"], st["succeeded"], st["failed"]) == (NODES, NODES, 0), st
+
+    # 4. SidecarSet: injected into new pods through the Service, then upgraded in place.
+    k.apply(sidecarset("busybox:1.36"))
+    wait_for(lambda: k.json("get", "sidecarset", "helm-log-agent")["metadata"].get("annotations", {})
+             .get("kruise.io/sidecarset-hash"), 30, what="SidecarSet defaulted by the mutating webhook")
+    # The injection webhook answers from each replica's informer cache: wait until a server-side
+    # dry run (admission chain, nothing stored) comes back injected several times in a row.
+    probe = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe", "labels": {"app": "logged"}},
+             "spec": {"containers": [{"name": "app", "image": "nginx:1.25"}]}}
+
+    def dry_run_injected() -> bool:
+        out = k.run("create", "-n", ns, "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(probe)).stdout
+        return [c["name"] for c in json.loads(out)["spec"]["containers"]] == ["log-agent", "app"]
+
+    wait_for(lambda: all(dry_run_injected() for _ in range(4)), 30, what="the injection webhook sees the SidecarSet")
+    k.apply(logged_deployment(), ns)
+    got = wait_for(lambda: (p := pods(k, ns, "app=logged")) and len(p) == 2 and p, 60, what="2 logged pods")
+    names = [[c["name"] for c in p["spec"]["containers"]] for p in got]
+    assert all(n == ["log-agent", "app"] for n in names), f"not injected: {names}"
+    uids = {p["metadata"]["name"]: p["metadata"]["uid"] for p in got}
+    wait_for(lambda: k.json("get", "sidecarset", "helm-log-agent").get("status", {}).get("readyPods") == 2, 60,
+             what="2 ready matched pods")
+    k.apply(sidecarset("busybox:1.37"))
+
+    def upgraded() -> bool:
+        s = k.json("get", "sidecarset", "helm-log-agent").get("status", {})
+        return s.get("updatedPods") == 2 and s.get("updatedReadyPods") == 2
+
+    wait_for(upgraded, 120, what="sidecar upgraded in place")
+    after = pods(k, ns, "app=logged")
+    assert {p["metadata"]["name"]: p["metadata"]["uid"] for p in after} == uids
+    assert all(container_status(p, "log-agent").get("image") == "busybox:1.37" for p in after)
+
+    # 5. Forbidden answers: none for the chart's ServiceAccount, in the apiserver's audit log (every
+    #    request of that user is audited) and in the operators' logs. The canary proves the check
+    #    sees 403s: the namespace's default ServiceAccount may not read Secrets.
+    canary = sa_kubeconfig(stack, "default", stack.tmp / "default-sa.kubeconfig")
+    r = subprocess.run([str(k.path), f"--kubeconfig={canary}", "get", "secrets", "-n", RELEASE_NS],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "forbidden" in r.stderr
+    audit = stack.cp.audit_log
+    wait_for(lambda: forbidden(audit_entries(audit, CANARY_USER)), 10, what="the canary's 403 in the audit log")
+    entries = audit_entries(audit, SA_USER)
+    verbs = {e["verb"] for e in entries}
+    assert {"get", "list", "watch", "create", "patch", "update"} <= verbs, f"audit misses the SA's requests: {verbs}"
+    assert forbidden(entries) == [], f"403s for {SA_USER}: {forbidden(entries)}"
+    for rep in replicas:
+        text = rep.log.read_text()
+        hits = [line for line in text.splitlines() if "forbidden" in line.lower() or " 403" in line]
+        assert hits == [], f"{rep.log}: {hits[:5]}"
+    print(f"\n{len(entries)} audited requests by {SA_USER}, 0 forbidden; verbs {sorted(verbs)}")
+
+
+def test_uninstall_keeps_the_crds(stack: Stack, replicas: list[Replica]) -> None:
+    for r in replicas:
+        _stop(r.proc)
+    helm(stack, "uninstall", "kruise-py", "-n", RELEASE_NS, "--wait", "--timeout", "120s")
+    for crd in ("statefulsets", "broadcastjobs", "sidecarsets"):
+        stack.kubectl("get", "crd", f"{crd}.apps.kruise.io")
+    assert stack.kubectl.run("get", "mutatingwebhookconfiguration", "kruise-py-mutating", check=False).returncode != 0
+    # The operator-created Secret is not Helm's: it stays, as NOTES.txt says.
+    stack.kubectl("get", "secret", SECRET, "-n", RELEASE_NS)
