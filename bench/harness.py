@@ -1,14 +1,17 @@
 """Shared bench harness: a fresh control plane, the node simulator with chosen delays, the operator,
-kubectl, and API-write counting from the apiserver audit log (by user agent and resource)."""
+kubectl, a synchronous handle on our API client, process RSS/CPU probes, and API-write counting
+from the apiserver audit log (by user agent and resource)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,9 +19,89 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kruise_py.runtime.client import ClientOptions, KubeClient
 from kruise_py.sandbox import binaries
 from kruise_py.sandbox.controlplane import ControlPlane, free_port
 from kruise_py.sandbox.sandbox import REPO_ROOT, apply_crds, wait_http_ok, wait_nodes_ready
+
+# The operator as the runtime image runs it: the bench extra's kubernetes_asyncio (and the sync
+# `kubernetes`) made unimportable, because kopf imports them when present (+49 MiB RSS).
+OPERATOR_LAUNCHER = (
+    "import runpy, sys; sys.modules['kubernetes_asyncio'] = None; sys.modules['kubernetes'] = None; "
+    "sys.argv[0] = 'kruise_py'; runpy.run_module('kruise_py', run_name='__main__', alter_sys=True)"
+)
+
+
+class Api:
+    """Our KubeClient on its own event-loop thread, for synchronous bench code (cheaper than
+    spawning kubectl several times a second on a 2-core machine)."""
+
+    def __init__(self, kubeconfig: Path, user_agent: str = "bench", connections: int = 64) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="bench-api")
+        self.thread.start()
+        opts = ClientOptions(qps=0, connections=connections, user_agent=user_agent)
+        self.client = self.run(self._connect(str(kubeconfig), opts))
+
+    @staticmethod
+    async def _connect(kubeconfig: str, opts: ClientOptions) -> KubeClient:
+        return KubeClient.connect(kubeconfig, opts)
+
+    def run(self, coro: Any, timeout: float = 600) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.run(self.client.close(), 30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def proc_status(pid: int, field_name: str) -> int:
+    """A ``/proc/<pid>/status`` size field (VmRSS, VmHWM) in bytes; 0 if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+class RssSampler:
+    """Samples a process's VmRSS every ``interval`` s on a thread; :meth:`peak_since` gives the
+    highest sample after a mark (``VmHWM`` only knows the peak since the process started)."""
+
+    def __init__(self, pid: int, interval: float = 0.25) -> None:
+        self.pid, self.interval = pid, interval
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._loop, daemon=True, name="rss-sampler")
+        self._t.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic(), proc_status(self.pid, "VmRSS")))
+            self._stop.wait(self.interval)
+
+    def peak_since(self, t0: float) -> int:
+        return max((r for t, r in self.samples if t >= t0), default=0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._t.join(5)
 
 
 @dataclass
@@ -27,6 +110,42 @@ class Ground:
     kubectl_bin: Path
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     metrics_port: int = 0
+    nodes: int = 0
+    operator_argv: list[str] = field(default_factory=list)
+    _api: Api | None = None
+
+    @property
+    def api(self) -> Api:
+        if self._api is None:
+            self._api = Api(self.kubeconfig)
+        return self._api
+
+    @property
+    def operator_pid(self) -> int:
+        return self.procs["operator"].pid
+
+    def start_operator(self, wait_ready: bool = True) -> float:
+        """Start (or start again) the operator; returns the monotonic time of the spawn."""
+        t0 = time.monotonic()
+        self.spawn("operator", self.operator_argv)
+        if wait_ready:
+            wait_http_ok(f"http://127.0.0.1:{self.metrics_port}/readyz", 120, self.cp.logs / "operator.log")
+        return t0
+
+    def stop_operator(self) -> None:
+        p = self.procs.pop("operator")
+        p.terminate()
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+    def metrics(self) -> str:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=30) as r:
+            return str(r.read().decode())
 
     @property
     def kubeconfig(self) -> Path:
@@ -77,25 +196,29 @@ class Ground:
 @contextlib.contextmanager
 def ground(nodes: int = 4, sim_args: tuple[str, ...] = (), operator: bool = True,
            operator_args: tuple[str, ...] = ()) -> Iterator[Ground]:
+    """A fresh control plane, ``nodes`` simulated nodes and (unless ``operator=False``) the operator
+    with the given extra flags; everything is stopped on exit, by PID."""
     bins = binaries.find(build=True)
     with tempfile.TemporaryDirectory(prefix="kruise-py-bench-") as d:
         cp = ControlPlane(workdir=Path(d), bins=bins)
         cp.start()
-        g = Ground(cp, bins.kubectl)
+        g = Ground(cp, bins.kubectl, nodes=nodes)
         try:
             apply_crds(cp.kubeconfig)
             g.spawn("simulator", [sys.executable, "-m", "kruise_py.sandbox.simulator", "--kubeconfig",
                                   str(cp.kubeconfig), "--nodes", str(nodes), *sim_args])
-            wait_nodes_ready(cp.kubeconfig, nodes, timeout=120)
+            wait_nodes_ready(cp.kubeconfig, nodes, timeout=max(120, nodes))
+            g.metrics_port = free_port()
+            g.operator_argv = [sys.executable, "-c", OPERATOR_LAUNCHER, "run", "--kubeconfig", str(cp.kubeconfig),
+                               "--metrics-host", "127.0.0.1", "--metrics-port", str(g.metrics_port),
+                               "--webhook-mode", "local", "--webhook-port", str(free_port()),
+                               "--cert-dir", str(Path(d) / "certs"), *operator_args]
             if operator:
-                g.metrics_port = free_port()
-                g.spawn("operator", [sys.executable, "-m", "kruise_py", "run", "--kubeconfig", str(cp.kubeconfig),
-                                     "--metrics-host", "127.0.0.1", "--metrics-port", str(g.metrics_port),
-                                     "--webhook-mode", "local", "--webhook-port", str(free_port()),
-                                     "--cert-dir", str(Path(d) / "certs"), *operator_args])
-                wait_http_ok(f"http://127.0.0.1:{g.metrics_port}/readyz", 120, cp.logs / "operator.log")
+                g.start_operator()
             yield g
         finally:
+            if g._api is not None:
+                g._api.close()
             for p in g.procs.values():
                 p.terminate()
             for p in g.procs.values():
@@ -104,6 +227,31 @@ def ground(nodes: int = 4, sim_args: tuple[str, ...] = (), operator: bool = True
                 if p.poll() is None:
                     p.kill()
             cp.stop()
+
+
+_shared: Ground | None = None
+
+
+@contextlib.contextmanager
+def shared_ground(g: Ground) -> Iterator[Ground]:
+    """Within this block every scenario runs on ``g`` instead of its own sandbox (smoke runs: one
+    control plane start instead of five; the scenarios use their own namespaces)."""
+    global _shared
+    _shared = g
+    try:
+        yield g
+    finally:
+        _shared = None
+
+
+@contextlib.contextmanager
+def scenario_ground(nodes: int, sim_args: tuple[str, ...] = (), operator_args: tuple[str, ...] = ()) -> Iterator[Ground]:
+    """The scenario's own sandbox, or the shared one (see :func:`shared_ground`)."""
+    if _shared is not None:
+        yield _shared
+        return
+    with ground(nodes=nodes, sim_args=sim_args, operator_args=operator_args) as g:
+        yield g
 
 
 def wait(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:

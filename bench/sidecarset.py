@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import statistics
 import time
@@ -39,7 +38,7 @@ from typing import Any
 
 from kruise_py.runtime.client import ApiError, ClientOptions, KubeClient, path_for
 
-from .harness import Ground, ground, wait, write_result
+from .harness import Ground, cpu_s, loadavg, scenario_ground, wait, write_result
 
 WEBHOOK = "inject-sidecarset.apps.kruise.io"
 
@@ -174,13 +173,6 @@ def ns_gone(g: Ground, ns: str) -> bool:
     return not g.kubectl("get", "namespace", ns, "--ignore-not-found", "-o", "name").strip()
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def operator_writes(g: Ground, mark: int) -> dict[str, int]:
     w = g.writes_since(mark, user_agent_prefix="kruise-py")
     w.subtract(g.writes_since(mark, user_agent_prefix="kruise-py-simulator"))
@@ -301,6 +293,94 @@ def error_blocks(lines: list[str]) -> list[str]:
     return blocks
 
 
+# -- P5: pod creates at a fixed rate ------------------------------------------------------------
+async def paced_creates(kubeconfig: str, ns: str, app: str, rate: float, seconds: float,
+                        scheduler: str = "bench-unscheduled") -> tuple[list[float], list[int], list[str], float]:
+    """Open loop: one pod create every 1/``rate`` s for ``seconds`` s, whatever the answers' latency
+    (a closed loop would slow down with the server and hide the latency under load). Returns the
+    latencies, container counts, errors and the achieved rate. The pods name a scheduler that does
+    not exist, so they stay Pending and the 2-core machine is not also scheduling and running them."""
+    n = max(1, round(rate * seconds))
+    opts = ClientOptions(qps=0, connections=256, max_retries=0, user_agent="bench-p5")
+    lat: list[float] = []
+    containers: list[int] = []
+    errors: list[str] = []
+    path = path_for("v1", "pods", ns)
+    async with KubeClient.connect(kubeconfig, opts) as client:
+        async def one(i: int) -> None:
+            body = bare_pod(f"{app}-{i}", app)
+            body["spec"]["schedulerName"] = scheduler
+            t = time.perf_counter()
+            try:
+                got = await client.request("POST", path, body=body, retry=False)
+            except ApiError as e:
+                errors.append(str(e)[:300])
+                return
+            lat.append(time.perf_counter() - t)
+            containers.append(len(got["spec"]["containers"]))
+
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        tasks = []
+        for i in range(n):
+            delay = t0 + i / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        sent = loop.time() - t0
+        await asyncio.gather(*tasks)
+    return lat, containers, errors, round(n / max(sent, 1e-9), 1)
+
+
+def p5_phase(g: Ground, ns: str, app: str, rate: float, seconds: float, expect: int) -> dict[str, Any]:
+    kc = str(g.kubeconfig)
+    asyncio.run(paced_creates(kc, ns, f"warm{app}", rate, min(2.0, seconds)))
+    probes = Probes(g)
+    before = probes.read()
+    cpu0 = cpu_s(g.operator_pid)
+    lat, containers, errors, achieved = asyncio.run(paced_creates(kc, ns, app, rate, seconds))
+    cpu1 = cpu_s(g.operator_pid)
+    after = probes.read()
+    return {"namespace": ns, "rate_per_s": rate, "achieved_rate_per_s": achieved, "seconds": seconds,
+            "ok": len(lat), "errors": len(errors), "error_samples": errors[:3],
+            "latency_ms": summary_ms(lat) if lat else None, "containers_per_pod": dict(Counter(containers)),
+            "pods_with_expected_containers": sum(c == expect for c in containers),
+            **Probes.delta(before, after), "operator_cpu_s": round(cpu1 - cpu0, 2), "load": loadavg()}
+
+
+def p5(scale: float = 1.0) -> dict[str, Any]:
+    """Pod creates at 100/s for 30 s with no SidecarSet, then the same with a SidecarSet that
+    selects every pod (2 sidecars, a volume, transferEnv); the added p99 is the figure."""
+    rate, seconds = 100.0, max(2.0, 30.0 * scale)
+    res: dict[str, Any] = {"id": "P5", "rate_per_s": rate, "seconds": seconds, "operator_args": ["--qps", "0"]}
+    with scenario_ground(nodes=2, operator_args=("--qps", "0")) as g:
+        mwc = g.get("mutatingwebhookconfiguration", "kruise-py-mutating")
+        hook = next(w for w in mwc["webhooks"] if w["name"] == WEBHOOK)
+        res["webhook"] = {"failurePolicy": hook["failurePolicy"], "timeoutSeconds": hook["timeoutSeconds"],
+                          "url": hook["clientConfig"].get("url")}
+        g.kubectl("create", "namespace", "p5-a")
+        wait(lambda: dry_run_injected(g, "p5-a", "lat", 1), 60, "webhook answering", interval=0.5)
+        base = p5_phase(g, "p5-a", "a", rate, seconds, expect=1)
+        g.apply(sidecarset("lat", "b"), "default")
+        g.kubectl("create", "namespace", "p5-b")
+        wait(lambda: dry_run_injected(g, "p5-b", "b", 3), 60, "SidecarSet injecting", interval=0.5)
+        inj = p5_phase(g, "p5-b", "b", rate, seconds, expect=3)
+        res["baseline_no_sidecarset"], res["with_sidecarset"] = base, inj
+        res["operator_log_errors"] = len(error_blocks(log_lines(g.cp.logs / "operator.log")))
+    if base["latency_ms"] and inj["latency_ms"]:
+        added = {k: round(inj["latency_ms"][k] - base["latency_ms"][k], 1) for k in ("p50", "p90", "p99")}
+        res["added_ms"] = added
+        res["goal"] = "added p99 <= 10 ms"
+        res["goal_met"] = added["p99"] <= 10
+        res["summary"] = (f"P5 {int(rate)} pod creates/s for {seconds:g} s: p50/p99 {base['latency_ms']['p50']}/"
+                          f"{base['latency_ms']['p99']} ms without a SidecarSet, {inj['latency_ms']['p50']}/"
+                          f"{inj['latency_ms']['p99']} ms with one: added p99 {added['p99']} ms (goal <= 10 ms); "
+                          f"injected {inj['pods_with_expected_containers']}/{inj['ok']}")
+    else:
+        res["summary"] = f"P5: no successful creates (errors: {base['error_samples'] or inj['error_samples']})"
+    return res
+
+
 def tail(path: Path, lines: int = 60) -> str:
     return "\n".join(log_lines(path)[-lines:])
 
@@ -319,7 +399,7 @@ def main() -> None:
     result: dict[str, Any] = {"nodes": a.nodes, "sim_args": list(sim), "operator_args": ["--qps", "0"],
                               "concurrency": a.concurrency, "warmup_creates_per_phase": a.warmup}
     t_start = time.monotonic()
-    with ground(nodes=a.nodes, sim_args=sim, operator_args=("--qps", "0")) as g:
+    with scenario_ground(nodes=a.nodes, sim_args=sim, operator_args=("--qps", "0")) as g:
         try:
             mwc = g.get("mutatingwebhookconfiguration", "kruise-py-mutating")
             hook = next(w for w in mwc["webhooks"] if w["name"] == WEBHOOK)

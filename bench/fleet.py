@@ -1,0 +1,116 @@
+"""Many pods under one operator (scenarios P4 and P6 of `python -m bench`): 10 Advanced
+StatefulSets x 500 pods on one control plane.
+
+P4: the operator's RSS (sampled every 0.25 s from /proc) while the pods are created, at rest, and
+    during an in-place rollout of every set at once; the peak is the figure.
+P6: the operator is stopped; while it is down every set's spec changes in a way that needs only a
+    status write (``revisionHistoryLimit``, a new generation); then it starts again. Every owner
+    has been reconciled once when every set's ``status.observedGeneration`` equals its generation:
+    the time from the process spawn to that is the figure.
+
+The operator runs as the runtime image does, with kubernetes_asyncio unimportable (see
+bench.harness.OPERATOR_LAUNCHER).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from kruise_py.runtime.client import KubeClient, path_for
+
+from .asts_rollout import NEW, kruise_set, rolled_out, set_path
+from .harness import Ground, RssSampler, loadavg, proc_status, scenario_ground, wait
+
+MiB = 1024 * 1024
+
+
+async def _sets(client: KubeClient, nss: list[str]) -> list[dict[str, Any]]:
+    return list(await asyncio.gather(*(client.get(set_path("asts", ns, "web")) for ns in nss)))
+
+
+def _all(g: Ground, nss: list[str], pred: Any) -> bool:
+    return all(pred(o) for o in g.api.run(_sets(g.api.client, nss)))
+
+
+def _mib(b: int) -> float:
+    return round(b / MiB, 1)
+
+
+def fleet(scale: float = 1.0) -> dict[str, dict[str, Any]]:
+    sets = max(2, round(10 * min(1.0, scale * 10)))  # 10 sets down to scale 0.1, then 2
+    per = max(2, round(500 * scale))
+    total = sets * per
+    nodes = max(2, -(-total // 250))
+    sim = ("--start-delay", "0", "--stop-delay", "0", "--ready-delay", "0", "--max-pods", "260")
+    timeout = max(600.0, total * 0.3)
+    nss = [f"fleet-{i}" for i in range(sets)]
+    p4: dict[str, Any] = {"id": "P4", "sets": sets, "pods_per_set": per, "pods": total, "nodes": nodes,
+                          "sim_args": list(sim), "operator_args": ["--qps", "0"],
+                          "kubernetes_asyncio_importable_in_operator": False}
+    p6: dict[str, Any] = {"id": "P6", "sets": sets, "pods": total}
+    with scenario_ground(nodes=nodes, sim_args=sim, operator_args=("--qps", "0")) as g:
+        p4["load_before"] = loadavg()
+        sampler = RssSampler(g.operator_pid)
+        p4["rss_idle_mib"] = _mib(proc_status(g.operator_pid, "VmRSS"))
+        t0 = time.monotonic()
+        for ns in nss:
+            g.kubectl("create", "namespace", ns)
+            g.apply(kruise_set("web", per, "100%"), ns)
+        wait(lambda: _all(g, nss, lambda o: rolled_out(o, per)), timeout, f"{total} pods ready", interval=2)
+        p4["create_s"] = round(time.monotonic() - t0, 1)
+        p4["rss_peak_create_mib"] = _mib(sampler.peak_since(t0))
+        time.sleep(5)
+        p4["rss_rest_mib"] = _mib(proc_status(g.operator_pid, "VmRSS"))
+
+        # P6: restart with every set needing one reconcile.
+        sampler.stop()
+        g.stop_operator()
+        for ns in nss:
+            g.api.run(g.api.client.patch(set_path("asts", ns, "web"), {"spec": {"revisionHistoryLimit": 7}}, "merge"))
+        p6["load_before"] = loadavg()
+        t_spawn = g.start_operator(wait_ready=False)
+        sampler = RssSampler(g.operator_pid)
+        wait(lambda: _all(g, nss, lambda o: (o.get("status") or {}).get("observedGeneration") == o["metadata"]["generation"]),
+             300, "every set reconciled after the restart", interval=0.1)
+        p6["all_owners_reconciled_s"] = round(time.monotonic() - t_spawn, 2)
+        wait(lambda: _ready(g), 120, "operator ready", interval=0.2)
+        p6["goal"] = "every owner reconciled once <= 5 s after start"
+        p6["goal_met"] = p6["all_owners_reconciled_s"] <= 5
+        p6["summary"] = (f"P6 restart with {total} pods in {sets} sets: every owner reconciled "
+                         f"{p6['all_owners_reconciled_s']} s after the process started (goal <= 5 s)")
+        time.sleep(5)
+        p4["rss_rest_after_restart_mib"] = _mib(proc_status(g.operator_pid, "VmRSS"))
+
+        # P4: a rollout of every set at once.
+        t0 = time.monotonic()
+        patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": NEW}]}}}}
+        for ns in nss:
+            g.api.run(g.api.client.patch(set_path("asts", ns, "web"), patch, "merge"))
+        time.sleep(1)
+        wait(lambda: _all(g, nss, lambda o: rolled_out(o, per)), timeout, f"{total} pods rolled out", interval=2)
+        p4["rollout_s"] = round(time.monotonic() - t0, 1)
+        p4["rss_peak_rollout_mib"] = _mib(sampler.peak_since(t0))
+        p4["vmhwm_since_restart_mib"] = _mib(proc_status(g.operator_pid, "VmHWM"))
+        sampler.stop()
+        p4["load_after"] = loadavg()
+        p4["pods_seen"] = sum(len(g.api.run(g.api.client.list(path_for("v1", "pods", ns), labelSelector="app=web"))["items"])
+                              for ns in nss)
+    peak = max(p4["rss_peak_create_mib"], p4["rss_peak_rollout_mib"])
+    p4["rss_peak_mib"] = peak
+    p4["goal"] = "peak RSS <= 150 MiB"
+    p4["goal_met"] = peak <= 150
+    p4["summary"] = (f"P4 operator RSS with {total} pods: rest {p4['rss_rest_mib']} MiB, peak {peak} MiB "
+                     f"(create {p4['rss_peak_create_mib']}, rollout {p4['rss_peak_rollout_mib']}) (goal <= 150 MiB)")
+    return {"P4": p4, "P6": p6}
+
+
+def _ready(g: Ground) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{g.metrics_port}/readyz", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
