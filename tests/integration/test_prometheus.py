@@ -23,12 +23,16 @@ from .test_statefulset import asts, set_image, wait_rolled_out
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy/helm/kruise-py/dashboards/kruise-py.json"
 RECONCILES = "sum by (controller) (controller_runtime_reconcile_total)"
+NOT_INSTALLED = "`{}` not found: install the Debian package prometheus (apt-get install -y prometheus)"
+# Skip before the session fixtures start a control plane for nothing.
+pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None or shutil.which("promtool") is None,
+                                reason=NOT_INSTALLED.format("prometheus/promtool"))
 
 
 def _need(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        pytest.skip(f"`{tool}` not found: install the Debian package prometheus (apt-get install -y prometheus)")
+        pytest.skip(NOT_INSTALLED.format(tool))
     return path
 
 
