@@ -46,7 +46,9 @@ class SandboxOptions:
 class Sandbox:
     def __init__(self, workdir: Path | None = None) -> None:
         self.workdir = workdir or default_workdir()
-        self.cp = ControlPlane(workdir=self.workdir)
+        # No kube-proxy here: with aggregator routing the apiserver reaches webhook Services (the
+        # Helm chart's) through their endpoints instead of an unroutable ClusterIP.
+        self.cp = ControlPlane(workdir=self.workdir, extra_apiserver_flags=("--enable-aggregator-routing=true",))
         self.state_file = self.workdir / "sandbox.json"
 
     # -- state ---------------------------------------------------------------------------------
