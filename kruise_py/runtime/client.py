@@ -383,7 +383,8 @@ class KubeClient:
         self, path: str, body: Any, patch_type: str = "merge", **params: Any
     ) -> dict[str, Any]:
         if patch_type == "apply":
-            params.setdefault("fieldManager", self.options.user_agent)
+            # The manager is the product name, not the per-process User-Agent: replicas share fields.
+            params.setdefault("fieldManager", self.options.user_agent.split("/")[0])
             body = json.dumps(body) if not isinstance(body, str | bytes) else body
         result: dict[str, Any] = await self.request(
             "PATCH", path, body=body, params=params, content_type=PATCH_TYPES[patch_type]
