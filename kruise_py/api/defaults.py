@@ -26,9 +26,13 @@ def _obj(obj: Mapping[str, Any]) -> dict[str, Any]:
 def _sub(parent: dict[str, Any], key: str) -> dict[str, Any]:
     """parent[key] as a dict, created when missing (like Go's non-pointer struct fields)."""
     value = parent.get(key)
-    if not isinstance(value, dict):
+    if value is None:
         value = {}
         parent[key] = value
+    elif not isinstance(value, dict):
+        # A value of the wrong type stays for validation to reject; defaulting must not replace
+        # it (the mutating webhook runs first and would make bad input pass unnoticed).
+        return {}
     return value
 
 

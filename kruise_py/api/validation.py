@@ -154,6 +154,8 @@ def _validate_statefulset_spec(spec: sts.StatefulSetSpec, raw_spec: Mapping[str,
         errs.append(FieldError("spec.podManagementPolicy", "Required value", REQUIRED))
     elif pmp not in (sts.POD_MANAGEMENT_ORDERED_READY, sts.POD_MANAGEMENT_PARALLEL):
         errs.append(FieldError("spec.podManagementPolicy", "must be 'OrderedReady' or 'Parallel'"))
+    # Beyond OpenKruise (reliability tier, bad input): a negative history limit has no meaning.
+    errs.extend(_non_negative(spec.revision_history_limit, "spec.revisionHistoryLimit"))
 
     for i, item in enumerate(spec.reserve_ordinals or []):
         p = f"spec.reserveOrdinals[{i}]"
@@ -475,6 +477,21 @@ def validate_broadcastjob(
                     "activeDeadlineSeconds can just work with Always CompletionPolicyType",
                 )
             )
+    # Beyond OpenKruise (found by the reliability tier's bad-input scenario): policy values the
+    # controller cannot act on are rejected, not silently read as the default.
+    if cp is not None:
+        if cp.type not in (None, "", bcj.COMPLETION_ALWAYS, bcj.COMPLETION_NEVER):
+            errs.append(FieldError("spec.completionPolicy.type",
+                                   f'Unsupported value: "{cp.type}": supported values: "Always", "Never"', NOT_SUPPORTED))
+        errs.extend(_non_negative(cp.active_deadline_seconds, "spec.completionPolicy.activeDeadlineSeconds"))
+        errs.extend(_non_negative(cp.ttl_seconds_after_finished, "spec.completionPolicy.ttlSecondsAfterFinished"))
+    fp = spec.failure_policy
+    if fp is not None:
+        if fp.type not in (None, "", bcj.FAILURE_CONTINUE, bcj.FAILURE_FAIL_FAST, bcj.FAILURE_PAUSE):
+            errs.append(FieldError("spec.failurePolicy.type",
+                                   f'Unsupported value: "{fp.type}": supported values: "Continue", "FailFast", "Pause"',
+                                   NOT_SUPPORTED))
+        errs.extend(_non_negative(fp.restart_limit, "spec.failurePolicy.restartLimit"))
     # Beyond OpenKruise: reject a parallelism the controller could not resolve (e.g. "abc").
     if spec.parallelism is not None:
         errs.extend(validate_positive_int_or_percent(spec.parallelism, "spec.parallelism"))
@@ -888,6 +905,8 @@ def _validate_sidecarset_spec(
 ) -> list[FieldError]:
     errs: list[FieldError] = []
     raw_spec: Mapping[str, Any] = obj.get("spec") or {}
+    # Beyond OpenKruise (reliability tier, bad input): a negative history limit has no meaning.
+    errs.extend(_non_negative(spec.revision_history_limit, "spec.revisionHistoryLimit"))
 
     if spec.selector is None:
         errs.append(FieldError("spec.selector", "no selector defined for SidecarSet", REQUIRED))

@@ -125,3 +125,27 @@ def test_valid_input_passes(changes: dict[str, Any]) -> None:
 def test_update_has_no_extra_rules() -> None:
     new = build({"spec.parallelism": 5, "spec.template.spec.containers[0].image": "busybox:2"})
     assert validate_broadcastjob(new, BASE) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("spec.completionPolicy.type", "Sometimes"),
+        ("spec.completionPolicy.activeDeadlineSeconds", -1),
+        ("spec.completionPolicy.ttlSecondsAfterFinished", -5),
+        ("spec.failurePolicy.type", "Retry"),
+        ("spec.failurePolicy.restartLimit", -1),
+    ],
+)
+def test_policy_values_the_controller_cannot_act_on_are_rejected(path: str, value: Any) -> None:
+    # Beyond OpenKruise; found by tests/reliability (bad input).
+    errs = validate_broadcastjob(build({path: value}))
+    assert any(e.path == path for e in errs), errs
+
+
+def test_a_wrong_typed_policy_is_not_replaced_by_defaults() -> None:
+    from kruise_py.api import default_broadcastjob
+
+    out = default_broadcastjob(build({"spec.completionPolicy": "Always"}))
+    assert out["spec"]["completionPolicy"] == "Always"  # left for the schema to reject
+    assert validate_broadcastjob(build({"spec.completionPolicy": "Always"}))

@@ -543,3 +543,9 @@ def test_annotation_conflicts(mine: str, theirs: str, conflict: bool) -> None:
     errs = validate_sidecarset(new, others=[o])
     expected = [("spec.patchPodMetadata[0].annotations", "annotation k is in conflict with sidecarset mesh")]
     assert pairs(errs) == (expected if conflict else [])
+
+
+def test_negative_revision_history_limit_is_rejected() -> None:
+    # Beyond OpenKruise; found by tests/reliability (bad input).
+    errs = validate_sidecarset(with_value(BASE, "spec.revisionHistoryLimit", -3))
+    assert any(e.path == "spec.revisionHistoryLimit" for e in errs), errs

@@ -472,3 +472,9 @@ def test_deletion_protection(label: str | None, replicas: int, message: str | No
         assert pairs(errs) == [("metadata.labels", message)]
         terminating = with_value(obj, "metadata.deletionTimestamp", "2025-01-01T00:00:00Z")
         assert validate_statefulset_deletion(terminating) == []
+
+
+def test_negative_revision_history_limit_is_rejected() -> None:
+    # Beyond OpenKruise; found by tests/reliability (bad input).
+    obj = with_value(BASE, "spec.revisionHistoryLimit", -1)
+    assert any(e.path == "spec.revisionHistoryLimit" for e in validate_statefulset(obj))
