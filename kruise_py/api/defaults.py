@@ -36,6 +36,16 @@ def _sub(parent: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+def _items(parent: Mapping[str, Any], key: str) -> list[Any]:
+    """parent[key] when it is a list, else [] (a wrong type is validation's to reject)."""
+    value = parent.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _field(parent: Any, key: str) -> Any:
+    return parent.get(key) if isinstance(parent, Mapping) else None
+
+
 def _default(d: dict[str, Any], key: str, value: Any) -> None:
     # Go's "if x == nil / == ''": a missing, null or empty-string value gets the default.
     if d.get(key) is None or d.get(key) == "":
@@ -93,10 +103,8 @@ def _default_sidecar_container(container: Any, inject_policy: str) -> None:
     _default(_sub(container, "shareVolumePolicy"), "type", scs.SHARE_VOLUME_DISABLED)
     # SetDefaults_ObjectFieldSelector: fieldRef.apiVersion defaults to "v1". Kept because the
     # validation of transferEnv requires an apiVersion.
-    for env in container.get("transferEnv") or []:
-        field_ref = (
-            (env.get("sourceContainerNameFrom") or {}).get("fieldRef") if isinstance(env, dict) else None
-        )
+    for env in _items(container, "transferEnv"):
+        field_ref = _field(_field(env, "sourceContainerNameFrom"), "fieldRef")
         if isinstance(field_ref, dict):
             _default(field_ref, "apiVersion", "v1")
 
@@ -113,17 +121,18 @@ def default_sidecarset(obj: Mapping[str, Any], *, set_hash: bool = True) -> dict
     _default(strategy, "type", scs.UPDATE_STRATEGY_ROLLING_UPDATE)
     _default(strategy, "maxUnavailable", 1)
     _default(strategy, "partition", 0)
-    for c in spec.get("initContainers") or []:
+    for c in _items(spec, "initContainers"):
         _default_sidecar_container(c, scs.POD_INJECT_AFTER_APP)
-    for c in spec.get("containers") or []:
+    for c in _items(spec, "containers"):
         _default_sidecar_container(c, scs.POD_INJECT_BEFORE_APP)
     _default(spec, "revisionHistoryLimit", 10)
-    for patch in spec.get("patchPodMetadata") or []:
+    for patch in _items(spec, "patchPodMetadata"):
         if isinstance(patch, dict):
             _default(patch, "patchPolicy", scs.PATCH_POLICY_RETAIN)
-    revision = (spec.get("injectionStrategy") or {}).get("revision")
+    revision = _field(spec.get("injectionStrategy"), "revision")
     if isinstance(revision, dict):
         _default(revision, "policy", scs.INJECT_REVISION_ALWAYS)
-    if set_hash:
+    # Hashing needs container lists; with a wrong type there the object is invalid anyway.
+    if set_hash and all(isinstance(spec.get(k), list | None) for k in ("containers", "initContainers")):
         out = scs.set_sidecarset_hash_annotations(out)
     return out

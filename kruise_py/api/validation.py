@@ -905,8 +905,13 @@ def _validate_sidecarset_spec(
 ) -> list[FieldError]:
     errs: list[FieldError] = []
     raw_spec: Mapping[str, Any] = obj.get("spec") or {}
-    # Beyond OpenKruise (reliability tier, bad input): a negative history limit has no meaning.
+    # Beyond OpenKruise (reliability tier, bad input): a negative history limit has no meaning,
+    # and an unknown update strategy type would silently act as RollingUpdate.
     errs.extend(_non_negative(spec.revision_history_limit, "spec.revisionHistoryLimit"))
+    ust = spec.update_strategy.type if spec.update_strategy else None
+    if ust not in (None, "", scs.UPDATE_STRATEGY_ROLLING_UPDATE, scs.UPDATE_STRATEGY_NOT_UPDATE):
+        errs.append(FieldError("spec.updateStrategy.type",
+                               f'Unsupported value: "{ust}": supported values: "NotUpdate", "RollingUpdate"', NOT_SUPPORTED))
 
     if spec.selector is None:
         errs.append(FieldError("spec.selector", "no selector defined for SidecarSet", REQUIRED))

@@ -549,3 +549,9 @@ def test_negative_revision_history_limit_is_rejected() -> None:
     # Beyond OpenKruise; found by tests/reliability (bad input).
     errs = validate_sidecarset(with_value(BASE, "spec.revisionHistoryLimit", -3))
     assert any(e.path == "spec.revisionHistoryLimit" for e in errs), errs
+
+
+def test_unknown_update_strategy_type_is_rejected() -> None:
+    # Beyond OpenKruise; found by tests/reliability (bad input).
+    errs = validate_sidecarset(with_value(BASE, "spec.updateStrategy.type", "Sometimes"))
+    assert any(e.path == "spec.updateStrategy.type" for e in errs), errs
