@@ -64,6 +64,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Go's listeners do
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def default_workdir() -> Path:
     return binaries.cache_root() / "sandbox"
 
@@ -249,6 +259,12 @@ class ControlPlane:
             os.killpg(pid, signal.SIGKILL)
         while _pid_alive(pid):
             time.sleep(0.05)
+        if component == "kube-apiserver":
+            # The group leader shows as a zombie while its other threads still hold the listening
+            # socket: wait for the port, or the new apiserver dies with "address already in use".
+            deadline = time.monotonic() + timeout
+            while not _port_free(st["ports"]["apiserver"]) and time.monotonic() < deadline:
+                time.sleep(0.05)
         self._spawn(component, argv)
         if component == "kube-apiserver":
             self._wait(lambda: self.healthy(), timeout, "kube-apiserver /readyz")
