@@ -37,6 +37,16 @@ def _key(obj: Obj) -> tuple[str | None, str]:
     return md.get("namespace"), md["name"]
 
 
+def _slim(obj: Obj) -> Obj:
+    """Drop ``metadata.managedFields`` before caching (as controller-runtime's
+    TransformStripManagedFields): no controller reads it, and it is ~35% of a pod's JSON and
+    ~40% of its memory once decoded (5000 pods: 165 MiB -> 94 MiB, docs/benchmarks.md P4)."""
+    md = obj.get("metadata")
+    if isinstance(md, dict):
+        md.pop("managedFields", None)
+    return obj
+
+
 class Informer:
     def __init__(
         self,
@@ -97,7 +107,7 @@ class Informer:
         return params
 
     async def relist(self) -> None:
-        items, rv = await self.client.list_all(self.path, limit=self.page_size, **self._selectors())
+        items, rv = await self.client.list_all(self.path, limit=self.page_size, transform=_slim, **self._selectors())
         seen = set()
         for obj in items:
             k = _key(obj)
@@ -151,6 +161,7 @@ class Informer:
                 self._rv = rv
             if etype == "BOOKMARK":
                 continue
+            _slim(obj)
             old = self.store.get(*_key(obj))
             self.store.apply(etype, obj)
             if etype == "DELETED":
