@@ -29,6 +29,7 @@ from .runtime.leader import LeaseElector, default_identity
 from .runtime.manager import Manager, ManagerOptions
 from .webhooks import admission, certs
 from .webhooks import config as whconfig
+from .webhooks import server as whserver
 
 log = logging.getLogger("kruise_py")
 # How often a replica re-reads its webhook certificate Secret (renewal, caBundle drift), and how
@@ -248,7 +249,9 @@ def build_registry(op: Operator) -> kopf.OperatorRegistry:
         settings.scanning.disabled = True  # no CRD/namespace scanning: least privilege
         settings.watching.server_timeout = 300
         await op.prepare_certs()
-        settings.admission.server = op.webhook_server()
+        # Our own server on its own thread (webhooks/server.py): pod injection is answered there.
+        base = op.webhook_server()
+        settings.admission.server = None if base is None else cast(Any, whserver.AdmissionServer(base, _fast_hooks(op)))
         settings.admission.managed = None  # we register configurations ourselves (namespaceSelector)
         if op.cfg.webhook_mode == "local":
             await op.ensure_namespace()
@@ -276,26 +279,7 @@ def build_registry(op: Operator) -> kopf.OperatorRegistry:
 def _register_admission(registry: kopf.OperatorRegistry, op: Operator, hook: whconfig.Webhook) -> None:
     plural = hook.plural
     if plural == "pods":
-        def inject(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-            with admission.ADMISSION_LATENCY.labels(hook.id).time():
-                try:
-                    new = op.injector.inject(dict(body))
-                except NotReady as e:
-                    raise kopf.AdmissionError(str(e), code=503) from None
-                except InjectionError as e:
-                    # Where OpenKruise rejects the pod (e.g. an annotation that is not valid JSON).
-                    raise kopf.AdmissionError(f"SidecarSet injection: {e}", code=400) from None
-            if new is not None:
-                def replace(b: kopf.RawBody) -> None:
-                    raw = cast(dict[str, Any], b)
-                    raw.clear()
-                    raw.update(new)
-
-                patch.fns.append(replace)
-
-        kopf.on.mutate(hook.group, hook.version, plural, id=hook.id, registry=registry,
-                       operations=cast(Any, list(hook.operations)))(cast(Any, inject))
-        return
+        return  # served by whserver.AdmissionServer on its own thread: see _fast_hooks
     if hook.mutating:
         def apply_defaults(b: kopf.RawBody) -> None:
             admission.default(plural, cast(dict[str, Any], b))
@@ -324,6 +308,30 @@ def _register_admission(registry: kopf.OperatorRegistry, op: Operator, hook: whc
 
         kopf.on.validate(hook.group, hook.version, plural, id=hook.id, registry=registry,
                          operations=cast(Any, list(hook.operations)))(cast(Any, validate))
+
+
+def _fast_hooks(op: Operator) -> dict[str, whserver.FastFn]:
+    """The SidecarSet injection webhook, called for every pod CREATE in the cluster."""
+    hook = next(h for h in whconfig.WEBHOOKS if h.plural == "pods")
+
+    def inject(pod: dict[str, Any]) -> dict[str, Any] | None:
+        with admission.ADMISSION_LATENCY.labels(hook.id).time():
+            for attempt in range(3):
+                try:
+                    return op.injector.inject(pod)
+                except NotReady as e:
+                    raise whserver.Rejected(str(e), 503) from None
+                except InjectionError as e:
+                    # Where OpenKruise rejects the pod (e.g. an annotation that is not valid JSON).
+                    raise whserver.Rejected(f"SidecarSet injection: {e}", 400) from None
+                except (RuntimeError, KeyError):
+                    # This runs on the server's thread while the informers update the caches on the
+                    # main loop: a cache set changing mid-iteration is retried, not a failure.
+                    if attempt == 2:
+                        raise
+            return None
+
+    return {hook.id: inject}
 
 
 async def _register_when_serving(op: Operator) -> None:
