@@ -11,15 +11,21 @@ does not have:
 
 No container runs: the simulator "runs" the chart's pods. The chart is installed with
 ``hostNetwork=true`` and both simulated nodes carry this machine's non-loopback address, so the
-Service's endpoints are <host-ip>:<webhook port>, where two operator processes from the source tree
-listen (SO_REUSEPORT, as two replicas behind one Service). They run with the args of the installed
-Deployment, and a kubeconfig holding a TokenRequest token of the chart's ServiceAccount.
+Service's endpoints are <host-ip>:<webhook port>. Two operator processes from the source tree run with
+the args of the installed Deployment and a kubeconfig holding a TokenRequest token of the chart's
+ServiceAccount, started together (so they race to create the certificate Secret). Replica 0 listens
+on the chart's webhook port and answers the apiserver; replica 1 must listen on another port, since two
+processes on one host cannot both own it (real pods each have their own network namespace).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import random
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -31,9 +37,11 @@ from typing import Any
 import pytest
 import yaml
 
+from kruise_py.runtime.client import ClientOptions, KubeClient, load_kubeconfig
 from kruise_py.sandbox import binaries
 from kruise_py.sandbox.controlplane import ControlPlane, free_port
 from kruise_py.sandbox.sandbox import REPO_ROOT, wait_http_ok, wait_nodes_ready
+from kruise_py.webhooks import certs
 
 from .conftest import Kubectl, _spawn, _stop, wait_for
 
@@ -64,6 +72,21 @@ def host_ip() -> str | None:
         if "inet" in parts:
             return parts[parts.index("inet") + 1].split("/")[0]
     return None
+
+
+def listen_port() -> int:
+    """A free port below the ephemeral range: the webhook port is bound by two processes (SO_REUSEPORT)
+    some time after it is chosen, and an outgoing connection from this busy machine must not take it
+    in between (free_port()'s ports come from the ephemeral range)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(20000, min(low, 32768)), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def audit_entries(log: Path, user: str) -> list[dict[str, Any]]:
@@ -117,7 +140,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 {"status": {"addresses": [{"type": "InternalIP", "address": ip},
                                           {"type": "Hostname", "address": f"sim-node-{i}"}]}}))
         time.sleep(1)  # let the simulator's node cache see the address before pods land
-        yield Stack(cp, kubectl, bins.helm, ip, free_port(), tmp)
+        yield Stack(cp, kubectl, bins.helm, ip, listen_port(), tmp)
     finally:
         if sim is not None:
             _stop(sim)
@@ -161,6 +184,7 @@ class Replica:
     log: Path
     cert_dir: Path
     metrics_port: int
+    webhook_port: int
 
 
 @pytest.fixture(scope="module")
@@ -173,14 +197,16 @@ def replicas(stack: Stack, installed: list[dict[str, Any]]) -> Iterator[list[Rep
     try:
         for i in range(2):
             port, cert_dir = free_port(), stack.tmp / f"certs-{i}"
+            webhook_port = stack.webhook_port if i == 0 else listen_port()
             # The Deployment's own args, then what differs for a process on this machine (later flags win).
             argv = [sys.executable, "-m", "kruise_py", *args, "--kubeconfig", str(kc), "--metrics-host", "127.0.0.1",
                     "--metrics-port", str(port), "--cert-dir", str(cert_dir), "--log-format", "plain",
-                    "--operator-namespace", RELEASE_NS]
+                    "--operator-namespace", RELEASE_NS, "--webhook-port", str(webhook_port)]
             log_dir = stack.tmp / f"replica-{i}"
             log_dir.mkdir()
             # _spawn also sets KUBECONFIG: to the ServiceAccount's, never the admin's.
-            out.append(Replica(_spawn("operator", argv, log_dir, kc), log_dir / "operator.log", cert_dir, port))
+            out.append(Replica(_spawn("operator", argv, log_dir, kc), log_dir / "operator.log", cert_dir, port,
+                               webhook_port))
         for r in out:
             wait_http_ok(f"http://127.0.0.1:{r.metrics_port}/readyz", 90, r.log)
         yield out
@@ -274,11 +300,37 @@ def test_replicas_share_one_certificate_from_the_secret(stack: Stack, replicas: 
     for r in replicas:
         served = (r.cert_dir / "tls.pem").read_bytes()
         assert served.startswith(data["tls.crt"]) and served.endswith(data["tls.key"]), f"{r.cert_dir} differs"
+        # What the apiserver checks: the serving certificate verifies against the Secret's CA for
+        # the Service's DNS name.
+        ctx = ssl.create_default_context(cadata=data["ca.crt"].decode())
+        with socket.create_connection(("127.0.0.1", r.webhook_port), timeout=10) as raw, \
+                ctx.wrap_socket(raw, server_hostname=f"kruise-py-webhook.{RELEASE_NS}.svc") as tls:
+            assert tls.getpeercert(binary_form=True) == ssl.PEM_cert_to_DER_cert(data["tls.crt"].decode())
     ca = base64.b64encode(data["ca.crt"]).decode()
     for kind, name in (("mutatingwebhookconfiguration", "kruise-py-mutating"),
                        ("validatingwebhookconfiguration", "kruise-py-validating")):
         cfg = stack.kubectl.json("get", kind, name)
         assert {w["clientConfig"].get("caBundle") for w in cfg["webhooks"]} == {ca}, f"{name}: caBundle not the Secret's CA"
+
+
+def test_concurrent_secret_creation_converges_on_one_certificate(stack: Stack, installed: list[dict[str, Any]]) -> None:
+    """Eight would-be replicas race to create the certificate Secret: one create wins, the others
+    get 409 and read the winner's, so all serve the same certificate."""
+    stack.kubectl("create", "namespace", "cert-race")
+    creds = load_kubeconfig(stack.cp.kubeconfig)
+
+    async def race() -> list[certs.Bundle]:
+        client = KubeClient(creds, ClientOptions(qps=0))
+        try:
+            names = certs.service_names("kruise-py-webhook", "cert-race")
+            return list(await asyncio.gather(*(certs.ensure_secret(client, "cert-race", "race", names) for _ in range(8))))
+        finally:
+            await client.close()
+
+    bundles = asyncio.run(race())
+    assert len({(b.ca_crt, b.tls_crt, b.tls_key) for b in bundles}) == 1
+    stored = certs.Bundle.from_secret(stack.kubectl.json("get", "secret", "race", "-n", "cert-race"))
+    assert stored == bundles[0]
 
 
 def test_scenario_with_the_service_account_has_zero_forbidden(stack: Stack, replicas: list[Replica]) -> None:
@@ -367,6 +419,15 @@ def test_scenario_with_the_service_account_has_zero_forbidden(stack: Stack, repl
         hits = [line for line in text.splitlines() if "forbidden" in line.lower() or " 403" in line]
         assert hits == [], f"{rep.log}: {hits[:5]}"
     print(f"\n{len(entries)} audited requests by {SA_USER}, 0 forbidden; verbs {sorted(verbs)}")
+    # Granted but not used by this scenario (reported, not asserted: e.g. PVCs need volumeClaimTemplates).
+    used = {(e["objectRef"].get("apiGroup", ""), e["objectRef"]["resource"] + (
+        "/" + e["objectRef"]["subresource"] if e["objectRef"].get("subresource") else ""), e["verb"])
+        for e in entries if e.get("objectRef")}
+    granted = {(g, r, v) for kind in ("clusterrole", "role") for rule in k.json(
+        "get", kind, "kruise-py", *(["-n", RELEASE_NS] if kind == "role" else []))["rules"]
+        for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+    print("granted, unused here:", sorted(granted - used))
+    assert used <= granted | {(g, r, "deletecollection") for g, r, _ in granted}, sorted(used - granted)
 
 
 def test_uninstall_keeps_the_crds(stack: Stack, replicas: list[Replica]) -> None:
