@@ -31,12 +31,14 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from kruise_py.runtime import pki
 from kruise_py.runtime.client import ClientOptions, KubeClient, load_kubeconfig
 from kruise_py.sandbox import binaries
 from kruise_py.sandbox.controlplane import ControlPlane, free_port
@@ -331,6 +333,28 @@ def test_concurrent_secret_creation_converges_on_one_certificate(stack: Stack, i
     assert len({(b.ca_crt, b.tls_crt, b.tls_key) for b in bundles}) == 1
     stored = certs.Bundle.from_secret(stack.kubectl.json("get", "secret", "race", "-n", "cert-race"))
     assert stored == bundles[0]
+
+
+def test_a_serving_certificate_near_expiry_is_renewed_under_the_same_ca(stack: Stack, installed: list[dict[str, Any]]) -> None:
+    stack.kubectl.run("create", "namespace", "cert-renew", check=False)
+    names = certs.service_names("kruise-py-webhook", "cert-renew")
+    ca = pki.make_ca("kruise-py-webhook-ca")
+    leaf = pki.issue(ca, names[0], dns=names, server=True, days=10)  # inside the renewal window
+    old = certs.Bundle(ca_crt=ca.cert_pem, tls_crt=leaf.cert_pem, tls_key=leaf.key_pem, ca_key=ca.key_pem)
+    stack.kubectl.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "renew", "namespace": "cert-renew"},
+                         "data": old.secret_data()})
+
+    async def renew() -> certs.Bundle:
+        client = KubeClient(load_kubeconfig(stack.cp.kubeconfig), ClientOptions(qps=0))
+        try:
+            return await certs.ensure_secret(client, "cert-renew", "renew", names)
+        finally:
+            await client.close()
+
+    new = asyncio.run(renew())
+    assert new.ca_crt == old.ca_crt, "renewal keeps the CA, so the caBundle stays valid"
+    assert new.tls_crt != old.tls_crt and certs.renewal_reason(new, set(names), datetime.now(UTC)) is None
+    assert certs.Bundle.from_secret(stack.kubectl.json("get", "secret", "renew", "-n", "cert-renew")) == new
 
 
 def test_scenario_with_the_service_account_has_zero_forbidden(stack: Stack, replicas: list[Replica]) -> None:
