@@ -1,4 +1,10 @@
-"""Certificates for the local control plane and for webhook servers (RSA 2048, one CA)."""
+"""Certificates for the local control plane and for webhook servers (one RSA 2048 CA).
+
+Server certificates get ECDSA P-256 keys: a TLS handshake costs the server one signature with its
+key, ~20x cheaper with P-256 than with RSA 2048. That matters for the webhook server, which the
+apiserver reconnects to often under load (docs/benchmarks.md, P5). Client certificates and the
+service-account signing key stay RSA.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
@@ -31,7 +37,11 @@ def _key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
+def _ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _pem_key(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -82,7 +92,7 @@ def issue(
     """A leaf certificate signed by ``ca`` for a server (SANs) and/or a client (CN/O = user/groups)."""
     ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
-    key = _key()
+    key = _ec_key() if server and not client else _key()
     now = dt.datetime.now(dt.UTC)
     usages = []
     if server:
