@@ -454,6 +454,42 @@ def test_scenario_with_the_service_account_has_zero_forbidden(stack: Stack, repl
     assert used <= granted | {(g, r, "deletecollection") for g, r, _ in granted}, sorted(used - granted)
 
 
+def test_cert_manager_mode_serves_the_mounted_secret_and_leaves_ca_bundle_alone(stack: Stack, replicas: list[Replica]) -> None:
+    """--webhook-cert-source=dir (the chart's cert-manager mode): a folder laid out as cert-manager's
+    Secret is mounted; the operator serves it and does not touch caBundle (cert-manager's CA
+    injector owns it)."""
+    mounted = stack.tmp / "cert-manager-secret"
+    mounted.mkdir()
+    b = certs.issue(certs.service_names("kruise-py-webhook", RELEASE_NS))
+    for name, data in (("tls.crt", b.tls_crt), ("tls.key", b.tls_key), ("ca.crt", b.ca_crt)):
+        (mounted / name).write_bytes(data)
+
+    def ca_bundles() -> set[str]:
+        return {w["clientConfig"].get("caBundle") for kind, name in (
+            ("mutatingwebhookconfiguration", "kruise-py-mutating"), ("validatingwebhookconfiguration", "kruise-py-validating"))
+            for w in stack.kubectl.json("get", kind, name)["webhooks"]}
+
+    before = ca_bundles()
+    kc = stack.tmp / "kruise-py-sa.kubeconfig"
+    metrics, webhook = free_port(), listen_port()
+    log_dir = stack.tmp / "cert-manager-mode"
+    log_dir.mkdir()
+    proc = _spawn("operator", [sys.executable, "-m", "kruise_py", "run", "--kubeconfig", str(kc), "--webhook-mode", "service",
+                               "--webhook-cert-source", "dir", "--cert-dir", str(mounted), "--operator-namespace", RELEASE_NS,
+                               "--leader-elect", "--webhook-port", str(webhook), "--metrics-host", "127.0.0.1",
+                               "--metrics-port", str(metrics)], log_dir, kc)
+    try:
+        wait_http_ok(f"http://127.0.0.1:{metrics}/readyz", 90, log_dir / "operator.log")
+        ctx = ssl.create_default_context(cadata=b.ca_crt.decode())
+        with socket.create_connection(("127.0.0.1", webhook), timeout=10) as raw, \
+                ctx.wrap_socket(raw, server_hostname=f"kruise-py-webhook.{RELEASE_NS}.svc") as tls:
+            assert tls.getpeercert(binary_form=True) == ssl.PEM_cert_to_DER_cert(b.tls_crt.decode())
+        assert ca_bundles() == before, "cert source dir must not patch caBundle"
+        assert "patched the caBundle" not in (log_dir / "operator.log").read_text()
+    finally:
+        _stop(proc)
+
+
 def test_uninstall_keeps_the_crds(stack: Stack, replicas: list[Replica]) -> None:
     for r in replicas:
         _stop(r.proc)
