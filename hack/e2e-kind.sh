@@ -21,6 +21,10 @@ skip() { echo "e2e-kind SKIPPED: $*"; exit 0; }
 command -v docker >/dev/null || skip "no docker client on PATH (the kind e2e needs a Docker engine)"
 docker info >/dev/null 2>&1 || skip "the docker client answers but no Docker engine is running"
 command -v kind >/dev/null || skip "no kind binary on PATH (https://kind.sigs.k8s.io)"
+# kubectl and helm also come with the sandbox's binaries (~/.cache/kruise-py/k8s/<version>).
+if ! command -v helm >/dev/null || ! command -v kubectl >/dev/null; then
+  eval "$("$PY" -m kruise_py sandbox env | grep '^export PATH=')" || true
+fi
 command -v kubectl >/dev/null || skip "no kubectl on PATH"
 command -v helm >/dev/null || skip "no helm on PATH"
 
