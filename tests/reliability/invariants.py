@@ -5,7 +5,7 @@ Rules (checked at every observed event, i.e. at every moment the apiserver repor
   counting pods the scenario broke on purpose (``exempt``);
 - double update: one pod (uid) updated twice for the same revision — two different
   in-place-update markers (state annotation timestamps, sidecar hashes) or two image changes
-  recorded under one revision;
+  recorded under one revision (``revision_of``: the revision label, or the sidecar hashes);
 - orphan: a live pod whose controller ownerReference does not name an owner we have seen;
 - status backwards: an owner's status regresses (``observedGeneration`` drops, or a counter of
   the same rollout shrinks).
@@ -70,6 +70,15 @@ def sidecar_update_markers(pod: Obj) -> dict[str, str]:
     return {f"{k}/{v.get('hash')}": str(v.get("updateTimestamp")) for k, v in d.items() if isinstance(v, dict)}
 
 
+def revision_label(pod: Obj) -> str:
+    return str((pod["metadata"].get("labels") or {}).get("controller-revision-hash", ""))
+
+
+def sidecar_revision(pod: Obj) -> str:
+    """The sidecar revisions a pod runs: its SidecarSets' hashes (the workload label stays put)."""
+    return ",".join(sorted(sidecar_update_markers(pod)))
+
+
 def asts_status_regression(old: Obj, new: Obj) -> str | None:
     if (new.get("observedGeneration") or 0) < (old.get("observedGeneration") or 0):
         return f"observedGeneration {old.get('observedGeneration')} -> {new.get('observedGeneration')}"
@@ -125,6 +134,7 @@ class InvariantMonitor:
     status_name: str | None = None        # only this object of status_path
     status_rule: Callable[[Obj, Obj], str | None] | None = None
     update_markers: Callable[[Obj], dict[str, str]] | None = None
+    revision_of: Callable[[Obj], str] = revision_label  # the revision a pod's images belong to
     exempt: set[str] = field(default_factory=set)   # pods the scenario breaks on purpose
 
     violations: list[str] = field(default_factory=list)
@@ -162,7 +172,8 @@ class InvariantMonitor:
 
     def stop(self) -> list[str]:
         self._stop.set()
-        self._thread.join(15)
+        if self._thread.ident is not None:
+            self._thread.join(15)
         for name, uid in self._orphan_candidates.items():
             if uid not in self.owners:
                 self._violate(f"orphan: pod {name} is controlled by {uid}, which never existed")
@@ -197,8 +208,7 @@ class InvariantMonitor:
             self._check_budget(f"{name} deleted")
             return
         self.pods[name] = pod
-        labels = md.get("labels") or {}
-        rev = labels.get("controller-revision-hash", "")
+        rev = self.revision_of(pod)
         if self.update_markers is not None:
             for key, marker in self.update_markers(pod).items():
                 seen = self._markers.setdefault((uid, key), marker)

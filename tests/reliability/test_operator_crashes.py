@@ -28,6 +28,7 @@ from .invariants import (
     asts_status_regression,
     asts_update_markers,
     bcj_status_regression,
+    sidecar_revision,
     sidecar_update_markers,
     sidecarset_status_regression,
 )
@@ -116,54 +117,66 @@ def test_asts_in_place_rollout_survives_operator_kills(operator: OperatorProcess
     assert max(writes.values(), default=0) <= rollouts, writes
 
 
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(500)
 def test_broadcastjob_survives_operator_kills(operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path, ns: str,
                                               rng: random.Random, figures: dict[str, Any]) -> None:
-    count, parallelism, kills = scaled(24), 3, scaled(10)
+    count, parallelism, kills = scaled(24), 3, scaled(20)
     nodes = Nodes(kubectl, ns[-20:].strip("-"))
+    jobs: list[str] = []
+
+    def job(name: str) -> dict[str, Any]:
+        return {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "BroadcastJob", "metadata": {"name": name},
+                "spec": {"parallelism": parallelism, "template": {
+                    "metadata": {"labels": {"job-group": "crash"}, "annotations": {"sim.kruise-py.io/run-seconds": "2"}},
+                    "spec": {"restartPolicy": "Never", "nodeSelector": {"bcj-test": nodes.tag},
+                             "containers": [{"name": "c", "image": "busybox:1.36"}]}},
+                    "completionPolicy": {"type": "Always"}}}
+
+    def done(name: str) -> dict[str, Any] | None:
+        st = kubectl.json("get", "bcj", name, "-n", ns).get("status") or {}
+        return st if st.get("succeeded") == count and st.get("completionTime") else None
+
+    def keep_running() -> None:
+        # Every kill should land while a job runs: start the next one when the previous has finished.
+        if not jobs or done(jobs[-1]):
+            jobs.append(f"crash-job-{len(jobs)}")
+            kubectl.apply(job(jobs[-1]), ns)
+
     try:
         for i in range(count):
             nodes.add(f"n{i}")
-        job = {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "BroadcastJob", "metadata": {"name": "crash-job"},
-               "spec": {"parallelism": parallelism, "template": {
-                   "metadata": {"labels": {"job": "crash-job"}, "annotations": {"sim.kruise-py.io/run-seconds": "2"}},
-                   "spec": {"restartPolicy": "Never", "nodeSelector": {"bcj-test": nodes.tag},
-                            "containers": [{"name": "c", "image": "busybox:1.36"}]}},
-                   "completionPolicy": {"type": "Always"}}}
-        mon = InvariantMonitor(kubeconfig, ns, "job=crash-job", f"{KR}/v1alpha1/namespaces/{ns}/broadcastjobs",
+        mon = InvariantMonitor(kubeconfig, ns, "job-group=crash", f"{KR}/v1alpha1/namespaces/{ns}/broadcastjobs",
                                budget=Budget(parallelism, kind="active"),
                                status_path=f"{KR}/v1alpha1/namespaces/{ns}/broadcastjobs",
                                status_rule=bcj_status_regression).start()
         mon.arm()
-        kubectl.apply(job, ns)
-
-        def done() -> dict[str, Any] | None:
-            st = kubectl.json("get", "bcj", "crash-job", "-n", ns).get("status") or {}
-            return st if st.get("succeeded") == count and st.get("completionTime") else None
-
-        restarts, during = crash_loop(operator, rng, kills, between=(0.3, 1.5), in_progress=lambda: not done())
-
-        st = wait_for(done, 180, what="the BroadcastJob completes on every node")
+        restarts, during = crash_loop(operator, rng, kills, between=(0.3, 1.5), before=keep_running,
+                                      in_progress=lambda: not done(jobs[-1]))
+        for name in jobs:
+            st = wait_for(lambda n=name: done(n), 180, what=f"{name} completes on every node")
+            assert st["failed"] == 0, (name, st)
         violations = mon.stop()
         assert not mon.errors, mon.errors
-        pods = kubectl.json("get", "pods", "-n", ns, "-l", "job=crash-job")["items"]
-        per_node: dict[str, int] = {}
+        pods = kubectl.json("get", "pods", "-n", ns, "-l", "job-group=crash")["items"]
+        per_node: dict[tuple[str, str], int] = {}
         for p in pods:
-            per_node[p["spec"]["nodeName"]] = per_node.get(p["spec"]["nodeName"], 0) + 1
-        figures.update(nodes=count, parallelism=parallelism, kills=kills, kills_during_job=during, violations=len(violations),
-                       max_active_seen=mon.max_measured, operator_restart_to_ready_s=max(restarts))
+            key = (p["metadata"]["labels"]["broadcastjob-name"], p["spec"]["nodeName"])
+            per_node[key] = per_node.get(key, 0) + 1
+        figures.update(nodes=count, parallelism=parallelism, kills=kills, kills_during_job=during, jobs=len(jobs),
+                       violations=len(violations), max_active_seen=mon.max_measured,
+                       operator_restart_to_ready_s=max(restarts))
         assert violations == [], "\n".join(violations)
-        assert st["failed"] == 0 and sorted(per_node) == sorted(nodes.names), per_node
-        assert set(per_node.values()) == {1}, f"a node ran the job twice: {per_node}"
+        assert sorted(per_node) == sorted((j, n) for j in jobs for n in nodes.names), "a node missed a job"
+        assert set(per_node.values()) == {1}, f"a node ran a job twice: {per_node}"
     finally:
         nodes.cleanup()
 
 
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(500)
 def test_sidecarset_upgrade_survives_operator_kills(operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path,
                                                     ns: str, sidecarsets: list[str], rng: random.Random,
                                                     figures: dict[str, Any]) -> None:
-    replicas, budget, kills = scaled(40), scaled(4), scaled(10)
+    replicas, budget, kills = scaled(40), scaled(4), scaled(20)
     name = f"crash-{ns[-5:]}"
     sidecarsets.append(name)
     kubectl.apply(sidecarset(name, {"app": "crash-sc"}, containers=[{"name": "agent", "image": "busybox:1.36"}],
@@ -175,10 +188,10 @@ def test_sidecarset_upgrade_survives_operator_kills(operator: OperatorProcess, k
     mon = InvariantMonitor(kubeconfig, ns, "app=crash-sc", f"{KR}/v1beta1/namespaces/{ns}/statefulsets",
                            budget=Budget(budget, replicas), status_path=f"{KR}/v1alpha1/sidecarsets",
                            status_name=name, status_rule=sidecarset_status_regression,
-                           update_markers=sidecar_update_markers).start()
+                           update_markers=sidecar_update_markers, revision_of=sidecar_revision).start()
     mon.arm()
-    kubectl("patch", "sidecarset", name, "--type=json",
-            "-p", json.dumps([{"op": "replace", "path": "/spec/containers/0/image", "value": "busybox:1.37"}]))
+    images = iter(f"busybox:1.{n}" for n in range(37, 99))
+    current = ["busybox:1.36"]
 
     def upgraded() -> bool:
         sc = kubectl.json("get", "sidecarset", name)
@@ -186,14 +199,22 @@ def test_sidecarset_upgrade_survives_operator_kills(operator: OperatorProcess, k
         return (st.get("observedGeneration") == sc["metadata"]["generation"]
                 and st.get("updatedPods") == replicas and st.get("updatedReadyPods") == replicas)
 
-    restarts, during = crash_loop(operator, rng, kills, between=(0.3, 1.5), in_progress=lambda: not upgraded())
+    def keep_upgrading() -> None:
+        # Every kill should land during an upgrade: start the next one when the previous has finished.
+        if len(current) == 1 or upgraded():
+            current.append(next(images))
+            kubectl("patch", "sidecarset", name, "--type=json",
+                    "-p", json.dumps([{"op": "replace", "path": "/spec/containers/0/image", "value": current[-1]}]))
 
+    restarts, during = crash_loop(operator, rng, kills, between=(0.3, 1.5), before=keep_upgrading,
+                                  in_progress=lambda: not upgraded())
     wait_for(upgraded, 180, what="every pod runs the new sidecar")
     violations = mon.stop()
     assert not mon.errors, mon.errors
     for p in kubectl.json("get", "pods", "-n", ns, "-l", "app=crash-sc")["items"]:
         agent = next(c for c in p["spec"]["containers"] if c["name"] == "agent")
-        assert agent["image"] == "busybox:1.37", p["metadata"]["name"]
-    figures.update(pods=replicas, max_unavailable=budget, kills=kills, kills_during_upgrade=during, violations=len(violations),
-                   max_unavailable_seen=mon.max_measured, operator_restart_to_ready_s=max(restarts))
+        assert agent["image"] == current[-1], p["metadata"]["name"]
+    figures.update(pods=replicas, max_unavailable=budget, kills=kills, kills_during_upgrade=during,
+                   upgrades=len(current) - 1, violations=len(violations), max_unavailable_seen=mon.max_measured,
+                   operator_restart_to_ready_s=max(restarts))
     assert violations == [], "\n".join(violations)
