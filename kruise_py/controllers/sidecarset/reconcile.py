@@ -75,6 +75,10 @@ class SidecarSetInjector:
         return result.pod if result.changed else None
 
 
+# Pod events reconcile their SidecarSets at most this often (the workqueue keeps one timer per key).
+POD_EVENT_BATCH_S = 0.1
+
+
 class SidecarSetController:
     """In-place upgrade of injected sidecars (spec §5.4): one reconcile per SidecarSet."""
 
@@ -87,7 +91,7 @@ class SidecarSetController:
         self.injector = injector
         self.pods: ObjectCache = manager.cache(PODS)
         self.expectations: Expectations[str] = Expectations(self.name, rv_lookup=rv_lookup(self.pods))
-        manager.on_event(SIDECARSETS, lambda t, old, new: self._enqueue_set(new or old))
+        manager.on_event(SIDECARSETS, self._on_set)
         manager.on_event(PODS, self._on_pod)
         self.controller: Controller[str] = Controller(
             self.name, self.reconcile, workers=workers, resync_period=resync_period, leader=manager.leader,
@@ -98,6 +102,13 @@ class SidecarSetController:
     def _enqueue_set(self, obj: Obj | None) -> None:
         if obj:
             self.controller.enqueue(obj["metadata"]["name"])
+
+    def _on_set(self, etype: str, old: Obj | None, new: Obj | None) -> None:
+        # A change of status alone is (nearly always) our own status write: reconciling again for
+        # it made every reconcile trigger the next one while pods kept changing (bench P5).
+        if old is not None and new is not None and _all_but_status(old) == _all_but_status(new):
+            return
+        self._enqueue_set(new or old)
 
     def _on_pod(self, etype: str, old: Obj | None, new: Obj | None) -> None:
         obj = new or old
@@ -111,7 +122,9 @@ class SidecarSetController:
                 self.expectations.observe_gone(n, key)
             else:
                 self.expectations.observe_rv(n, key, md.get("resourceVersion", ""))
-            self.controller.enqueue(n)
+            # Coalesced: a reconcile looks at every pod (O(pods)), so one per pod event made a
+            # burst of pod creates O(pods^2) and starved the injection webhook (bench P5).
+            self.controller.enqueue_after(n, POD_EVENT_BATCH_S)
 
 
     def candidates(self, ss: Obj) -> list[Obj]:
@@ -195,3 +208,8 @@ class SidecarSetController:
         except ApiError as e:
             if not e.not_found:
                 raise
+
+
+def _all_but_status(obj: Obj) -> tuple[Any, Any]:
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in ("resourceVersion", "managedFields")}
+    return obj.get("spec"), meta
