@@ -20,6 +20,7 @@ from typing import Any
 
 from kruise_py.runtime.client import KubeClient, path_for
 
+from . import profile
 from .asts_rollout import NEW, kruise_set, rolled_out, set_path
 from .harness import Ground, RssSampler, loadavg, proc_status, scenario_ground, wait
 
@@ -63,6 +64,7 @@ def fleet(scale: float = 1.0) -> dict[str, dict[str, Any]]:
         p4["rss_peak_create_mib"] = _mib(sampler.peak_since(t0))
         time.sleep(5)
         p4["rss_rest_mib"] = _mib(proc_status(g.operator_pid, "VmRSS"))
+        p4["heap_top_at_rest"] = g.heap_top()
 
         # P6: restart with every set needing one reconcile.
         sampler.stop()
@@ -72,9 +74,11 @@ def fleet(scale: float = 1.0) -> dict[str, dict[str, Any]]:
         p6["load_before"] = loadavg()
         t_spawn = g.start_operator(wait_ready=False)
         sampler = RssSampler(g.operator_pid)
+        prof = profile.start(g.operator_pid, "P6-restart") if profile.enabled() else None
         wait(lambda: _all(g, nss, lambda o: (o.get("status") or {}).get("observedGeneration") == o["metadata"]["generation"]),
              300, "every set reconciled after the restart", interval=0.1)
         p6["all_owners_reconciled_s"] = round(time.monotonic() - t_spawn, 2)
+        p6["profile"] = profile.stop(prof)
         wait(lambda: _ready(g), 120, "operator ready", interval=0.2)
         p6["goal"] = "every owner reconciled once <= 5 s after start"
         p6["goal_met"] = p6["all_owners_reconciled_s"] <= 5

@@ -30,6 +30,18 @@ OPERATOR_LAUNCHER = (
     "import runpy, sys; sys.modules['kubernetes_asyncio'] = None; sys.modules['kubernetes'] = None; "
     "sys.argv[0] = 'kruise_py'; runpy.run_module('kruise_py', run_name='__main__', alter_sys=True)"
 )
+# BENCH_TRACEMALLOC=1: the operator traces allocations, and SIGUSR2 writes the biggest allocation
+# sites to /tmp/tracemalloc-<pid>.txt (see :meth:`Ground.heap_top`).
+TRACEMALLOC_PRELUDE = (
+    "import os, signal, tracemalloc; tracemalloc.start(8)\n"
+    "def _dump(*_):\n"
+    "    snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])\n"
+    "    with open(f'/tmp/tracemalloc-{os.getpid()}.txt', 'w') as f:\n"
+    "        f.write(f'traced {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB\\n')\n"
+    "        for st in snap.statistics('traceback')[:25]:\n"
+    "            f.write(f'{st.size / 2**20:.1f} MiB {st.count} blocks\\n  ' + '\\n  '.join(st.traceback.format()[-8:]) + '\\n')\n"
+    "signal.signal(signal.SIGUSR2, _dump)\n"
+)
 
 
 class Api:
@@ -141,6 +153,25 @@ class Ground:
             p.kill()
             p.wait()
 
+    def heap_top(self, timeout: float = 60) -> str | None:
+        """With BENCH_TRACEMALLOC=1: the operator's biggest allocation sites now (None otherwise)."""
+        if not os.environ.get("BENCH_TRACEMALLOC"):
+            return None
+        import signal
+
+        out = Path(f"/tmp/tracemalloc-{self.operator_pid}.txt")
+        out.unlink(missing_ok=True)
+        os.kill(self.operator_pid, signal.SIGUSR2)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if out.exists() and out.stat().st_size and time.monotonic():
+                time.sleep(1)  # let it finish writing
+                text = out.read_text()
+                out.unlink()
+                return text
+            time.sleep(0.5)
+        return None
+
     def metrics(self) -> str:
         import urllib.request
 
@@ -167,7 +198,13 @@ class Ground:
     def spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.cp.logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig), PYTHONUNBUFFERED="1")
-        self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
+        cwd = REPO_ROOT
+        if name == "operator" and os.environ.get("BENCH_OPERATOR_TREE"):
+            # Before/after numbers for a fix: the operator from another source tree (for example
+            # `git archive <commit> | tar -x -C /tmp/before`), everything else from this one.
+            cwd = Path(os.environ["BENCH_OPERATOR_TREE"])
+            env["PYTHONPATH"] = str(cwd)
+        self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
 
     def audit_mark(self) -> int:
         """A position in the audit log; writes after it are counted by :meth:`writes_since`."""
@@ -209,7 +246,8 @@ def ground(nodes: int = 4, sim_args: tuple[str, ...] = (), operator: bool = True
                                   str(cp.kubeconfig), "--nodes", str(nodes), *sim_args])
             wait_nodes_ready(cp.kubeconfig, nodes, timeout=max(120, nodes))
             g.metrics_port = free_port()
-            g.operator_argv = [sys.executable, "-c", OPERATOR_LAUNCHER, "run", "--kubeconfig", str(cp.kubeconfig),
+            launcher = (TRACEMALLOC_PRELUDE if os.environ.get("BENCH_TRACEMALLOC") else "") + OPERATOR_LAUNCHER
+            g.operator_argv = [sys.executable, "-c", launcher, "run", "--kubeconfig", str(cp.kubeconfig),
                                "--metrics-host", "127.0.0.1", "--metrics-port", str(g.metrics_port),
                                "--webhook-mode", "local", "--webhook-port", str(free_port()),
                                "--cert-dir", str(Path(d) / "certs"), *operator_args]

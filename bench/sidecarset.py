@@ -38,6 +38,7 @@ from typing import Any
 
 from kruise_py.runtime.client import ApiError, ClientOptions, KubeClient, path_for
 
+from . import profile
 from .harness import Ground, cpu_s, loadavg, scenario_ground, wait, write_result
 
 WEBHOOK = "inject-sidecarset.apps.kruise.io"
@@ -338,10 +339,12 @@ def p5_phase(g: Ground, ns: str, app: str, rate: float, seconds: float, expect: 
     probes = Probes(g)
     before = probes.read()
     cpu0 = cpu_s(g.operator_pid)
+    prof = profile.start(g.operator_pid, f"P5-{app}") if profile.enabled() else None
     lat, containers, errors, achieved = asyncio.run(paced_creates(kc, ns, app, rate, seconds))
+    prof_top = profile.stop(prof)
     cpu1 = cpu_s(g.operator_pid)
     after = probes.read()
-    return {"namespace": ns, "rate_per_s": rate, "achieved_rate_per_s": achieved, "seconds": seconds,
+    return {"profile": prof_top, "namespace": ns, "rate_per_s": rate, "achieved_rate_per_s": achieved, "seconds": seconds,
             "ok": len(lat), "errors": len(errors), "error_samples": errors[:3],
             "latency_ms": summary_ms(lat) if lat else None, "containers_per_pod": dict(Counter(containers)),
             "pods_with_expected_containers": sum(c == expect for c in containers),
