@@ -32,7 +32,7 @@ UA = "reliability-second-writer"
 class SecondWriter:
     """``tasks`` concurrent writers over the same pods; each success is recorded as written."""
 
-    def __init__(self, kubeconfig: Path, ns: str, pods: list[str], tasks: int = 4) -> None:
+    def __init__(self, kubeconfig: Path, ns: str, pods: list[str], tasks: int = 8) -> None:
         self.kubeconfig, self.ns, self.names, self.tasks = kubeconfig, ns, pods, tasks
         self.written: dict[str, dict[str, str]] = {}   # pod -> annotation key -> value (last success)
         # pod -> (resourceVersion, value) of the newest successful label write: the tasks share this
