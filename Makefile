@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv sandbox sandbox-down test unit integration lint crds e2e-kind lock clean
+.PHONY: venv sandbox sandbox-down test unit integration reliability lint crds e2e-kind lock clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,11 @@ unit: venv
 integration: venv
 	$(BIN)/kruise-py binaries > /dev/null
 	$(BIN)/python -m pytest tests/integration
+
+# Faults, conflicts and bad input on a control plane of its own (docs/reliability.md).
+reliability: venv
+	$(BIN)/kruise-py binaries > /dev/null
+	$(BIN)/python -m pytest tests/reliability
 
 lint: venv
 	$(BIN)/ruff check kruise_py tests bench hack
