@@ -1,5 +1,10 @@
-"""The P2 rollout timeline as a PNG (pods on the new image and Ready over time, kruise-py next to
-the upstream StatefulSet): `python -m bench.report [bench/results/P2.json] [out.png]`."""
+"""Reports of a `python -m bench all` run: the P2 rollout timeline as a PNG (pods on the new image
+and Ready over time, kruise-py next to the upstream StatefulSet) and the results table of
+docs/benchmarks.md.
+
+    python -m bench.report [bench/results/P2.json] [out.png]     # the plot
+    python -m bench.report --table [bench/results/all.json]      # the markdown table
+"""
 
 from __future__ import annotations
 
@@ -41,7 +46,63 @@ def plot_p2(res: dict[str, Any], out: Path = DEFAULT_PNG) -> Path:
     return out
 
 
+def _row(r: dict[str, Any]) -> list[str]:
+    if "error" in r:
+        return [r["id"], "failed", r["error"][:120], "", ""]
+    i = r["id"]
+    if i == "P1":
+        return [i, f"{r['pods']}-pod in-place rollout, maxUnavailable 100%, no delays",
+                f"kruise-py {r['kruise_py']['wall_s']} s; bare client, same {r['baseline']['pod_writes_per_pod']} "
+                f"writes/pod at 64 connections: {r['baseline']['wall_s']} s",
+                f"**{r['ratio']}x**", "<= 1.3x"]
+    if i == "P2":
+        up = (f"; upstream {r['upstream']['wall_s']} s: **{r['upstream_over_kruise_py']}x** slower "
+              f"(floor ratio {r['upstream_over_floor']}x)") if "upstream" in r else ""
+        return [i, f"{r['pods']}-pod rollout, maxUnavailable {r['max_unavailable']}, stop/start/ready 1 s",
+                f"kruise-py {r['kruise_py']['wall_s']} s; floor {r['node_side_floor_s']:g} s{up}",
+                f"**{r['kruise_py_over_floor']}x** floor", "<= 1.15x floor; upstream / kruise-py >= 13x"]
+    if i == "P4":
+        return [i, f"operator RSS, {r['sets']} sets x {r['pods_per_set']} pods",
+                f"rest {r['rss_rest_mib']} MiB (after a restart {r['rss_rest_after_restart_mib']}); peak while "
+                f"creating {r['rss_peak_create_mib']}, during a rollout of all {r['rss_peak_rollout_mib']}",
+                f"**{r['rss_peak_mib']} MiB** peak", "<= 150 MiB"]
+    if i == "P5":
+        a, b = r["baseline_no_sidecarset"]["latency_ms"], r["with_sidecarset"]["latency_ms"]
+        return [i, f"{r['rate_per_s']:g} pod creates/s for {r['seconds']:g} s, injection webhook",
+                f"p50/p99 {a['p50']}/{a['p99']} ms without a SidecarSet, {b['p50']}/{b['p99']} ms with one",
+                f"**+{r['added_ms']['p99']} ms** p99 (+{r['added_ms']['p50']} p50)", "<= +10 ms p99"]
+    if i == "P6":
+        return [i, f"operator restart, {r['pods']} pods in {r['sets']} sets",
+                "process start to every set's status.observedGeneration == generation",
+                f"**{r['all_owners_reconciled_s']} s**", "<= 5 s"]
+    if i == "P7":
+        k, u = r["kruise_py"], r["upstream_daemonset"]
+        return [i, f"BroadcastJob over {r['nodes']} nodes (pods run {r['run_seconds']:g} s)",
+                f"job completed in {k['wall_s']} s ({k['succeeded']} succeeded, {k['writes_per_pod']} writes/pod); "
+                f"DaemonSet available on all nodes in {u['wall_s']} s",
+                f"DaemonSet / BroadcastJob = **{r['daemonset_over_broadcastjob']}**", "report the ratio"]
+    return [i, "", r.get("summary", ""), "", ""]
+
+
+def table(all_result: dict[str, Any]) -> str:
+    rows = [["id", "scenario", "measured (same run, same control plane)", "figure", "goal", "met"],
+            ["---"] * 6]
+    for key in sorted(all_result["results"]):
+        r = all_result["results"][key]
+        met = r.get("goal_met")
+        rows.append([*_row(r), "" if met is None else ("yes" if met else "**no**")])
+    return "\n".join("| " + " | ".join(c) + " |" for c in rows)
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--table":
+        src = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).resolve().parent / "results" / "all.json"
+        res = json.loads(src.read_text())
+        m = res["meta"]
+        print(f"`{m['command']}` — {m['date']}, commit {m['commit']}, {m['cpus']} CPUs, load average "
+              f"{m['load_at_start']} at start, {m.get('load_at_end')} at the end\n")
+        print(table(res))
+        return
     src = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "results" / "P2.json"
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else DEFAULT_PNG
     print(plot_p2(json.loads(src.read_text()), out))
