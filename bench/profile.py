@@ -1,6 +1,7 @@
 """Sampling profiles of the operator under test with py-spy (the bench extra), attached by PID.
 
-    BENCH_PROFILE=1 python -m bench p5      # writes bench/results/<name>.pyspy.txt and a top list
+    BENCH_PROFILE=1 python -m bench p5      # raw profiles in $BENCH_PROFILE_DIR (default
+                                            # /tmp/kruise-py-bench-profiles), top lists in the JSON
 
 py-spy's "raw" output is one collapsed stack per line with a sample count; :func:`top` folds it
 into the functions with the most samples, inclusive (on the stack) and self (innermost).
@@ -16,7 +17,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+OUT = Path(os.environ.get("BENCH_PROFILE_DIR", "/tmp/kruise-py-bench-profiles"))
 
 
 def enabled() -> bool:
@@ -28,8 +29,8 @@ def start(pid: int, name: str, rate: int = 200) -> tuple[subprocess.Popen[bytes]
     if not Path(exe).exists():
         print("BENCH_PROFILE: py-spy is not installed (pip install -e '.[bench]'); no profile", flush=True)
         return None
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{name}.pyspy.txt"
+    OUT.mkdir(parents=True, exist_ok=True)
+    out = OUT / f"{name}.pyspy.txt"
     p = subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate), "--nonblocking",
                           "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return p, out
