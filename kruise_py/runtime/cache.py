@@ -16,6 +16,7 @@ from typing import Any
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name); namespace is "" for cluster-scoped objects
 ChangeHook = Callable[[Obj | None, Obj | None], None]
+ValuesOf = Callable[[Obj], Iterable[Any]]
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,25 @@ class ObjectCache:
         ]
         for label, index in self._by_label.items():
             self._indexes.append((index, _label_getter(label)))
+        # Indexes added by :meth:`add_index`: name -> (index, values-of-object); an object may be
+        # under several values (e.g. every SidecarSet named in a pod's injected-list annotation).
+        self._custom: dict[str, tuple[dict[Any, set[Key]], ValuesOf]] = {}
         self.on_change: list[ChangeHook] = []
+
+    def add_index(self, name: str, values_of: ValuesOf) -> None:
+        """Index the objects under every value ``values_of(obj)`` yields, for :meth:`by_index`.
+
+        Built from the objects already stored, then kept on every store/remove; adding an index
+        under an existing name replaces it. ``values_of`` must not raise."""
+        index: dict[Any, set[Key]] = {}
+        for key, obj in self._objs.items():
+            for value in set(values_of(obj)):
+                _index_add(index, value, key)
+        self._custom[name] = (index, values_of)
+
+    def by_index(self, name: str, value: Any) -> list[Obj]:
+        """Objects indexed under ``value`` by the index ``name`` (see :meth:`add_index`)."""
+        return self._objects(self._custom[name][0].get(value, ()))
 
     # -- feeding ------------------------------------------------------------------------------
     def apply(self, event_type: str | None, obj: Obj) -> None:
@@ -143,6 +162,13 @@ class ObjectCache:
             if before != after:
                 _index_remove(index, before, key)
                 _index_add(index, after, key)
+        for index, values_of in self._custom.values():
+            old_values = set(values_of(old)) if old is not None else set()
+            new_values = set(values_of(new)) if new is not None else set()
+            for value in old_values - new_values:
+                _index_remove(index, value, key)
+            for value in new_values - old_values:
+                _index_add(index, value, key)
 
     def _notify(self, old: Obj | None, new: Obj | None) -> None:
         for hook in self.on_change:

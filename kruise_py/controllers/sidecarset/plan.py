@@ -31,7 +31,7 @@ Decisions beyond a literal port:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -384,15 +384,91 @@ def max_unavailable(value: int | str | None, matched: int) -> int:
         return 0
 
 
+# -- per-pod facts --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PodFacts:
+    """What the status needs of one pod: :func:`matched`, and (matched pods only) :func:`is_updated`
+    and :func:`is_ready`. Each depends only on the pod and the SidecarSet's spec, name and hashes."""
+
+    matched: bool
+    updated: bool = False
+    ready: bool = False
+
+
+def pod_facts(pod: Mapping[str, Any], ss: Mapping[str, Any]) -> PodFacts:
+    if not matched(pod, ss):
+        return PodFacts(False)
+    return PodFacts(True, is_updated(pod, ss), is_ready(pod, ss))
+
+
+def _fast_meta(pod: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``_meta`` without the ABC isinstance check for the common case (cache objects are dicts)."""
+    md = pod.get("metadata")
+    return md if type(md) is dict else _meta(pod)
+
+
+def _ns_name(md: Mapping[str, Any]) -> tuple[str, str]:
+    return str(md.get("namespace") or ""), str(md.get("name") or "")
+
+
+class FactsMemo:
+    """:class:`PodFacts` of one SidecarSet's pods from the previous plan, reused for the same pod
+    object, or one with the same ``resourceVersion``, while the SidecarSet's spec, name and hashes
+    did not change.
+
+    Without it every plan parses every pod's annotations again (~90 µs a pod: 270 ms for 3000 pods,
+    bench P5), although between two reconciles only the pods of the last events changed. Cache
+    objects are replaced, never mutated, on every event, so a pod's resourceVersion stands for its
+    content. The plan's result is the same with or without a memo (only the work differs): it stays
+    a pure function of the snapshot."""
+
+    def __init__(self) -> None:
+        self._ss_key: tuple[Any, ...] | None = None
+        self._facts: dict[tuple[str, str], tuple[Mapping[str, Any], PodFacts]] = {}
+
+    def __len__(self) -> int:
+        return len(self._facts)
+
+    def facts_of(self, ss: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], PodFacts]:
+        """The facts function for one plan of ``ss``. Entries of pods it is not asked about are
+        dropped (deleted pods do not accumulate): the memo holds the pods of the last plan."""
+        ss_key = (_name(ss), sidecarset_hash(ss), sidecarset_hash_without_image(ss),
+                  json.dumps(_spec(ss), sort_keys=True, default=str))
+        previous = self._facts if ss_key == self._ss_key else {}
+        self._ss_key = ss_key
+        current: dict[tuple[str, str], tuple[Mapping[str, Any], PodFacts]] = {}
+        self._facts = current
+
+        def facts(pod: Mapping[str, Any]) -> PodFacts:
+            md = _fast_meta(pod)
+            key = _ns_name(md)
+            hit = current.get(key) or previous.get(key)
+            if hit is not None:
+                rv = md.get("resourceVersion")
+                if hit[0] is pod or (isinstance(rv, str) and rv and _meta(hit[0]).get("resourceVersion") == rv):
+                    current[key] = (pod, hit[1])
+                    return hit[1]
+            f = pod_facts(pod, ss)
+            current[key] = (pod, f)
+            return f
+
+        return facts
+
+
 # -- status -------------------------------------------------------------------------------------
 def compute_status(
-    ss: Mapping[str, Any], matched_pods: Sequence[Mapping[str, Any]], latest_revision: str, collision_count: int
+    ss: Mapping[str, Any], matched_pods: Sequence[Mapping[str, Any]], latest_revision: str, collision_count: int,
+    facts: Callable[[Mapping[str, Any]], PodFacts] | None = None,
 ) -> Obj:
     """calculateStatus: matched, updated, ready (consistent + Running/Ready), updated and ready."""
     updated = ready = updated_ready = 0
     for pod in matched_pods:
-        u = is_updated(pod, ss)
-        r = is_ready(pod, ss)
+        if facts is not None:
+            f = facts(pod)
+            u, r = f.updated, f.ready
+        else:
+            u = is_updated(pod, ss)
+            r = is_ready(pod, ss)
         updated += u
         ready += r
         updated_ready += u and r
@@ -698,23 +774,32 @@ def upgrade_patch(
 
 
 # -- the plan -----------------------------------------------------------------------------------
-def plan(snap: Snapshot) -> Plan:
+def plan(snap: Snapshot, memo: FactsMemo | None = None) -> Plan:
+    """The plan of one reconcile; ``memo`` (the SidecarSet's :class:`FactsMemo`, kept by the caller
+    between reconciles) saves re-evaluating unchanged pods and does not change the result."""
     ss = snap.sidecarset
     p = Plan()
     ss_name = _name(ss)
-    pods = sorted(snap.pods, key=lambda o: (str(_meta(o).get("namespace") or ""), _name(o)))
-    matched_pods = [pod for pod in pods if matched(pod, ss)]
+    facts_of = (memo if memo is not None else FactsMemo()).facts_of(ss)
+    pods = sorted(snap.pods, key=lambda o: _ns_name(_fast_meta(o)))
+    # Each pod's facts once per plan, then by identity (pods are visited several times below).
+    by_id = {id(pod): facts_of(pod) for pod in pods}
+
+    def facts(pod: Mapping[str, Any]) -> PodFacts:
+        return by_id[id(pod)]
+
+    matched_pods = [pod for pod in pods if by_id[id(pod)].matched]
     p.matched_pods = matched_pods
 
     # 1. status
     stored_cc = _status(ss).get("collisionCount")
     cc = snap.collision_count if snap.collision_count is not None else (
         stored_cc if isinstance(stored_cc, int) else 0)
-    status = compute_status(ss, matched_pods, snap.latest_revision, cc)
+    status = compute_status(ss, matched_pods, snap.latest_revision, cc, facts)
     if status_changed(_status(ss), status):
         p.status = status
     for pod in matched_pods:
-        if is_updated(pod, ss):
+        if facts(pod).updated:
             p.pod_plan[pod_key(pod)] = "updated"
 
     # 3. NotUpdate / paused
@@ -739,7 +824,7 @@ def plan(snap: Snapshot) -> Plan:
     waiting: list[int] = []
     not_upgradable: list[Obj] = []
     for i, pod in enumerate(matched_pods):
-        if is_updated(pod, ss):
+        if facts(pod).updated:
             continue
         key = pod_key(pod)
         if selector is not None and not label_selector_matches(selector, _labels(pod)):
@@ -771,8 +856,7 @@ def plan(snap: Snapshot) -> Plan:
         p.pod_plan[pod_key(matched_pods[i])] = "partition"
     order = order[: max(0, len(order) - partition)]
     max_u = max_unavailable(strategy.get("maxUnavailable"), total)
-    busy = sum(1 for pod in matched_pods
-               if is_updated(pod, ss) and (not is_consistent(pod, ss) or not is_running_ready(pod, ss)))
+    busy = sum(1 for pod in matched_pods if facts(pod).updated and not facts(pod).ready)
     chosen: list[int] = []
     for n, i in enumerate(order):
         if not is_running_ready(matched_pods[i], ss):

@@ -75,8 +75,23 @@ class SidecarSetInjector:
         return result.pod if result.changed else None
 
 
-# Pod events reconcile their SidecarSets at most this often (the workqueue keeps one timer per key).
+# Pod events reconcile their SidecarSets at most this often (the workqueue keeps one timer per key)
+# while an upgrade is under way: each pod that turns ready may free the budget for the next one.
 POD_EVENT_BATCH_S = 0.1
+# ...and at most this often while the last plan had nothing left to upgrade: then a pod event can
+# only change the status counts, which are not latency critical, and a burst of pod creates (bench
+# P5) costs a reconcile a second instead of ten.
+STATUS_ONLY_BATCH_S = 1.0
+# The pods cache's index of pods by the SidecarSets named in their injected-list annotation: a
+# SidecarSet only ever counts or upgrades pods that name it there (plan.matched).
+INJECTED_INDEX = "sidecarset-injected"
+
+
+def injected_sidecarsets(pod: Obj) -> list[str]:
+    names = ((pod.get("metadata") or {}).get("annotations") or {}).get(INJECTED_LIST)
+    if not isinstance(names, str):
+        return []
+    return [n for n in (x.strip() for x in names.split(",")) if n]
 
 
 class SidecarSetController:
@@ -90,6 +105,10 @@ class SidecarSetController:
         self.events = manager.events
         self.injector = injector
         self.pods: ObjectCache = manager.cache(PODS)
+        self.pods.add_index(INJECTED_INDEX, injected_sidecarsets)
+        # Per SidecarSet: the pod facts of its last plan, and whether that plan left upgrades to do.
+        self.memos: dict[str, planner.FactsMemo] = {}
+        self.upgrading: dict[str, bool] = {}
         self.expectations: Expectations[str] = Expectations(self.name, rv_lookup=rv_lookup(self.pods))
         manager.on_event(SIDECARSETS, self._on_set)
         manager.on_event(PODS, self._on_pod)
@@ -112,32 +131,38 @@ class SidecarSetController:
 
     def _on_pod(self, etype: str, old: Obj | None, new: Obj | None) -> None:
         obj = new or old
-        names = ((obj or {}).get("metadata", {}).get("annotations") or {}).get(INJECTED_LIST, "")
+        names = injected_sidecarsets(obj or {})
         if not names:
             return
         md = (obj or {})["metadata"]
         key = f"{md.get('namespace')}/{md.get('name')}"
-        for n in filter(None, (x.strip() for x in names.split(","))):
+        for n in names:
             if new is None:
                 self.expectations.observe_gone(n, key)
             else:
                 self.expectations.observe_rv(n, key, md.get("resourceVersion", ""))
-            # Coalesced: a reconcile looks at every pod (O(pods)), so one per pod event made a
-            # burst of pod creates O(pods^2) and starved the injection webhook (bench P5).
-            self.controller.enqueue_after(n, POD_EVENT_BATCH_S)
+            # Coalesced: a reconcile looks at every pod of the SidecarSet (O(pods)), so one per pod
+            # event made a burst of pod creates O(pods^2) and starved the injection webhook (bench P5).
+            delay = POD_EVENT_BATCH_S if self.upgrading.get(n, True) else STATUS_ONLY_BATCH_S
+            self.controller.enqueue_after(n, delay)
 
 
     def candidates(self, ss: Obj) -> list[Obj]:
-        """Pods the SidecarSet selects, in the namespaces it admits (the plan checks the rest)."""
+        """Pods the SidecarSet selects, in the namespaces it admits, among those whose injected list
+        names it (the plan checks the rest)."""
         spec = ss.get("spec") or {}
         ns_sel, only_ns = spec.get("namespaceSelector"), spec.get("namespace")
+        ns_ok: dict[str, bool] = {}
         out = []
-        for pod in self.pods.list():
+        for pod in self.pods.by_index(INJECTED_INDEX, ss["metadata"]["name"]):
             ns = pod["metadata"].get("namespace", "")
             if only_ns and ns != only_ns:
                 continue
-            if ns_sel and not label_selector_matches(ns_sel, self.injector.namespace_labels(ns)):
-                continue
+            if ns_sel:
+                if ns not in ns_ok:
+                    ns_ok[ns] = label_selector_matches(ns_sel, self.injector.namespace_labels(ns))
+                if not ns_ok[ns]:
+                    continue
             if label_selector_matches(spec.get("selector") or {}, (pod["metadata"].get("labels") or {})):
                 out.append(pod)
         return out
@@ -146,6 +171,8 @@ class SidecarSetController:
         cached = self.injector.sidecarsets.get(None, name)
         if cached is None:
             self.expectations.delete(name)
+            self.memos.pop(name, None)
+            self.upgrading.pop(name, None)
             return Result()
         if not self.expectations.satisfied(name):
             return Result(requeue_after=0.5)
@@ -166,7 +193,9 @@ class SidecarSetController:
                 log.warning("SidecarSet revisions need the operator namespace %s; not recording revisions", ns)
         snap = planner.Snapshot(sidecarset=ss, pods=self.candidates(ss), latest_revision=revision["metadata"]["name"],
                                 now=datetime.now(UTC), collision_count=collisions)
-        p = planner.plan(snap)
+        p = planner.plan(snap, self.memos.setdefault(name, planner.FactsMemo()))
+        # Pods left to upgrade (waiting, held by the budget or mid-upgrade): keep pod events fast.
+        self.upgrading[name] = any(v != "updated" for v in p.pod_plan.values())
         errors = await settle([self._upgrade(name, ss, u) for u in p.upgrades])
         errors += await settle([self._condition(pod, cond) for pod, cond in p.not_upgradable])
         if p.status is not None:

@@ -739,3 +739,59 @@ def test_merge_patch_json_on_a_non_json_value_leaves_it_with_a_note() -> None:
     ann = p.upgrades[0].patch["metadata"]["annotations"]
     assert "merge" not in ann and ann["ok"] == '{"b":1}'
     assert any("merge" in n for n in p.notes)
+
+
+# --------------------------------------------------------------------------------------------------
+# FactsMemo: reusing the pod facts of the previous plan changes the work, never the plan
+
+
+def _comparable(p: planner.Plan) -> Obj:
+    return {"status": p.status, "pod_plan": p.pod_plan, "events": p.events, "notes": p.notes,
+            "upgrades": [(u.pod["metadata"]["name"], u.patch, u.status_condition) for u in p.upgrades],
+            "not_upgradable": [(pod["metadata"]["name"], c) for pod, c in p.not_upgradable],
+            "matched": [pod["metadata"]["name"] for pod in p.matched_pods]}
+
+
+def _with_rv(pod: Obj, rv: int) -> Obj:
+    out = copy.deepcopy(pod)
+    out["metadata"]["resourceVersion"] = str(rv)
+    return out
+
+
+def test_facts_memo_plans_equal_fresh_plans_through_a_rollout() -> None:
+    ss = make_ss(max_unavailable=2)
+    pods = [_with_rv(p, 1) for p in factory_pods(6, 0, 0)]
+    pods.append(_with_rv(make_pod(99, labels={"app": "other"}), 1))  # not selected: never matched
+    memo, rv, rounds = planner.FactsMemo(), 1, 0
+    while True:
+        rounds += 1
+        assert rounds < 20, "the rollout does not finish"
+        with_memo = planner.plan(planner.Snapshot(ss, shuffled(pods, rounds), REV, NOW), memo)
+        assert _comparable(with_memo) == _comparable(plan_of(ss, pods))
+        if not with_memo.upgrades:
+            break
+        # The API server bumps the resourceVersion of every pod it writes; the kubelet then restarts.
+        for u in with_memo.upgrades:
+            i = pods.index(u.pod)
+            rv += 1
+            pods[i] = _with_rv(kubelet_restart(apply_patch(u.pod, u.patch)), rv)
+        if rounds == 2:  # a new spec mid-rollout: the memo must not answer for the old one
+            ss = make_ss(hash_="ccc", max_unavailable=2)
+    final = plan_of(ss, pods).status or {}
+    assert final.get("updatedPods") == final.get("matchedPods") == 6
+    assert len(memo) == 7  # the last plan's pods only
+
+
+def test_facts_memo_reevaluates_a_pod_whose_resource_version_changed() -> None:
+    ss = make_ss()
+    pod = _with_rv(make_pod(1), 5)
+    memo = planner.FactsMemo()
+    first = planner.plan(planner.Snapshot(ss, [pod], REV, NOW), memo)
+    assert first.status is not None and first.status["readyPods"] == 1
+    not_ready = _with_rv(pod, 6)
+    not_ready["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    second = planner.plan(planner.Snapshot(ss, [not_ready], REV, NOW), memo)
+    assert second.status is not None and second.status["readyPods"] == 0
+    # Same resourceVersion, same answer (the memo trusts it: cache objects are never mutated).
+    third = planner.plan(planner.Snapshot(ss, [_with_rv(not_ready, 6)], REV, NOW), memo)
+    assert third.status == second.status

@@ -154,3 +154,13 @@ def test_custom_version_label() -> None:
     action, bumped = revs.decide_revision(make_ss("log:0", labels={CUSTOM: "v9"}), [old, newer], NS)
     assert action == "bump" and bumped["metadata"]["labels"][CUSTOM] == "v9" and bumped["revision"] == 3
     assert old["metadata"]["labels"].get(CUSTOM) is None  # the input is not modified
+
+
+def test_injected_sidecarsets_reads_the_injected_list() -> None:
+    from kruise_py.controllers.sidecarset.reconcile import injected_sidecarsets
+    assert injected_sidecarsets({"metadata": {"annotations": {INJECTED_LIST_KEY: "a, b,,c"}}}) == ["a", "b", "c"]
+    assert injected_sidecarsets({"metadata": {}}) == []
+    assert injected_sidecarsets({"metadata": {"annotations": {INJECTED_LIST_KEY: 5}}}) == []
+
+
+INJECTED_LIST_KEY = "kruise.io/sidecarset-injected-list"

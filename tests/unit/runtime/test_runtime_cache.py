@@ -248,3 +248,34 @@ def test_indexes_match_brute_force(events: list[tuple[Any, ...]]) -> None:
             )
         for space in ("ns1", "ns2"):
             assert names(c.list(space)) == names([o for o in objs if o["metadata"]["namespace"] == space])
+
+
+def _injected(obj: dict[str, Any]) -> list[str]:
+    raw = (obj["metadata"].get("annotations") or {}).get("injected", "")
+    return [n for n in raw.split(",") if n]
+
+
+def test_custom_multi_valued_index() -> None:
+    cache = ObjectCache()
+    a = pod("a")
+    a["metadata"]["annotations"] = {"injected": "s1,s2"}
+    cache.apply("ADDED", a)
+    cache.apply("ADDED", pod("plain"))
+    cache.add_index("injected", _injected)  # built from the objects already there
+    assert names(cache.by_index("injected", "s1")) == names(cache.by_index("injected", "s2")) == ["a"]
+    b = pod("b", "other")
+    b["metadata"]["annotations"] = {"injected": "s2,s2"}
+    cache.apply("ADDED", b)
+    assert names(cache.by_index("injected", "s2")) == ["a", "b"]
+    a2 = copy.deepcopy(a)
+    a2["metadata"]["annotations"] = {"injected": "s3"}
+    cache.apply("MODIFIED", a2)
+    assert cache.by_index("injected", "s1") == []
+    assert names(cache.by_index("injected", "s2")) == ["b"]
+    assert cache.by_index("injected", "s3") == [a2]
+    cache.apply("DELETED", b)
+    assert cache.by_index("injected", "s2") == []
+    cache.replace([pod("c")])
+    assert cache.by_index("injected", "s3") == []
+    with pytest.raises(KeyError):
+        cache.by_index("nope", "x")
