@@ -358,7 +358,7 @@ class KubeClient:
 
         The apiserver leaves apiVersion/kind off list items; they are filled in from the list so
         cached objects look like watched ones (events need the kind of their involved object).
-        ``transform`` is applied to each item in place as its page arrives (an informer slims
+        Each item is replaced by ``transform(item)`` as its page arrives (an informer slims
         objects before the next page is decoded, which keeps the peak low).
         """
         items: builtins.list[dict[str, Any]] = []
@@ -369,9 +369,7 @@ class KubeClient:
             for item in page.get("items") or []:
                 item.setdefault("apiVersion", page.get("apiVersion"))
                 item.setdefault("kind", kind)
-                if transform is not None:
-                    transform(item)
-                items.append(item)
+                items.append(item if transform is None else transform(item))
             cont = page.get("metadata", {}).get("continue")
             if not cont:
                 return items, page.get("metadata", {}).get("resourceVersion", "")

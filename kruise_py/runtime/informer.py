@@ -14,6 +14,7 @@ import builtins
 import contextlib
 import logging
 import random
+import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -37,14 +38,51 @@ def _key(obj: Obj) -> tuple[str | None, str]:
     return md.get("namespace"), md["name"]
 
 
+# Strings shared between cached objects (see _compact). Bounded: values such as resourceVersions
+# and timestamps are unique, and a dict holding them would otherwise only grow; when full it is
+# simply emptied (objects already compacted keep sharing what they share).
+_MEMO_MAX = 1 << 16
+_MEMO_MAX_LEN = 64
+_memo: dict[str, str] = {}
+_intern = sys.intern
+
+
+def _shared(s: str) -> str:
+    if len(s) > _MEMO_MAX_LEN:
+        return s
+    v = _memo.get(s)
+    if v is None:
+        if len(_memo) >= _MEMO_MAX:
+            _memo.clear()
+        _memo[s] = v = s
+    return v
+
+
+def _compact(o: Any) -> Any:
+    """The same JSON data with dict keys interned and short string values shared.
+
+    The json module memoizes keys only within one document, so every watch event allocated fresh
+    strings for every key and value: a pod cached from a watch event took ~18 KiB, ~9 KiB with
+    its strings shared (docs/benchmarks.md, P4). Keys are a small fixed set (field names, label
+    and annotation keys), hence ``sys.intern``; values go through the bounded memo above.
+    """
+    if type(o) is dict:
+        return {_intern(k): (_shared(v) if type(v) is str else _compact(v)) for k, v in o.items()}
+    if type(o) is list:
+        return [_shared(v) if type(v) is str else _compact(v) for v in o]
+    return o
+
+
 def _slim(obj: Obj) -> Obj:
-    """Drop ``metadata.managedFields`` before caching (as controller-runtime's
-    TransformStripManagedFields): no controller reads it, and it is ~35% of a pod's JSON and
-    ~40% of its memory once decoded (5000 pods: 165 MiB -> 94 MiB, docs/benchmarks.md P4)."""
+    """The object as cached: without ``metadata.managedFields`` (as controller-runtime's
+    TransformStripManagedFields: no controller reads it, and it is ~35% of a pod's JSON and ~40%
+    of its memory once decoded; 5000 pods: 165 MiB -> 94 MiB, docs/benchmarks.md P4), and
+    with its strings shared (:func:`_compact`). Returns a new dict."""
     md = obj.get("metadata")
     if isinstance(md, dict):
         md.pop("managedFields", None)
-    return obj
+    compact: Obj = _compact(obj)
+    return compact
 
 
 class Informer:
@@ -161,7 +199,7 @@ class Informer:
                 self._rv = rv
             if etype == "BOOKMARK":
                 continue
-            _slim(obj)
+            obj = _slim(obj)
             old = self.store.get(*_key(obj))
             self.store.apply(etype, obj)
             if etype == "DELETED":

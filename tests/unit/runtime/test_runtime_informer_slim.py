@@ -1,0 +1,63 @@
+"""What the informer caches: objects without managedFields and with their strings shared."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kruise_py.runtime import informer
+from kruise_py.runtime.informer import _compact, _slim
+
+
+def _pod(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "ns", "labels": {"app": "web"},
+                     "annotations": {"long": "x" * 200},
+                     "managedFields": [{"manager": "kubectl", "operation": "Update"}]},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1", "ports": [{"containerPort": 80}]}],
+                 "nodeName": None, "priority": 0, "enableServiceLinks": True},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}], "ratio": 0.5},
+    }
+
+
+def _decoded(name: str) -> dict[str, Any]:
+    # A fresh decode, as each watch event is: equal strings are distinct objects.
+    decoded: dict[str, Any] = json.loads(json.dumps(_pod(name)))
+    return decoded
+
+
+def test_slim_drops_managed_fields_and_keeps_everything_else() -> None:
+    obj = _slim(_decoded("a"))
+    expected = _pod("a")
+    del expected["metadata"]["managedFields"]
+    assert obj == expected
+
+
+def test_equal_keys_and_short_values_of_separately_decoded_objects_are_one_string() -> None:
+    a, b = _slim(_decoded("web-0")), _slim(_decoded("web-0"))
+    assert a is not b
+    key_a = next(k for k in a["status"] if k == "phase")
+    key_b = next(k for k in b["status"] if k == "phase")
+    assert key_a is key_b
+    assert a["status"]["phase"] is b["status"]["phase"]
+    assert a["spec"]["containers"][0]["image"] is b["spec"]["containers"][0]["image"]
+    assert a["metadata"]["name"] is b["metadata"]["name"]
+    # Long values are left alone (they are rarely repeated; hashing them would only cost).
+    assert a["metadata"]["annotations"]["long"] is not b["metadata"]["annotations"]["long"]
+
+
+def test_compact_keeps_non_string_scalars_and_list_order() -> None:
+    data = {"l": [3, "x", None, True, 1.5, {"k": ["y"]}], "n": None}
+    out = _compact(json.loads(json.dumps(data)))
+    assert out == data
+    assert type(out["l"][3]) is bool
+
+
+def test_the_memo_is_bounded(monkeypatch: Any) -> None:
+    monkeypatch.setattr(informer, "_MEMO_MAX", 10)
+    monkeypatch.setattr(informer, "_memo", {})
+    for i in range(25):
+        _compact({"rv": str(1000 + i)})
+    assert 0 < len(informer._memo) <= 10
