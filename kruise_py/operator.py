@@ -23,6 +23,7 @@ from .controllers.broadcastjob.reconcile import BroadcastJobController
 from .controllers.sidecarset.inject import InjectionError
 from .controllers.sidecarset.reconcile import NotReady, SidecarSetController, SidecarSetInjector
 from .controllers.statefulset.reconcile import StatefulSetController
+from .runtime import malloc
 from .runtime.client import ApiError, ClientOptions, Credentials, KubeClient, load_credentials, path_for
 from .runtime.controller import LeaderFlag
 from .runtime.leader import LeaseElector, default_identity
@@ -122,6 +123,7 @@ class Operator:
         self.ca_pem: bytes = b""
         self.serving_pem: Path | None = None
         self.cert_task: asyncio.Task[None] | None = None
+        self.trim_task: asyncio.Task[None] | None = None
 
     # -- webhooks ------------------------------------------------------------------------------
     def webhook_server(self) -> Any:
@@ -248,6 +250,8 @@ def build_registry(op: Operator) -> kopf.OperatorRegistry:
         settings.posting.enabled = False  # we post our own events, aggregated
         settings.scanning.disabled = True  # no CRD/namespace scanning: least privilege
         settings.watching.server_timeout = 300
+        # Hand glibc's free memory back now and then (runtime/malloc.py, P4).
+        op.trim_task = asyncio.get_running_loop().create_task(malloc.trim_forever())
         await op.prepare_certs()
         # Our own server on its own thread (webhooks/server.py): pod injection is answered there.
         base = op.webhook_server()
@@ -263,8 +267,9 @@ def build_registry(op: Operator) -> kopf.OperatorRegistry:
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
-        if op.cert_task is not None:
-            op.cert_task.cancel()
+        for task in (op.cert_task, op.trim_task):
+            if task is not None:
+                task.cancel()
         await op.unregister_local_webhooks()
         await op.manager.stop()
 
@@ -378,6 +383,7 @@ def _setup_logging(cfg: OperatorConfig) -> None:
 
 
 def run(cfg: OperatorConfig) -> int:
+    malloc.limit_arenas()  # before any thread starts (runtime/malloc.py, P4)
     _setup_logging(cfg)
     op = Operator(cfg)
     registry = build_registry(op)
