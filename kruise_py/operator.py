@@ -384,6 +384,7 @@ def _setup_logging(cfg: OperatorConfig) -> None:
 
 def run(cfg: OperatorConfig) -> int:
     malloc.limit_arenas()  # before any thread starts (runtime/malloc.py, P4)
+    malloc.small_tls_buffers()  # before any connection opens
     _setup_logging(cfg)
     op = Operator(cfg)
     registry = build_registry(op)

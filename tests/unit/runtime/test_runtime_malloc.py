@@ -34,3 +34,19 @@ def test_trim_returns_free_heap_pages_held_below_a_live_allocation() -> None:
 @glibc
 def test_limit_arenas_is_accepted() -> None:
     assert malloc.limit_arenas(2)
+
+
+def test_small_tls_buffers_shrink_the_receive_buffer_of_new_tls_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import ssl
+    from asyncio import sslproto
+
+    monkeypatch.setattr(sslproto.SSLProtocol, "max_size", 256 * 1024)
+    assert malloc.small_tls_buffers(64 * 1024)
+
+    async def new_protocol() -> int:
+        loop = asyncio.get_running_loop()
+        proto = sslproto.SSLProtocol(loop, asyncio.Protocol(), ssl.create_default_context(), loop.create_future())
+        return len(vars(proto)["_ssl_buffer"])
+
+    assert asyncio.run(new_protocol()) == 64 * 1024
