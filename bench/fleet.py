@@ -39,6 +39,35 @@ def _mib(b: int) -> float:
     return round(b / MiB, 1)
 
 
+def smaps_rss(pid: int) -> dict[str, float]:
+    """Resident MiB by kind of mapping, to tell allocator slack from live objects: ``heap`` is
+    glibc's main arena (brk), ``arenas_64m`` the per-thread malloc arenas (64 MiB reservations),
+    ``anon_other`` the rest of anonymous memory (pymalloc's 1 MiB arenas, large allocations),
+    ``files`` the mapped libraries."""
+    out = {"heap": 0, "arenas_64m": 0, "anon_other": 0, "files": 0}
+    kind = "files"
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                first = line.split(None, 6)
+                if "-" in first[0] and not first[0].endswith(":"):
+                    lo, hi = (int(x, 16) for x in first[0].split("-"))
+                    name = first[5].strip() if len(first) > 5 else ""
+                    if name == "[heap]":
+                        kind = "heap"
+                    elif name.startswith("/"):
+                        kind = "files"
+                    elif hi - lo >= 60 * MiB or (name == "" and (lo & (64 * MiB - 1)) == 0):
+                        kind = "arenas_64m"
+                    else:
+                        kind = "anon_other"
+                elif first[0] == "Rss:":
+                    out[kind] += int(first[1]) * 1024
+    except OSError:
+        pass
+    return {k: _mib(v) for k, v in out.items()}
+
+
 def fleet(scale: float = 1.0) -> dict[str, dict[str, Any]]:
     sets = max(2, round(10 * min(1.0, scale * 10)))  # 10 sets down to scale 0.1, then 2
     per = max(2, round(500 * scale))
@@ -64,6 +93,7 @@ def fleet(scale: float = 1.0) -> dict[str, dict[str, Any]]:
         p4["rss_peak_create_mib"] = _mib(sampler.peak_since(t0))
         time.sleep(5)
         p4["rss_rest_mib"] = _mib(proc_status(g.operator_pid, "VmRSS"))
+        p4["smaps_at_rest"] = smaps_rss(g.operator_pid)
         p4["heap_top_at_rest"] = g.heap_top()
 
         # P6: restart with every set needing one reconcile.
@@ -86,6 +116,7 @@ def fleet(scale: float = 1.0) -> dict[str, dict[str, Any]]:
                          f"{p6['all_owners_reconciled_s']} s after the process started (goal <= 5 s)")
         time.sleep(5)
         p4["rss_rest_after_restart_mib"] = _mib(proc_status(g.operator_pid, "VmRSS"))
+        p4["smaps_after_restart"] = smaps_rss(g.operator_pid)
 
         # P4: a rollout of every set at once.
         t0 = time.monotonic()
@@ -97,6 +128,9 @@ def fleet(scale: float = 1.0) -> dict[str, dict[str, Any]]:
         p4["rollout_s"] = round(time.monotonic() - t0, 1)
         p4["rss_peak_rollout_mib"] = _mib(sampler.peak_since(t0))
         p4["vmhwm_since_restart_mib"] = _mib(proc_status(g.operator_pid, "VmHWM"))
+        time.sleep(5)
+        p4["rss_rest_after_rollout_mib"] = _mib(proc_status(g.operator_pid, "VmRSS"))
+        p4["smaps_after_rollout"] = smaps_rss(g.operator_pid)
         sampler.stop()
         p4["load_after"] = loadavg()
         p4["pods_seen"] = sum(len(g.api.run(g.api.client.list(path_for("v1", "pods", ns), labelSelector="app=web"))["items"])
