@@ -41,10 +41,12 @@ def _mib(b: int) -> float:
 
 def smaps_rss(pid: int) -> dict[str, float]:
     """Resident MiB by kind of mapping, to tell allocator slack from live objects: ``heap`` is
-    glibc's main arena (brk), ``arenas_64m`` the per-thread malloc arenas (64 MiB reservations),
-    ``anon_other`` the rest of anonymous memory (pymalloc's 1 MiB arenas, large allocations),
+    glibc's main arena (brk); ``anon_64m`` anonymous mappings of >= 60 MiB or 64 MiB-aligned:
+    glibc's per-thread arenas, but also neighbouring mmaps (pymalloc arenas, big buffers) the
+    kernel merged into one mapping, so only its growth from 0 says "thread arena";
+    ``anon_other`` the rest of anonymous memory (pymalloc's 1 MiB arenas, large allocations);
     ``files`` the mapped libraries."""
-    out = {"heap": 0, "arenas_64m": 0, "anon_other": 0, "files": 0}
+    out = {"heap": 0, "anon_64m": 0, "anon_other": 0, "files": 0}
     kind = "files"
     try:
         with open(f"/proc/{pid}/smaps") as f:
@@ -58,7 +60,7 @@ def smaps_rss(pid: int) -> dict[str, float]:
                     elif name.startswith("/"):
                         kind = "files"
                     elif hi - lo >= 60 * MiB or (name == "" and (lo & (64 * MiB - 1)) == 0):
-                        kind = "arenas_64m"
+                        kind = "anon_64m"
                     else:
                         kind = "anon_other"
                 elif first[0] == "Rss:":
