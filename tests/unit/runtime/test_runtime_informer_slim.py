@@ -61,3 +61,25 @@ def test_the_memo_is_bounded(monkeypatch: Any) -> None:
     for i in range(25):
         _compact({"rv": str(1000 + i)})
     assert 0 < len(informer._memo) <= 10
+
+
+def test_informers_seeing_the_same_object_version_share_one_copy() -> None:
+    def version(rv: str) -> dict[str, Any]:
+        obj = _decoded("web-1")
+        obj["metadata"].update(uid="u-1", resourceVersion=rv)
+        return obj
+
+    a, b = _slim(version("10")), _slim(version("10"))
+    assert a is b
+    newer = _slim(version("11"))
+    assert newer is not a and newer["metadata"]["resourceVersion"] == "11"
+
+
+def test_recent_objects_are_bounded(monkeypatch: Any) -> None:
+    monkeypatch.setattr(informer, "_RECENT_MAX", 5)
+    monkeypatch.setattr(informer, "_recent", {})
+    for i in range(12):
+        obj = _decoded(f"p{i}")
+        obj["metadata"].update(uid=f"u{i}", resourceVersion="1")
+        _slim(obj)
+    assert list(informer._recent) == [(f"u{i}", "1") for i in range(7, 12)]
