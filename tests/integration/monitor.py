@@ -8,14 +8,15 @@ moment, so the recorded maximum is the maximum at any observed moment.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kruise_py.runtime.cache import ObjectCache
 from kruise_py.runtime.client import KubeClient, path_for
+from kruise_py.runtime.informer import Informer
 
 
 def _ready(pod: dict[str, Any]) -> bool:
@@ -95,36 +96,26 @@ class PodMonitor:
             self.errors.append(e)
             self._synced.set()
 
-    async def _main(self) -> None:
-        client = KubeClient.connect(str(self.kubeconfig))
-        path = path_for("v1", "pods", self.namespace)
-        items, rv = await client.list_all(path, labelSelector=self.label_selector)
-        for p in items:
-            self._record("ADDED", p)
-        self._synced.set()
-        self.max_unavailable = self.unavailable()
+    def _on_event(self, etype: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         try:
-            while not self._stop.is_set():
-                task = asyncio.ensure_future(self._watch(client, path, rv))
-                while not task.done() and not self._stop.is_set():  # noqa: ASYNC110 - _stop is a threading.Event
-                    await asyncio.sleep(0.05)
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-                    break
-                rv = task.result()
-        finally:
-            await client.close()
+            self._record(etype, new if new is not None else old)
+        except Exception as e:  # the informer would only log it: the test must see it
+            self.errors.append(e)
 
-    async def _watch(self, client: KubeClient, path: str, rv: str) -> str:
-        async for ev in client.watch(path, rv, 60, labelSelector=self.label_selector):
-            obj = ev.get("object") or {}
-            if ev.get("type") == "BOOKMARK":
-                rv = obj["metadata"]["resourceVersion"]
-                continue
-            if ev.get("type") == "ERROR":
-                raise RuntimeError(f"watch error: {obj}")
-            rv = obj["metadata"]["resourceVersion"]
-            self._record(str(ev["type"]), obj)
-        return rv
+    async def _main(self) -> None:
+        # The operator's own Informer: list, watch, re-list after a failure; every version it
+        # delivers is recorded.
+        client = KubeClient.connect(str(self.kubeconfig))
+        inf = Informer(client, path_for("v1", "pods", self.namespace), ObjectCache(),
+                       label_selector=self.label_selector, watch_timeout=60)
+        inf.add_handler(self._on_event)
+        try:
+            inf.start()
+            await inf.synced.wait()
+            self._synced.set()
+            self.max_unavailable = self.unavailable()
+            while not self._stop.is_set():  # noqa: ASYNC110 - _stop is a threading.Event
+                await asyncio.sleep(0.05)
+        finally:
+            await inf.stop()
+            await client.close()

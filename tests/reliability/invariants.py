@@ -17,7 +17,6 @@ faults it observes. Runs its own event loop in a thread, like tests/integration/
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import threading
 import time
@@ -26,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kruise_py.runtime.cache import ObjectCache
 from kruise_py.runtime.client import KubeClient
+from kruise_py.runtime.informer import Informer
 
 Obj = dict[str, Any]
 
@@ -252,64 +253,36 @@ class InvariantMonitor:
             self.errors.append(e)
             self._synced.set()
 
+    def _deliver(self, on: Callable[[str, Obj], None], etype: str, obj: Obj) -> None:
+        try:
+            on(etype, obj)
+        except Exception as e:  # the informer would only log it: the test must see it
+            self.errors.append(e)
+
     async def _main(self) -> None:
+        # The operator's own Informer (list, watch, re-list after a failure or a 410, deletions
+        # seen while away): the monitor sees every version it delivers.
         client = KubeClient.connect(str(self.kubeconfig))
-        streams: list[tuple[str, dict[str, str], Callable[[str, Obj], None], dict[str, Obj]]] = [
-            (self.owners_path, {}, self._on_owner, {}),
-            (f"/api/v1/namespaces/{self.namespace}/pods", {"labelSelector": self.label_selector}, self._on_pod, {}),
+        streams: list[tuple[str, str | None, Callable[[str, Obj], None]]] = [
+            (self.owners_path, None, self._on_owner),
+            (f"/api/v1/namespaces/{self.namespace}/pods", self.label_selector, self._on_pod),
         ]
         if self.status_path:
-            streams.append((self.status_path, {}, self._on_status, {}))
+            streams.append((self.status_path, None, self._on_status))
+        informers = []
+        for path, selector, on in streams:
+            inf = Informer(client, path, ObjectCache(), label_selector=selector, watch_timeout=60)
+            inf.add_handler(lambda etype, old, new, on=on: self._deliver(on, etype, new if new is not None else old))
+            informers.append(inf)
         try:
-            rvs = [await self._list(client, *s) for s in streams]
+            for inf in informers:
+                inf.start()
+                await inf.synced.wait()
             self._synced.set()
-            tasks = [asyncio.ensure_future(self._follow(client, s, rv)) for s, rv in zip(streams, rvs, strict=True)]
-            while not self._stop.is_set():  # noqa: ASYNC110 - _stop is a threading.Event
+            while not self._stop.is_set():
+                self.relists = sum(inf.relists for inf in informers) - len(informers)
                 await asyncio.sleep(0.05)
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
         finally:
+            for inf in informers:
+                await inf.stop()
             await client.close()
-
-    async def _list(self, client: KubeClient, path: str, params: dict[str, str],
-                    on: Callable[[str, Obj], None], known: dict[str, Obj]) -> str:
-        items, rv = await client.list_all(path, **params)
-        seen = {o["metadata"]["uid"] for o in items}
-        for uid, o in list(known.items()):
-            if uid not in seen:  # deleted while we were not watching
-                on("DELETED", o)
-                known.pop(uid)
-        for o in items:
-            known[o["metadata"]["uid"]] = o
-            on("MODIFIED" if self._synced.is_set() else "ADDED", o)
-        return rv
-
-    async def _follow(self, client: KubeClient, stream: tuple[str, dict[str, str], Callable[[str, Obj], None], dict[str, Obj]],
-                      rv: str) -> None:
-        path, params, on, known = stream
-        while True:
-            try:
-                async for ev in client.watch(path, rv, 60, **params):
-                    obj = ev.get("object") or {}
-                    if ev.get("type") == "BOOKMARK":
-                        rv = obj["metadata"]["resourceVersion"]
-                        continue
-                    if ev.get("type") == "ERROR":
-                        raise RuntimeError(f"watch error: {obj}")
-                    rv = obj["metadata"]["resourceVersion"]
-                    if ev["type"] == "DELETED":
-                        known.pop(obj["metadata"]["uid"], None)
-                    else:
-                        known[obj["metadata"]["uid"]] = obj
-                    on(str(ev["type"]), obj)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # The apiserver went away or the resourceVersion expired: re-list, as informers do.
-                while True:
-                    await asyncio.sleep(0.5)
-                    with contextlib.suppress(Exception):
-                        rv = await self._list(client, *stream)
-                        self.relists += 1
-                        break
