@@ -33,6 +33,7 @@ import statistics
 import time
 import urllib.request
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -129,14 +130,32 @@ class Probes:
         return out
 
 
+@dataclass
+class Creates:
+    """Pod creates timed one by one: latencies of the successful POSTs, the container count of each
+    created pod as the apiserver returned it (after admission), error messages."""
+
+    lat: list[float] = field(default_factory=list)
+    containers: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    async def create(self, client: KubeClient, path: str, body: dict[str, Any]) -> None:
+        t = time.perf_counter()
+        try:
+            got = await client.request("POST", path, body=body, retry=False)
+        except ApiError as e:
+            self.errors.append(str(e)[:300])
+            return
+        self.lat.append(time.perf_counter() - t)
+        self.containers.append(len(got["spec"]["containers"]))
+
+
 async def create_pods(kubeconfig: str, ns: str, prefix: str, n: int, concurrency: int,
                       app: str = "lat") -> tuple[list[float], list[int], list[str]]:
     """Create ``n`` pods with ``concurrency`` in flight: (latencies of the successful POSTs, the
     container count of each created pod as returned by the apiserver, error messages)."""
     opts = ClientOptions(qps=0, connections=concurrency, max_retries=0, user_agent="bench-sidecarset")
-    lat: list[float] = []
-    containers: list[int] = []
-    errors: list[str] = []
+    out = Creates()
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(n):
         queue.put_nowait(i)
@@ -148,18 +167,10 @@ async def create_pods(kubeconfig: str, ns: str, prefix: str, n: int, concurrency
                     i = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                body = bare_pod(f"{prefix}-{i}", app)
-                t0 = time.perf_counter()
-                try:
-                    got = await client.request("POST", path, body=body, retry=False)
-                except ApiError as e:
-                    errors.append(str(e)[:300])
-                    continue
-                lat.append(time.perf_counter() - t0)
-                containers.append(len(got["spec"]["containers"]))
+                await out.create(client, path, bare_pod(f"{prefix}-{i}", app))
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return lat, containers, errors
+    return out.lat, out.containers, out.errors
 
 
 def dry_run_injected(g: Ground, ns: str, app: str, expect: int) -> bool:
@@ -303,22 +314,13 @@ async def paced_creates(kubeconfig: str, ns: str, app: str, rate: float, seconds
     not exist, so they stay Pending and the 2-core machine is not also scheduling and running them."""
     n = max(1, round(rate * seconds))
     opts = ClientOptions(qps=0, connections=256, max_retries=0, user_agent="bench-p5")
-    lat: list[float] = []
-    containers: list[int] = []
-    errors: list[str] = []
+    out = Creates()
     path = path_for("v1", "pods", ns)
     async with KubeClient.connect(kubeconfig, opts) as client:
         async def one(i: int) -> None:
             body = bare_pod(f"{app}-{i}", app)
             body["spec"]["schedulerName"] = scheduler
-            t = time.perf_counter()
-            try:
-                got = await client.request("POST", path, body=body, retry=False)
-            except ApiError as e:
-                errors.append(str(e)[:300])
-                return
-            lat.append(time.perf_counter() - t)
-            containers.append(len(got["spec"]["containers"]))
+            await out.create(client, path, body)
 
         loop = asyncio.get_running_loop()
         t0 = loop.time()
@@ -330,7 +332,7 @@ async def paced_creates(kubeconfig: str, ns: str, app: str, rate: float, seconds
             tasks.append(asyncio.create_task(one(i)))
         sent = loop.time() - t0
         await asyncio.gather(*tasks)
-    return lat, containers, errors, round(n / max(sent, 1e-9), 1)
+    return out.lat, out.containers, out.errors, round(n / max(sent, 1e-9), 1)
 
 
 def p5_phase(g: Ground, ns: str, app: str, rate: float, seconds: float, expect: int) -> dict[str, Any]:
