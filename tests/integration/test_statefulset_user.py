@@ -32,8 +32,12 @@ def test_examples_roll_out_as_the_readme_says(operator: OperatorProcess, kubectl
     want_updated = n - partition
 
     def done() -> bool:
-        st = status_of(kubectl, ns, name)
-        return st.get("updatedReplicas") == want_updated and st.get("readyReplicas") == n
+        # Until the controller has observed the patched generation, the status is the previous
+        # rollout's (all pods "updated" to the old revision).
+        obj = kubectl.json("get", "asts", name, "-n", ns)
+        st = obj.get("status") or {}
+        return (st.get("observedGeneration") == obj["metadata"]["generation"]
+                and st.get("updatedReplicas") == want_updated and st.get("readyReplicas") == n)
 
     wait_for(done, 120, what=f"{example}: {want_updated} pods updated")
     after = pods_of(kubectl, ns, name)
