@@ -46,29 +46,22 @@ class Rejected(Exception):
         self.code = code
 
 
-def json_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Obj]:
-    """RFC 6902 ops turning ``old`` into ``new`` at the top level and one level down (metadata,
-    spec): cheap to build and exact, since each changed member is replaced whole."""
+def json_patch(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "", depth: int = 1) -> list[Obj]:
+    """RFC 6902 ops turning ``old`` into ``new`` at the top level and ``depth`` levels down
+    (metadata, spec): cheap to build and exact, since each changed member is replaced whole."""
     ops: list[Obj] = []
     for key in sorted(set(old) | set(new)):
-        top = f"/{_escape(key)}"
+        path = f"{prefix}/{_escape(key)}"
         if key not in new:
-            ops.append({"op": "remove", "path": top})
+            ops.append({"op": "remove", "path": path})
         elif key not in old:
-            ops.append({"op": "add", "path": top, "value": new[key]})
+            ops.append({"op": "add", "path": path, "value": new[key]})
         elif old[key] != new[key]:
             a, b = old[key], new[key]
-            if isinstance(a, dict) and isinstance(b, dict):
-                for sub in sorted(set(a) | set(b)):
-                    path = f"{top}/{_escape(sub)}"
-                    if sub not in b:
-                        ops.append({"op": "remove", "path": path})
-                    elif sub not in a:
-                        ops.append({"op": "add", "path": path, "value": b[sub]})
-                    elif a[sub] != b[sub]:
-                        ops.append({"op": "replace", "path": path, "value": b[sub]})
+            if depth > 0 and isinstance(a, dict) and isinstance(b, dict):
+                ops.extend(json_patch(a, b, path, depth - 1))
             else:
-                ops.append({"op": "replace", "path": top, "value": b})
+                ops.append({"op": "replace", "path": path, "value": b})
     return ops
 
 
