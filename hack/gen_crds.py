@@ -437,6 +437,8 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("Condition", "message"): "Human-readable details about the last transition.",
     # --- BroadcastJob
     ("BroadcastJob", "spec"): "Desired state of the BroadcastJob.",
+    ("SidecarSetV1alpha1", "spec"): "Desired state of the SidecarSet.",
+    ("SidecarSetV1alpha1", "status"): "Observed state of the SidecarSet, written by the controller.",
     ("BroadcastJob", "status"): "Observed state of the BroadcastJob, written by the controller.",
     ("BroadcastJobSpec", "parallelism"): (
         "Maximum number of active pods: an integer or a percentage of status.desired (rounded up). "
@@ -475,25 +477,33 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     # --- SidecarSet
     ("SidecarSet", "spec"): "Desired state of the SidecarSet.",
     ("SidecarSet", "status"): "Observed state of the SidecarSet, written by the controller.",
-    ("SidecarSetSpec", "selector"): "Label query over the pods to inject into. Must be non-empty.",
-    ("SidecarSetSpec", "namespace"): "Only inject into pods of this namespace. Empty means all namespaces.",
-    ("SidecarSetSpec", "namespaceSelector"): (
+    ("SidecarSetSpecCommon", "selector"): "Label query over the pods to inject into. Must be non-empty.",
+    ("SidecarSetSpecV1alpha1", "namespace"): (
+        "Only inject into pods of this namespace. Empty means all namespaces. v1beta1 has no such field: "
+        "it is served there as namespaceSelector {matchLabels: {kubernetes.io/metadata.name: <namespace>}}."
+    ),
+    ("SidecarSetSpec", "customVersion"): (
+        "A version name for the SidecarSet's revisions (the ControllerRevisions carry it as the label "
+        "apps.kruise.io/sidecarset-custom-version), which injectionStrategy.revision.customVersion can pick. "
+        "v1alpha1 keeps it in that label on the SidecarSet instead."
+    ),
+    ("SidecarSetSpecCommon", "namespaceSelector"): (
         "Only inject into pods in namespaces whose labels match. Unset means all namespaces."
     ),
-    ("SidecarSetSpec", "initContainers"): (
+    ("SidecarSetSpecCommon", "initContainers"): (
         "Init containers injected when a pod is created (appended to the pod's own, sorted by name); never upgraded."
     ),
-    ("SidecarSetSpec", "containers"): (
+    ("SidecarSetSpecCommon", "containers"): (
         "Sidecar containers injected when a pod is created and upgraded in place when their image changes."
     ),
-    ("SidecarSetSpec", "volumes"): (
+    ("SidecarSetSpecCommon", "volumes"): (
         "Volumes added to the pod when an injected container mounts them; a pod volume of the same name wins."
     ),
-    ("SidecarSetSpec", "updateStrategy"): "How injected pods are upgraded when the sidecar containers change.",
-    ("SidecarSetSpec", "injectionStrategy"): "How the SidecarSet is injected into new pods.",
-    ("SidecarSetSpec", "imagePullSecrets"): "Pull secrets merged into the pod (by name) at injection.",
-    ("SidecarSetSpec", "revisionHistoryLimit"): "Number of ControllerRevisions kept (minimum 1). Defaults to 10.",
-    ("SidecarSetSpec", "patchPodMetadata"): "Pod annotations written at injection and on upgrades.",
+    ("SidecarSetSpecCommon", "updateStrategy"): "How injected pods are upgraded when the sidecar containers change.",
+    ("SidecarSetSpecCommon", "injectionStrategy"): "How the SidecarSet is injected into new pods.",
+    ("SidecarSetSpecCommon", "imagePullSecrets"): "Pull secrets merged into the pod (by name) at injection.",
+    ("SidecarSetSpecCommon", "revisionHistoryLimit"): "Number of ControllerRevisions kept (minimum 1). Defaults to 10.",
+    ("SidecarSetSpecCommon", "patchPodMetadata"): "Pod annotations written at injection and on upgrades.",
     ("SidecarContainer", "podInjectPolicy"): (
         "BeforeAppContainer (default): placed before the pod's containers. AfterAppContainer: appended. "
         "Not used for initContainers."
@@ -607,7 +617,11 @@ OBJECT_DESCRIPTIONS = {
         "Advanced StatefulSet (v1alpha1, a subset of v1beta1 with the same field names)."
     ),
     "BroadcastJob": "BroadcastJob runs one pod of its template on each node the pod fits on.",
+    "BroadcastJobV1alpha1": "BroadcastJob runs one pod of its template on each node the pod fits on.",
     "SidecarSet": "SidecarSet injects sidecar containers into matching pods and upgrades them in place.",
+    "SidecarSetV1alpha1": (
+        "SidecarSet injects sidecar containers into matching pods and upgrades them in place (v1alpha1)."
+    ),
 }
 
 
@@ -646,14 +660,14 @@ class ModelSchemas:
             ("StatefulSetSpecV1alpha1", "template"): pod_template,
             ("StatefulSetSpecV1alpha1", "volumeClaimTemplates"): lambda: {"type": "array", "items": claim()},
             ("BroadcastJobSpec", "template"): pod_template,
-            ("SidecarSetSpec", "volumes"): lambda: {"type": "array", "items": core.get(CORE + "Volume")},
-            ("SidecarSetSpec", "imagePullSecrets"): lambda: {
+            ("SidecarSetSpecCommon", "volumes"): lambda: {"type": "array", "items": core.get(CORE + "Volume")},
+            ("SidecarSetSpecCommon", "imagePullSecrets"): lambda: {
                 "type": "array",
                 "items": core.get(CORE + "LocalObjectReference"),
             },
         }
         # apiVersion and kind of the top-level objects: the standard descriptions.
-        for top in ("StatefulSet", "StatefulSetV1alpha1", "BroadcastJob", "SidecarSet"):
+        for top in ("StatefulSet", "StatefulSetV1alpha1", "BroadcastJob", "SidecarSet", "SidecarSetV1alpha1"):
             for key in ("apiVersion", "kind"):
                 self.field_subst[(top, key)] = lambda key=key: copy.deepcopy(meta_props[key])
 
@@ -782,6 +796,13 @@ SIDECARSET_COLUMNS = [
 
 
 def _crd(plural: str, kind: str, scope: str, short_names: list[str], versions: list[Schema]) -> Schema:
+    # No `spec.conversion`: the operator owns it (webhooks/config.py CRD_CONVERSION). StatefulSet
+    # and BroadcastJob use None (v1alpha1 is a field subset of, resp. identical to, v1beta1: the
+    # apiserver's relabel-and-prune is all OpenKruise's conversion does); SidecarSet moves two
+    # fields and uses our conversion webhook. Leaving it out of the file means that re-applying it
+    # never takes the operator's setting back, and that applying it over a CRD whose conversion
+    # is a webhook (OpenKruise's kustomize install) does not fail (docs/decisions.md).
+    spec: Schema = {"group": GROUP, "names": {}, "scope": scope, "versions": versions}
     names: Schema = {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()}
     if short_names:
         names["shortNames"] = short_names
@@ -789,15 +810,7 @@ def _crd(plural: str, kind: str, scope: str, short_names: list[str], versions: l
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{GROUP}"},
-        "spec": {
-            "group": GROUP,
-            "names": names,
-            "scope": scope,
-            # v1alpha1 is a subset of v1beta1 with identical field names: the apiserver only
-            # rewrites apiVersion (and prunes to the version's schema), like OpenKruise's conversion.
-            "conversion": {"strategy": "None"},
-            "versions": versions,
-        },
+        "spec": {**spec, "names": names},
     }
 
 
@@ -828,10 +841,12 @@ def build(snapshot: dict[str, Any]) -> dict[str, Schema]:
             _version("v1beta1", True, models.root(statefulset.StatefulSet), ASTS_COLUMNS, scale=True),
         ]),
         f"{GROUP}_broadcastjobs.yaml": _crd("broadcastjobs", "BroadcastJob", "Namespaced", ["bcj"], [
-            _version("v1alpha1", True, models.root(broadcastjob.BroadcastJob), BCJ_COLUMNS, scale=False),
+            _version("v1alpha1", False, models.root(broadcastjob.BroadcastJobV1alpha1), BCJ_COLUMNS, scale=False),
+            _version("v1beta1", True, models.root(broadcastjob.BroadcastJob), BCJ_COLUMNS, scale=False),
         ]),
         f"{GROUP}_sidecarsets.yaml": _crd("sidecarsets", "SidecarSet", "Cluster", [], [
-            _version("v1alpha1", True, models.root(sidecarset.SidecarSet), SIDECARSET_COLUMNS, scale=False),
+            _version("v1alpha1", False, models.root(sidecarset.SidecarSetV1alpha1), SIDECARSET_COLUMNS, scale=False),
+            _version("v1beta1", True, models.root(sidecarset.SidecarSet), SIDECARSET_COLUMNS, scale=False),
         ]),
     }
 
@@ -858,6 +873,7 @@ HEADER = (
     "# Do not edit: change the models or the generator and run `python hack/gen_crds.py`.\n"
     "# Install with `kubectl apply --server-side` (or `kubectl create`): with the full pod schema the CRD is\n"
     "# too large for client-side apply's last-applied-configuration annotation (256 KiB).\n"
+    "# spec.conversion is left out on purpose: the operator sets it at start (docs/decisions.md).\n"
 )
 SHORT_NAME_NOTE = (
     "    # OpenKruise also registers the short name \"sts\"; we do not, because it shadows the core\n"

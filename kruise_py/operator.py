@@ -19,6 +19,7 @@ from typing import Any, cast
 import kopf
 
 from . import __version__
+from .api.conversion import convert_review
 from .controllers.broadcastjob.reconcile import BroadcastJobController
 from .controllers.sidecarset.inject import InjectionError
 from .controllers.sidecarset.reconcile import NotReady, SidecarSetController, SidecarSetInjector
@@ -27,7 +28,7 @@ from .runtime import malloc
 from .runtime.client import ApiError, ClientOptions, Credentials, KubeClient, load_credentials, path_for
 from .runtime.controller import LeaderFlag
 from .runtime.leader import LeaseElector, default_identity
-from .runtime.manager import Manager, ManagerOptions
+from .runtime.manager import Manager, ManagerOptions, Resource
 from .webhooks import admission, certs
 from .webhooks import config as whconfig
 from .webhooks import server as whserver
@@ -124,6 +125,18 @@ class Operator:
         self.serving_pem: Path | None = None
         self.cert_task: asyncio.Task[None] | None = None
         self.trim_task: asyncio.Task[None] | None = None
+        self.start_task: asyncio.Task[None] | None = None
+        # Set to stop kopf when starting failed in the background (see _start_when_serving).
+        self.stop_flag = asyncio.Event()
+        self.failed = False
+        # Our CRDs, watched so that a conversion setting someone resets (a re-applied OpenKruise
+        # CRD, a `kubectl replace`) is put back at once; one informer per name (field selector).
+        self.crd_conversion_lock = asyncio.Lock()
+        self._crd_tasks: set[asyncio.Task[None]] = set()
+        self.conversion_ensured = False
+        for crd in (*whconfig.CONVERSION_CRDS, *whconfig.NONE_CONVERSION_CRDS):
+            self.manager.on_event(Resource("apiextensions.k8s.io/v1", "customresourcedefinitions", namespaced=False,
+                                           field_selector=f"metadata.name={crd}"), self._on_crd)
 
     # -- webhooks ------------------------------------------------------------------------------
     def webhook_server(self) -> Any:
@@ -203,6 +216,60 @@ class Operator:
             log.info("webhook configurations registered (%s mode)", self.cfg.webhook_mode)
         self.webhooks_ready = True
 
+    def conversion_client_config(self) -> dict[str, Any] | None:
+        """Where the apiserver reaches our /convert, with the CA it should trust; None: not served."""
+        mode = self.cfg.webhook_mode
+        if mode == "none":
+            return None
+        if mode == "local":
+            base = f"https://{self.cfg.webhook_host}:{self.cfg.webhook_port}"
+            return whconfig.conversion_client_config_url(base, base64.b64encode(self.ca_pem).decode())
+        ca = self.ca_pem
+        if self.cfg.webhook_cert_source == "dir":
+            # cert-manager's Secret carries the issuing CA as ca.crt; its CA injector cannot reach
+            # CRDs that Helm installs from crds/ (no templating there), so we put it in ourselves.
+            with contextlib.suppress(OSError):
+                ca = (_cert_dir(self.cfg) / "ca.crt").read_bytes()
+        return whconfig.conversion_client_config_service(self.cfg.operator_namespace, self.cfg.webhook_service,
+                                                         base64.b64encode(ca).decode() if ca else "")
+
+    async def ensure_crd_conversion(self) -> None:
+        """Give our CRDs the conversion they need (webhooks/config.py), as OpenKruise's manager points
+        its CRDs' conversion webhook at itself. Every replica does it; they write the same value."""
+        client_config = self.conversion_client_config()
+        async with self.crd_conversion_lock:
+            for name in (*whconfig.CONVERSION_CRDS, *whconfig.NONE_CONVERSION_CRDS):
+                path = path_for("apiextensions.k8s.io/v1", "customresourcedefinitions", name=name)
+                try:
+                    crd = await self.client.get(path)
+                    patch = whconfig.conversion_patch(crd, whconfig.desired_conversion(name, client_config))
+                    if patch is not None:
+                        await self.client.patch(path, patch, "merge")
+                        log.info("set the conversion of CRD %s to %s", name, patch["spec"]["conversion"]["strategy"])
+                except ApiError as e:
+                    if e.not_found or e.status == 403:
+                        # Not installed, or RBAC without the CRD rule: v1alpha1 SidecarSets then
+                        # need whatever conversion the CRD has; everything else works.
+                        log.warning("could not set the conversion of CRD %s: %s", name, e)
+                        continue
+                    raise
+        self.conversion_ensured = True
+
+    def _on_crd(self, etype: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        if new is None or not self.conversion_ensured:
+            return
+        desired = whconfig.desired_conversion(new["metadata"]["name"], self.conversion_client_config())
+        if whconfig.conversion_patch(new, desired) is not None:
+            task = asyncio.get_running_loop().create_task(self._ensure_quietly())
+            self._crd_tasks.add(task)
+            task.add_done_callback(self._crd_tasks.discard)
+
+    async def _ensure_quietly(self) -> None:
+        try:
+            await self.ensure_crd_conversion()
+        except (ApiError, OSError) as e:
+            log.warning("could not set the CRD conversion: %s", e)
+
     async def unregister_local_webhooks(self) -> None:
         # A URL webhook pointing at a dead local port would block every request it matches.
         if self.cfg.webhook_mode != "local":
@@ -255,19 +322,24 @@ def build_registry(op: Operator) -> kopf.OperatorRegistry:
         await op.prepare_certs()
         # Our own server on its own thread (webhooks/server.py): pod injection is answered there.
         base = op.webhook_server()
-        settings.admission.server = None if base is None else cast(Any, whserver.AdmissionServer(base, _fast_hooks(op)))
+        settings.admission.server = None if base is None else cast(Any, whserver.AdmissionServer(
+            base, _fast_hooks(op), {whconfig.CONVERSION_PATH.lstrip("/"): convert_review}))
         settings.admission.managed = None  # we register configurations ourselves (namespaceSelector)
         if op.cfg.webhook_mode == "local":
             await op.ensure_namespace()
-        await op.manager.start()
-        if op.cfg.webhook_mode != "none":
-            asyncio.get_running_loop().create_task(_register_when_serving(op))
+        if op.cfg.webhook_mode == "none":
+            await op.ensure_crd_conversion()
+            await op.manager.start()
+        else:
+            # kopf serves webhooks only after the startup handlers: the caches (whose SidecarSets may
+            # need our own conversion webhook to be read) load once it serves (_start_when_serving).
+            op.start_task = asyncio.get_running_loop().create_task(_start_when_serving(op))
         if op.cfg.webhook_mode == "service" and op.cfg.webhook_cert_source == "secret":
             op.cert_task = asyncio.get_running_loop().create_task(op.maintain_certs())
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
-        for task in (op.cert_task, op.trim_task):
+        for task in (op.cert_task, op.trim_task, op.start_task):
             if task is not None:
                 task.cancel()
         await op.unregister_local_webhooks()
@@ -298,6 +370,9 @@ def _register_admission(registry: kopf.OperatorRegistry, op: Operator, hook: whc
     else:
         async def validate(body: kopf.Body, old: kopf.BodyEssence | None, operation: str, **_: Any) -> None:
             name = body.get("metadata", {}).get("name")
+            if plural == "sidecarsets" and not op.manager.synced:
+                # The conflict rules need every other SidecarSet, from a cache still loading.
+                raise kopf.AdmissionError("kruise-py is starting: SidecarSet caches are not loaded yet", code=503)
             try:
                 kwargs: dict[str, Any] = {}
                 if plural == "sidecarsets":
@@ -339,23 +414,38 @@ def _fast_hooks(op: Operator) -> dict[str, whserver.FastFn]:
     return {hook.id: inject}
 
 
-async def _register_when_serving(op: Operator) -> None:
-    # kopf starts its webhook server after startup handlers; register once the port answers.
-    for _ in range(300):
-        try:
-            _, w = await asyncio.open_connection(op.cfg.webhook_host if op.cfg.webhook_mode == "local" else "127.0.0.1",
-                                                 op.cfg.webhook_port)
-            w.close()
-            break
-        except OSError:
-            await asyncio.sleep(0.1)
+async def _retrying(what: str, fn: Any) -> None:
     while True:
         try:
-            await op.register_webhooks()
+            await fn()
             return
         except ApiError as e:
-            log.warning("registering webhooks failed: %s; retrying", e)
+            log.warning("%s failed: %s; retrying", what, e)
             await asyncio.sleep(2)
+
+
+async def _start_when_serving(op: Operator) -> None:
+    """Once the webhook server answers: point our CRDs' conversion at it, load the caches, start
+    the controllers, then register the admission webhooks (local mode), so that the pod webhook is
+    never registered before it can answer from loaded caches."""
+    try:
+        for _ in range(300):
+            try:
+                _, w = await asyncio.open_connection(
+                    op.cfg.webhook_host if op.cfg.webhook_mode == "local" else "127.0.0.1", op.cfg.webhook_port)
+                w.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        await _retrying("setting the CRD conversion", op.ensure_crd_conversion)
+        await op.manager.start()
+        await _retrying("registering webhooks", op.register_webhooks)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("starting failed")
+        op.failed = True
+        op.stop_flag.set()
 
 
 def _setup_logging(cfg: OperatorConfig) -> None:
@@ -388,5 +478,5 @@ def run(cfg: OperatorConfig) -> int:
     _setup_logging(cfg)
     op = Operator(cfg)
     registry = build_registry(op)
-    asyncio.run(kopf.operator(registry=registry, standalone=True, clusterwide=True))
-    return 0
+    asyncio.run(kopf.operator(registry=registry, standalone=True, clusterwide=True, stop_flag=op.stop_flag))
+    return 1 if op.failed else 0

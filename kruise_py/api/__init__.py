@@ -1,6 +1,7 @@
 """Pure Python models, defaults and validation for OpenKruise's apps.kruise.io API.
 
-Kinds: StatefulSet (v1beta1 storage, v1alpha1), BroadcastJob (v1alpha1), SidecarSet (v1alpha1).
+Kinds: StatefulSet, BroadcastJob and SidecarSet, each served as v1beta1 (the storage version) and
+v1alpha1, as OpenKruise 1.9 serves them; ``convert`` moves an object between the two.
 No I/O and no Kubernetes client: everything takes and returns plain data. See docs/sdk.md.
 """
 
@@ -9,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import broadcastjob, common, sidecarset, statefulset
-from .broadcastjob import BroadcastJob
+from . import broadcastjob, common, conversion, sidecarset, statefulset
+from .broadcastjob import BroadcastJob, BroadcastJobV1alpha1
 from .common import (
     IntOrString,
     KubeModel,
@@ -26,10 +27,12 @@ from .common import (
     parse_int_or_percent,
     selector_to_string,
 )
+from .conversion import ConversionError, convert, convert_review, to_storage_version
 from .defaults import default_broadcastjob, default_sidecarset, default_statefulset
 from .errors import FieldError
 from .sidecarset import (
     SidecarSet,
+    SidecarSetV1alpha1,
     safe_encode_string,
     set_sidecarset_hash_annotations,
     sidecarset_hash,
@@ -43,13 +46,15 @@ from .validation import (
     validate_statefulset_deletion,
 )
 
-KruiseObject = StatefulSet | StatefulSetV1alpha1 | BroadcastJob | SidecarSet
+KruiseObject = StatefulSet | StatefulSetV1alpha1 | BroadcastJob | BroadcastJobV1alpha1 | SidecarSet | SidecarSetV1alpha1
 
 _CLASSES: dict[tuple[str, str], type[KruiseObject]] = {
     (statefulset.API_VERSION_V1BETA1, statefulset.KIND): StatefulSet,
     (statefulset.API_VERSION_V1ALPHA1, statefulset.KIND): StatefulSetV1alpha1,
-    (broadcastjob.API_VERSION, broadcastjob.KIND): BroadcastJob,
-    (sidecarset.API_VERSION, sidecarset.KIND): SidecarSet,
+    (broadcastjob.API_VERSION_V1BETA1, broadcastjob.KIND): BroadcastJob,
+    (broadcastjob.API_VERSION_V1ALPHA1, broadcastjob.KIND): BroadcastJobV1alpha1,
+    (sidecarset.API_VERSION_V1BETA1, sidecarset.KIND): SidecarSet,
+    (sidecarset.API_VERSION_V1ALPHA1, sidecarset.KIND): SidecarSetV1alpha1,
 }
 
 
@@ -76,6 +81,8 @@ def to_dict(model: KubeModel) -> dict[str, Any]:
 
 __all__ = [
     "BroadcastJob",
+    "BroadcastJobV1alpha1",
+    "ConversionError",
     "FieldError",
     "IntOrString",
     "KruiseObject",
@@ -86,11 +93,15 @@ __all__ = [
     "LifecycleHook",
     "ObjectMeta",
     "SidecarSet",
+    "SidecarSetV1alpha1",
     "StatefulSet",
     "StatefulSetV1alpha1",
     "UpdatePriorityStrategy",
     "broadcastjob",
     "common",
+    "conversion",
+    "convert",
+    "convert_review",
     "default_broadcastjob",
     "default_sidecarset",
     "default_statefulset",
@@ -109,6 +120,7 @@ __all__ = [
     "sidecarset_hash_without_image",
     "statefulset",
     "to_dict",
+    "to_storage_version",
     "validate_broadcastjob",
     "validate_sidecarset",
     "validate_statefulset",

@@ -1,4 +1,8 @@
-"""BroadcastJob (apps.kruise.io/v1alpha1): one pod per eligible node."""
+"""BroadcastJob: one pod per eligible node.
+
+Served as ``apps.kruise.io/v1beta1`` (the storage version since OpenKruise 1.9) and ``v1alpha1``;
+the two schemas are identical field by field (docs/decisions.md), so one model serves both.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ from typing import Any
 from .common import GROUP, Condition, IntOrString, KubeModel, ObjectMeta
 
 KIND = "BroadcastJob"
-API_VERSION = f"{GROUP}/v1alpha1"
+API_VERSION_V1BETA1 = f"{GROUP}/v1beta1"
+API_VERSION_V1ALPHA1 = f"{GROUP}/v1alpha1"
+API_VERSION = API_VERSION_V1BETA1  # the storage version, which the controller and webhooks work on
+API_VERSIONS = (API_VERSION_V1ALPHA1, API_VERSION_V1BETA1)
 
 # Labels the controller puts on its pods; users may not preset them in the template.
 JOB_NAME_LABEL = "broadcastjob-name"
@@ -63,8 +70,16 @@ class BroadcastJobStatus(KubeModel):
 
 
 class BroadcastJob(KubeModel):
+    """apps.kruise.io/v1beta1 BroadcastJob (the storage version)."""
+
     api_version: str | None = API_VERSION
     kind: str | None = KIND
     metadata: ObjectMeta | None = None
     spec: BroadcastJobSpec | None = None
     status: BroadcastJobStatus | None = None
+
+
+class BroadcastJobV1alpha1(BroadcastJob):
+    """apps.kruise.io/v1alpha1 BroadcastJob: the same fields as v1beta1."""
+
+    api_version: str | None = API_VERSION_V1ALPHA1

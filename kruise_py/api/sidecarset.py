@@ -1,4 +1,9 @@
-"""SidecarSet (apps.kruise.io/v1alpha1, cluster-scoped) models and the SidecarSet hash.
+"""SidecarSet (cluster-scoped) models and the SidecarSet hash.
+
+Served as ``apps.kruise.io/v1beta1`` (the storage version since OpenKruise 1.9) and ``v1alpha1``.
+The schemas differ in two fields (api/conversion.py converts): v1alpha1 ``spec.namespace`` becomes a
+v1beta1 ``namespaceSelector`` on ``kubernetes.io/metadata.name``, and the v1alpha1 label
+``apps.kruise.io/sidecarset-custom-version`` is v1beta1's ``spec.customVersion``.
 
 The hash (annotations ``kruise.io/sidecarset-hash`` and ``-without-image``) is OpenKruise's:
 SafeEncodeString(hex(sha256(json.Marshal({"containers": ..., ["initContainers": ...]})))).
@@ -25,7 +30,10 @@ from .common import (
 )
 
 KIND = "SidecarSet"
-API_VERSION = f"{GROUP}/v1alpha1"
+API_VERSION_V1BETA1 = f"{GROUP}/v1beta1"
+API_VERSION_V1ALPHA1 = f"{GROUP}/v1alpha1"
+API_VERSION = API_VERSION_V1BETA1  # the storage version, which the controllers and webhooks work on
+API_VERSIONS = (API_VERSION_V1ALPHA1, API_VERSION_V1BETA1)
 
 # Annotations on the SidecarSet (and, as JSON maps keyed by SidecarSet name, on pods).
 SIDECARSET_HASH_ANNOTATION = "kruise.io/sidecarset-hash"
@@ -151,9 +159,10 @@ class SidecarSetPatchPodMetadata(KubeModel):
     patch_policy: str | None = None
 
 
-class SidecarSetSpec(KubeModel):
+class SidecarSetSpecCommon(KubeModel):
+    """The spec fields both versions have."""
+
     selector: LabelSelector | None = None
-    namespace: str | None = None
     namespace_selector: LabelSelector | None = None
     init_containers: list[SidecarContainer] | None = None
     containers: list[SidecarContainer] | None = None
@@ -163,6 +172,18 @@ class SidecarSetSpec(KubeModel):
     image_pull_secrets: list[dict[str, Any]] | None = None
     revision_history_limit: int | None = None
     patch_pod_metadata: list[SidecarSetPatchPodMetadata] | None = None
+
+
+class SidecarSetSpec(SidecarSetSpecCommon):
+    """v1beta1: the custom version is a spec field (v1alpha1 keeps it in a label)."""
+
+    custom_version: str | None = None
+
+
+class SidecarSetSpecV1alpha1(SidecarSetSpecCommon):
+    """v1alpha1: ``namespace`` (v1beta1 expresses it as a namespaceSelector)."""
+
+    namespace: str | None = None
 
 
 class SidecarSetStatus(KubeModel):
@@ -176,10 +197,22 @@ class SidecarSetStatus(KubeModel):
 
 
 class SidecarSet(KubeModel):
+    """apps.kruise.io/v1beta1 SidecarSet (the storage version)."""
+
     api_version: str | None = API_VERSION
     kind: str | None = KIND
     metadata: ObjectMeta | None = None
     spec: SidecarSetSpec | None = None
+    status: SidecarSetStatus | None = None
+
+
+class SidecarSetV1alpha1(KubeModel):
+    """apps.kruise.io/v1alpha1 SidecarSet."""
+
+    api_version: str | None = API_VERSION_V1ALPHA1
+    kind: str | None = KIND
+    metadata: ObjectMeta | None = None
+    spec: SidecarSetSpecV1alpha1 | None = None
     status: SidecarSetStatus | None = None
 
 

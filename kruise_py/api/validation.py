@@ -34,6 +34,7 @@ from .common import (
     validate_label_selector,
     validate_positive_int_or_percent,
 )
+from .conversion import ConversionError, to_storage_version
 from .defaults import default_broadcastjob, default_sidecarset, default_statefulset
 from .errors import FORBIDDEN, NOT_SUPPORTED, REQUIRED, FieldError
 from .naming import (
@@ -392,6 +393,17 @@ def _validate_statefulset_update(
     return errs
 
 
+def _v1beta1(obj: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A v1alpha1 object as v1beta1 (what the webhooks see); anything else (no or an unknown
+    apiVersion: left for the model to reject) as it is."""
+    if obj is None:
+        return None
+    try:
+        return to_storage_version(obj) if str(obj.get("apiVersion", "")).endswith("/v1alpha1") else dict(obj)
+    except ConversionError:
+        return dict(obj)
+
+
 def validate_statefulset(
     new: Mapping[str, Any], old: Mapping[str, Any] | None = None, *, apply_defaults: bool = True
 ) -> list[FieldError]:
@@ -452,8 +464,9 @@ _bcj_name = _kruise_name_validator("BroadcastJob name must consist of alphanumer
 def validate_broadcastjob(
     new: Mapping[str, Any], old: Mapping[str, Any] | None = None, *, apply_defaults: bool = True
 ) -> list[FieldError]:
-    """Validate a BroadcastJob create or update (OpenKruise has no update-only rules)."""
+    """Validate a BroadcastJob create or update, either version (OpenKruise has no update-only rules)."""
     del old  # no immutability rules
+    new = _v1beta1(new) or {}
     if apply_defaults:
         new = default_broadcastjob(new)
     model, errs = _parse(bcj.BroadcastJob, new)
@@ -542,9 +555,6 @@ _DOWNWARD_API_KNOWN = {
 }
 _SUBSCRIPT_RE = re.compile(r"^(metadata\.(?:annotations|labels))\['(.*)'\]$")
 
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-
-NamespaceLabels = Callable[[str], Mapping[str, str] | None]
 
 
 def _validate_sidecarset_selector(selector: LabelSelector, path: str) -> list[FieldError]:
@@ -776,42 +786,13 @@ def _validate_patch_whitelist(
     return errs
 
 
-def _namespace_matches(
-    namespace: str, selector: LabelSelector, namespace_labels: NamespaceLabels | None
-) -> bool:
-    labels = dict(namespace_labels(namespace) or {}) if namespace_labels is not None else None
-    if labels is not None:
-        labels.setdefault(NAMESPACE_NAME_LABEL, namespace)
-        return label_selector_matches(selector, labels)
-    # Labels unknown: only the automatic kubernetes.io/metadata.name label can be judged.
-    if label_selector_matches(selector, {NAMESPACE_NAME_LABEL: namespace}):
-        return True
-    keys = set((selector.match_labels or {}).keys()) | {e.key for e in selector.match_expressions or []}
-    return keys != {NAMESPACE_NAME_LABEL}  # unknown labels involved: assume it may match
-
-
-def _namespaces_overlap(
-    a: scs.SidecarSetSpec, b: scs.SidecarSetSpec, namespace_labels: NamespaceLabels | None
-) -> bool:
-    if a.namespace and b.namespace and a.namespace != b.namespace:
-        return False
-    if (
+def _namespaces_overlap(a: scs.SidecarSetSpec, b: scs.SidecarSetSpec) -> bool:
+    """isSidecarSetNamespaceOverlapping (v1beta1, where a v1alpha1 ``namespace`` is a selector on
+    ``kubernetes.io/metadata.name``): disjoint only when both selectors are set and cannot overlap."""
+    return not (
         a.namespace_selector is not None
         and b.namespace_selector is not None
         and not is_selector_overlapping(a.namespace_selector, b.namespace_selector)
-    ):
-        return False
-    if (
-        a.namespace
-        and b.namespace_selector is not None
-        and not _namespace_matches(a.namespace, b.namespace_selector, namespace_labels)
-    ):
-        return False
-    # (OpenKruise checks the other side against the wrong selector here; we use the right one.)
-    return not (
-        b.namespace
-        and a.namespace_selector is not None
-        and not _namespace_matches(b.namespace, a.namespace_selector, namespace_labels)
     )
 
 
@@ -820,7 +801,6 @@ def _validate_sidecarset_conflicts(
     spec: scs.SidecarSetSpec,
     raw_spec: Mapping[str, Any],
     others: Iterable[Mapping[str, Any]],
-    namespace_labels: NamespaceLabels | None,
 ) -> list[FieldError]:
     init_in_others: dict[str, str] = {}
     containers_in_others: dict[str, str] = {}
@@ -835,7 +815,7 @@ def _validate_sidecarset_conflicts(
             continue
         ospec = other_model.spec or scs.SidecarSetSpec()
         if not (
-            _namespaces_overlap(spec, ospec, namespace_labels)
+            _namespaces_overlap(spec, ospec)
             and is_selector_overlapping(spec.selector, ospec.selector)
         ):
             continue
@@ -917,13 +897,7 @@ def _validate_sidecarset_spec(
         errs.append(FieldError("spec.selector", "no selector defined for SidecarSet", REQUIRED))
     else:
         errs.extend(_validate_sidecarset_selector(spec.selector, "spec.selector"))
-    if spec.namespace and spec.namespace_selector is not None:
-        errs.append(
-            FieldError(
-                "spec.namespaceSelector", "namespace and namespaceSelector are mutually exclusive", REQUIRED
-            )
-        )
-    elif spec.namespace_selector is not None:
+    if spec.namespace_selector is not None:
         errs.extend(_validate_sidecarset_selector(spec.namespace_selector, "spec.namespaceSelector"))
 
     revision = spec.injection_strategy.revision if spec.injection_strategy else None
@@ -1033,10 +1007,10 @@ def validate_sidecarset(
     revision_exists: Callable[[str], bool] | None = None,
     *,
     patch_metadata_whitelist: Mapping[str, Any] | Sequence[Any] | None = None,
-    namespace_labels: NamespaceLabels | None = None,
     apply_defaults: bool = True,
 ) -> list[FieldError]:
-    """Validate a SidecarSet create (``old=None``) or update.
+    """Validate a SidecarSet create (``old=None``) or update, in either version: v1alpha1 objects
+    are converted to v1beta1 first, as OpenKruise's webhook sees them (field paths are v1beta1's).
 
     - ``others``: the other SidecarSets in the cluster (for the conflict rules); the object itself
       (same name) is skipped.
@@ -1045,8 +1019,10 @@ def validate_sidecarset(
     - ``patch_metadata_whitelist``: the parsed ``SidecarSet_PatchPodMetadata_WhiteList`` value
       (``{"rules": [{"selector": ..., "allowedAnnotationKeyExprs": [...]}]}``) or its rule list.
       None allows every key (OpenKruise rejects all without a whitelist; see docs/sdk.md).
-    - ``namespace_labels(ns)``: labels of a namespace, for namespace-scope overlap; None = unknown.
     """
+    new = _v1beta1(new) or {}
+    old = _v1beta1(old)
+    others = [o for x in others if (o := _v1beta1(x)) is not None]
     if apply_defaults:
         new = default_sidecarset(new, set_hash=False)
         old = default_sidecarset(old, set_hash=False) if old is not None else None
@@ -1081,6 +1057,6 @@ def validate_sidecarset(
 
     own_name = model.metadata.name if model.metadata else None
     errs.extend(
-        _validate_sidecarset_conflicts(own_name, spec, new.get("spec") or {}, others, namespace_labels)
+        _validate_sidecarset_conflicts(own_name, spec, new.get("spec") or {}, others)
     )
     return errs

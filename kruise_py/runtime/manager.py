@@ -29,11 +29,13 @@ class Resource:
     plural: str
     namespaced: bool = True
     label_selector: str | None = None
+    field_selector: str | None = None
 
     @property
     def key(self) -> str:
         # Controllers may watch the same resource with different selectors: separate caches.
-        return f"{self.plural}.{self.api_version}" + (f"?{self.label_selector}" if self.label_selector else "")
+        sel = "&".join(s for s in (self.label_selector, self.field_selector) if s)
+        return f"{self.plural}.{self.api_version}" + (f"?{sel}" if sel else "")
 
 
 class Runnable(Protocol):
@@ -76,7 +78,8 @@ class Manager:
             spaces: Iterable[str | None] = self.options.namespaces if (res.namespaced and self.options.namespaces) else (None,)
             self.informers[res.key] = [
                 Informer(self.client, path_for(res.api_version, res.plural, ns), cache,
-                         name=f"{res.plural}{'/' + ns if ns else ''}", namespace=ns, label_selector=res.label_selector)
+                         name=f"{res.plural}{'/' + ns if ns else ''}", namespace=ns, label_selector=res.label_selector,
+                         field_selector=res.field_selector)
                 for ns in spaces
             ]
         return self.caches[res.key]
@@ -90,6 +93,10 @@ class Manager:
         self.runnables.append(runnable)
 
     # -- lifecycle -----------------------------------------------------------------------------
+    @property
+    def synced(self) -> bool:
+        return self._synced
+
     def readiness(self) -> bool | str:
         if not self._synced:
             return "caches not synced"

@@ -37,8 +37,8 @@ class Webhook:
 # checked must not reach the controllers.
 WEBHOOKS: tuple[Webhook, ...] = (
     Webhook("mutate-statefulset", True, GROUP, "v1beta1", "statefulsets", ("CREATE", "UPDATE"), scope="Namespaced"),
-    Webhook("mutate-broadcastjob", True, GROUP, "v1alpha1", "broadcastjobs", ("CREATE", "UPDATE"), scope="Namespaced"),
-    Webhook("mutate-sidecarset", True, GROUP, "v1alpha1", "sidecarsets", ("CREATE", "UPDATE"), scope="Cluster"),
+    Webhook("mutate-broadcastjob", True, GROUP, "v1beta1", "broadcastjobs", ("CREATE", "UPDATE"), scope="Namespaced"),
+    Webhook("mutate-sidecarset", True, GROUP, "v1beta1", "sidecarsets", ("CREATE", "UPDATE"), scope="Cluster"),
     # Sidecar injection, CREATE only (spec §5.2). Ignore, unlike OpenKruise's Fail: this entry
     # sees every pod of every namespace but kube-system and ours, and with Fail an operator outage
     # would stop pod creation cluster-wide, also where no SidecarSet selects anything
@@ -46,9 +46,66 @@ WEBHOOKS: tuple[Webhook, ...] = (
     Webhook("inject-sidecarset", True, "", "v1", "pods", ("CREATE",), failure_policy="Ignore",
             scope="Namespaced", exclude_protected_namespaces=True, policy_overridable=False),
     Webhook("validate-statefulset", False, GROUP, "v1beta1", "statefulsets", ("CREATE", "UPDATE"), scope="Namespaced"),
-    Webhook("validate-broadcastjob", False, GROUP, "v1alpha1", "broadcastjobs", ("CREATE", "UPDATE"), scope="Namespaced"),
-    Webhook("validate-sidecarset", False, GROUP, "v1alpha1", "sidecarsets", ("CREATE", "UPDATE"), scope="Cluster"),
+    Webhook("validate-broadcastjob", False, GROUP, "v1beta1", "broadcastjobs", ("CREATE", "UPDATE"), scope="Namespaced"),
+    Webhook("validate-sidecarset", False, GROUP, "v1beta1", "sidecarsets", ("CREATE", "UPDATE"), scope="Cluster"),
 )
+
+
+# CRD conversion (docs/decisions.md). The CRD files leave `spec.conversion` out; the operator sets it
+# at start and whenever it drifts: SidecarSet through our webhook (v1alpha1 <-> v1beta1 move two
+# fields, kruise_py/api/conversion.py), the other two None (the apiserver's relabel-and-prune is
+# exactly OpenKruise's conversion for them).
+CONVERSION_PATH = "/convert"
+CONVERSION_CRDS = (f"sidecarsets.{GROUP}",)
+NONE_CONVERSION_CRDS = (f"statefulsets.{GROUP}", f"broadcastjobs.{GROUP}")
+
+
+def conversion_client_config_url(base_url: str, ca_bundle: str) -> dict[str, Any]:
+    return {"url": f"{base_url.rstrip('/')}{CONVERSION_PATH}", "caBundle": ca_bundle}
+
+
+def conversion_client_config_service(namespace: str, service: str, ca_bundle: str, port: int = 443) -> dict[str, Any]:
+    cfg: dict[str, Any] = {"service": {"namespace": namespace, "name": service, "path": CONVERSION_PATH, "port": port}}
+    if ca_bundle:
+        cfg["caBundle"] = ca_bundle
+    return cfg
+
+
+def crd_conversion(client_config: dict[str, Any]) -> dict[str, Any]:
+    """A CRD's ``spec.conversion`` through our webhook (ConversionReview v1 only, as we answer it)."""
+    return {"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"], "clientConfig": client_config}}
+
+
+def desired_conversion(crd_name: str, client_config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``spec.conversion`` the CRD ``crd_name`` should have: our webhook for the CRDs that need it
+    (None when we serve no webhook: leave it alone), None conversion for the others."""
+    if crd_name in CONVERSION_CRDS:
+        return crd_conversion(client_config) if client_config is not None else None
+    if crd_name in NONE_CONVERSION_CRDS:
+        return {"strategy": "None"}
+    return None
+
+
+def conversion_patch(crd: dict[str, Any], desired: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A JSON merge patch that gives ``crd`` the ``desired`` conversion, or None when it has it.
+
+    Explicit nulls drop what the other setting left behind (a webhook under strategy None is
+    invalid; a URL next to a Service reference too)."""
+    if desired is None:
+        return None
+    current = (crd.get("spec") or {}).get("conversion") or {"strategy": "None"}
+    if desired["strategy"] == "None":
+        if current.get("strategy", "None") == "None" and not current.get("webhook"):
+            return None
+        return {"spec": {"conversion": {"strategy": "None", "webhook": None}}}
+    want = desired["webhook"]
+    have = current.get("webhook") or {}
+    cc_want, cc_have = want["clientConfig"], have.get("clientConfig") or {}
+    if (current.get("strategy") == "Webhook" and have.get("conversionReviewVersions") == want["conversionReviewVersions"]
+            and all(cc_have.get(k) == cc_want.get(k) for k in ("url", "service", "caBundle"))):
+        return None
+    client_config = {"url": None, "service": None, "caBundle": None, **cc_want}
+    return {"spec": {"conversion": {"strategy": "Webhook", "webhook": {**want, "clientConfig": client_config}}}}
 
 
 def namespace_selector(operator_namespace: str) -> dict[str, Any]:

@@ -36,6 +36,8 @@ Obj = dict[str, Any]
 KopfFn = Callable[..., Awaitable[Obj]]
 # A fast handler: the object as it should be stored, or None for "no change"; raises Rejected.
 FastFn = Callable[[Obj], Obj | None]
+# A review handler: the whole answer to a review (the CRD conversion webhook's ConversionReview).
+ReviewFn = Callable[[Obj], Obj]
 
 
 class Rejected(Exception):
@@ -90,7 +92,7 @@ def review_response(review: Mapping[str, Any], fast: FastFn) -> Obj:
 class AdmissionServer:
     """Serves every webhook path; ``fast`` ids on this server's thread, the rest through kopf's fn."""
 
-    def __init__(self, base: Any, fast: Mapping[str, FastFn]) -> None:
+    def __init__(self, base: Any, fast: Mapping[str, FastFn], reviews: Mapping[str, ReviewFn] | None = None) -> None:
         # ``base``: a configured kopf.WebhookServer (addr, port, host, certfile, pkeyfile, ...).
         self.addr: str | None = getattr(base, "addr", None)
         self.port: int = int(getattr(base, "port", None) or 9443)
@@ -99,6 +101,9 @@ class AdmissionServer:
         self.pkeyfile = Path(base.pkeyfile) if getattr(base, "pkeyfile", None) else None
         self.file_check_interval = float(getattr(base, "file_check_interval", 60.0) or 60.0)
         self.fast = dict(fast)
+        # Answered whole on this thread too: pure, and the apiserver calls the conversion webhook
+        # for every object it reads in another version than the stored one.
+        self.reviews = dict(reviews or {})
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
@@ -171,8 +176,11 @@ class AdmissionServer:
             except ValueError as e:
                 return web.json_response({"error": f"not JSON: {e}"}, status=400)
             fast = self.fast.get(hook)
+            whole = self.reviews.get(hook)
             try:
-                if fast is not None:
+                if whole is not None:
+                    body = whole(review)
+                elif fast is not None:
                     body = review_response(review, fast)
                 else:
                     fut = asyncio.run_coroutine_threadsafe(on_main(review, hook, dict(request.headers)), main)

@@ -105,7 +105,8 @@ def test_statefulset_crd_shape() -> None:
     assert spec["group"] == GROUP and spec["scope"] == "Namespaced"
     assert spec["names"] == {"kind": "StatefulSet", "listKind": "StatefulSetList", "plural": "statefulsets",
                              "singular": "statefulset", "shortNames": ["asts"]}
-    assert spec["conversion"] == {"strategy": "None"}
+    # The operator owns spec.conversion (docs/decisions.md): re-applying the file never resets it.
+    assert "conversion" not in spec
     versions = _versions("statefulsets")
     assert [(v["name"], v["served"], v["storage"]) for v in spec["versions"]] == [
         ("v1alpha1", True, False), ("v1beta1", True, True)]
@@ -139,8 +140,14 @@ def test_broadcastjob_crd_shape() -> None:
     assert spec["scope"] == "Namespaced"
     assert spec["names"] == {"kind": "BroadcastJob", "listKind": "BroadcastJobList", "plural": "broadcastjobs",
                              "singular": "broadcastjob", "shortNames": ["bcj"]}
-    (v,) = spec["versions"]
-    assert (v["name"], v["served"], v["storage"]) == ("v1alpha1", True, True)
+    assert "conversion" not in spec
+    assert [(v["name"], v["served"], v["storage"]) for v in spec["versions"]] == [
+        ("v1alpha1", True, False), ("v1beta1", True, True)]
+    alpha, beta = spec["versions"]
+    # Identical schemas (OpenKruise 1.9 apis/apps/v1beta1/broadcastjob_types.go is a copy of v1alpha1's).
+    assert alpha["schema"] == beta["schema"]
+    v = beta
+    assert alpha["additionalPrinterColumns"] == v["additionalPrinterColumns"]
     assert v["subresources"] == {"status": {}}
     assert [(c["name"], c["type"], c["jsonPath"]) for c in v["additionalPrinterColumns"]] == [
         ("Desired", "integer", ".status.desired"),
@@ -156,8 +163,15 @@ def test_sidecarset_crd_shape() -> None:
     assert spec["scope"] == "Cluster"
     assert spec["names"] == {"kind": "SidecarSet", "listKind": "SidecarSetList", "plural": "sidecarsets",
                              "singular": "sidecarset"}
-    (v,) = spec["versions"]
-    assert (v["name"], v["served"], v["storage"]) == ("v1alpha1", True, True)
+    assert "conversion" not in spec  # the operator sets its conversion webhook
+    assert [(v["name"], v["served"], v["storage"]) for v in spec["versions"]] == [
+        ("v1alpha1", True, False), ("v1beta1", True, True)]
+    alpha, beta = spec["versions"]
+    a_spec = alpha["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    b_spec = beta["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    assert set(a_spec) - set(b_spec) == {"namespace"} and set(b_spec) - set(a_spec) == {"customVersion"}
+    v = beta
+    assert alpha["additionalPrinterColumns"] == v["additionalPrinterColumns"]
     assert v["subresources"] == {"status": {}}
     assert [(c["name"], c["type"], c["jsonPath"]) for c in v["additionalPrinterColumns"]] == [
         ("MATCHED", "integer", ".status.matchedPods"),

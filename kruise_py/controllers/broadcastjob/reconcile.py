@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ...api import broadcastjob as bcj
 from ...api.defaults import default_broadcastjob
 from ...runtime.cache import ObjectCache
 from ...runtime.client import ApiError, KubeClient, path_for
@@ -23,7 +24,7 @@ from . import plan as planner
 
 log = logging.getLogger(__name__)
 
-JOBS = Resource("apps.kruise.io/v1alpha1", "broadcastjobs")
+JOBS = Resource(bcj.API_VERSION, "broadcastjobs")
 # Every pod a BroadcastJob creates carries this label: watch only those.
 PODS = Resource("v1", "pods", label_selector="broadcastjob-controller-uid")
 NODES = Resource("v1", "nodes", namespaced=False)
@@ -115,7 +116,7 @@ class BroadcastJobController:
 
     async def execute(self, key: Key, job: Obj, p: planner.Plan) -> None:
         ns, name = key
-        job_path = path_for("apps.kruise.io/v1alpha1", "broadcastjobs", ns, name)
+        job_path = path_for(bcj.API_VERSION, "broadcastjobs", ns, name)
         if p.delete_job:
             # TTL after finishing: a plain delete, background propagation (spec §9 P29).
             await self.client.delete(job_path, propagation="Background")

@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from ...api import sidecarset as scs
 from ...api.common import label_selector_matches
 from ...api.defaults import default_sidecarset
 from ...core import revisions as rev
@@ -27,7 +28,7 @@ from . import revisions as ssrev
 
 log = logging.getLogger(__name__)
 
-SIDECARSETS = Resource("apps.kruise.io/v1alpha1", "sidecarsets", namespaced=False)
+SIDECARSETS = Resource(scs.API_VERSION, "sidecarsets", namespaced=False)
 NAMESPACES = Resource("v1", "namespaces", namespaced=False)
 # SidecarSet revisions live in the operator's namespace and carry this label (spec §9 P26).
 REVISIONS = Resource("apps/v1", "controllerrevisions", label_selector="kruise.io/sidecarset-name")
@@ -200,7 +201,7 @@ class SidecarSetController:
         errors += await settle([self._condition(pod, cond) for pod, cond in p.not_upgradable])
         if p.status is not None:
             try:
-                await self.client.patch(path_for("apps.kruise.io/v1alpha1", "sidecarsets", None, name, "status"),
+                await self.client.patch(path_for(scs.API_VERSION, "sidecarsets", None, name, "status"),
                                         {"status": p.status}, "merge")
             except ApiError as e:
                 if e.not_found:

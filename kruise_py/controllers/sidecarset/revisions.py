@@ -81,14 +81,17 @@ def owner_ref(sidecarset: Mapping[str, Any]) -> Obj:
 def new_revision(sidecarset: Mapping[str, Any], namespace: str, number: int, collision_count: int) -> Obj:
     """An apps/v1 ControllerRevision of the SidecarSet's current spec (Kruise ``NewRevision``).
 
-    Labels: the SidecarSet's labels (so the custom-version label too), ``kruise.io/sidecarset-name``
-    and ``controller.kubernetes.io/hash``. Annotations: the SidecarSet's, including both hashes.
+    Labels: the SidecarSet's labels, the custom-version label from ``spec.customVersion``,
+    ``kruise.io/sidecarset-name`` and ``controller.kubernetes.io/hash``. Annotations: the
+    SidecarSet's, including both hashes.
     """
     meta = _meta(sidecarset)
     name = str(meta.get("name") or "")
     data = revision_data(sidecarset)
     h = rev.hash_revision(data, collision_count)
     labels = _str_map(meta.get("labels"))
+    if cv := _custom_version(sidecarset):
+        labels[scs.SIDECARSET_CUSTOM_VERSION_LABEL] = cv
     labels[scs.SIDECARSET_NAME_LABEL] = name
     labels[HISTORY_HASH_LABEL] = h
     return {
@@ -161,7 +164,9 @@ def collision_count(sidecarset: Mapping[str, Any], revisions: Iterable[Mapping[s
 
 
 def _custom_version(sidecarset: Mapping[str, Any]) -> str:
-    return _str_map(_meta(sidecarset).get("labels")).get(scs.SIDECARSET_CUSTOM_VERSION_LABEL, "")
+    """v1beta1 ``spec.customVersion`` (the v1alpha1 label, converted; OpenKruise 1.9 NewRevision)."""
+    value = _spec(sidecarset).get("customVersion")
+    return value if isinstance(value, str) else ""
 
 
 def _set_custom_version(sidecarset: Mapping[str, Any], revision: Obj) -> None:

@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from kruise_py import api
-from kruise_py.api import BroadcastJob, SidecarSet, StatefulSet, StatefulSetV1alpha1, from_dict, to_dict
+from kruise_py.api import (
+    BroadcastJob,
+    BroadcastJobV1alpha1,
+    SidecarSet,
+    SidecarSetV1alpha1,
+    StatefulSet,
+    StatefulSetV1alpha1,
+    from_dict,
+    to_dict,
+)
 from kruise_py.api import statefulset as sts
 from kruise_py.api.common import LabelSelector, ObjectMeta
 from kruise_py.api.sidecarset import SidecarContainer, SidecarSetSpec
@@ -24,12 +33,20 @@ from .examples import ALL, ASTS_V1ALPHA1, ASTS_V1BETA1, BROADCASTJOB, SIDECARSET
     [
         (ASTS_V1BETA1, StatefulSet),
         (ASTS_V1ALPHA1, StatefulSetV1alpha1),
-        (BROADCASTJOB, BroadcastJob),
-        (SIDECARSET, SidecarSet),
+        (BROADCASTJOB, BroadcastJobV1alpha1),
+        (SIDECARSET, SidecarSetV1alpha1),
     ],
 )
 def test_from_dict_picks_the_class(text: str, cls: type) -> None:
     assert type(from_dict(load(text))) is cls
+
+
+@pytest.mark.parametrize(("text", "cls"), [(BROADCASTJOB, BroadcastJob), (SIDECARSET, SidecarSet)])
+def test_v1beta1_of_the_v1alpha1_examples(text: str, cls: type) -> None:
+    obj = api.convert(load(text), "apps.kruise.io/v1beta1")
+    model = from_dict(obj)
+    assert type(model) is cls
+    assert to_dict(model) == obj
 
 
 @pytest.mark.parametrize("name", sorted(ALL))
@@ -69,7 +86,7 @@ def test_typed_access() -> None:
     assert m.status.conditions[0].type == "FailedCreatePod"
 
     s = from_dict(load(SIDECARSET))
-    assert isinstance(s, SidecarSet)
+    assert isinstance(s, SidecarSetV1alpha1)
     assert s.spec is not None and s.spec.containers is not None
     c = s.spec.containers[0]
     assert c.name == "log-agent"
@@ -121,8 +138,10 @@ def test_sidecar_container_extra_fields_by_name() -> None:
 
 
 def test_defaults_for_api_version_and_kind() -> None:
-    assert BroadcastJob().to_dict() == {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "BroadcastJob"}
-    assert SidecarSet().to_dict() == {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet"}
+    assert BroadcastJob().to_dict() == {"apiVersion": "apps.kruise.io/v1beta1", "kind": "BroadcastJob"}
+    assert SidecarSet().to_dict() == {"apiVersion": "apps.kruise.io/v1beta1", "kind": "SidecarSet"}
+    assert BroadcastJobV1alpha1().to_dict() == {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "BroadcastJob"}
+    assert SidecarSetV1alpha1().to_dict() == {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet"}
     assert StatefulSetV1alpha1().to_dict()["apiVersion"] == "apps.kruise.io/v1alpha1"
 
 
@@ -131,7 +150,7 @@ def test_defaults_for_api_version_and_kind() -> None:
     [
         {"apiVersion": "apps/v1", "kind": "StatefulSet"},
         {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet"},
-        {"apiVersion": "apps.kruise.io/v1beta1", "kind": "SidecarSet"},  # we serve only v1alpha1
+        {"apiVersion": "apps.kruise.io/v1beta2", "kind": "SidecarSet"},
         {},
     ],
 )

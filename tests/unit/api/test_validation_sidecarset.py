@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from kruise_py import api
 from kruise_py.api import validate_sidecarset
 from kruise_py.api.validation import resource_expression_error
 
@@ -65,11 +66,6 @@ CASES: list[tuple[dict[str, Any], str, str]] = [
         "must be specified when `operator` is 'In' or 'NotIn'",
     ),
     # namespace scope
-    (
-        {"spec.namespace": "ns1", "spec.namespaceSelector": {"matchLabels": {"a": "b"}}},
-        "spec.namespaceSelector",
-        "namespace and namespaceSelector are mutually exclusive",
-    ),
     ({"spec.namespaceSelector": {}}, "spec.namespaceSelector", "empty selector is not valid for sidecarset."),
     # injectionStrategy.revision
     (
@@ -497,6 +493,8 @@ def test_overlap_with_different_keys_counts_as_conflict() -> None:
 
 
 def test_namespace_scopes() -> None:
+    """OpenKruise 1.9 checks v1beta1 objects: a v1alpha1 ``namespace`` is a selector on
+    kubernetes.io/metadata.name there, and two namespace selectors conflict unless disjoint."""
     clash = {"spec.containers": [{"name": "log-agent", "image": "x"}]}
     new = build({"spec.namespace": "a"})
     assert validate_sidecarset(new, others=[other("mesh", {**clash, "spec.namespace": "b"})]) == []
@@ -510,12 +508,21 @@ def test_namespace_scopes() -> None:
         "mesh", {**clash, "spec.namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "b"}}}
     )
     assert validate_sidecarset(new, others=[by_name]) == []
-    # fixed namespace vs a selector on other labels: unknown labels are assumed to match ...
+    # fixed namespace vs a selector on other labels: different keys count as overlapping
     by_team = other("mesh", {**clash, "spec.namespaceSelector": {"matchLabels": {"team": "x"}}})
     assert validate_sidecarset(new, others=[by_team]) != []
-    # ... unless the caller says what the namespace's labels are
-    assert validate_sidecarset(new, others=[by_team], namespace_labels=lambda ns: {"team": "y"}) == []
-    assert validate_sidecarset(new, others=[by_team], namespace_labels=lambda ns: {"team": "x"}) != []
+    # the same rules on v1beta1 objects
+    v1beta1 = api.convert(new, "apps.kruise.io/v1beta1")
+    assert validate_sidecarset(v1beta1, others=[api.convert(by_name, "apps.kruise.io/v1beta1")]) == []
+    assert validate_sidecarset(v1beta1, others=[by_team]) != []
+
+
+def test_v1alpha1_namespace_wins_over_a_namespace_selector() -> None:
+    # 1.8 rejected both together; 1.9 converts and the namespace takes precedence.
+    obj = build({"spec.namespace": "ns1", "spec.namespaceSelector": {"matchLabels": {"a": "b"}}})
+    assert validate_sidecarset(obj) == []
+    assert api.convert(obj, "apps.kruise.io/v1beta1")["spec"]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "ns1"}}
 
 
 def test_volume_conflicts() -> None:

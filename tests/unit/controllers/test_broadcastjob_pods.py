@@ -48,7 +48,7 @@ def test_new_pod_shape() -> None:
     assert md["labels"] == {"app": "bcj", "tier": "batch", "broadcastjob-name": "bcj",
                             "broadcastjob-controller-uid": JOB_UID}
     assert md["annotations"] == {"note": "x"}
-    assert md["ownerReferences"] == [{"apiVersion": "apps.kruise.io/v1alpha1", "kind": "BroadcastJob", "name": "bcj",
+    assert md["ownerReferences"] == [{"apiVersion": "apps.kruise.io/v1beta1", "kind": "BroadcastJob", "name": "bcj",
                                       "uid": JOB_UID, "controller": True, "blockOwnerDeletion": True}]
     na = pod["spec"]["affinity"]["nodeAffinity"]
     assert na["requiredDuringSchedulingIgnoredDuringExecution"] == {"nodeSelectorTerms": [

@@ -6,6 +6,7 @@ import copy
 import json
 from typing import Any
 
+from kruise_py.api import convert
 from kruise_py.api.defaults import default_sidecarset
 from kruise_py.api.sidecarset import (
     SIDECARSET_CUSTOM_VERSION_LABEL as CUSTOM,
@@ -27,11 +28,12 @@ NS = "kruise-system"
 
 
 def make_ss(image: str = "log:1", *, name: str = "log-sc", labels: Obj | None = None, **spec: Any) -> Obj:
+    """A defaulted v1beta1 SidecarSet, written as v1alpha1 (the custom version as a label)."""
     ss = {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet",
           "metadata": {"name": name, "uid": "uid-1", "labels": dict(labels or {}), "annotations": {"team": "a"}},
           "spec": {"selector": {"matchLabels": {"app": "x"}},
                    "containers": [{"name": "log", "image": image}], **spec}}
-    return default_sidecarset(ss)
+    return default_sidecarset(convert(ss, "apps.kruise.io/v1beta1"))
 
 
 def numbers(revisions: list[Obj]) -> list[int]:
@@ -69,7 +71,7 @@ def test_new_revision_shape() -> None:
     assert meta["annotations"][HASH] == ss["metadata"]["annotations"][HASH]
     assert meta["annotations"][HASH_WO] == ss["metadata"]["annotations"][HASH_WO]
     assert meta["annotations"]["team"] == "a"
-    assert meta["ownerReferences"] == [{"apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet",
+    assert meta["ownerReferences"] == [{"apiVersion": "apps.kruise.io/v1beta1", "kind": "SidecarSet",
                                         "name": "log-sc", "uid": "uid-1", "controller": True,
                                         "blockOwnerDeletion": True}]
     assert revs.new_revision(ss, NS, 3, 1)["metadata"]["name"] != meta["name"]
