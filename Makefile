@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv sandbox sandbox-down test unit integration reliability lint crds e2e-kind lock clean
+.PHONY: venv sandbox sandbox-down test unit integration reliability lint crds gotypes e2e-kind lock clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -46,6 +46,19 @@ lint: venv
 # Regenerate crds/ from the pydantic models and the apiserver's pod schema snapshot.
 crds: venv
 	$(BIN)/python hack/gen_crds.py
+
+# Regenerate the Go field table (kruise_py/core/gotypes.json: k8s.io/api v0.32.10, OpenKruise 1.9's,
+# plus what v0.36.2 adds) and the Go test vectors (tests/unit/core/goshape/expected.json), by
+# reflection over the real types (hack/gotypes; needs Go and the module proxy).
+GO_TOOLCHAIN ?= go1.26.8
+gotypes:
+	cd hack/gotypes && tmp=$$(mktemp -d) && export GOTOOLCHAIN=$(GO_TOOLCHAIN) GOFLAGS=-mod=mod && \
+	  go run -modfile=go.v032.mod . table > $$tmp/v032.json && \
+	  go run . table > $$tmp/v036.json && \
+	  go run . merge $$tmp/v032.json $$tmp/v036.json > $$tmp/gotypes.json && \
+	  go run -modfile=go.v032.mod . vectors ../../tests/unit/core/goshape/cases.json > $$tmp/expected.json && \
+	  mv $$tmp/gotypes.json ../../kruise_py/core/gotypes.json && \
+	  mv $$tmp/expected.json ../../tests/unit/core/goshape/expected.json && rm -r $$tmp
 
 # kind cluster + image build/load + helm install + tests/e2e; without Docker it prints why and skips.
 e2e-kind: venv

@@ -6,10 +6,10 @@ v1beta1 ``namespaceSelector`` on ``kubernetes.io/metadata.name``, and the v1alph
 ``apps.kruise.io/sidecarset-custom-version`` is v1beta1's ``spec.customVersion``.
 
 The hash (annotations ``kruise.io/sidecarset-hash`` and ``-without-image``) is OpenKruise's:
-SafeEncodeString(hex(sha256(json.Marshal({"containers": ..., ["initContainers": ...]})))).
-Go's json.Marshal writes struct fields in declaration order, drops ``omitempty`` zero values and
-always writes non-pointer struct fields (so ``"resources":{}`` appears even when unset). We
-replicate that for the container types below; see docs/sdk.md for the limits.
+SafeEncodeString(hex(sha256(json.Marshal({"containers": ..., ["initContainers": ...]})))) over the
+typed containers. ``core.goshape`` writes them as Go does (struct fields in declaration order,
+``omitempty`` zero values dropped, non-pointer structs always written, so ``"resources":{}``
+appears even when unset, quantities canonical, unknown fields dropped); see docs/sdk.md.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.goshape import go_shape
 from .common import (
     GROUP,
     IntOrString,
@@ -233,214 +234,9 @@ def safe_encode_string(s: str) -> str:
     return "".join(_SAFE_ALPHANUMS[ord(c) % len(_SAFE_ALPHANUMS)] for c in s)
 
 
-# Go struct layouts: (json name, kind, nested schema, zero value). Kinds:
-#   req    - no omitempty: always written (zero value when absent)
-#   omit   - omitempty: dropped when absent or zero ("", 0, false, empty list/map)
-#   ptr    - pointer/omitempty: dropped only when absent (a present false/0/{} is written)
-#   struct - non-pointer struct: always written, {} when absent (omitempty has no effect on structs)
-#   map    - map with omitempty: dropped when empty, keys sorted
-_Field = tuple[str, str, str | None, Any]
-
-
-def _f(name: str, kind: str, sub: str | None = None, zero: Any = None) -> _Field:
-    return (name, kind, sub, zero)
-
-
-_SCHEMAS: dict[str, list[_Field]] = {
-    "Container": [
-        _f("name", "req", zero=""),
-        _f("image", "omit"),
-        _f("command", "omit"),
-        _f("args", "omit"),
-        _f("workingDir", "omit"),
-        _f("ports", "omit", "ContainerPort"),
-        _f("envFrom", "omit", "EnvFromSource"),
-        _f("env", "omit", "EnvVar"),
-        _f("resources", "struct", "ResourceRequirements"),
-        _f("resizePolicy", "omit", "ContainerResizePolicy"),
-        _f("restartPolicy", "ptr"),
-        _f("restartPolicyRules", "omit"),
-        _f("volumeMounts", "omit", "VolumeMount"),
-        _f("volumeDevices", "omit", "VolumeDevice"),
-        _f("livenessProbe", "ptr", "Probe"),
-        _f("readinessProbe", "ptr", "Probe"),
-        _f("startupProbe", "ptr", "Probe"),
-        _f("lifecycle", "ptr", "Lifecycle"),
-        _f("terminationMessagePath", "omit"),
-        _f("terminationMessagePolicy", "omit"),
-        _f("imagePullPolicy", "omit"),
-        _f("securityContext", "ptr", "SecurityContext"),
-        _f("stdin", "omit"),
-        _f("stdinOnce", "omit"),
-        _f("tty", "omit"),
-    ],
-    "ContainerPort": [
-        _f("name", "omit"),
-        _f("hostPort", "omit"),
-        _f("containerPort", "req", zero=0),
-        _f("protocol", "omit"),
-        _f("hostIP", "omit"),
-    ],
-    "EnvFromSource": [
-        _f("prefix", "omit"),
-        _f("configMapRef", "ptr", "LocalRefOptional"),
-        _f("secretRef", "ptr", "LocalRefOptional"),
-    ],
-    "LocalRefOptional": [_f("name", "omit"), _f("optional", "ptr")],
-    "EnvVar": [_f("name", "req", zero=""), _f("value", "omit"), _f("valueFrom", "ptr", "EnvVarSource")],
-    "EnvVarSource": [
-        _f("fieldRef", "ptr", "ObjectFieldSelector"),
-        _f("resourceFieldRef", "ptr", "ResourceFieldSelector"),
-        _f("configMapKeyRef", "ptr", "KeySelector"),
-        _f("secretKeyRef", "ptr", "KeySelector"),
-        _f("fileKeyRef", "ptr"),
-    ],
-    "ObjectFieldSelector": [_f("apiVersion", "omit"), _f("fieldPath", "req", zero="")],
-    "ResourceFieldSelector": [
-        _f("containerName", "omit"),
-        _f("resource", "req", zero=""),
-        _f("divisor", "req", zero="0"),  # resource.Quantity is a struct: always written
-    ],
-    "KeySelector": [_f("name", "omit"), _f("key", "req", zero=""), _f("optional", "ptr")],
-    "ResourceRequirements": [
-        _f("limits", "map"),
-        _f("requests", "map"),
-        _f("claims", "omit", "ResourceClaim"),
-    ],
-    "ResourceClaim": [_f("name", "req", zero=""), _f("request", "omit")],
-    "ContainerResizePolicy": [_f("resourceName", "req", zero=""), _f("restartPolicy", "req", zero="")],
-    "VolumeMount": [
-        _f("name", "req", zero=""),
-        _f("readOnly", "omit"),
-        _f("recursiveReadOnly", "ptr"),
-        _f("mountPath", "req", zero=""),
-        _f("subPath", "omit"),
-        _f("mountPropagation", "ptr"),
-        _f("subPathExpr", "omit"),
-    ],
-    "VolumeDevice": [_f("name", "req", zero=""), _f("devicePath", "req", zero="")],
-    "Probe": [
-        _f("exec", "ptr", "ExecAction"),
-        _f("httpGet", "ptr", "HTTPGetAction"),
-        _f("tcpSocket", "ptr", "TCPSocketAction"),
-        _f("grpc", "ptr", "GRPCAction"),
-        _f("initialDelaySeconds", "omit"),
-        _f("timeoutSeconds", "omit"),
-        _f("periodSeconds", "omit"),
-        _f("successThreshold", "omit"),
-        _f("failureThreshold", "omit"),
-        _f("terminationGracePeriodSeconds", "ptr"),
-    ],
-    "ExecAction": [_f("command", "omit")],
-    "HTTPGetAction": [
-        _f("path", "omit"),
-        _f("port", "req", zero=0),
-        _f("host", "omit"),
-        _f("scheme", "omit"),
-        _f("httpHeaders", "omit", "HTTPHeader"),
-    ],
-    "HTTPHeader": [_f("name", "req", zero=""), _f("value", "req", zero="")],
-    "TCPSocketAction": [_f("port", "req", zero=0), _f("host", "omit")],
-    "GRPCAction": [_f("port", "req", zero=0), _f("service", "ptr")],
-    "Lifecycle": [
-        _f("postStart", "ptr", "LifecycleHandler"),
-        _f("preStop", "ptr", "LifecycleHandler"),
-        _f("stopSignal", "ptr"),
-    ],
-    "LifecycleHandler": [
-        _f("exec", "ptr", "ExecAction"),
-        _f("httpGet", "ptr", "HTTPGetAction"),
-        _f("tcpSocket", "ptr", "TCPSocketAction"),
-        _f("sleep", "ptr", "SleepAction"),
-    ],
-    "SleepAction": [_f("seconds", "req", zero=0)],
-    "SecurityContext": [
-        _f("capabilities", "ptr", "Capabilities"),
-        _f("privileged", "ptr"),
-        _f("seLinuxOptions", "ptr", "SELinuxOptions"),
-        _f("windowsOptions", "ptr", "WindowsOptions"),
-        _f("runAsUser", "ptr"),
-        _f("runAsGroup", "ptr"),
-        _f("runAsNonRoot", "ptr"),
-        _f("readOnlyRootFilesystem", "ptr"),
-        _f("allowPrivilegeEscalation", "ptr"),
-        _f("procMount", "ptr"),
-        _f("seccompProfile", "ptr", "ProfileRef"),
-        _f("appArmorProfile", "ptr", "ProfileRef"),
-    ],
-    "Capabilities": [_f("add", "omit"), _f("drop", "omit")],
-    "SELinuxOptions": [_f("user", "omit"), _f("role", "omit"), _f("type", "omit"), _f("level", "omit")],
-    "WindowsOptions": [
-        _f("gmsaCredentialSpecName", "ptr"),
-        _f("gmsaCredentialSpec", "ptr"),
-        _f("runAsUserName", "ptr"),
-        _f("hostProcess", "ptr"),
-    ],
-    "ProfileRef": [_f("type", "req", zero=""), _f("localhostProfile", "ptr")],
-    # kruise SidecarContainer = inline Container + these, in declaration order.
-    "SidecarContainerExtra": [
-        _f("podInjectPolicy", "omit"),
-        _f("upgradeStrategy", "struct", "SidecarContainerUpgradeStrategy"),
-        _f("shareVolumePolicy", "struct", "ShareVolumePolicy"),
-        _f("shareVolumeDevicePolicy", "ptr", "ShareVolumePolicy"),
-        _f("transferEnv", "omit", "TransferEnvVar"),
-        _f("resourcesPolicy", "ptr", "ResourcesPolicy"),
-    ],
-    "SidecarContainerUpgradeStrategy": [_f("upgradeType", "omit"), _f("hotUpgradeEmptyImage", "omit")],
-    "ShareVolumePolicy": [_f("type", "omit")],
-    "TransferEnvVar": [
-        _f("sourceContainerName", "omit"),
-        _f("sourceContainerNameFrom", "ptr", "SourceContainerNameSource"),
-        _f("envName", "omit"),
-        _f("envNames", "omit"),
-    ],
-    "SourceContainerNameSource": [_f("fieldRef", "ptr", "ObjectFieldSelector")],
-    "ResourcesPolicy": [
-        _f("targetContainerMode", "omit"),
-        _f("targetContainersNameRegex", "omit"),
-        _f("resourceExpr", "struct", "ResourceExpr"),
-    ],
-    "ResourceExpr": [_f("limits", "ptr", "ResourceExprValues"), _f("requests", "ptr", "ResourceExprValues")],
-    "ResourceExprValues": [_f("cpu", "omit"), _f("memory", "omit")],
-}
-_SCHEMAS["SidecarContainer"] = _SCHEMAS["Container"] + _SCHEMAS["SidecarContainerExtra"]
-
-
-def _is_zero(v: Any) -> bool:
-    return v is None or v is False or v == 0 or v == "" or v == [] or v == {}
-
-
-def _go_value(value: Any, schema: str | None) -> Any:
-    if isinstance(value, Mapping):
-        if schema is not None:
-            return _go_struct(value, schema)
-        return {k: _go_value(value[k], None) for k in sorted(value)}  # a Go map: sorted keys
-    if isinstance(value, list):
-        return [_go_value(v, schema) for v in value]
-    return value
-
-
-def _go_struct(value: Mapping[str, Any], schema: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    fields = _SCHEMAS[schema]
-    for name, kind, sub, zero in fields:
-        v = value.get(name)
-        if kind == "req":
-            out[name] = _go_value(zero if v is None else v, sub)
-        elif kind == "struct":
-            out[name] = _go_struct(v if isinstance(v, Mapping) else {}, sub or "")
-        elif kind == "ptr":
-            if v is not None:
-                out[name] = _go_value(v, sub)
-        elif kind in ("omit", "map") and not _is_zero(v):
-            out[name] = _go_value(v, sub)
-    # Fields Go does not know would be dropped by its decoder; we keep them (sorted, at the end)
-    # so that they still count as a change.
-    known = {f[0] for f in fields}
-    for k in sorted(value):
-        if k not in known and value[k] is not None:
-            out[k] = _go_value(value[k], None)
-    return out
+# OpenKruise 1.9's v1beta1 SidecarContainer (corev1.Container inlined plus the kruise fields), as
+# described by the generated Go field table (core/gotypes.json, hack/gotypes).
+SIDECAR_CONTAINERS_TYPE = "[]kruise/v1beta1.SidecarContainer"
 
 
 def go_json_marshal(value: Any, *, sort_keys: bool = False) -> str:
@@ -458,11 +254,9 @@ def go_json_marshal(value: Any, *, sort_keys: bool = False) -> str:
     )
 
 
-def _containers_of(spec: Mapping[str, Any], key: str) -> list[Any] | None:
-    containers = spec.get(key)
-    if containers is None:
-        return None
-    return [_go_struct(c, "SidecarContainer") if isinstance(c, Mapping) else c for c in containers]
+def _containers_of(spec: Mapping[str, Any], key: str) -> Any:
+    """The containers as json.Marshal writes the typed list (struct fields in Go order)."""
+    return go_shape(spec.get(key), SIDECAR_CONTAINERS_TYPE)
 
 
 def _encode_sidecarset(sidecarset: Mapping[str, Any]) -> str:

@@ -16,7 +16,8 @@ from kruise_py.api import (
     sidecarset_hash,
     sidecarset_hash_without_image,
 )
-from kruise_py.api.sidecarset import _go_struct, go_json_marshal
+from kruise_py.api.sidecarset import go_json_marshal
+from kruise_py.core.goshape import go_shape
 
 
 def _sidecarset(
@@ -84,16 +85,16 @@ def test_go_field_order_and_omitempty() -> None:
         "securityContext": {"privileged": False},  # *bool: kept
         "image": "img",
         "name": "c",
-        "x-unknown": {"b": 1, "a": 2},
+        "x-unknown": {"b": 1, "a": 2},  # Go's decoder drops unknown fields
     }
-    encoded = go_json_marshal(_go_struct(container, "SidecarContainer"))
+    encoded = go_json_marshal(go_shape(container, "kruise/v1beta1.SidecarContainer"))
     assert encoded == (
         '{"name":"c","image":"img","env":[{"name":"A","value":"1"}],'
         '"resources":{"requests":{"cpu":"1","memory":"1Gi"}},'
         '"volumeMounts":[{"name":"v","mountPath":"/x"}],'
         '"securityContext":{"privileged":false},'
         '"podInjectPolicy":"BeforeAppContainer","upgradeStrategy":{"upgradeType":"ColdUpgrade"},'
-        '"shareVolumePolicy":{},"x-unknown":{"a":2,"b":1}}'
+        '"shareVolumePolicy":{}}'
     )
 
 
