@@ -189,7 +189,10 @@ def rollback_target(sts: Mapping[str, Any], revisions: list[Obj], to_revision: i
     template = rev.revision_template(target)
     if template is None:
         raise UndoError(f"revision {target['metadata']['name']} holds no pod template")
-    if template == (sts.get("spec") or {}).get("template"):
+    current = (sts.get("spec") or {}).get("template")
+    # By content: the revision holds the Go-shaped template (or, from an older kruise-py, the
+    # template as stored), the set the template as the user wrote it.
+    if isinstance(current, Mapping) and rev.go_template(template) == rev.go_template(current):
         return None
     return target
 

@@ -58,6 +58,7 @@ from kruise_py.api.statefulset import (
     INPLACE_UPDATE_STATE_ANNOTATION,
 )
 
+from . import revisions as rev
 from .obj import format_time
 
 __all__ = [
@@ -405,13 +406,13 @@ class UpdateSpec:
 
 
 def _revision_data(revision: Mapping[str, Any]) -> dict[str, Any] | None:
-    data = revision.get("data")
-    if isinstance(data, str | bytes):
-        try:
-            data = json.loads(data)
-        except ValueError:
-            return None
-    return dict(data) if isinstance(data, Mapping) else None
+    """The revision's data in its Go shape (``revisions.revision_content``): a revision OpenKruise
+    wrote and one an older kruise-py wrote for the same template are then identical, so their diff
+    is empty (OpenKruise's diff of the raw bytes would see ``resources: {}`` appear and recreate)."""
+    if not isinstance(rev.revision_data_of(revision), Mapping):
+        return None
+    data = json.loads(rev.revision_content(revision))
+    return data if isinstance(data, dict) else None
 
 
 def _split_subscripted(field_path: str) -> tuple[str, str] | None:

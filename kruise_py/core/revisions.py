@@ -6,16 +6,26 @@ stateful_set_utils.go ``getPatch``/``newRevision`` and stateful_set_control.go
 ``getStatefulSetRevisions``/``truncateHistory``.
 
 Only the pod template is versioned. Revisions are plain apps/v1 ControllerRevision dicts.
+
+Revision data is OpenKruise 1.9's byte for byte: the template in its Go shape (``core.goshape``: the
+typed round trip through k8s.io/api structs adds ``"metadata":{"creationTimestamp":null}`` and
+``"resources":{}``, canonicalizes quantities, drops unknown fields ...), so hash and name equal the
+ones OpenKruise computes for the same template. Revisions are compared by content (both sides'
+templates Go-shaped): an OpenKruise revision, one written by an older kruise-py (the template as
+stored, not Go-shaped) and a new candidate for the same template are equal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+import json
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from kruise_py.api.common import copy_json
 from kruise_py.api.sidecarset import go_json_marshal, safe_encode_string
+
+from . import goshape
 
 REVISION_LABEL = "controller-revision-hash"  # apps.ControllerRevisionHashLabelKey (pods)
 HISTORY_HASH_LABEL = "controller.kubernetes.io/hash"  # history.ControllerRevisionHashLabel (revisions)
@@ -34,9 +44,20 @@ def _fnv1_32(data: bytes, h: int = _FNV32_OFFSET) -> int:
     return h
 
 
+TEMPLATE_TYPE = "core/v1.PodTemplateSpec"
+
+
+def go_template(template: Mapping[str, Any]) -> dict[str, Any]:
+    """The pod template as OpenKruise's getPatch writes it: Go-shaped, then through a
+    ``map[string]interface{}`` (numbers as float64)."""
+    shaped = goshape.via_map(goshape.go_shape(template, TEMPLATE_TYPE))
+    return shaped if isinstance(shaped, dict) else {}
+
+
 def revision_data(template: Mapping[str, Any]) -> dict[str, Any]:
-    """The revision data (Kruise ``getPatch``): ``{"spec":{"template":<template + "$patch":"replace">}}``."""
-    tpl = copy_json(dict(template))
+    """The revision data (Kruise ``getPatch``): ``{"spec":{"template":<Go-shaped template +
+    "$patch":"replace">}}``; :func:`revision_bytes` of it are OpenKruise's bytes."""
+    tpl = go_template(template)
     tpl["$patch"] = "replace"
     return {"spec": {"template": tpl}}
 
@@ -53,13 +74,10 @@ def go_json(obj: Any) -> str:
 
 
 def revision_bytes(data: Mapping[str, Any]) -> bytes:
-    """Canonical JSON of revision data: sorted keys, no whitespace, UTF-8.
-
-    Kruise hashes the bytes of the Go-encoded typed StatefulSet (which adds fields such as
-    ``"metadata":{"creationTimestamp":null}`` and ``"resources":{}`` and escapes ``<>&``), so hashes,
-    and therefore revision names, differ from the ones OpenKruise would compute for the same template.
-    The names keep the ``<set>-<hash>`` shape and are stable across restarts and Python versions.
-    """
+    """JSON of revision data as Go's json.Marshal of a map writes it: sorted keys, no whitespace,
+    UTF-8, ``<>&`` escaped. For :func:`revision_data` these are the bytes OpenKruise stores and
+    hashes; the reconciler sends the revision through :func:`go_json`, so the apiserver stores them
+    too."""
     return go_json(data).encode("utf-8")
 
 
@@ -148,7 +166,7 @@ def revision_template(revision: Mapping[str, Any]) -> dict[str, Any] | None:
     Kruise ``ApplyRevision`` strategic-merge-patches the data onto the set; since the template carries
     ``"$patch":"replace"``, the result is exactly this template.
     """
-    data = revision.get("data")
+    data = revision_data_of(revision)
     spec = data.get("spec") if isinstance(data, Mapping) else None
     tpl = spec.get("template") if isinstance(spec, Mapping) else None
     if not isinstance(tpl, Mapping):
@@ -185,9 +203,61 @@ def _name(obj: Mapping[str, Any]) -> str:
     return str(_meta(obj).get("name") or "")
 
 
+# Go-shaped contents of stored revisions, by (kind, uid, resourceVersion, name): revision data is
+# immutable, and every reconcile compares each revision of its owner with the candidate.
+_CONTENT_MEMO: dict[tuple[str, str, str, str], bytes] = {}
+_CONTENT_MEMO_SIZE = 4096
+
+
+def memoized_content(
+    revision: Mapping[str, Any], kind: str, compute: Callable[[Mapping[str, Any]], bytes]
+) -> bytes:
+    """``compute(revision)``, remembered for stored revisions (those with a uid and resourceVersion)."""
+    meta = _meta(revision)
+    uid, rv = meta.get("uid"), meta.get("resourceVersion")
+    if not uid or not rv:
+        return compute(revision)
+    key = (kind, str(uid), str(rv), _name(revision))
+    hit = _CONTENT_MEMO.get(key)
+    if hit is None:
+        hit = compute(revision)
+        if len(_CONTENT_MEMO) >= _CONTENT_MEMO_SIZE:
+            _CONTENT_MEMO.clear()
+        _CONTENT_MEMO[key] = hit
+    return hit
+
+
+def revision_data_of(revision: Mapping[str, Any]) -> Any:
+    """A revision's data as JSON (a client may hand it over as text)."""
+    data = revision.get("data")
+    if isinstance(data, str | bytes):
+        try:
+            return json.loads(data)
+        except ValueError:
+            return None
+    return data
+
+
+def _content(revision: Mapping[str, Any]) -> bytes:
+    data = revision_data_of(revision)
+    spec = data.get("spec") if isinstance(data, Mapping) else None
+    tpl = revision_template(revision)
+    if tpl is None or len(data) != 1 or not isinstance(spec, Mapping) or len(spec) != 1:
+        return go_json(data).encode("utf-8")  # not getPatch's shape: compared as it is
+    return revision_bytes(revision_data(tpl))
+
+
+def revision_content(revision: Mapping[str, Any]) -> bytes:
+    """What a revision records, in OpenKruise's bytes: :func:`revision_bytes` of the revision data
+    rebuilt from its template, so the same for an OpenKruise revision, one written by an older
+    kruise-py (the template as stored) and a new candidate. Without a template: its data as is."""
+    return memoized_content(revision, "asts", _content)
+
+
 def equal_revision(lhs: Mapping[str, Any], rhs: Mapping[str, Any]) -> bool:
-    """history.EqualRevision, comparing the parsed data (not names or hashes)."""
-    return lhs.get("data") == rhs.get("data")
+    """history.EqualRevision by content: the two revisions record the same template once both are
+    Go-shaped (:func:`revision_content`); names and hash labels do not matter."""
+    return revision_content(lhs) == revision_content(rhs)
 
 
 @dataclass
@@ -228,12 +298,15 @@ def decide_update_revision(
     number = next_revision_number(ordered)
     candidate = new_revision(sts, template, number, collision_count)
 
-    equal = [r for r in ordered if equal_revision(r, candidate)]
+    # FindEqualRevisions, by content: an equal revision is reused (or bumped) under its own name,
+    # whoever wrote it.
+    want = revision_bytes(candidate["data"])
+    contents = [revision_content(r) for r in ordered]
+    equal = [i for i, c in enumerate(contents) if c == want]
     if equal:
-        latest = ordered[-1]
-        if equal_revision(latest, equal[-1]):
-            return UpdateRevisionDecision("reuse", latest, collision_count)
-        bumped = copy_json(equal[-1])
+        if contents[-1] == contents[equal[-1]]:
+            return UpdateRevisionDecision("reuse", ordered[-1], collision_count)
+        bumped = copy_json(ordered[equal[-1]])
         assert isinstance(bumped, dict)
         bumped["revision"] = number
         return UpdateRevisionDecision("bump", bumped, collision_count)

@@ -5,8 +5,9 @@ pkg/controller/sidecarset/sidecarset_processor.go (``registerLatestRevision``, `
 ``filterActiveRevisions``, ``updateCustomVersionLabel``), k8s.io/kubernetes/pkg/controller/history.
 
 SidecarSets are cluster-scoped, so their revisions live in the operator's namespace and are found by
-the label ``kruise.io/sidecarset-name``. Names and hashes use the same scheme as the Advanced
-StatefulSet (``core.revisions``: FNV-1 over canonical JSON, ``<name>-<hash>``).
+the label ``kruise.io/sidecarset-name``. Data, hash and name are OpenKruise 1.9's for the same spec
+(the recorded fields Go-shaped, ``core.goshape``; FNV-1 over those bytes, ``<name>-<hash>``), and
+revisions are compared by content, so OpenKruise's revisions and older kruise-py ones are reused.
 
 The reconciler does, per reconcile:
 
@@ -27,6 +28,7 @@ from typing import Any, Literal
 
 from ...api import sidecarset as scs
 from ...api.common import copy_json
+from ...core import goshape
 from ...core import revisions as rev
 from ...core.obj import as_map as _m
 from ...core.obj import meta as _meta
@@ -36,8 +38,16 @@ from ...core.obj import spec as _spec
 Obj = dict[str, Any]
 Action = Literal["reuse", "bump", "create"]
 
-# The fields a revision records (copySidecarSetSpecRevision), in Go's sorted-map order.
+# The fields a revision records (copySidecarSetSpecRevision), in Go's sorted-map order, with their
+# Go types in OpenKruise 1.9's v1beta1 SidecarSetSpec (all ``omitempty``).
 REVISION_FIELDS = ("containers", "imagePullSecrets", "initContainers", "patchPodMetadata", "volumes")
+REVISION_FIELD_TYPES = {
+    "containers": "[]kruise/v1beta1.SidecarContainer",
+    "imagePullSecrets": "[]core/v1.LocalObjectReference",
+    "initContainers": "[]kruise/v1beta1.SidecarContainer",
+    "patchPodMetadata": "[]kruise/v1beta1.SidecarSetPatchPodMetadata",
+    "volumes": "[]core/v1.Volume",
+}
 DEFAULT_REVISION_HISTORY_LIMIT = 10
 HISTORY_HASH_LABEL = rev.HISTORY_HASH_LABEL  # controller.kubernetes.io/hash, set by history.NewControllerRevision
 
@@ -50,23 +60,47 @@ def _int(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
-def revision_data(sidecarset: Mapping[str, Any]) -> Obj:
-    """``{"spec":{"$patch":"replace", <present fields of volumes, containers, initContainers,
-    imagePullSecrets, patchPodMetadata>}}`` (spec §5.3). Any change to these fields is a new revision,
-    even when the SidecarSet hash is unchanged."""
-    spec = _spec(sidecarset)
+def _revision_data_of_spec(spec: Mapping[str, Any]) -> Obj:
     out: Obj = {"$patch": "replace"}
     for key in REVISION_FIELDS:
-        if spec.get(key) is not None:
-            out[key] = copy_json(spec[key])
+        shaped = goshape.go_shape(spec.get(key), REVISION_FIELD_TYPES[key])
+        out[key] = goshape.via_map(shaped) if shaped else None  # omitempty: an empty list is absent
     return {"spec": out}
+
+
+def revision_data(sidecarset: Mapping[str, Any]) -> Obj:
+    """OpenKruise's getPatch: ``{"spec":{"$patch":"replace","containers":..,"imagePullSecrets":..,
+    "initContainers":..,"patchPodMetadata":..,"volumes":..}}`` (spec §5.3), every key present (null
+    when unset), the values Go-shaped (``core.goshape``) from the typed v1beta1 SidecarSet, so the
+    bytes, hash and name are OpenKruise's. Any change to these fields is a new revision, even when the
+    SidecarSet hash is unchanged."""
+    return _revision_data_of_spec(_spec(sidecarset))
 
 
 def revision_spec(revision: Mapping[str, Any]) -> Obj:
     """The recorded spec fields of a revision (``$patch`` removed); {} if malformed."""
-    data = _m(revision.get("data"))
+    data = _m(rev.revision_data_of(revision))
     out = {k: copy_json(v) for k, v in _m(data.get("spec")).items() if k != "$patch"}
     return out
+
+
+def _content(revision: Mapping[str, Any]) -> bytes:
+    data = _m(rev.revision_data_of(revision))
+    spec = data.get("spec")
+    if list(data) != ["spec"] or not isinstance(spec, Mapping) or set(spec) - {"$patch", *REVISION_FIELDS}:
+        return rev.go_json(data).encode("utf-8")  # not getPatch's shape: compared as it is
+    return rev.revision_bytes(_revision_data_of_spec(spec))
+
+
+def revision_content(revision: Mapping[str, Any]) -> bytes:
+    """What a revision records, in OpenKruise's bytes, however it was written: by OpenKruise, by an
+    older kruise-py (present fields only, as stored) or as a new candidate."""
+    return rev.memoized_content(revision, "sidecarset", _content)
+
+
+def equal_revision(lhs: Mapping[str, Any], rhs: Mapping[str, Any]) -> bool:
+    """history.EqualRevision by content (:func:`revision_content`)."""
+    return revision_content(lhs) == revision_content(rhs)
 
 
 def owner_ref(sidecarset: Mapping[str, Any]) -> Obj:
@@ -128,11 +162,14 @@ def decide_revision_full(
     collision_count = _stored_collision_count(sidecarset)
     number = rev.next_revision_number(ordered)
     candidate = new_revision(sidecarset, namespace, number, collision_count)
-    equal = [r for r in ordered if rev.equal_revision(r, candidate)]
+    # Equal by content: an equal revision is reused (or bumped) under its own name, whoever wrote it.
+    want = rev.revision_bytes(candidate["data"])
+    contents = [revision_content(r) for r in ordered]
+    equal = [i for i, c in enumerate(contents) if c == want]
     if equal:
-        if rev.equal_revision(ordered[-1], equal[-1]):
+        if contents[-1] == contents[equal[-1]]:
             return "reuse", ordered[-1], collision_count
-        bumped = copy_json(equal[-1])
+        bumped = copy_json(ordered[equal[-1]])
         assert isinstance(bumped, dict)
         bumped["revision"] = number
         _set_custom_version(sidecarset, bumped)

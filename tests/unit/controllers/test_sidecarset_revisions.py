@@ -48,13 +48,34 @@ def step(ss: Obj, revisions: list[Obj], pods: list[Obj] | None = None) -> tuple[
     return action, revision, [r for r in after if r["metadata"]["name"] not in gone]
 
 
-def test_revision_data_records_only_the_present_fields() -> None:
+def test_revision_data_records_the_five_fields_go_shaped() -> None:
     ss = make_ss(volumes=[{"name": "v", "emptyDir": {}}], imagePullSecrets=[{"name": "s"}])
     data = revs.revision_data(ss)
-    assert data == {"spec": {"$patch": "replace", "containers": ss["spec"]["containers"],
-                             "imagePullSecrets": [{"name": "s"}], "volumes": [{"name": "v", "emptyDir": {}}]}}
+    assert list(data) == ["spec"]
+    assert set(data["spec"]) == {"$patch", *revs.REVISION_FIELDS}  # every key, null when unset
+    assert data["spec"]["initContainers"] is None and data["spec"]["patchPodMetadata"] is None
+    assert data["spec"]["imagePullSecrets"] == [{"name": "s"}]
+    assert data["spec"]["volumes"] == [{"name": "v", "emptyDir": {}}]
+    (c,) = data["spec"]["containers"]
+    assert c["resources"] == {} and c["name"] == "log"  # the typed SidecarContainer writes resources
     assert data["spec"]["containers"] is not ss["spec"]["containers"]  # a copy
     assert revs.revision_spec({"data": data})["volumes"] == [{"name": "v", "emptyDir": {}}]
+    # empty lists are omitempty-absent, as in OpenKruise
+    assert revs.revision_data(make_ss(volumes=[]))["spec"]["volumes"] is None
+
+
+def test_revision_written_by_an_older_kruise_py_is_reused_under_its_name() -> None:
+    """Older kruise-py stored only the present fields, as given; same content -> same revision."""
+    ss = make_ss(volumes=[{"name": "v", "emptyDir": {}}])
+    old = revs.new_revision(ss, NS, 1, 0)
+    old["data"] = {"spec": {"$patch": "replace", "containers": copy.deepcopy(ss["spec"]["containers"]),
+                            "volumes": [{"name": "v", "emptyDir": {}}]}}
+    old["metadata"]["name"] = "log-sc-olderhash"
+    action, revision = revs.decide_revision(ss, [old], NS)
+    assert (action, revision["metadata"]["name"]) == ("reuse", "log-sc-olderhash")
+    assert revs.equal_revision(old, revs.new_revision(ss, NS, 2, 0))
+    changed = make_ss("log:2", volumes=[{"name": "v", "emptyDir": {}}])
+    assert revs.decide_revision(changed, [old], NS)[0] == "create"
 
 
 def test_new_revision_shape() -> None:

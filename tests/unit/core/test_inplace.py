@@ -29,6 +29,7 @@ from kruise_py.core.inplace import (
     start_update,
     update_in_progress,
 )
+from kruise_py.core.revisions import revision_data
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 OLD_ID = "docker-pullable://nginx@sha256:" + "a" * 64
@@ -211,7 +212,7 @@ _ENV_LABEL = [{"name": "VER", "valueFrom": {"fieldRef": {"fieldPath": "metadata.
          template([container(resources={"requests": {"cpu": "2"}})]), {}, {}),
         ("image removed", template(), template([{"name": "nginx"}]), {}, {}),
         ("data outside the template", template(), template(), {"replicas": 1}, {"replicas": 2}),
-        ("unknown template field", {**template(), "extra": 1}, {**template(), "extra": 2}, {}, {}),
+        ("hostNetwork change", template(hostNetwork=True), template(), {}, {}),
     ],
 )
 def test_not_possible(case: str, old: dict[str, Any], new: dict[str, Any],
@@ -221,6 +222,41 @@ def test_not_possible(case: str, old: dict[str, Any], new: dict[str, Any],
 
 def test_old_revision_missing_is_not_possible() -> None:
     assert calculate_update_spec(None, revision("r2", template())) is None
+
+
+def go_revision(name: str, tpl: dict[str, Any]) -> dict[str, Any]:
+    """A revision as OpenKruise writes it: the Go-shaped template (``"resources":{}``, ...)."""
+    return {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": {"name": name},
+            "data": revision_data(tpl), "revision": 1}
+
+
+def test_unknown_template_fields_are_dropped_as_go_drops_them() -> None:
+    spec = calculate_update_spec(revision("r1", {**template(), "extra": 1}), revision("r2", {**template(), "extra": 2}))
+    assert spec == UpdateSpec(revision="r2")
+
+
+@pytest.mark.parametrize("older_is_old", [True, False])
+def test_same_template_in_openkruise_and_older_kruise_py_shape_is_no_change(older_is_old: bool) -> None:
+    """One side written by OpenKruise (Go-shaped), the other by an older kruise-py (as stored): the
+    diff of the same template is empty, not ``resources: {}`` added (which would force a recreate)."""
+    tpl = template([container(resources={"requests": {"cpu": "1000m", "memory": "1024Mi"}},
+                              ports=[{"containerPort": 80}])], annotations={"a": "<b>"}, hostNetwork=False)
+    older, go = revision("older", tpl), go_revision("go", tpl)
+    assert go["data"] != older["data"]  # really two shapes
+    assert go["data"]["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "1"
+    old, new = (older, go) if older_is_old else (go, older)
+    for allow_resize in (False, True):
+        spec = calculate_update_spec(old, new, allow_resize=allow_resize)
+        assert spec == UpdateSpec(revision=new["metadata"]["name"]), allow_resize
+
+
+def test_image_change_across_the_two_shapes_is_an_image_update() -> None:
+    tpl = template([container(resources={"limits": {"cpu": "0.5"}})])
+    new_tpl = template([container(image="nginx:2", resources={"limits": {"cpu": "500m"}})])
+    spec = calculate_update_spec(go_revision("r1", tpl), revision("r2", new_tpl))
+    assert spec is not None
+    assert spec.container_images == {"nginx": "nginx:2"}
+    assert spec.metadata_patch == {} and spec.container_resources == {}
 
 
 def test_revision_data_as_raw_json() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -9,17 +10,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kruise_py.api.sidecarset import safe_encode_string
 from kruise_py.core.revisions import (
     HISTORY_HASH_LABEL,
     _fnv1_32,
     current_revision_name,
     decide_update_revision,
+    equal_revision,
+    go_template,
     hash_revision,
     new_revision,
     next_revision_number,
     pod_at_revision,
     pod_updated_loose,
     revision_bytes,
+    revision_content,
     revision_data,
     revision_name,
     revision_of_pod,
@@ -69,15 +74,21 @@ def pod(rev: str | None) -> dict[str, Any]:
 
 def test_revision_data_shape() -> None:
     data = revision_data(TEMPLATE)
-    assert data == {"spec": {"template": {**TEMPLATE, "$patch": "replace"}}}
+    # The template in its Go shape (what OpenKruise's typed round trip writes), then "$patch".
+    assert data == {"spec": {"template": {
+        "metadata": {"creationTimestamp": None, "labels": {"app": "foo"}},
+        "spec": {"containers": [{"name": "main", "image": "nginx:1.25", "resources": {}}]},
+        "$patch": "replace"}}}
     assert "$patch" not in TEMPLATE  # input not mutated
+    assert revision_data(go_template(TEMPLATE)) == data  # Go shape is idempotent
 
 
-def test_revision_bytes_canonical() -> None:
+def test_revision_bytes_are_openkruise_bytes() -> None:
     data = revision_data(TEMPLATE)
+    # from hack/gotypes (tests/unit/core/goshape/expected.json, case unit-template)
     assert revision_bytes(data) == (
-        b'{"spec":{"template":{"$patch":"replace","metadata":{"labels":{"app":"foo"}},'
-        b'"spec":{"containers":[{"image":"nginx:1.25","name":"main"}]}}}}'
+        b'{"spec":{"template":{"$patch":"replace","metadata":{"creationTimestamp":null,"labels":{"app":"foo"}},'
+        b'"spec":{"containers":[{"image":"nginx:1.25","name":"main","resources":{}}]}}}}'
     )
     # key order of the input does not matter
     reordered = json.loads(json.dumps(data))
@@ -100,15 +111,21 @@ def test_fnv1_32_matches_go(data: bytes, expected: int) -> None:
 @pytest.mark.parametrize(
     ("collision_count", "expected"),
     [
-        # Golden values from Go: history.HashControllerRevision over the same raw bytes
-        # (sum32 13103471 / 2848002445 / 2848002442, then rand.SafeEncodeString(fmt.Sprint(sum))).
-        (None, "575478c5"),
-        (0, "6d8d446889"),  # the probe is hashed as its decimal string, so 0 still changes the hash
-        (7, "6d8d446886"),
+        # From Go (hack/gotypes vectors unit-template, unit-template-collision-7): FNV-1 32 over
+        # getPatch's bytes and the collision count's decimal string, then rand.SafeEncodeString.
+        (0, "75bd5f5b94"),
+        (7, "75bd5f5b97"),
     ],
 )
-def test_hash_revision_matches_go(collision_count: int | None, expected: str) -> None:
+def test_hash_revision_matches_go(collision_count: int, expected: str) -> None:
     assert hash_revision(revision_data(TEMPLATE), collision_count) == expected
+    assert new_revision(sts(), TEMPLATE, 1, collision_count)["metadata"]["name"] == f"web-{expected}"
+
+
+def test_hash_revision_without_probe() -> None:
+    data = revision_data(TEMPLATE)
+    assert hash_revision(data, None) == safe_encode_string(str(_fnv1_32(revision_bytes(data))))
+    assert hash_revision(data, None) != hash_revision(data, 0)  # a probe of 0 still changes the hash
 
 
 def test_revision_name_truncates_prefix() -> None:
@@ -144,7 +161,7 @@ def test_new_revision_object() -> None:
         "data": revision_data(TEMPLATE),
         "revision": 3,
     }
-    assert revision_template(rev) == TEMPLATE
+    assert revision_template(rev) == go_template(TEMPLATE)
 
 
 def test_revision_template_malformed() -> None:
@@ -213,6 +230,64 @@ def test_decide_compares_data_not_names() -> None:
     assert d.revision["metadata"]["name"] == r_old["metadata"]["name"]
 
 
+def older_kruise_py_revision(template: dict[str, Any], name: str, number: int = 1) -> dict[str, Any]:
+    """A revision as kruise-py wrote it before Go shape: the template as stored, another hash."""
+    r = new_revision(sts(template), template, number, 0)
+    r["data"] = {"spec": {"template": {**copy.deepcopy(template), "$patch": "replace"}}}
+    r["metadata"]["name"] = name
+    r["metadata"]["labels"][HISTORY_HASH_LABEL] = name.rsplit("-", 1)[-1]
+    return r
+
+
+def test_equal_revision_is_by_content() -> None:
+    go = new_revision(sts(), TEMPLATE, 1, 0)
+    older = older_kruise_py_revision(TEMPLATE, "web-older")
+    assert go["data"] != older["data"]
+    assert equal_revision(go, older) and equal_revision(older, go)
+    assert not equal_revision(go, older_kruise_py_revision(with_image("nginx:2"), "web-x"))
+    # Values that only Go's decoding makes equal: quantity spelling, omitempty zero values
+    a = {**TEMPLATE, "spec": {"containers": [{"name": "main", "image": "nginx:1.25",
+                                               "resources": {"limits": {"cpu": "1000m"}}}], "hostNetwork": False}}
+    b = {**TEMPLATE, "spec": {"containers": [{"name": "main", "image": "nginx:1.25",
+                                               "resources": {"limits": {"cpu": 1}}}]}}
+    assert equal_revision(older_kruise_py_revision(a, "web-a"), older_kruise_py_revision(b, "web-b"))
+
+
+def test_decide_reuses_an_older_kruise_py_revision_by_content() -> None:
+    older = older_kruise_py_revision(TEMPLATE, "web-5d8c6f7b9")
+    d = decide_update_revision(sts(), [older])
+    assert d.action == "reuse"
+    assert d.revision["metadata"]["name"] == "web-5d8c6f7b9"
+    assert d.revision["data"] == older["data"]  # data is immutable: nothing rewritten
+
+
+def test_decide_bumps_an_older_kruise_py_revision_on_rollback() -> None:
+    older = older_kruise_py_revision(TEMPLATE, "web-older", 1)
+    r2 = new_revision(sts(), with_image("nginx:2"), 2, 0)
+    d = decide_update_revision(sts(), [older, r2])
+    assert (d.action, d.revision["metadata"]["name"], d.revision["revision"]) == ("bump", "web-older", 3)
+
+
+def test_decide_creates_a_go_shaped_revision_named_as_openkruise_names_it() -> None:
+    older = older_kruise_py_revision(TEMPLATE, "web-older", 1)
+    d = decide_update_revision(sts(with_image("nginx:2")), [older])
+    assert d.action == "create"
+    # from hack/gotypes (case unit-template-nginx-2)
+    assert d.revision["metadata"]["name"] == "web-7dbcd9cdb4"
+    assert d.revision["metadata"]["labels"][HISTORY_HASH_LABEL] == "7dbcd9cdb4"
+
+
+def test_revision_content_memo_is_keyed_by_uid_and_resource_version() -> None:
+    r = new_revision(sts(), TEMPLATE, 1, 0)
+    r["metadata"].update(uid="u-1", resourceVersion="5")
+    other = copy.deepcopy(r)
+    other["metadata"]["resourceVersion"] = "6"
+    other["data"] = revision_data(with_image("nginx:2"))
+    assert revision_content(r) == revision_bytes(revision_data(TEMPLATE))
+    assert revision_content(other) == revision_bytes(revision_data(with_image("nginx:2")))
+    assert revision_content(r) == revision_bytes(revision_data(TEMPLATE))
+
+
 def test_decide_collision_increments_count() -> None:
     # A revision that has the candidate's name but different data: a hash collision
     expected_name = new_revision(sts(), TEMPLATE, 1, 0)["metadata"]["name"]
@@ -249,7 +324,7 @@ def test_decide_sequence_of_template_changes(images: list[str]) -> None:
                 d.revision if r["metadata"]["name"] == d.revision["metadata"]["name"] else r
                 for r in revisions
             ]
-        assert revision_template(d.revision) == with_image(image)
+        assert revision_template(d.revision) == go_template(with_image(image))
         assert d.revision["revision"] == max(r["revision"] for r in revisions)
         name = d.revision["metadata"]["name"]
         assert names_by_image.setdefault(image, name) == name
