@@ -187,6 +187,9 @@ class SidecarSetController:
                 await self.client.create(revs_path, rev.go_json(revision))
             elif action == "bump":
                 await self.client.replace(f"{revs_path}/{revision['metadata']['name']}", rev.go_json(revision))
+            elif (label := ssrev.custom_version_patch(ss, revision)) is not None:
+                # spec.customVersion changed without a new revision (updateCustomVersionLabel).
+                await self.client.patch(f"{revs_path}/{revision['metadata']['name']}", label, "merge")
         except ApiError as e:
             if not (e.already_exists or (e.status == 404 and "namespaces" in e.message)):
                 raise
