@@ -809,7 +809,8 @@ def _crd(plural: str, kind: str, scope: str, short_names: list[str], versions: l
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{GROUP}"},
+        # The label tells kruise-py's CRDs from OpenKruise's (`kruise-py migrate check`).
+        "metadata": {"name": f"{plural}.{GROUP}", "labels": {"app.kubernetes.io/name": "kruise-py"}},
         "spec": {**spec, "names": names},
     }
 

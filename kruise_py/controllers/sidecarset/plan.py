@@ -249,6 +249,28 @@ def matched(pod: Mapping[str, Any], ss: Mapping[str, Any]) -> bool:
     return True
 
 
+def candidate_pods(ss: Mapping[str, Any], pods: Iterable[Obj], namespace_labels: Callable[[str], Mapping[str, str]]) -> list[Obj]:
+    """Of ``pods`` (those whose injected list names the SidecarSet), the ones it selects, in the
+    namespaces it admits (``namespace_labels(ns)``: the labels of a namespace); plan() checks the
+    rest (matched)."""
+    spec = _m(ss.get("spec"))
+    ns_sel, only_ns = spec.get("namespaceSelector"), spec.get("namespace")
+    ns_ok: dict[str, bool] = {}
+    out = []
+    for pod in pods:
+        ns = _meta(pod).get("namespace", "")
+        if only_ns and ns != only_ns:
+            continue
+        if ns_sel:
+            if ns not in ns_ok:
+                ns_ok[ns] = label_selector_matches(ns_sel, dict(namespace_labels(ns)))
+            if not ns_ok[ns]:
+                continue
+        if label_selector_matches(_m(spec.get("selector")), dict(_m(_meta(pod).get("labels")))):
+            out.append(pod)
+    return out
+
+
 def is_updated(pod: Mapping[str, Any], ss: Mapping[str, Any]) -> bool:
     """The pod's hash entry for this SidecarSet equals the SidecarSet's ``kruise.io/sidecarset-hash``."""
     return _pod_hash(pod, _name(ss), HASH) == sidecarset_hash(ss)

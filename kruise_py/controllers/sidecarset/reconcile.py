@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...api import sidecarset as scs
-from ...api.common import label_selector_matches
 from ...api.defaults import default_sidecarset
 from ...core import revisions as rev
 from ...runtime import rollout_metrics
@@ -45,9 +44,10 @@ class NotReady(Exception):
 class SidecarSetInjector:
     name = "sidecarset-injector"
 
-    def __init__(self, manager: Manager, operator_namespace: str) -> None:
+    def __init__(self, manager: Manager, revision_namespace: str) -> None:
         self.manager = manager
-        self.operator_namespace = operator_namespace
+        # SidecarSets are cluster-scoped: their ControllerRevisions live here (spec §9 P26).
+        self.revision_namespace = revision_namespace
         self.sidecarsets: ObjectCache = manager.cache(SIDECARSETS)
         self.namespaces: ObjectCache = manager.cache(NAMESPACES)
         self.revisions: ObjectCache = manager.cache(REVISIONS)
@@ -68,7 +68,7 @@ class SidecarSetInjector:
         matched = inject.matching_sidecarsets(pod, self.namespace_labels(namespace), self.sidecarsets.list())
         if not matched:
             return None
-        revisions = {r["metadata"]["name"]: r for r in self.revisions.list(self.operator_namespace)}
+        revisions = {r["metadata"]["name"]: r for r in self.revisions.list(self.revision_namespace)}
         result = inject.inject(pod, matched, now or datetime.now(UTC), revisions=revisions)
         if result.changed:
             log.debug("injected %s into pod %s/%s", result.injected, namespace,
@@ -149,24 +149,10 @@ class SidecarSetController:
 
 
     def candidates(self, ss: Obj) -> list[Obj]:
-        """Pods the SidecarSet selects, in the namespaces it admits, among those whose injected list
-        names it (the plan checks the rest)."""
-        spec = ss.get("spec") or {}
-        ns_sel, only_ns = spec.get("namespaceSelector"), spec.get("namespace")
-        ns_ok: dict[str, bool] = {}
-        out = []
-        for pod in self.pods.by_index(INJECTED_INDEX, ss["metadata"]["name"]):
-            ns = pod["metadata"].get("namespace", "")
-            if only_ns and ns != only_ns:
-                continue
-            if ns_sel:
-                if ns not in ns_ok:
-                    ns_ok[ns] = label_selector_matches(ns_sel, self.injector.namespace_labels(ns))
-                if not ns_ok[ns]:
-                    continue
-            if label_selector_matches(spec.get("selector") or {}, (pod["metadata"].get("labels") or {})):
-                out.append(pod)
-        return out
+        """Pods the SidecarSet may count or upgrade: those whose injected list names it, filtered
+        by its selectors (plan.candidate_pods)."""
+        return planner.candidate_pods(ss, self.pods.by_index(INJECTED_INDEX, ss["metadata"]["name"]),
+                                      self.injector.namespace_labels)
 
     async def reconcile(self, name: str) -> Result:
         cached = self.injector.sidecarsets.get(None, name)
@@ -178,7 +164,7 @@ class SidecarSetController:
         if not self.expectations.satisfied(name):
             return Result(requeue_after=0.5)
         ss = default_sidecarset(cached)
-        ns = self.injector.operator_namespace
+        ns = self.injector.revision_namespace
         revisions = self.injector.revisions.list(ns)
         action, revision, collisions = ssrev.decide_revision_full(ss, revisions, ns)
         revs_path = path_for("apps/v1", "controllerrevisions", ns)

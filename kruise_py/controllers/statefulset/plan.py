@@ -117,6 +117,14 @@ def owner_ref(sts: Mapping[str, Any]) -> Obj:
 
 
 # -- pods and claims ----------------------------------------------------------------------------
+def candidate_pods(sts: Mapping[str, Any], owned: list[Obj], namespace_pods: list[Obj]) -> list[Obj]:
+    """The pods a set may hold: those it owns, and orphans named ``<set>-...`` (adoption)."""
+    prefix = _meta(sts)["name"] + "-"
+    orphans = [p for p in namespace_pods if _controller_ref(p) is None and _meta(p).get("name", "").startswith(prefix)]
+    return [*owned, *orphans]
+
+
+
 def claim_name(template_name: str, set_name: str, ordinal: int) -> str:
     return f"{template_name}-{set_name}-{ordinal}"
 

@@ -15,7 +15,7 @@ from ...api.defaults import default_statefulset
 from ...core import revisions as rev
 from ...core.obj import format_time
 from ...runtime import rollout_metrics
-from ...runtime.cache import ObjectCache, controller_uid
+from ...runtime.cache import ObjectCache
 from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
 from ...runtime.expectations import Expectations
@@ -104,15 +104,12 @@ class StatefulSetController:
     def snapshot(self, sts: Obj) -> planner.Snapshot:
         md = sts["metadata"]
         ns, uid = md.get("namespace"), md["uid"]
-        owned = self.pods.by_owner(uid)
-        prefix = md["name"] + "-"
-        orphans = [p for p in self.pods.list(ns)
-                   if controller_uid(p) is None and p["metadata"]["name"].startswith(prefix)]
+        pods = planner.candidate_pods(sts, self.pods.by_owner(uid), self.pods.list(ns))
         claims: dict[str, Obj] = {}
         if sts["spec"].get("volumeClaimTemplates"):
             claims = {c["metadata"]["name"]: c for c in self.claims.list(ns)}
         return planner.Snapshot(
-            sts=sts, pods=[*owned, *orphans], revisions=self.revisions.by_owner(uid), claims=claims,
+            sts=sts, pods=pods, revisions=self.revisions.by_owner(uid), claims=claims,
             now=datetime.now(UTC), resize_supported=self.resize_supported,
         )
 
