@@ -160,11 +160,11 @@ def render(findings: list[preflight.Finding], env: list[tuple[str, str]]) -> str
     if env:
         lines.append("")
     w = max([len(f"{f.kind} {f.namespace + '/' if f.namespace else ''}{f.name}") for f in findings] + [6])
-    lines.append(f"{'OBJECT':<{w}}  {'TAKEOVER':<8}  RESTARTS  WRITES  REVISIONS")
+    lines.append(f"{'OBJECT':<{w}}  {'TAKEOVER':<12}  RESTARTS  WRITES  REVISIONS")
     for f in findings:
         obj = f"{f.kind} {f.namespace + '/' if f.namespace else ''}{f.name}"
         revs = ", ".join([f"adopt {r}" for r in f.revisions_adopted] + [f"create {r}" for r in f.revisions_created])
-        lines.append(f"{obj:<{w}}  {f.verdict:<8}  {f.pod_restarts:>8}  {f.pod_writes + f.pod_creates:>6}  {revs}")
+        lines.append(f"{obj:<{w}}  {f.verdict:<12}  {f.pod_restarts:>8}  {f.pod_writes + f.pod_creates:>6}  {revs}")
         lines.extend(f"{'':<{w}}    {d}" for d in f.details)
     restarts = sum(f.pod_restarts for f in findings)
     blocks = sum(1 for level, _ in env if level == "block")

@@ -25,9 +25,10 @@ from .statefulset import plan as sts_plan
 from .statefulset import preview
 
 Obj = dict[str, Any]
-# nothing: no write at all; adopt: existing revisions reused, no pod write; write: pod writes that
-# restart nothing (or pods created); roll: pods restarted, recreated or deleted.
-Verdict = Literal["nothing", "adopt", "write", "roll"]
+# nothing: no write at all; adopt: existing revisions reused, no pod write; new-revision: no existing
+# revision is equal, one is created (names change, no pod write); write: pod writes that restart
+# nothing (or pods created); roll: pods restarted, recreated or deleted.
+Verdict = Literal["nothing", "adopt", "new-revision", "write", "roll"]
 
 
 @dataclass
@@ -48,7 +49,9 @@ class Finding:
             self.verdict = "roll"
         elif self.pod_writes or self.pod_creates:
             self.verdict = "write"
-        elif self.revisions_adopted or self.revisions_created:
+        elif self.revisions_created:
+            self.verdict = "new-revision"
+        elif self.revisions_adopted:
             self.verdict = "adopt"
         else:
             self.verdict = "nothing"
