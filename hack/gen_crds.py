@@ -815,7 +815,21 @@ def _crd(plural: str, kind: str, scope: str, short_names: list[str], versions: l
     }
 
 
+def _without_descriptions(node: Any) -> Any:
+    if isinstance(node, dict):
+        # a property *named* "description" (none in our kinds' schemas) would be under "properties"
+        return {k: _without_descriptions(v) for k, v in node.items() if k != "description" or not isinstance(v, str)}
+    if isinstance(node, list):
+        return [_without_descriptions(v) for v in node]
+    return node
+
+
 def _version(name: str, storage: bool, schema: Schema, columns: list[Schema], scale: bool) -> Schema:
+    # Field descriptions only in the storage version (which `kubectl explain` shows by default):
+    # they are ~80% of a schema, and Helm keeps the chart, crds/ included, in a release Secret of at
+    # most 1 MiB (docs/decisions.md). The served schemas are otherwise the same.
+    if not storage:
+        schema = _without_descriptions(schema)
     subresources: Schema = {"status": {}}
     if scale:
         subresources["scale"] = {

@@ -24,6 +24,7 @@ import pytest
 from kruise_py.sandbox import binaries
 from kruise_py.sandbox.controlplane import ControlPlane, free_port
 from kruise_py.sandbox.sandbox import REPO_ROOT, apply_crds, wait_http_ok, wait_nodes_ready
+from tests.compat import install as compat_install
 from tests.compat import scenario as sc
 
 from .conftest import NODES, Kubectl, _spawn, _stop, wait_for
@@ -37,7 +38,6 @@ def plane(tmp_path_factory: pytest.TempPathFactory, bins: binaries.Binaries) -> 
                                str(cp.kubeconfig), "--nodes", str(NODES)], cp.logs, cp.kubeconfig)
     try:
         wait_nodes_ready(cp.kubeconfig, NODES)
-        apply_crds(cp.kubeconfig)
         yield cp, Kubectl(bins.kubectl, cp.kubeconfig)
     finally:
         _stop(sim)
@@ -50,9 +50,21 @@ def _running(kubectl: Kubectl, expected: dict[str, str]) -> bool:
     return phases == expected
 
 
+def test_install_over_openkruise_shaped_crds(plane: tuple[ControlPlane, Kubectl], bins: binaries.Binaries,
+                                            tmp_path: Path) -> None:
+    """apply/helm install/helm upgrade/create over CRDs shaped like OpenKruise 1.9's (the real ones:
+    tests/compat), with objects of all three kinds stored in both versions: nothing lost."""
+    cp, kubectl = plane
+    assert bins.helm is not None
+    install, switch, webhook = compat_install.stand_in_installer(kubectl)
+    figures = compat_install.run(cp, kubectl, bins.helm, tmp_path, install, switch, webhook)
+    assert figures["storedVersions_before"]["sidecarsets.apps.kruise.io"] == ["v1alpha1", "v1beta1"]
+
+
 def test_kruise_py_takes_over_recorded_openkruise_state_without_pod_writes(
         plane: tuple[ControlPlane, Kubectl], tmp_path: Path) -> None:
     cp, kubectl = plane
+    apply_crds(cp.kubeconfig)
     docs = sc.load()
     kinds = {d["kind"] for d in docs}
     assert kinds == {"SidecarSet", "StatefulSet", "BroadcastJob", "ControllerRevision", "Pod"}
