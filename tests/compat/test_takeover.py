@@ -27,6 +27,7 @@ import pytest
 from kruise_py.sandbox import openkruise
 from kruise_py.sandbox.controlplane import ControlPlane, free_port
 from kruise_py.sandbox.sandbox import REPO_ROOT, apply_crds, wait_http_ok
+from tests.compat import install as compat_install
 from tests.compat import scenario as sc
 from tests.integration.conftest import Kubectl, _spawn, _stop, wait_for
 from tests.integration.monitor import PodMonitor
@@ -190,3 +191,14 @@ def test_takeover_and_back(control_plane: ControlPlane, simulator: Any, kubectl:
     finally:
         ok.stop()
 
+
+
+def test_install_over_openkruise_crds(control_plane: ControlPlane, simulator: Any, kubectl: Kubectl,
+                                      openkruise_dist: openkruise.OpenKruiseDist, bins: Any, tmp_path: Path,
+                                      figures: dict[str, Any]) -> None:
+    """Over OpenKruise 1.9.0's own CRDs with objects of all three kinds stored in both versions:
+    apply, helm install/upgrade, create after delete; nothing stored is lost (tests/compat/install.py).
+    Last in the module: it deletes the CRDs (and with them every object) at the end."""
+    ok = openkruise.OpenKruiseManager(openkruise_dist, control_plane.kubeconfig, control_plane.workdir, kubectl.path)
+    figures.update(compat_install.run(control_plane, kubectl, bins.helm, tmp_path,
+                                      lambda: ok.install_crds(("statefulsets", "broadcastjobs", "sidecarsets"))))
