@@ -207,12 +207,11 @@ class StatefulSetController:
         status = p.status
         old_conditions = old_status.get("conditions")
         if conditions:
-            if status is None and conditions == old_conditions:
-                status = None  # the same problem as last round: nothing to write
-            else:
-                status = {**(status or old_status), "conditions": conditions}
+            status = {**(status or old_status), "conditions": conditions}
         elif status is not None and old_conditions:
             status = {**status, "conditions": None}  # a merge patch deletes with null
+        if status is not None and all(old_status.get(k) == v for k, v in status.items()):
+            status = None  # e.g. the same problem as last round, with its time kept: nothing to write
         if status is not None:
             own = await self.client.patch(path_for("apps.kruise.io/v1beta1", "statefulsets", ns, set_name, "status"),
                                           {"status": status}, "merge")
