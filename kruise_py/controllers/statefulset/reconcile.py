@@ -131,6 +131,8 @@ class StatefulSetController:
         for key in owners:
             if new is not None:
                 self.expectations.observe_rv(key, f"{CLAIM_PREFIX}{ns}/{name}", md.get("resourceVersion", ""))
+            else:
+                self.expectations.observe_gone(key, f"{CLAIM_PREFIX}{ns}/{name}")
             self.controller.enqueue(key)
 
     # -- reconcile -----------------------------------------------------------------------------
@@ -282,8 +284,8 @@ class StatefulSetController:
         try:
             res = await self.client.patch(path_for("v1", "persistentvolumeclaims", ns, r.name), body, "merge")
         except ApiError as e:
-            if e.not_found or (e.conflict and r.uid):
-                return  # deleted or re-created meanwhile: the next round plans from the cache
+            if e.not_found or (r.uid and (e.conflict or (e.status == 422 and "metadata.uid" in e.message))):
+                return  # deleted or re-created meanwhile (a uid mismatch is a 422): the next round re-plans
             # Typically the apiserver's PersistentVolumeClaimResize admission: the claim's class
             # has no allowVolumeExpansion (or the claim is not bound yet).
             msg = f"resize Claim {r.name} for Pod {r.pod} in StatefulSet {set_name} failed error: {e.message}"
