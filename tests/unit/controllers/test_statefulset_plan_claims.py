@@ -7,6 +7,8 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kruise_py.controllers.statefulset import plan as planner
 from kruise_py.core.claims import FILE_SYSTEM_RESIZE_PENDING
@@ -16,11 +18,13 @@ from .builders import (
     inplace_names,
     make_pod,
     make_sts,
+    pname,
     revision_of,
     rname,
     rolling_world,
     update_deletes,
 )
+from .test_statefulset_plan_invariants import build, resolved_max_unavailable, scenarios
 
 Obj = dict[str, Any]
 
@@ -275,3 +279,47 @@ def test_volume_claims_status_is_not_rewritten_when_unchanged() -> None:
     p = w.step()
     assert p.status is not None and p.status["volumeClaims"][0]["compatibleReadyReplicas"] == 3
     assert w.step().status is None
+
+
+# --------------------------------------------------------------------------------------------------
+# the maxUnavailable invariant with claims (test_statefulset_plan_invariants.py's, extended)
+
+CLAIM_KINDS = ("fine", "fine", "small", "resizing", "fs_pending", "unbound", "none")
+
+
+@st.composite
+def claim_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    sc = draw(scenarios())
+    sc["claims"] = draw(st.lists(st.sampled_from(CLAIM_KINDS), min_size=sc["n"], max_size=sc["n"]))
+    return sc
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(claim_scenarios())
+def test_resizes_and_updates_never_exceed_max_unavailable(sc: dict[str, Any]) -> None:
+    """U0 also holds the otherwise available pods whose claims lack capacity; a pod whose claim
+    gets a resize planned is newly unavailable too."""
+    w, u0 = build(sc)
+    n = sc["n"]
+    w.sts = follow(w.sts, "2Gi")
+    states = {"fine": ("2Gi", "2Gi", {}), "small": ("1Gi", "1Gi", {}), "resizing": ("2Gi", "1Gi", {}),
+              "fs_pending": ("2Gi", "1Gi", {"fs_pending": True}), "unbound": ("2Gi", None, {"phase": "Pending"})}
+    for i, kind in enumerate(sc["claims"]):
+        if kind != "none":
+            req, cap, kw = states[kind]
+            w.claims[f"data-web-{i}"] = claim(f"data-web-{i}", req, cap, **kw)
+        pod = w.pods.get(f"web-{i}")
+        if kind in ("resizing", "fs_pending", "unbound") and pod is not None and not pod["metadata"].get("deletionTimestamp"):
+            u0.add(f"web-{i}")  # healthy or not, it is unavailable
+    p = w.plan()
+    in_range = {f"web-{i}" for i in range(n)}
+    touched = [pname(d.pod) for d in p.deletes] + [pname(x.pod) for x in p.pod_writes if x.reason == "inplace"] \
+        + [r.pod for r in p.claim_resizes]
+    newly = {name for name in touched if name in in_range and name not in u0}
+    max_u = resolved_max_unavailable(sc["max_u"], n)
+    assert len(newly) <= max(0, max_u - len(u0)), (sorted(newly), sorted(u0), max_u)
+    # A pod is never updated in the round its claims are resized, nor while they are not done.
+    waiting = {r.pod for r in p.claim_resizes} | {f"web-{i}" for i, k in enumerate(sc["claims"])
+                                                 if k in ("resizing", "unbound")}
+    assert not waiting & ({pname(d.pod) for d in p.deletes if d.reason == "update"}
+                          | {pname(x.pod) for x in p.pod_writes if x.reason == "inplace"})
