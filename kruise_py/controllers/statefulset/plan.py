@@ -287,10 +287,11 @@ def _expand_claims(out: Plan, sts: Mapping[str, Any], pod: Obj, pairs: list[tupl
 
 
 def _claims_before_pod(out: Plan, sts: Mapping[str, Any], pod: Obj, pairs: list[tuple[Obj, Obj]],
-                       claims_match: bool) -> str | None:
+                       claims_match: bool, update_revision: str) -> str | None:
     """Claims are resized before their pod is updated, and the pod waits until the resize is
     done on the controller side [rollingUpdateStatefulsetPods]. Returns None to go on with the
-    pod's update, "wait" (its claims are being resized), or "stop: <why>" (the rollout stops).
+    pod's update, "wait" (its claims are being resized), "up to date", or "stop: <why>" (the
+    rollout stops).
 
     A pod whose template did not change is not touched at all: once its claims request the new
     size it counts as up to date, and as unavailable until their capacity follows."""
@@ -306,7 +307,8 @@ def _claims_before_pod(out: Plan, sts: Mapping[str, Any], pod: Obj, pairs: list[
     if waiting:
         out.pod_plan[name] = f"waiting: claims resizing: {', '.join(waiting)}"
         return "wait"
-    return None
+    # (Claims just patched are never complete in the same round; this only guards the pod.)
+    return "up to date" if rev.pod_at_revision(pod, update_revision) else None
 
 
 def _ordinal(pod: Mapping[str, Any]) -> int:
@@ -698,10 +700,10 @@ def _rolling_update(out: Plan, snap: Snapshot, sts: Mapping[str, Any], replicas:
             stopped_by = f"maxUnavailable {max_u} reached ({len(unavailable)} unavailable)"
             out.pod_plan[name] = f"blocked: {stopped_by}"
             continue
-        if follow and (held := _claims_before_pod(out, sts, p, pairs, claims_match)):
+        if follow and (held := _claims_before_pod(out, sts, p, pairs, claims_match, update_name)):
             if held.startswith("stop: "):
                 stopped_by = held.removeprefix("stop: ")
-            else:
+            elif held == "wait":
                 unavailable.add(name)  # its claims are resizing: it is being updated
             continue
         if name in specified or av.is_terminating(p) or name in deleted:
