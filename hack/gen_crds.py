@@ -315,8 +315,8 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
         "Number of ControllerRevisions kept besides the current and update revisions. Defaults to 10."
     ),
     ("StatefulSetSpec", "volumeClaimUpdateStrategy"): (
-        "How existing PVCs follow changes of volumeClaimTemplates. Only used with the "
-        "StatefulSetAutoResizePVCGate feature gate."
+        "How existing PVCs follow changes of volumeClaimTemplates: OnPodRollingUpdate grows each "
+        "pod's claims to a larger storage request as the pod rolls; OnDelete (unset) leaves them."
     ),
     ("StatefulSetSpec", "reserveOrdinals"): (
         "Ordinals to leave unused: integers, or strings \"a-b\" for the inclusive range a..b (for example "

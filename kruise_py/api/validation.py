@@ -52,6 +52,7 @@ from .podtemplate import (
     validate_volumes,
     volume_names,
 )
+from .quantity import parse_quantity
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -198,6 +199,12 @@ def _validate_statefulset_spec(spec: sts.StatefulSetSpec, raw_spec: Mapping[str,
 
     errs.extend(_non_negative(spec.replicas, "spec.replicas"))
     errs.extend(_validate_statefulset_selector_and_template(spec, raw_spec))
+
+    # Beyond OpenKruise (which accepts any string here and treats unknown ones as OnDelete).
+    vcus = spec.volume_claim_update_strategy
+    if vcus is not None and vcus.type not in (None, "", *sts.VOLUME_CLAIM_UPDATE_TYPES):
+        errs.append(FieldError("spec.volumeClaimUpdateStrategy.type",
+                               supported_values(sts.VOLUME_CLAIM_UPDATE_TYPES), NOT_SUPPORTED))
     return errs
 
 
@@ -404,10 +411,110 @@ def _v1beta1(obj: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return dict(obj)
 
 
-def validate_statefulset(
-    new: Mapping[str, Any], old: Mapping[str, Any] | None = None, *, apply_defaults: bool = True
+# A StorageClass by name (None: the cluster's default class), or None when there is none.
+StorageClassLookup = Callable[[str | None], Mapping[str, Any] | None]
+
+# Claim template fields that never reach existing claims, so they may change freely.
+_CLAIM_SPEC_DEFAULTS = {"volumeMode": "Filesystem"}
+
+
+def _storage(resources: Any, kind: str) -> Any:
+    return get_path(resources, kind, "storage") if isinstance(resources, Mapping) else None
+
+
+def validate_volume_claim_templates_update(
+    new_spec: Mapping[str, Any], old_spec: Mapping[str, Any], storage_class: StorageClassLookup | None = None
 ) -> list[FieldError]:
-    """Validate an ASTS create (``old=None``) or update. v1alpha1 objects are converted to v1beta1."""
+    """ValidateVolumeClaimTemplateUpdate: with ``volumeClaimUpdateStrategy: OnPodRollingUpdate``
+    existing claims follow their templates, and the only change a bound claim can follow is a
+    larger storage request. OpenKruise checks the number and names of the templates, their class
+    and access modes, and the class's allowVolumeExpansion (``storage_class``; skipped without a
+    lookup: the apiserver still refuses the claim resize, and the controller reports it).
+
+    Beyond OpenKruise: a smaller request (OpenKruise accepts it and leaves the claims as they are),
+    a changed storage limit (OpenKruise accepts it, then fails to patch the claim) and changes to
+    any other spec field (selector, volumeMode, dataSource...: OpenKruise applies them to new claims
+    only) are rejected too, with the field's path."""
+    if (get_path(new_spec, "volumeClaimUpdateStrategy", "type") or "") != sts.VOLUME_CLAIM_UPDATE_ON_POD_ROLLING_UPDATE:
+        return []
+    new_vcts = [t for t in new_spec.get("volumeClaimTemplates") or [] if isinstance(t, Mapping)]
+    old_vcts = [t for t in old_spec.get("volumeClaimTemplates") or [] if isinstance(t, Mapping)]
+    if len(new_vcts) != len(old_vcts):
+        return [FieldError("spec.volumeClaimTemplates",
+                           "volumeClaimTemplate can not be added or deleted when OnRollingUpdate")]
+    old_by_name = {get_path(t, "metadata", "name"): t for t in old_vcts}
+    errs: list[FieldError] = []
+    for tmpl in new_vcts:
+        name = get_path(tmpl, "metadata", "name")
+        p = f"spec.volumeClaimTemplates[{name}]"
+        old = old_by_name.get(name)
+        if old is None:
+            errs.append(FieldError(f"{p}.name", "volumeClaimTemplate name can not be modified", FORBIDDEN))
+            continue
+        spec_new, spec_old = tmpl.get("spec") or {}, old.get("spec") or {}
+        sc_new, sc_old = spec_new.get("storageClassName"), spec_old.get("storageClassName")
+        changed = [f for f in ("accessModes",) if list(spec_new.get(f) or []) != list(spec_old.get(f) or [])]
+        if sc_new is not None and sc_old is not None and sc_new != sc_old:
+            changed.insert(0, "storageClassName")
+        if changed:
+            errs.append(FieldError(p, f"volumeClaimTemplate can not be modified when OnRollingUpdate ({', '.join(changed)})"))
+            continue
+        for f in sorted(set(spec_new) | set(spec_old)):
+            if f in ("resources", "storageClassName", "accessModes"):
+                continue
+            default = _CLAIM_SPEC_DEFAULTS.get(f)
+            if _strip_empty(spec_new.get(f, default)) != _strip_empty(spec_old.get(f, default)):
+                errs.append(FieldError(f"{p}.spec.{f}", "can not be changed when volumeClaimUpdateStrategy is "
+                                       "OnPodRollingUpdate: existing claims only follow a larger storage request",
+                                       FORBIDDEN))
+        errs.extend(_validate_claim_resources(p, spec_new, spec_old, storage_class))
+    return errs
+
+
+def _same_quantity(a: Any, b: Any) -> bool:
+    try:
+        return a is not None and b is not None and parse_quantity(a) == parse_quantity(b)
+    except ValueError:
+        return False
+
+
+def _validate_claim_resources(p: str, spec_new: Mapping[str, Any], spec_old: Mapping[str, Any],
+                              storage_class: StorageClassLookup | None) -> list[FieldError]:
+    req_path, lim_path = f"{p}.spec.resources.requests.storage", f"{p}.spec.resources.limits.storage"
+    values = []
+    for raw in (_storage(spec_new.get("resources"), "requests"), _storage(spec_old.get("resources"), "requests")):
+        try:
+            values.append(parse_quantity(raw if raw is not None else 0))
+        except ValueError:
+            return [FieldError(req_path, f"invalid quantity {raw!r}")]
+    new_q, old_q = values
+    lim_new, lim_old = _storage(spec_new.get("resources"), "limits"), _storage(spec_old.get("resources"), "limits")
+    errs: list[FieldError] = []
+    if lim_new != lim_old and not _same_quantity(lim_new, lim_old):
+        errs.append(FieldError(lim_path, "can not be changed when volumeClaimUpdateStrategy is OnPodRollingUpdate: "
+                               "the limits of a bound claim are immutable", FORBIDDEN))
+    if new_q < old_q:
+        errs.append(FieldError(req_path, "can not be decreased when volumeClaimUpdateStrategy is OnPodRollingUpdate "
+                               f"(was {_storage(spec_old.get('resources'), 'requests')}): claims can only grow",
+                               FORBIDDEN))
+    elif new_q > old_q and storage_class is not None:
+        sc_name = spec_new.get("storageClassName")
+        sc = storage_class(sc_name)
+        if sc is None and sc_name is not None:
+            errs.append(FieldError(f"{p}.spec.storageClassName", "can not get sc"))
+        elif sc is not None and sc.get("allowVolumeExpansion") is not True:
+            # OpenKruise rejects only an explicit false; the apiserver refuses a resize unless it is true.
+            errs.append(FieldError(req_path, f"storage class {get_path(sc, 'metadata', 'name')} does not support "
+                                   "volume expansion", FORBIDDEN))
+    return errs
+
+
+def validate_statefulset(
+    new: Mapping[str, Any], old: Mapping[str, Any] | None = None, *, apply_defaults: bool = True,
+    storage_class: StorageClassLookup | None = None,
+) -> list[FieldError]:
+    """Validate an ASTS create (``old=None``) or update. v1alpha1 objects are converted to v1beta1.
+    ``storage_class`` lets an update that grows a claim template check the class can expand."""
     new = sts.to_v1beta1(new) if new.get("apiVersion") == sts.API_VERSION_V1ALPHA1 else dict(new)
     if old is not None and old.get("apiVersion") == sts.API_VERSION_V1ALPHA1:
         old = sts.to_v1beta1(old)
@@ -423,6 +530,7 @@ def validate_statefulset(
     errs.extend(_validate_statefulset_spec(spec, raw_spec))
     if old is not None:
         errs.extend(_validate_statefulset_update(new, old, spec))
+        errs.extend(validate_volume_claim_templates_update(raw_spec, old.get("spec") or {}, storage_class))
     return errs
 
 

@@ -22,6 +22,7 @@ import pytest
 from kruise_py.sandbox import binaries
 from kruise_py.sandbox.controlplane import ControlPlane, free_port
 from kruise_py.sandbox.sandbox import REPO_ROOT, apply_crds, wait_http_ok, wait_nodes_ready
+from kruise_py.sandbox.storage import storage_objects
 
 pytestmark = pytest.mark.integration
 NODES = int(os.environ.get("KRUISE_PY_TEST_NODES", "3"))
@@ -105,6 +106,14 @@ def simulator(control_plane: ControlPlane, kubeconfig: Path) -> Iterator[subproc
 @pytest.fixture(scope="session")
 def crds(kubeconfig: Path) -> None:
     apply_crds(kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def sandbox_storage(kubectl: Kubectl, simulator: Any) -> None:
+    """The simulator's CSIDriver and StorageClasses (sandbox-expandable, sandbox-fixed), not the
+    default class here: other tests' claims without a class stay Pending, as before."""
+    for obj in storage_objects(default=False):
+        kubectl.apply(obj)
 
 
 class OperatorProcess:
