@@ -133,6 +133,8 @@ class Operator:
         self.failed = False
         # Our CRDs, watched so that a conversion setting someone resets (a re-applied OpenKruise
         # CRD, a `kubectl replace`) is put back at once; one informer per name (field selector).
+        # StorageClasses, for the admission rule that a grown claim template needs an expandable class.
+        self.storage_classes = self.manager.cache(Resource("storage.k8s.io/v1", "storageclasses", namespaced=False))
         self.crd_conversion_lock = asyncio.Lock()
         self._crd_tasks: set[asyncio.Task[None]] = set()
         self.conversion_ensured = False
@@ -291,6 +293,14 @@ class Operator:
                 if not e.already_exists:
                     log.warning("could not create namespace %s: %s", ns, e)
 
+    def storage_class(self, name: str | None) -> dict[str, Any] | None:
+        """A StorageClass by name, or the default class (its is-default-class annotation) for None."""
+        if name is not None:
+            return self.storage_classes.get(None, name)
+        return next((c for c in self.storage_classes.list()
+                     if (c["metadata"].get("annotations") or {}).get("storageclass.kubernetes.io/is-default-class") == "true"),
+                    None)
+
     def other_sidecarsets(self, name: str) -> list[dict[str, Any]]:
         """The other SidecarSets, for the cross-object conflict rules, from the informer cache the
         injector keeps anyway (no LIST per admission request, as OpenKruise's cached client)."""
@@ -380,6 +390,8 @@ def _register_admission(registry: kopf.OperatorRegistry, op: Operator, hook: whc
                 kwargs: dict[str, Any] = {}
                 if plural == "sidecarsets":
                     kwargs["others"] = op.other_sidecarsets(name)
+                elif plural == "statefulsets" and op.manager.synced:
+                    kwargs["storage_class"] = op.storage_class
                 admission.validate(plural, dict(body), dict(old) if old and operation == "UPDATE" else None, **kwargs)
             except admission.Denied as e:
                 # A rejection is an answer, not an error: INFO, and kopf's own ERROR line is muted.

@@ -502,8 +502,9 @@ def _validate_claim_resources(p: str, spec_new: Mapping[str, Any], spec_old: Map
         sc = storage_class(sc_name)
         if sc is None and sc_name is not None:
             errs.append(FieldError(f"{p}.spec.storageClassName", "can not get sc"))
-        elif sc is not None and sc.get("allowVolumeExpansion") is not True:
-            # OpenKruise rejects only an explicit false; the apiserver refuses a resize unless it is true.
+        elif sc is not None and sc.get("allowVolumeExpansion") is False:
+            # As OpenKruise: only an explicit false. Unset, the apiserver refuses the resize later and
+            # the controller reports it on the set (condition FailedUpdatePVC, event FailedResize).
             errs.append(FieldError(req_path, f"storage class {get_path(sc, 'metadata', 'name')} does not support "
                                    "volume expansion", FORBIDDEN))
     return errs

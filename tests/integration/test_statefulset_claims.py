@@ -177,9 +177,24 @@ def test_on_delete_leaves_existing_claims_alone(operator: OperatorProcess, kubec
     assert "SuccessfulResize" not in [e["reason"] for e in events(kubectl, ns, "keep")]
 
 
+def test_growing_a_template_of_a_class_that_refuses_expansion_is_rejected(
+        operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
+    obj = with_claims("refuse", cls=storage.FIXED_CLASS)  # allowVolumeExpansion: false
+    kubectl.apply(obj, ns)
+    wait_for(lambda: status_of(kubectl, ns, "refuse").get("replicas") == 3, 60, what="3 pods")
+    res = kubectl.apply(changed(obj, size="2Gi"), ns, check=False)
+    assert res.returncode != 0
+    assert "spec.volumeClaimTemplates[data].spec.resources.requests.storage" in res.stderr
+    assert "does not support volume expansion" in res.stderr
+
+
 def test_a_class_that_cannot_expand_stops_the_rollout_with_a_condition_and_loses_nothing(
         operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
-    obj = with_claims("fixed", cls=storage.FIXED_CLASS)
+    # allowVolumeExpansion unset: admitted (as OpenKruise does); the apiserver refuses the resize.
+    cls = f"unset-{ns}"[:60]
+    kubectl.apply({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": cls},
+                   "provisioner": storage.PROVISIONER, "volumeBindingMode": "Immediate"})
+    obj = with_claims("fixed", cls=cls)
     kubectl.apply(obj, ns)
     ready_set(kubectl, ns, "fixed")
     before = pods_of(kubectl, ns, "fixed")
