@@ -27,6 +27,8 @@ GROUP_VERSION = "apps.kruise.io/v1beta1"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 SPECIFIED_DELETE_LABEL = "apps.kruise.io/specified-delete"
+# States the rolling update puts a pod in while a lifecycle hook holds it.
+HELD_BY_UPDATE_HOOK = (lc.PREPARING_UPDATE, lc.PREPARING_DELETE)
 RESIZE_FEATURE = True  # in-place CPU/memory resize (pod `resize` subresource, GA in 1.35)
 
 
@@ -399,6 +401,14 @@ def plan(snap: Snapshot) -> Plan:
             out.requeue(wait)
             if scale_budget is not None:
                 scale_budget -= 1
+            if monotonic and av.lifecycle_state(pod) in HELD_BY_UPDATE_HOOK:
+                # Only the rolling update below moves this pod on once its hook is released, so
+                # OrderedReady waits for it to be Running and Ready, not for its state (OpenKruise
+                # stops here and the pod stays held forever: docs/decisions.md).
+                ok, wait = av.available(pod, min_ready, now, ignore_lifecycle=True)
+                out.requeue(wait)
+                if ok:
+                    continue
             if monotonic:
                 blocked = True
                 out.notes.append(f"OrderedReady: waiting for {_meta(pod)['name']} to be available")
