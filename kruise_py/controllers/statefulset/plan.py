@@ -490,7 +490,11 @@ def _refresh(out: Plan, sts: Mapping[str, Any], pods: list[Obj], update_revision
             nxt = lc.next_state(pod, lifecycle or None, wants_delete=False, wants_inplace=False,
                                 update_revision=update_revision)
         if nxt is not None and nxt != state:
-            writes.append(inplace.PodWrites(metadata_patch=lc.state_patch(nxt, now)))
+            # The state rides on the refresh's own write when there is one (Updating -> Normal or
+            # Updated with gate True: the third write of an in-place update, not a fourth).
+            state_md = lc.state_patch(nxt, now)["metadata"]
+            if not (writes and writes[0].carry_metadata(state_md)):
+                writes.append(inplace.PodWrites(metadata_patch={"metadata": state_md}))
         if writes:
             out.pod_writes.append(PodWrite(pod, writes, "refresh"))
             touched = True
@@ -628,9 +632,9 @@ def _rolling_update(out: Plan, snap: Snapshot, sts: Mapping[str, Any], replicas:
             continue
         extra_l: dict[str, str] = {}
         extra_a: dict[str, str] = {}
-        # The Updating state only matters to lifecycle hooks; without any it would cost a 4th write
-        # per pod (Updating -> Normal afterwards) for a label nobody acts on (docs/decisions.md).
-        if lifecycle and lc.STATE_LABEL in _labels(p):
+        # As OpenKruise: a pod with a state (every pod this controller creates) goes to Updating,
+        # with or without spec.lifecycle, in the write that starts the update; refresh moves it on.
+        if lc.get_state(p):
             extra_l[lc.STATE_LABEL] = lc.UPDATING
             extra_a[lc.TIMESTAMP_ANNOTATION] = lc.format_timestamp(now)
         writes = inplace.start_update(p, uspec, now, extra_labels=extra_l, extra_annotations=extra_a)
