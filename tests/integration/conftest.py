@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,27 @@ def sidecarsets(kubectl: Kubectl) -> Iterator[list[str]]:
     yield names
     if names:
         kubectl.run("delete", "sidecarset", *names, check=False)
+
+
+def audit_writes(cp: ControlPlane, start: int = 0, end: int | None = None) -> list[dict[str, Any]]:
+    """Completed write requests in the apiserver's audit log between two byte offsets
+    (``cp.audit_log.stat().st_size`` marks a point in time)."""
+    with cp.audit_log.open("rb") as f:
+        f.seek(start)
+        data = f.read() if end is None else f.read(end - start)
+    return [e for line in data.decode().splitlines() if line.strip()
+            if (e := json.loads(line)).get("stage") == "ResponseComplete"]
+
+
+def operator_pod_writes(entries: list[dict[str, Any]], ns: str) -> dict[str, Counter[str]]:
+    """Per pod of ``ns``: a Counter of the operator's writes to it ("patch", "patch status", ...)."""
+    out: dict[str, Counter[str]] = {}
+    for e in entries:
+        ref = e["objectRef"]
+        if (ref.get("namespace") == ns and ref.get("resource") == "pods"
+                and e.get("userAgent", "").startswith("kruise-py/")):
+            out.setdefault(ref["name"], Counter())[f"{e['verb']} {ref.get('subresource', '')}".strip()] += 1
+    return out
 
 
 def wait_for(cond: Callable[[], Any], timeout: float = 60, interval: float = 0.2, what: str = "condition") -> Any:

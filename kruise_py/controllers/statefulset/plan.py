@@ -29,6 +29,8 @@ GROUP_VERSION = "apps.kruise.io/v1beta1"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 SPECIFIED_DELETE_LABEL = "apps.kruise.io/specified-delete"
+# States the rolling update puts a pod in while a lifecycle hook holds it.
+HELD_BY_UPDATE_HOOK = (lc.PREPARING_UPDATE, lc.PREPARING_DELETE)
 RESIZE_FEATURE = True  # in-place CPU/memory resize (pod `resize` subresource, GA in 1.35)
 
 
@@ -520,6 +522,14 @@ def plan(snap: Snapshot) -> Plan:
             out.requeue(wait)
             if scale_budget is not None:
                 scale_budget -= 1
+            if monotonic and av.lifecycle_state(pod) in HELD_BY_UPDATE_HOOK:
+                # Only the rolling update below moves this pod on once its hook is released, so
+                # OrderedReady waits for it to be Running and Ready, not for its state (OpenKruise
+                # stops here and the pod stays held forever: docs/decisions.md).
+                ok, wait = av.available(pod, min_ready, now, ignore_lifecycle=True)
+                out.requeue(wait)
+                if ok:
+                    continue
             if monotonic:
                 blocked = True
                 out.notes.append(f"OrderedReady: waiting for {_meta(pod)['name']} to be available")
@@ -601,7 +611,11 @@ def _refresh(out: Plan, sts: Mapping[str, Any], pods: list[Obj], update_revision
             nxt = lc.next_state(pod, lifecycle or None, wants_delete=False, wants_inplace=False,
                                 update_revision=update_revision)
         if nxt is not None and nxt != state:
-            writes.append(inplace.PodWrites(metadata_patch=lc.state_patch(nxt, now)))
+            # The state rides on the refresh's own write when there is one (Updating -> Normal or
+            # Updated with gate True: the third write of an in-place update, not a fourth).
+            state_md = lc.state_patch(nxt, now)["metadata"]
+            if not (writes and writes[0].carry_metadata(state_md)):
+                writes.append(inplace.PodWrites(metadata_patch={"metadata": state_md}))
         if writes:
             out.pod_writes.append(PodWrite(pod, writes, "refresh"))
             touched = True
@@ -750,9 +764,9 @@ def _rolling_update(out: Plan, snap: Snapshot, sts: Mapping[str, Any], replicas:
             continue
         extra_l: dict[str, str] = {}
         extra_a: dict[str, str] = {}
-        # The Updating state only matters to lifecycle hooks; without any it would cost a 4th write
-        # per pod (Updating -> Normal afterwards) for a label nobody acts on (docs/decisions.md).
-        if lifecycle and lc.STATE_LABEL in _labels(p):
+        # As OpenKruise: a pod with a state (every pod this controller creates) goes to Updating,
+        # with or without spec.lifecycle, in the write that starts the update; refresh moves it on.
+        if lc.get_state(p):
             extra_l[lc.STATE_LABEL] = lc.UPDATING
             extra_a[lc.TIMESTAMP_ANNOTATION] = lc.format_timestamp(now)
         writes = inplace.start_update(p, uspec, now, extra_labels=extra_l, extra_annotations=extra_a)

@@ -301,6 +301,8 @@ class StatefulSetController:
             for step in w.writes:
                 res: Obj | None = None
                 if (status := step.status_patch()) is not None:
+                    if "metadata" in status:  # labels too: never on a pod re-created under this name
+                        status["metadata"] = {**status["metadata"], "uid": md.get("uid")}
                     res = await self.client.patch(f"{pod_path}/status", status, "strategic")
                 if (body := step.pod_patch()) is not None:
                     # ownerReferences must be replaced as a list (adopt/release): JSON merge patch;
