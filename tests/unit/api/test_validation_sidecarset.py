@@ -30,9 +30,9 @@ BASE: dict[str, Any] = {
 }
 C0 = "spec.containers[0]"
 POLICY = {
-    "targetContainerMode": "sum",
+    "targetContainersMode": "sum",
     "targetContainersNameRegex": "^main$",
-    "resourceExpr": {"limits": {"cpu": "max(cpu*50%, 50m)", "memory": "200Mi"}},
+    "resourcesExpr": {"limits": {"cpu": "max(cpu*50%, 50m)", "memory": "200Mi"}},
 }
 
 
@@ -199,23 +199,23 @@ CASES: list[tuple[dict[str, Any], str, str]] = [
         "targetContainersNameRegex can not be empty",
     ),
     (
-        {f"{C0}.resourcesPolicy": {**POLICY, "targetContainerMode": "avg"}},
-        f"{C0}.resourcesPolicy.targetContainerMode",
+        {f"{C0}.resourcesPolicy": {**POLICY, "targetContainersMode": "avg"}},
+        f"{C0}.resourcesPolicy.targetContainersMode",
         'supported values: "sum", "max"',
     ),
     (
-        {f"{C0}.resourcesPolicy": {**POLICY, "resourceExpr": {}}},
-        f"{C0}.resourcesPolicy.resourceExpr",
+        {f"{C0}.resourcesPolicy": {**POLICY, "resourcesExpr": {}}},
+        f"{C0}.resourcesPolicy.resourcesExpr",
         "at least one of limits or requests must be configured",
     ),
     (
-        {f"{C0}.resourcesPolicy": {**POLICY, "resourceExpr": {"requests": {"cpu": "max(cpu*50%)"}}}},
-        f"{C0}.resourcesPolicy.resourceExpr.requests.cpu",
+        {f"{C0}.resourcesPolicy": {**POLICY, "resourcesExpr": {"requests": {"cpu": "max(cpu*50%)"}}}},
+        f"{C0}.resourcesPolicy.resourcesExpr.requests.cpu",
         "invalid expression",
     ),
     (
-        {f"{C0}.resourcesPolicy": {**POLICY, "resourceExpr": {"limits": {"memory": "cpu * 2"}}}},
-        f"{C0}.resourcesPolicy.resourceExpr.limits.memory",
+        {f"{C0}.resourcesPolicy": {**POLICY, "resourcesExpr": {"limits": {"memory": "cpu * 2"}}}},
+        f"{C0}.resourcesPolicy.resourcesExpr.limits.memory",
         "invalid expression",
     ),
     # core container / volume subset

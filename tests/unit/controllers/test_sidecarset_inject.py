@@ -296,7 +296,7 @@ def test_injected_container_is_a_core_container() -> None:
         shareVolumePolicy={"type": "disabled"},
         shareVolumeDevicePolicy={"type": "disabled"},
         transferEnv=[],
-        resourcesPolicy={"targetContainerMode": "sum"},
+        resourcesPolicy={"targetContainersMode": "sum"},
     )
     out = run(pod(), [scs("a", [sidecar])])
     assert container(out, "s") == {
