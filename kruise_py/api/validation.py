@@ -619,6 +619,31 @@ def resource_expression_error(expr: str, variable: str) -> str | None:
     return None if reason is None else reason.removeprefix("invalid expression: ")
 
 
+def _validate_hot_upgrade(spec: scs.SidecarSetSpec) -> list[FieldError]:
+    """Beyond OpenKruise (which checks nothing for HotUpgrade): a HotUpgrade container needs its
+    empty image, different from its image, and its ``X-1``/``X-2`` names must be free; otherwise
+    every pod it selects would be rejected or never upgrade."""
+    errs: list[FieldError] = []
+    for key, containers in (("containers", spec.containers or []), ("initContainers", spec.init_containers or [])):
+        names = {c.name for c in [*(spec.containers or []), *(spec.init_containers or [])] if c.name}
+        for i, c in enumerate(containers):
+            strategy = c.upgrade_strategy
+            if strategy is None or strategy.upgrade_type != scs.UPGRADE_HOT:
+                continue
+            if key == "initContainers" and c.restart_policy != "Always":
+                continue  # only native sidecars are expanded
+            p = f"spec.{key}[{i}].upgradeStrategy.hotUpgradeEmptyImage"
+            if not strategy.hot_upgrade_empty_image:
+                errs.append(FieldError(p, "HotUpgrade needs hotUpgradeEmptyImage", REQUIRED))
+            elif strategy.hot_upgrade_empty_image == c.image:
+                errs.append(FieldError(p, "hotUpgradeEmptyImage must differ from the container's image"))
+            for suffix in ("-1", "-2"):
+                if f"{c.name}{suffix}" in names:
+                    errs.append(FieldError(f"spec.{key}[{i}].name",
+                                           f"HotUpgrade injects {c.name}{suffix}, which another container is named"))
+    return errs
+
+
 def _validate_resources_policy(
     container: scs.SidecarContainer, raw: Mapping[str, Any], path: str, *, init: bool
 ) -> list[FieldError]:
@@ -936,6 +961,7 @@ def _validate_sidecarset_spec(
             errs.extend(_validate_resources_policy(c, raw_containers[i], p, init=False))
         for i, c in enumerate(spec.init_containers or []):
             errs.extend(_validate_resources_policy(c, raw_inits[i], f"spec.initContainers[{i}]", init=True))
+        errs.extend(_validate_hot_upgrade(spec))
         volumes = volume_names(raw_spec.get("volumes"))
         names: set[str] = set()
         errs.extend(
