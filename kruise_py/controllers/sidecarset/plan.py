@@ -122,8 +122,8 @@ class Plan:
     requeue_after: float | None = None
     notes: list[str] = field(default_factory=list)
     matched_pods: list[Obj] = field(default_factory=list)  # for expectations and history truncation
-    # "namespace/name" -> updated | upgrade | reset | not-upgradable | mid-upgrade | not-selected |
-    # partition | budget (for `kruise-py plan` and logs)
+    # "namespace/name" -> updated | upgrade | reset | reset-wait | not-upgradable | mid-upgrade |
+    # not-selected | partition | budget (for `kruise-py plan` and logs)
     pod_plan: dict[str, str] = field(default_factory=dict)
 
     def requeue(self, seconds: float) -> None:
@@ -957,6 +957,8 @@ def plan(snap: Snapshot, memo: FactsMemo | None = None) -> Plan:
             if flip is not None:
                 p.flips.append(PodFlip(pod=pod, patch=flip[0], containers=flip[1]))
                 p.pod_plan[pod_key(pod)] = "reset"
+            elif _hot_upgrading(pod, ss):
+                p.pod_plan[pod_key(pod)] = "reset-wait"  # the new container is not up yet
         if p.flips:
             p.notes.append(f"resetting {len(p.flips)} pod(s) to the HotUpgrade empty image; upgrades wait")
             return p

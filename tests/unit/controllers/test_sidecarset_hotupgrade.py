@@ -125,6 +125,7 @@ def test_upgrade_then_reset_then_upgrade_again() -> None:
     # Written, not yet restarted by the kubelet: inconsistent, no reset; updated but not ready.
     p = plan_of(ss2, [pod])
     assert p.flips == [] and p.upgrades == []
+    assert p.pod_plan == {"default/web-0": "reset-wait"}  # keeps the controller on fast pod events
     assert p.status is not None and (p.status["updatedPods"], p.status["readyPods"]) == (1, 0)
 
     # The kubelet runs mesh-2 with the new image: reset mesh-1, and nothing else this round.
