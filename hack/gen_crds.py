@@ -529,9 +529,9 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("SourceContainerNameSource", "fieldRef"): (
         "metadata.labels['<key>'] or metadata.annotations['<key>'] of the pod."
     ),
-    ("ResourcesPolicy", "targetContainerMode"): "sum or max of the matched containers' resources.",
+    ("ResourcesPolicy", "targetContainersMode"): "sum or max of the matched containers' resources.",
     ("ResourcesPolicy", "targetContainersNameRegex"): "Regular expression selecting the pod containers to use.",
-    ("ResourcesPolicy", "resourceExpr"): "Expressions computing the sidecar's limits and requests.",
+    ("ResourcesPolicy", "resourcesExpr"): "Expressions computing the sidecar's limits and requests.",
     ("ResourceExpr", "limits"): "Expressions for the limits.",
     ("ResourceExpr", "requests"): "Expressions for the requests.",
     ("ResourceExprValues", "cpu"): "Expression for cpu.",
@@ -603,10 +603,13 @@ REQUIRED: dict[str, list[str]] = {
     "BroadcastJobSpec": ["template"],
     "SidecarSetStatus": ["matchedPods", "readyPods", "updatedPods"],
     "UpdateScatterTerm": ["key", "value"],
+    "ResourcesPolicy": ["resourcesExpr", "targetContainersMode"],
 }
 # Extra schema keywords, as OpenKruise has them.
 EXTRA: dict[tuple[str, str], Schema] = {
     ("SidecarSetInjectRevision", "policy"): {"default": "Always", "enum": ["Always", "Partial"]},
+    ("ResourcesPolicy", "targetContainersMode"): {"enum": ["sum", "max"]},
+    ("ResourcesPolicy", "targetContainersNameRegex"): {"default": ".*"},
 }
 OBJECT_DESCRIPTIONS = {
     "StatefulSet": (

@@ -105,9 +105,11 @@ class ResourceExpr(KubeModel):
 
 
 class ResourcesPolicy(KubeModel):
-    target_container_mode: str | None = None
+    """v1.9 ``resourcesPolicy``: the JSON names are ``targetContainersMode`` and ``resourcesExpr``."""
+
+    target_containers_mode: str | None = None
     target_containers_name_regex: str | None = None
-    resource_expr: ResourceExpr | None = None
+    resources_expr: ResourceExpr | None = None
 
 
 class SidecarContainer(KubeModel):
@@ -396,9 +398,9 @@ _SCHEMAS: dict[str, list[_Field]] = {
     ],
     "SourceContainerNameSource": [_f("fieldRef", "ptr", "ObjectFieldSelector")],
     "ResourcesPolicy": [
-        _f("targetContainerMode", "omit"),
+        _f("targetContainersMode", "req", zero=""),
         _f("targetContainersNameRegex", "omit"),
-        _f("resourceExpr", "struct", "ResourceExpr"),
+        _f("resourcesExpr", "struct", "ResourceExpr"),
     ],
     "ResourceExpr": [_f("limits", "ptr", "ResourceExprValues"), _f("requests", "ptr", "ResourceExprValues")],
     "ResourceExprValues": [_f("cpu", "omit"), _f("memory", "omit")],

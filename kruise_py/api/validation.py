@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from . import broadcastjob as bcj
+from . import resource_expr
 from . import sidecarset as scs
 from . import statefulset as sts
 from .common import (
@@ -709,92 +710,57 @@ def _validate_field_ref(field_ref: scs.ObjectFieldSelector, path: str) -> list[F
     return []
 
 
-# resourcesPolicy expressions: numbers, percentages, quantities, the variable, + - * /, parentheses,
-# max(a, b) and min(a, b).
-_TOKEN_RE = re.compile(
-    r"\s*(?:(?P<num>\d+(?:\.\d+)?)(?P<suffix>%|Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?|(?P<ident>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>[-+*/(),]))"
-)
+# Python-only regular expression syntax that Go's RE2 (OpenKruise matches container names with it)
+# rejects: lookaround, backreferences, atomic groups and possessive quantifiers, conditionals.
+_NOT_RE2 = re.compile(r"\(\?(?:[=!]|<[=!]|P=|>|\()|\\[1-9]|\\g<|(?<!\\)[*+?}]\+")
+
+
+def go_regexp_error(pattern: str) -> str | None:
+    """Why Go's ``regexp.Compile`` would reject ``pattern`` (approximated: Python's parser plus the
+    constructs RE2 lacks), or None."""
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        return str(e)
+    m = _NOT_RE2.search(pattern)
+    if m:
+        return f"invalid or unsupported Perl syntax: `{m.group(0)}`"
+    return None
 
 
 def resource_expression_error(expr: str, variable: str) -> str | None:
-    """Why ``expr`` is not a valid resourcesPolicy expression over ``variable``, or None."""
-    tokens: list[tuple[str, str]] = []
-    pos = 0
-    text = expr.strip()
-    while pos < len(text):
-        m = _TOKEN_RE.match(text, pos)
-        if not m or m.end() == pos:
-            return f"unexpected character {text[pos]!r}"
-        pos = m.end()
-        if m.group("num") is not None:
-            tokens.append(("num", m.group(0).strip()))
-        elif m.group("ident") is not None:
-            tokens.append(("ident", m.group("ident")))
-        else:
-            tokens.append(("op", m.group("op")))
-    i = 0
+    """Why ``expr`` is not a valid resourcesPolicy expression over ``variable``, or None.
 
-    def peek() -> tuple[str, str] | None:
-        return tokens[i] if i < len(tokens) else None
+    As OpenKruise's webhook: the expression is evaluated with ``variable`` bound to the number 1
+    (resource_expr.validation_error), so syntax errors, unknown names and negative results fail.
+    """
+    reason = resource_expr.validation_error(expr, variable)
+    return None if reason is None else reason.removeprefix("invalid expression: ")
 
-    def take(value: str) -> bool:
-        nonlocal i
-        t = peek()
-        if t is not None and t[0] == "op" and t[1] == value:
-            i += 1
-            return True
-        return False
 
-    def expression() -> str | None:
-        err = term()
-        while err is None and (take("+") or take("-")):
-            err = term()
-        return err
-
-    def term() -> str | None:
-        err = factor()
-        while err is None and (take("*") or take("/")):
-            err = factor()
-        return err
-
-    def factor() -> str | None:
-        nonlocal i
-        if take("-") or take("+"):
-            return factor()
-        t = peek()
-        if t is None:
-            return "unexpected end of expression"
-        if t[0] == "num":
-            i += 1
-            return None
-        if t[0] == "ident":
-            i += 1
-            if t[1] in ("max", "min"):
-                if not take("("):
-                    return f"expected '(' after {t[1]}"
-                err = expression()
-                if err is None and not take(","):
-                    return f"{t[1]} needs two arguments"
-                err = err or expression()
-                if err is None and not take(")"):
-                    return "expected ')'"
-                return err
-            if t[1] != variable:
-                return f"unknown variable {t[1]!r}, only {variable!r} is allowed"
-            return None
-        if take("("):
-            err = expression()
-            if err is None and not take(")"):
-                return "expected ')'"
-            return err
-        return f"unexpected {t[1]!r}"
-
-    if not tokens:
-        return None  # an empty expression means "not set"
-    err = expression()
-    if err is None and i != len(tokens):
-        err = f"unexpected {tokens[i][1]!r}"
-    return err
+def _validate_hot_upgrade(spec: scs.SidecarSetSpec) -> list[FieldError]:
+    """Beyond OpenKruise (which checks nothing for HotUpgrade): a HotUpgrade container needs its
+    empty image, different from its image, and its ``X-1``/``X-2`` names must be free; otherwise
+    every pod it selects would be rejected or never upgrade."""
+    errs: list[FieldError] = []
+    for key, containers in (("containers", spec.containers or []), ("initContainers", spec.init_containers or [])):
+        names = {c.name for c in [*(spec.containers or []), *(spec.init_containers or [])] if c.name}
+        for i, c in enumerate(containers):
+            strategy = c.upgrade_strategy
+            if strategy is None or strategy.upgrade_type != scs.UPGRADE_HOT:
+                continue
+            if key == "initContainers" and c.restart_policy != "Always":
+                continue  # only native sidecars are expanded
+            p = f"spec.{key}[{i}].upgradeStrategy.hotUpgradeEmptyImage"
+            if not strategy.hot_upgrade_empty_image:
+                errs.append(FieldError(p, "HotUpgrade needs hotUpgradeEmptyImage", REQUIRED))
+            elif strategy.hot_upgrade_empty_image == c.image:
+                errs.append(FieldError(p, "hotUpgradeEmptyImage must differ from the container's image"))
+            for suffix in ("-1", "-2"):
+                if f"{c.name}{suffix}" in names:
+                    errs.append(FieldError(f"spec.{key}[{i}].name",
+                                           f"HotUpgrade injects {c.name}{suffix}, which another container is named"))
+    return errs
 
 
 def _validate_resources_policy(
@@ -815,8 +781,8 @@ def _validate_resources_policy(
     if isinstance(resources, Mapping) and (resources.get("limits") or resources.get("requests")):
         errs.append(FieldError(p, "resourcesPolicy and resources cannot be configured together"))
     modes = (scs.TARGET_CONTAINER_MODE_SUM, scs.TARGET_CONTAINER_MODE_MAX)
-    if rp.target_container_mode not in modes:
-        errs.append(FieldError(f"{p}.targetContainerMode", supported_values(modes), NOT_SUPPORTED))
+    if rp.target_containers_mode not in modes:
+        errs.append(FieldError(f"{p}.targetContainersMode", supported_values(modes), NOT_SUPPORTED))
     if not rp.target_containers_name_regex:
         errs.append(
             FieldError(
@@ -824,13 +790,12 @@ def _validate_resources_policy(
             )
         )
     else:
-        try:
-            re.compile(rp.target_containers_name_regex)
-        except re.error as e:
-            errs.append(FieldError(f"{p}.targetContainersNameRegex", f"invalid regex pattern: {e}"))
-    expr = rp.resource_expr or scs.ResourceExpr()
+        reason = go_regexp_error(rp.target_containers_name_regex)
+        if reason:
+            errs.append(FieldError(f"{p}.targetContainersNameRegex", f"invalid regex pattern: {reason}"))
+    expr = rp.resources_expr or scs.ResourceExpr()
     if expr.limits is None and expr.requests is None:
-        errs.append(FieldError(f"{p}.resourceExpr", "at least one of limits or requests must be configured"))
+        errs.append(FieldError(f"{p}.resourcesExpr", "at least one of limits or requests must be configured"))
     for part, values in (("limits", expr.limits), ("requests", expr.requests)):
         if values is None:
             continue
@@ -840,7 +805,7 @@ def _validate_resources_policy(
                 if reason:
                     errs.append(
                         FieldError(
-                            f"{p}.resourceExpr.{part}.{variable}", f"invalid expression {text!r}: {reason}"
+                            f"{p}.resourcesExpr.{part}.{variable}", f"invalid expression {text!r}: {reason}"
                         )
                     )
     return errs
@@ -1079,6 +1044,7 @@ def _validate_sidecarset_spec(
             errs.extend(_validate_resources_policy(c, raw_containers[i], p, init=False))
         for i, c in enumerate(spec.init_containers or []):
             errs.extend(_validate_resources_policy(c, raw_inits[i], f"spec.initContainers[{i}]", init=True))
+        errs.extend(_validate_hot_upgrade(spec))
         volumes = volume_names(raw_spec.get("volumes"))
         names: set[str] = set()
         errs.extend(

@@ -44,10 +44,12 @@ class NotReady(Exception):
 class SidecarSetInjector:
     name = "sidecarset-injector"
 
-    def __init__(self, manager: Manager, revision_namespace: str) -> None:
+    def __init__(self, manager: Manager, revision_namespace: str, *, sort_sidecars_by_name: bool = False) -> None:
         self.manager = manager
         # SidecarSets are cluster-scoped: their ControllerRevisions live here (spec §9 P26).
         self.revision_namespace = revision_namespace
+        # OpenKruise's gate EnableSortSidecarContainerByName (alpha, default off).
+        self.sort_sidecars_by_name = sort_sidecars_by_name
         self.sidecarsets: ObjectCache = manager.cache(SIDECARSETS)
         self.namespaces: ObjectCache = manager.cache(NAMESPACES)
         self.revisions: ObjectCache = manager.cache(REVISIONS)
@@ -69,7 +71,8 @@ class SidecarSetInjector:
         if not matched:
             return None
         revisions = {r["metadata"]["name"]: r for r in self.revisions.list(self.revision_namespace)}
-        result = inject.inject(pod, matched, now or datetime.now(UTC), revisions=revisions)
+        result = inject.inject(pod, matched, now or datetime.now(UTC), revisions=revisions,
+                               sort_by_name=self.sort_sidecars_by_name)
         if result.changed:
             log.debug("injected %s into pod %s/%s", result.injected, namespace,
                       (pod.get("metadata") or {}).get("name") or (pod.get("metadata") or {}).get("generateName"))
@@ -186,7 +189,8 @@ class SidecarSetController:
         p = planner.plan(snap, self.memos.setdefault(name, planner.FactsMemo()))
         # Pods left to upgrade (waiting, held by the budget or mid-upgrade): keep pod events fast.
         self.upgrading[name] = any(v != "updated" for v in p.pod_plan.values())
-        errors = await settle([self._upgrade(name, ss, u) for u in p.upgrades])
+        errors = await settle([self._flip(name, f) for f in p.flips])
+        errors += await settle([self._upgrade(name, ss, u) for u in p.upgrades])
         errors += await settle([self._condition(pod, cond) for pod, cond in p.not_upgradable])
         if p.status is not None:
             try:
@@ -206,18 +210,42 @@ class SidecarSetController:
         return Result(requeue_after=p.requeue_after) if p.requeue_after else Result()
 
     async def _upgrade(self, name: str, ss: Obj, u: planner.PodUpgrade) -> None:
+        """The pods patch, then (if any) the pods/status patch: the condition, or everything when no
+        image changes (plan.pod_upgrade)."""
         md = u.pod["metadata"]
+        key = f"{md['namespace']}/{md['name']}"
         path = path_for("v1", "pods", md["namespace"], md["name"])
+        wrote = False
+        for target, patch in ((path, u.patch), (f"{path}/status", u.status_patch)):
+            if patch is None:
+                continue
+            try:
+                res = await self.client.patch(target, patch, "strategic")
+            except ApiError as e:
+                if e.not_found or e.conflict:
+                    break  # the pod changed under us (or is gone): the next round re-plans
+                raise
+            wrote = True
+            self.expectations.expect_rv(name, key, res["metadata"]["resourceVersion"])
+        if wrote:
+            rollout_metrics.pod_updated("SidecarSet", "in_place")
+
+    async def _flip(self, name: str, f: planner.PodFlip) -> None:
+        """HotUpgrade reset, with OpenKruise's events on the pod."""
+        md = f.pod["metadata"]
+        pod_ref = {**f.pod, "apiVersion": "v1", "kind": "Pod"}
         try:
-            res = await self.client.patch(path, u.patch, "strategic")
+            res = await self.client.patch(path_for("v1", "pods", md["namespace"], md["name"]), f.patch, "strategic")
         except ApiError as e:
-            if e.not_found or e.conflict:
-                return  # the pod changed under us: the next round re-plans
+            if e.not_found:
+                return
+            self.events.emit(pod_ref, "Warning", "ResetContainerFailed",
+                             f"reset sidecar container image empty failed: {e.message}")
+            if e.conflict:
+                return  # replaced under us: the next round re-plans
             raise
         self.expectations.expect_rv(name, f"{md['namespace']}/{md['name']}", res["metadata"]["resourceVersion"])
-        rollout_metrics.pod_updated("SidecarSet", "in_place")
-        if u.status_condition is not None:
-            await self._condition(u.pod, u.status_condition)
+        self.events.emit(pod_ref, "Normal", "ResetContainerSucceed", "reset sidecar container image empty successfully")
 
     async def _condition(self, pod: Obj, condition: Obj) -> None:
         md = pod["metadata"]
