@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv sandbox sandbox-down test unit integration reliability lint crds gotypes e2e-kind lock clean
+.PHONY: venv sandbox sandbox-down test unit integration reliability compat lint crds gotypes e2e-kind lock clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +36,12 @@ integration: venv
 reliability: venv
 	$(BIN)/kruise-py binaries > /dev/null
 	$(BIN)/python -m pytest tests/reliability
+
+# Takeover from the real OpenKruise 1.9 manager and back (docs/migrate.md); skips without
+# OPENKRUISE_MANAGER_BIN. KRUISE_COMPAT_RECORD=1 rewrites tests/fixtures/openkruise-1.9.0/.
+compat: venv
+	$(BIN)/kruise-py binaries > /dev/null
+	$(BIN)/python -m pytest tests/compat
 
 lint: venv
 	$(BIN)/ruff check kruise_py tests bench hack

@@ -315,8 +315,8 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
         "Number of ControllerRevisions kept besides the current and update revisions. Defaults to 10."
     ),
     ("StatefulSetSpec", "volumeClaimUpdateStrategy"): (
-        "How existing PVCs follow changes of volumeClaimTemplates. Only used with the "
-        "StatefulSetAutoResizePVCGate feature gate."
+        "How existing PVCs follow changes of volumeClaimTemplates: OnPodRollingUpdate grows each "
+        "pod's claims to a larger storage request as the pod rolls; OnDelete (unset) leaves them."
     ),
     ("StatefulSetSpec", "reserveOrdinals"): (
         "Ordinals to leave unused: integers, or strings \"a-b\" for the inclusive range a..b (for example "
@@ -529,9 +529,9 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("SourceContainerNameSource", "fieldRef"): (
         "metadata.labels['<key>'] or metadata.annotations['<key>'] of the pod."
     ),
-    ("ResourcesPolicy", "targetContainerMode"): "sum or max of the matched containers' resources.",
+    ("ResourcesPolicy", "targetContainersMode"): "sum or max of the matched containers' resources.",
     ("ResourcesPolicy", "targetContainersNameRegex"): "Regular expression selecting the pod containers to use.",
-    ("ResourcesPolicy", "resourceExpr"): "Expressions computing the sidecar's limits and requests.",
+    ("ResourcesPolicy", "resourcesExpr"): "Expressions computing the sidecar's limits and requests.",
     ("ResourceExpr", "limits"): "Expressions for the limits.",
     ("ResourceExpr", "requests"): "Expressions for the requests.",
     ("ResourceExprValues", "cpu"): "Expression for cpu.",
@@ -603,10 +603,13 @@ REQUIRED: dict[str, list[str]] = {
     "BroadcastJobSpec": ["template"],
     "SidecarSetStatus": ["matchedPods", "readyPods", "updatedPods"],
     "UpdateScatterTerm": ["key", "value"],
+    "ResourcesPolicy": ["resourcesExpr", "targetContainersMode"],
 }
 # Extra schema keywords, as OpenKruise has them.
 EXTRA: dict[tuple[str, str], Schema] = {
     ("SidecarSetInjectRevision", "policy"): {"default": "Always", "enum": ["Always", "Partial"]},
+    ("ResourcesPolicy", "targetContainersMode"): {"enum": ["sum", "max"]},
+    ("ResourcesPolicy", "targetContainersNameRegex"): {"default": ".*"},
 }
 OBJECT_DESCRIPTIONS = {
     "StatefulSet": (
@@ -809,12 +812,27 @@ def _crd(plural: str, kind: str, scope: str, short_names: list[str], versions: l
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{GROUP}"},
+        # The label tells kruise-py's CRDs from OpenKruise's (`kruise-py migrate check`).
+        "metadata": {"name": f"{plural}.{GROUP}", "labels": {"app.kubernetes.io/name": "kruise-py"}},
         "spec": {**spec, "names": names},
     }
 
 
+def _without_descriptions(node: Any) -> Any:
+    if isinstance(node, dict):
+        # a property *named* "description" (none in our kinds' schemas) would be under "properties"
+        return {k: _without_descriptions(v) for k, v in node.items() if k != "description" or not isinstance(v, str)}
+    if isinstance(node, list):
+        return [_without_descriptions(v) for v in node]
+    return node
+
+
 def _version(name: str, storage: bool, schema: Schema, columns: list[Schema], scale: bool) -> Schema:
+    # Field descriptions only in the storage version (which `kubectl explain` shows by default):
+    # they are ~80% of a schema, and Helm keeps the chart, crds/ included, in a release Secret of at
+    # most 1 MiB (docs/decisions.md). The served schemas are otherwise the same.
+    if not storage:
+        schema = _without_descriptions(schema)
     subresources: Schema = {"status": {}}
     if scale:
         subresources["scale"] = {

@@ -1,4 +1,4 @@
-"""`kruise-py` command line: run | sandbox | crds | binaries | plan | rollout."""
+"""`kruise-py` command line: run | sandbox | crds | binaries | plan | rollout | migrate."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--cert-dir", default=None, help="webhook certificate folder (tls.crt, tls.key, ca.crt)")
     p.add_argument("--operator-namespace", default=os.environ.get("POD_NAMESPACE", "kruise-system"),
                    help="namespace the operator runs in; excluded from pod-mutating webhooks")
+    p.add_argument("--sidecarset-revision-namespace", default=None,
+                   help="where SidecarSet ControllerRevisions live (default: the operator namespace; "
+                        "kruise-system to keep OpenKruise's, see docs/migrate.md)")
     p.add_argument("--webhook-service", default="kruise-py-webhook", help="Service name (service mode)")
     p.add_argument("--webhook-cert-source", choices=["secret", "dir"], default="secret",
                    help="service mode: 'secret' keeps the certificate in --webhook-secret and patches caBundle "
@@ -105,6 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     pl.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
     pl.add_argument("--offline", action="store_true", help="with -f: do not contact the cluster (a new set)")
     _add_rollout(sub)
+    mig = sub.add_parser("migrate", help="switching from OpenKruise (docs/migrate.md)")
+    mig_sub = mig.add_subparsers(dest="migrate_cmd", required=True)
+    chk = mig_sub.add_parser("check", help="read-only preflight: what taking over would do to each object; "
+                                           "exit 1 if any pod would restart")
+    chk.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+    chk.add_argument("-n", "--namespace", action="append", dest="namespaces", default=[],
+                     help="only this namespace (repeatable; default: all)")
+    chk.add_argument("--sidecarset-revision-namespace", default="kruise-system",
+                     help="where kruise-py will keep SidecarSet revisions (OpenKruise keeps them in kruise-system)")
+    chk.add_argument("-o", "--output", choices=["text", "json"], default="text")
     args = parser.parse_args(argv)
 
     if args.cmd == "run":
@@ -125,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import rollout
 
         return rollout.main(args)
+    if args.cmd == "migrate":
+        from . import migrate
+
+        return migrate.main(args)
     if args.cmd == "binaries":
         from .sandbox import binaries
 

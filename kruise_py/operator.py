@@ -57,6 +57,7 @@ class OperatorConfig:
     cert_dir: str | None = None
     operator_namespace: str = "kruise-system"
     webhook_service: str = "kruise-py-webhook"
+    sidecarset_revision_namespace: str | None = None  # default: operator_namespace
     # service mode: "secret" = keep the certificate in Secret `webhook_secret` and patch caBundle;
     # "dir" = serve tls.crt/tls.key mounted into cert_dir (cert-manager injects the caBundle).
     webhook_cert_source: str = "secret"
@@ -77,7 +78,8 @@ def config_from_args(a: argparse.Namespace) -> OperatorConfig:
         metrics_port=a.metrics_port, log_level=a.log_level, log_format=a.log_format, qps=a.qps,
         burst=a.burst, workers=a.workers, webhook_mode=a.webhook_mode, webhook_host=a.webhook_host,
         webhook_port=a.webhook_port, cert_dir=a.cert_dir, operator_namespace=a.operator_namespace,
-        webhook_service=a.webhook_service, webhook_failure_policy=a.webhook_failure_policy,
+        webhook_service=a.webhook_service, sidecarset_revision_namespace=a.sidecarset_revision_namespace,
+        webhook_failure_policy=a.webhook_failure_policy,
         webhook_cert_source=a.webhook_cert_source, webhook_secret=a.webhook_secret,
         leader_elect=a.leader_elect, leader_election_namespace=a.leader_election_namespace,
         leader_election_id=a.leader_election_id, lease_duration=a.lease_duration,
@@ -110,7 +112,7 @@ class Operator:
         # The controllers register their watches with the manager; it starts them once caches sync.
         self.statefulsets = StatefulSetController(self.manager, workers=cfg.workers)
         self.broadcastjobs = BroadcastJobController(self.manager, workers=cfg.workers)
-        self.injector = SidecarSetInjector(self.manager, cfg.operator_namespace)
+        self.injector = SidecarSetInjector(self.manager, cfg.sidecarset_revision_namespace or cfg.operator_namespace)
         self.sidecarsets = SidecarSetController(self.manager, self.injector, workers=cfg.workers)
         if cfg.leader_elect:
             # Added last: at shutdown the controllers stop before the Lease is released.
@@ -131,6 +133,8 @@ class Operator:
         self.failed = False
         # Our CRDs, watched so that a conversion setting someone resets (a re-applied OpenKruise
         # CRD, a `kubectl replace`) is put back at once; one informer per name (field selector).
+        # StorageClasses, for the admission rule that a grown claim template needs an expandable class.
+        self.storage_classes = self.manager.cache(Resource("storage.k8s.io/v1", "storageclasses", namespaced=False))
         self.crd_conversion_lock = asyncio.Lock()
         self._crd_tasks: set[asyncio.Task[None]] = set()
         self.conversion_ensured = False
@@ -280,13 +284,22 @@ class Operator:
                 await self.client.delete(_webhook_path(kind, name))
 
     async def ensure_namespace(self) -> None:
-        """Outside a cluster the operator namespace (home of SidecarSet revisions) may not exist."""
-        try:
-            await self.client.create(path_for("v1", "namespaces"),
-                                     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.cfg.operator_namespace}})
-        except ApiError as e:
-            if not e.already_exists:
-                log.warning("could not create namespace %s: %s", self.cfg.operator_namespace, e)
+        """Outside a cluster the operator namespace and the home of SidecarSet revisions may not exist."""
+        for ns in sorted({self.cfg.operator_namespace, self.injector.revision_namespace}):
+            try:
+                await self.client.create(path_for("v1", "namespaces"),
+                                         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            except ApiError as e:
+                if not e.already_exists:
+                    log.warning("could not create namespace %s: %s", ns, e)
+
+    def storage_class(self, name: str | None) -> dict[str, Any] | None:
+        """A StorageClass by name, or the default class (its is-default-class annotation) for None."""
+        if name is not None:
+            return self.storage_classes.get(None, name)
+        return next((c for c in self.storage_classes.list()
+                     if (c["metadata"].get("annotations") or {}).get("storageclass.kubernetes.io/is-default-class") == "true"),
+                    None)
 
     def other_sidecarsets(self, name: str) -> list[dict[str, Any]]:
         """The other SidecarSets, for the cross-object conflict rules, from the informer cache the
@@ -377,6 +390,8 @@ def _register_admission(registry: kopf.OperatorRegistry, op: Operator, hook: whc
                 kwargs: dict[str, Any] = {}
                 if plural == "sidecarsets":
                     kwargs["others"] = op.other_sidecarsets(name)
+                elif plural == "statefulsets" and op.manager.synced:
+                    kwargs["storage_class"] = op.storage_class
                 admission.validate(plural, dict(body), dict(old) if old and operation == "UPDATE" else None, **kwargs)
             except admission.Denied as e:
                 # A rejection is an answer, not an error: INFO, and kopf's own ERROR line is muted.

@@ -76,7 +76,8 @@ def default_statefulset(obj: Mapping[str, Any], *, clear_status: bool = False) -
         policy = _sub(spec, "persistentVolumeClaimRetentionPolicy")
         _default(policy, "whenDeleted", sts.PVC_RETENTION_RETAIN)
         _default(policy, "whenScaled", sts.PVC_RETENTION_RETAIN)
-        # volumeClaimUpdateStrategy is only defaulted under the (off) StatefulSetAutoResizePVCGate.
+        # volumeClaimUpdateStrategy is only defaulted under the (off) StatefulSetAutoResizePVCGate:
+        # not here either; empty means OnDelete, and OnPodRollingUpdate works without a gate.
 
     _default(spec, "replicas", 1)
     _default(spec, "revisionHistoryLimit", 10)

@@ -106,9 +106,11 @@ class ResourceExpr(KubeModel):
 
 
 class ResourcesPolicy(KubeModel):
-    target_container_mode: str | None = None
+    """v1.9 ``resourcesPolicy``: the JSON names are ``targetContainersMode`` and ``resourcesExpr``."""
+
+    target_containers_mode: str | None = None
     target_containers_name_regex: str | None = None
-    resource_expr: ResourceExpr | None = None
+    resources_expr: ResourceExpr | None = None
 
 
 class SidecarContainer(KubeModel):

@@ -42,6 +42,7 @@ PVC_RETENTION_DELETE = "Delete"
 
 VOLUME_CLAIM_UPDATE_ON_DELETE = "OnDelete"
 VOLUME_CLAIM_UPDATE_ON_POD_ROLLING_UPDATE = "OnPodRollingUpdate"
+VOLUME_CLAIM_UPDATE_TYPES = (VOLUME_CLAIM_UPDATE_ON_DELETE, VOLUME_CLAIM_UPDATE_ON_POD_ROLLING_UPDATE)
 
 # Readiness gate / pod condition the in-place policies require (apis/apps/pub).
 IN_PLACE_UPDATE_READY = "InPlaceUpdateReady"

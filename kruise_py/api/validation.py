@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from . import broadcastjob as bcj
+from . import resource_expr
 from . import sidecarset as scs
 from . import statefulset as sts
 from .common import (
@@ -52,6 +53,7 @@ from .podtemplate import (
     validate_volumes,
     volume_names,
 )
+from .quantity import parse_quantity
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -198,6 +200,12 @@ def _validate_statefulset_spec(spec: sts.StatefulSetSpec, raw_spec: Mapping[str,
 
     errs.extend(_non_negative(spec.replicas, "spec.replicas"))
     errs.extend(_validate_statefulset_selector_and_template(spec, raw_spec))
+
+    # Beyond OpenKruise (which accepts any string here and treats unknown ones as OnDelete).
+    vcus = spec.volume_claim_update_strategy
+    if vcus is not None and vcus.type not in (None, "", *sts.VOLUME_CLAIM_UPDATE_TYPES):
+        errs.append(FieldError("spec.volumeClaimUpdateStrategy.type",
+                               supported_values(sts.VOLUME_CLAIM_UPDATE_TYPES), NOT_SUPPORTED))
     return errs
 
 
@@ -404,10 +412,111 @@ def _v1beta1(obj: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return dict(obj)
 
 
-def validate_statefulset(
-    new: Mapping[str, Any], old: Mapping[str, Any] | None = None, *, apply_defaults: bool = True
+# A StorageClass by name (None: the cluster's default class), or None when there is none.
+StorageClassLookup = Callable[[str | None], Mapping[str, Any] | None]
+
+# Claim template fields that never reach existing claims, so they may change freely.
+_CLAIM_SPEC_DEFAULTS = {"volumeMode": "Filesystem"}
+
+
+def _storage(resources: Any, kind: str) -> Any:
+    return get_path(resources, kind, "storage") if isinstance(resources, Mapping) else None
+
+
+def validate_volume_claim_templates_update(
+    new_spec: Mapping[str, Any], old_spec: Mapping[str, Any], storage_class: StorageClassLookup | None = None
 ) -> list[FieldError]:
-    """Validate an ASTS create (``old=None``) or update. v1alpha1 objects are converted to v1beta1."""
+    """ValidateVolumeClaimTemplateUpdate: with ``volumeClaimUpdateStrategy: OnPodRollingUpdate``
+    existing claims follow their templates, and the only change a bound claim can follow is a
+    larger storage request. OpenKruise checks the number and names of the templates, their class
+    and access modes, and the class's allowVolumeExpansion (``storage_class``; skipped without a
+    lookup: the apiserver still refuses the claim resize, and the controller reports it).
+
+    Beyond OpenKruise: a smaller request (OpenKruise accepts it and leaves the claims as they are),
+    a changed storage limit (OpenKruise accepts it, then fails to patch the claim) and changes to
+    any other spec field (selector, volumeMode, dataSource...: OpenKruise applies them to new claims
+    only) are rejected too, with the field's path."""
+    if (get_path(new_spec, "volumeClaimUpdateStrategy", "type") or "") != sts.VOLUME_CLAIM_UPDATE_ON_POD_ROLLING_UPDATE:
+        return []
+    new_vcts = [t for t in new_spec.get("volumeClaimTemplates") or [] if isinstance(t, Mapping)]
+    old_vcts = [t for t in old_spec.get("volumeClaimTemplates") or [] if isinstance(t, Mapping)]
+    if len(new_vcts) != len(old_vcts):
+        return [FieldError("spec.volumeClaimTemplates",
+                           "volumeClaimTemplate can not be added or deleted when OnRollingUpdate")]
+    old_by_name = {get_path(t, "metadata", "name"): t for t in old_vcts}
+    errs: list[FieldError] = []
+    for tmpl in new_vcts:
+        name = get_path(tmpl, "metadata", "name")
+        p = f"spec.volumeClaimTemplates[{name}]"
+        old = old_by_name.get(name)
+        if old is None:
+            errs.append(FieldError(f"{p}.name", "volumeClaimTemplate name can not be modified", FORBIDDEN))
+            continue
+        spec_new, spec_old = tmpl.get("spec") or {}, old.get("spec") or {}
+        sc_new, sc_old = spec_new.get("storageClassName"), spec_old.get("storageClassName")
+        changed = [f for f in ("accessModes",) if list(spec_new.get(f) or []) != list(spec_old.get(f) or [])]
+        if sc_new is not None and sc_old is not None and sc_new != sc_old:
+            changed.insert(0, "storageClassName")
+        if changed:
+            errs.append(FieldError(p, f"volumeClaimTemplate can not be modified when OnRollingUpdate ({', '.join(changed)})"))
+            continue
+        for f in sorted(set(spec_new) | set(spec_old)):
+            if f in ("resources", "storageClassName", "accessModes"):
+                continue
+            default = _CLAIM_SPEC_DEFAULTS.get(f)
+            if _strip_empty(spec_new.get(f, default)) != _strip_empty(spec_old.get(f, default)):
+                errs.append(FieldError(f"{p}.spec.{f}", "can not be changed when volumeClaimUpdateStrategy is "
+                                       "OnPodRollingUpdate: existing claims only follow a larger storage request",
+                                       FORBIDDEN))
+        errs.extend(_validate_claim_resources(p, spec_new, spec_old, storage_class))
+    return errs
+
+
+def _same_quantity(a: Any, b: Any) -> bool:
+    try:
+        return a is not None and b is not None and parse_quantity(a) == parse_quantity(b)
+    except ValueError:
+        return False
+
+
+def _validate_claim_resources(p: str, spec_new: Mapping[str, Any], spec_old: Mapping[str, Any],
+                              storage_class: StorageClassLookup | None) -> list[FieldError]:
+    req_path, lim_path = f"{p}.spec.resources.requests.storage", f"{p}.spec.resources.limits.storage"
+    values = []
+    for raw in (_storage(spec_new.get("resources"), "requests"), _storage(spec_old.get("resources"), "requests")):
+        try:
+            values.append(parse_quantity(raw if raw is not None else 0))
+        except ValueError:
+            return [FieldError(req_path, f"invalid quantity {raw!r}")]
+    new_q, old_q = values
+    lim_new, lim_old = _storage(spec_new.get("resources"), "limits"), _storage(spec_old.get("resources"), "limits")
+    errs: list[FieldError] = []
+    if lim_new != lim_old and not _same_quantity(lim_new, lim_old):
+        errs.append(FieldError(lim_path, "can not be changed when volumeClaimUpdateStrategy is OnPodRollingUpdate: "
+                               "the limits of a bound claim are immutable", FORBIDDEN))
+    if new_q < old_q:
+        errs.append(FieldError(req_path, "can not be decreased when volumeClaimUpdateStrategy is OnPodRollingUpdate "
+                               f"(was {_storage(spec_old.get('resources'), 'requests')}): claims can only grow",
+                               FORBIDDEN))
+    elif new_q > old_q and storage_class is not None:
+        sc_name = spec_new.get("storageClassName")
+        sc = storage_class(sc_name)
+        if sc is None and sc_name is not None:
+            errs.append(FieldError(f"{p}.spec.storageClassName", "can not get sc"))
+        elif sc is not None and sc.get("allowVolumeExpansion") is False:
+            # As OpenKruise: only an explicit false. Unset, the apiserver refuses the resize later and
+            # the controller reports it on the set (condition FailedUpdatePVC, event FailedResize).
+            errs.append(FieldError(req_path, f"storage class {get_path(sc, 'metadata', 'name')} does not support "
+                                   "volume expansion", FORBIDDEN))
+    return errs
+
+
+def validate_statefulset(
+    new: Mapping[str, Any], old: Mapping[str, Any] | None = None, *, apply_defaults: bool = True,
+    storage_class: StorageClassLookup | None = None,
+) -> list[FieldError]:
+    """Validate an ASTS create (``old=None``) or update. v1alpha1 objects are converted to v1beta1.
+    ``storage_class`` lets an update that grows a claim template check the class can expand."""
     new = sts.to_v1beta1(new) if new.get("apiVersion") == sts.API_VERSION_V1ALPHA1 else dict(new)
     if old is not None and old.get("apiVersion") == sts.API_VERSION_V1ALPHA1:
         old = sts.to_v1beta1(old)
@@ -423,6 +532,7 @@ def validate_statefulset(
     errs.extend(_validate_statefulset_spec(spec, raw_spec))
     if old is not None:
         errs.extend(_validate_statefulset_update(new, old, spec))
+        errs.extend(validate_volume_claim_templates_update(raw_spec, old.get("spec") or {}, storage_class))
     return errs
 
 
@@ -600,92 +710,57 @@ def _validate_field_ref(field_ref: scs.ObjectFieldSelector, path: str) -> list[F
     return []
 
 
-# resourcesPolicy expressions: numbers, percentages, quantities, the variable, + - * /, parentheses,
-# max(a, b) and min(a, b).
-_TOKEN_RE = re.compile(
-    r"\s*(?:(?P<num>\d+(?:\.\d+)?)(?P<suffix>%|Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?|(?P<ident>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>[-+*/(),]))"
-)
+# Python-only regular expression syntax that Go's RE2 (OpenKruise matches container names with it)
+# rejects: lookaround, backreferences, atomic groups and possessive quantifiers, conditionals.
+_NOT_RE2 = re.compile(r"\(\?(?:[=!]|<[=!]|P=|>|\()|\\[1-9]|\\g<|(?<!\\)[*+?}]\+")
+
+
+def go_regexp_error(pattern: str) -> str | None:
+    """Why Go's ``regexp.Compile`` would reject ``pattern`` (approximated: Python's parser plus the
+    constructs RE2 lacks), or None."""
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        return str(e)
+    m = _NOT_RE2.search(pattern)
+    if m:
+        return f"invalid or unsupported Perl syntax: `{m.group(0)}`"
+    return None
 
 
 def resource_expression_error(expr: str, variable: str) -> str | None:
-    """Why ``expr`` is not a valid resourcesPolicy expression over ``variable``, or None."""
-    tokens: list[tuple[str, str]] = []
-    pos = 0
-    text = expr.strip()
-    while pos < len(text):
-        m = _TOKEN_RE.match(text, pos)
-        if not m or m.end() == pos:
-            return f"unexpected character {text[pos]!r}"
-        pos = m.end()
-        if m.group("num") is not None:
-            tokens.append(("num", m.group(0).strip()))
-        elif m.group("ident") is not None:
-            tokens.append(("ident", m.group("ident")))
-        else:
-            tokens.append(("op", m.group("op")))
-    i = 0
+    """Why ``expr`` is not a valid resourcesPolicy expression over ``variable``, or None.
 
-    def peek() -> tuple[str, str] | None:
-        return tokens[i] if i < len(tokens) else None
+    As OpenKruise's webhook: the expression is evaluated with ``variable`` bound to the number 1
+    (resource_expr.validation_error), so syntax errors, unknown names and negative results fail.
+    """
+    reason = resource_expr.validation_error(expr, variable)
+    return None if reason is None else reason.removeprefix("invalid expression: ")
 
-    def take(value: str) -> bool:
-        nonlocal i
-        t = peek()
-        if t is not None and t[0] == "op" and t[1] == value:
-            i += 1
-            return True
-        return False
 
-    def expression() -> str | None:
-        err = term()
-        while err is None and (take("+") or take("-")):
-            err = term()
-        return err
-
-    def term() -> str | None:
-        err = factor()
-        while err is None and (take("*") or take("/")):
-            err = factor()
-        return err
-
-    def factor() -> str | None:
-        nonlocal i
-        if take("-") or take("+"):
-            return factor()
-        t = peek()
-        if t is None:
-            return "unexpected end of expression"
-        if t[0] == "num":
-            i += 1
-            return None
-        if t[0] == "ident":
-            i += 1
-            if t[1] in ("max", "min"):
-                if not take("("):
-                    return f"expected '(' after {t[1]}"
-                err = expression()
-                if err is None and not take(","):
-                    return f"{t[1]} needs two arguments"
-                err = err or expression()
-                if err is None and not take(")"):
-                    return "expected ')'"
-                return err
-            if t[1] != variable:
-                return f"unknown variable {t[1]!r}, only {variable!r} is allowed"
-            return None
-        if take("("):
-            err = expression()
-            if err is None and not take(")"):
-                return "expected ')'"
-            return err
-        return f"unexpected {t[1]!r}"
-
-    if not tokens:
-        return None  # an empty expression means "not set"
-    err = expression()
-    if err is None and i != len(tokens):
-        err = f"unexpected {tokens[i][1]!r}"
-    return err
+def _validate_hot_upgrade(spec: scs.SidecarSetSpec) -> list[FieldError]:
+    """Beyond OpenKruise (which checks nothing for HotUpgrade): a HotUpgrade container needs its
+    empty image, different from its image, and its ``X-1``/``X-2`` names must be free; otherwise
+    every pod it selects would be rejected or never upgrade."""
+    errs: list[FieldError] = []
+    for key, containers in (("containers", spec.containers or []), ("initContainers", spec.init_containers or [])):
+        names = {c.name for c in [*(spec.containers or []), *(spec.init_containers or [])] if c.name}
+        for i, c in enumerate(containers):
+            strategy = c.upgrade_strategy
+            if strategy is None or strategy.upgrade_type != scs.UPGRADE_HOT:
+                continue
+            if key == "initContainers" and c.restart_policy != "Always":
+                continue  # only native sidecars are expanded
+            p = f"spec.{key}[{i}].upgradeStrategy.hotUpgradeEmptyImage"
+            if not strategy.hot_upgrade_empty_image:
+                errs.append(FieldError(p, "HotUpgrade needs hotUpgradeEmptyImage", REQUIRED))
+            elif strategy.hot_upgrade_empty_image == c.image:
+                errs.append(FieldError(p, "hotUpgradeEmptyImage must differ from the container's image"))
+            for suffix in ("-1", "-2"):
+                if f"{c.name}{suffix}" in names:
+                    errs.append(FieldError(f"spec.{key}[{i}].name",
+                                           f"HotUpgrade injects {c.name}{suffix}, which another container is named"))
+    return errs
 
 
 def _validate_resources_policy(
@@ -706,8 +781,8 @@ def _validate_resources_policy(
     if isinstance(resources, Mapping) and (resources.get("limits") or resources.get("requests")):
         errs.append(FieldError(p, "resourcesPolicy and resources cannot be configured together"))
     modes = (scs.TARGET_CONTAINER_MODE_SUM, scs.TARGET_CONTAINER_MODE_MAX)
-    if rp.target_container_mode not in modes:
-        errs.append(FieldError(f"{p}.targetContainerMode", supported_values(modes), NOT_SUPPORTED))
+    if rp.target_containers_mode not in modes:
+        errs.append(FieldError(f"{p}.targetContainersMode", supported_values(modes), NOT_SUPPORTED))
     if not rp.target_containers_name_regex:
         errs.append(
             FieldError(
@@ -715,13 +790,12 @@ def _validate_resources_policy(
             )
         )
     else:
-        try:
-            re.compile(rp.target_containers_name_regex)
-        except re.error as e:
-            errs.append(FieldError(f"{p}.targetContainersNameRegex", f"invalid regex pattern: {e}"))
-    expr = rp.resource_expr or scs.ResourceExpr()
+        reason = go_regexp_error(rp.target_containers_name_regex)
+        if reason:
+            errs.append(FieldError(f"{p}.targetContainersNameRegex", f"invalid regex pattern: {reason}"))
+    expr = rp.resources_expr or scs.ResourceExpr()
     if expr.limits is None and expr.requests is None:
-        errs.append(FieldError(f"{p}.resourceExpr", "at least one of limits or requests must be configured"))
+        errs.append(FieldError(f"{p}.resourcesExpr", "at least one of limits or requests must be configured"))
     for part, values in (("limits", expr.limits), ("requests", expr.requests)):
         if values is None:
             continue
@@ -731,7 +805,7 @@ def _validate_resources_policy(
                 if reason:
                     errs.append(
                         FieldError(
-                            f"{p}.resourceExpr.{part}.{variable}", f"invalid expression {text!r}: {reason}"
+                            f"{p}.resourcesExpr.{part}.{variable}", f"invalid expression {text!r}: {reason}"
                         )
                     )
     return errs
@@ -970,6 +1044,7 @@ def _validate_sidecarset_spec(
             errs.extend(_validate_resources_policy(c, raw_containers[i], p, init=False))
         for i, c in enumerate(spec.init_containers or []):
             errs.extend(_validate_resources_policy(c, raw_inits[i], f"spec.initContainers[{i}]", init=True))
+        errs.extend(_validate_hot_upgrade(spec))
         volumes = volume_names(raw_spec.get("volumes"))
         names: set[str] = set()
         errs.extend(

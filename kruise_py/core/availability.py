@@ -100,10 +100,12 @@ def lifecycle_normal(pod: Mapping[str, Any]) -> bool:
     return lifecycle_state(pod) in ("", NORMAL)
 
 
-def available(pod: Mapping[str, Any], min_ready_seconds: int, now: datetime) -> tuple[bool, float]:
+def available(pod: Mapping[str, Any], min_ready_seconds: int, now: datetime, *,
+              ignore_lifecycle: bool = False) -> tuple[bool, float]:
     """Kruise isRunningAndAvailable: ``(available, seconds_to_wait)``.
 
-    - lifecycle state not ""/Normal, not Running, or not Ready: ``(False, 0)`` (no timed recheck helps);
+    - lifecycle state not ""/Normal (unless ``ignore_lifecycle``), not Running, or not Ready:
+      ``(False, 0)`` (no timed recheck helps);
     - ``min_ready_seconds`` == 0: ``(True, 0)``;
     - Ready but no usable lastTransitionTime: ``(False, min_ready_seconds)`` (as Kruise: recheck later);
     - Ready for less than min_ready_seconds: ``(False, remaining)``; otherwise ``(True, 0)``.
@@ -111,7 +113,7 @@ def available(pod: Mapping[str, Any], min_ready_seconds: int, now: datetime) -> 
 
     ``now`` should be timezone-aware; a naive one is taken as UTC.
     """
-    if not lifecycle_normal(pod) or not is_running_ready(pod):
+    if not (ignore_lifecycle or lifecycle_normal(pod)) or not is_running_ready(pod):
         return False, 0.0
     if min_ready_seconds <= 0:
         return True, 0.0

@@ -11,14 +11,17 @@ The flow, per pod:
 2. :func:`start_update` returns the ordered writes that start the update (:class:`PodWrites`):
    the ``InPlaceUpdateReady`` gate False (a pods/status write, only for pods with the gate), then ONE
    pod patch carrying the revision label, the state annotation, the template's metadata changes and
-   the new images (or, with a grace period, the deferred spec in the grace annotation).
+   the new images (or, with a grace period, the deferred spec in the grace annotation, which then
+   rides on the gate-False status write).
 3. :func:`refresh`, called on every live pod each reconcile, finishes a grace period, waits while the
    kubelet has not finished (:func:`check_completed`), then sets the gate True.
 
 Write budget (design §3): an image update on a gated pod costs exactly three API writes: gate False,
 the pod patch, and later gate True. OpenKruise does a GET+UPDATE per step and re-reads the pod;
 here the metadata and the ``spec.containers`` changes travel in a single strategic merge patch
-(``PodWrites.pod_patch()``), which the API server applies atomically.
+(``PodWrites.pod_patch()``), which the API server applies atomically. Label and annotation
+changes that must happen with a status write (a grace period's metadata with gate False; the
+caller's lifecycle state with gate True) travel in it (``PodWrites.status_metadata``).
 
 Decisions beyond OpenKruise (reported to docs/decisions.md by the caller):
 
@@ -51,6 +54,7 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
+from kruise_py.api.quantity import parse_quantity
 from kruise_py.api.statefulset import (
     CONTROLLER_REVISION_HASH_LABEL,
     IN_PLACE_UPDATE_READY,
@@ -161,34 +165,6 @@ def _list(v: Any) -> list[Any]:
 
 # --------------------------------------------------------------------------------------------------
 # Quantities and QoS
-
-_QTY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])|[eE]([+-]?\d+))?$")
-_SUFFIX: dict[str, Fraction] = {
-    "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40),
-    "Pi": Fraction(2**50), "Ei": Fraction(2**60),
-    "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 10**3), "": Fraction(1),
-    "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12),
-    "P": Fraction(10**15), "E": Fraction(10**18),
-}
-
-
-def parse_quantity(v: Any) -> Fraction:
-    """A Kubernetes resource.Quantity ("500m", "1Gi", "1e3", 2) as an exact number; ValueError if invalid."""
-    if isinstance(v, bool):
-        raise ValueError(f"invalid quantity {v!r}")
-    if isinstance(v, int | float):
-        return Fraction(str(v))
-    if not isinstance(v, str):
-        raise ValueError(f"invalid quantity {v!r}")
-    m = _QTY.match(v.strip())
-    if not m:
-        raise ValueError(f"invalid quantity {v!r}")
-    number, suffix, exponent = m.groups()
-    value = Fraction(number)
-    if exponent is not None:
-        return value * Fraction(10) ** int(exponent)
-    return value * _SUFFIX[suffix or ""]
-
 
 def _effective_resources(resources: Any) -> dict[str, dict[str, Any]]:
     """cpu/memory requests and limits, requests defaulted from limits as the API server does for pods."""
@@ -644,6 +620,9 @@ class PodWrites:
 
     - ``status_conditions``: whole conditions for the pods/status subresource (strategic merge by
       type: send ``status_patch()``; ``reason``/``message`` are always present, "" clearing them).
+    - ``status_metadata``: ``{"labels": ..., "annotations": ...}`` sent in that same pods/status
+      write: the apiserver's pod status strategy resets only spec, deletionTimestamp and
+      ownerReferences, so labels and annotations change with the conditions at no extra write.
     - ``metadata_patch``: ``{"metadata": {"labels": {...}, "annotations": {...}}}`` (None deletes).
     - ``spec_patch``: ``{"spec": {"containers": [{"name": ..., "image": ...}]}}`` (merge by name).
     - ``resize_patch``: ``{"spec": {"containers": [{"name": ..., "resources": ...}]}}`` for the pod
@@ -652,6 +631,7 @@ class PodWrites:
     """
 
     status_conditions: list[dict[str, Any]] | None = None
+    status_metadata: dict[str, Any] | None = None
     metadata_patch: dict[str, Any] | None = None
     spec_patch: dict[str, Any] | None = None
     resize_patch: dict[str, Any] | None = None
@@ -670,7 +650,25 @@ class PodWrites:
         """The strategic merge patch for pods/status (conditions merge by type)."""
         if not self.status_conditions:
             return None
-        return {"status": {"conditions": list(self.status_conditions)}}
+        out: dict[str, Any] = {"status": {"conditions": list(self.status_conditions)}}
+        if self.status_metadata:
+            out = {"metadata": dict(self.status_metadata), **out}
+        return out
+
+    def carry_metadata(self, meta: Mapping[str, Any]) -> bool:
+        """Add label/annotation changes (``{"labels": ..., "annotations": ...}``) to a write this step
+        already makes (the status write, else the pod patch); False when it makes neither."""
+        if self.status_conditions:
+            target = self.status_metadata = dict(self.status_metadata or {})
+        elif self.pod_patch() is not None:
+            self.metadata_patch = dict(self.metadata_patch or {})
+            target = self.metadata_patch["metadata"] = dict(self.metadata_patch.get("metadata") or {})
+        else:
+            return False
+        for key in ("labels", "annotations"):
+            if meta.get(key):
+                target[key] = {**(target.get(key) or {}), **meta[key]}
+        return True
 
     def write_count(self) -> int:
         """API writes this step costs (the pod patch counts once)."""
@@ -880,8 +878,11 @@ def start_update(
          the new images (``spec_patch``), the resize (``resize_patch``, a separate subresource call);
        - ``grace_seconds > 0``: the UpdateSpec JSON in the grace annotation, images untouched, and
          ``requeue_after = grace_seconds``; :func:`refresh` applies it when the grace period ends.
+         With no spec to change, these labels and annotations travel in step 1's status write
+         (``status_metadata``) when there is one, instead of a pod patch of their own.
 
-    So an image update costs 2 writes here and 1 more (gate True) from :func:`refresh` later."""
+    So an image update costs 2 writes here and 1 more (gate True) from :func:`refresh` later; with a
+    grace period 1 here, and 2 (the deferred spec patch, gate True) from :func:`refresh`."""
     now = _aware(now)
     writes: list[PodWrites] = []
     if _needs_unready(pod, spec):
@@ -910,7 +911,14 @@ def start_update(
     else:
         annotations[STATE_ANNOTATION] = _state_json(state)
         annotations[GRACE_ANNOTATION] = spec.to_json()
-        writes.append(_pod_write(labels, annotations, [], [], requeue_after=float(spec.grace_seconds)))
+        grace = _pod_write(labels, annotations, [], [], requeue_after=float(spec.grace_seconds))
+        if writes and grace.metadata_patch is not None:
+            # Metadata only (no spec yet): it rides on the gate-False status write, so a grace
+            # period costs no extra write (3 in all: this, the deferred spec patch, gate True).
+            writes[0].carry_metadata(grace.metadata_patch["metadata"])
+            writes[0].requeue_after = grace.requeue_after
+        else:
+            writes.append(grace)
     return writes
 
 

@@ -79,6 +79,11 @@ class SimConfig:
     pull_backoff_delay: float = 0.5   # ErrImagePull -> ImagePullBackOff
     init_run_seconds: float = 0.2     # how long a regular init container runs (exit 0)
     complete_after: float = 1.0       # run time of Never/OnFailure containers (annotation overrides)
+    # The sandbox storage driver (kruise_py.sandbox.storage), for classes of its provisioner:
+    provision_delay: float = 0.2      # Pending claim seen -> PersistentVolume created
+    expand_delay: float = 0.3         # larger request seen -> volume grown (FileSystemResizePending)
+    fs_resize_delay: float = 0.3      # a pod mounts a FileSystemResizePending claim -> capacity grown
+    deprovision_delay: float = 0.1    # Released volume seen -> deleted (reclaim policy Delete)
     unpullable_pattern: str = DEFAULT_UNPULLABLE
     node_capacity: dict[str, str] = field(
         default_factory=lambda: {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"}
@@ -310,6 +315,11 @@ def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("initContainers", "containers"):
         if spec.get(key):
             out_spec[key] = [{k: c[k] for k in _CONTAINER_KEYS if k in c} for c in spec[key]]
+    # The claims it mounts, for the storage driver's file-system expansion.
+    claims = [{"persistentVolumeClaim": {"claimName": v["persistentVolumeClaim"].get("claimName")}}
+              for v in spec.get("volumes") or [] if isinstance(v, Mapping) and isinstance(v.get("persistentVolumeClaim"), Mapping)]
+    if claims:
+        out_spec["volumes"] = claims
     return {"metadata": out_meta, "spec": out_spec, "status": pod.get("status") or {}}
 
 

@@ -77,7 +77,7 @@ class Sandbox:
             procs["simulator"] = self._spawn(
                 "simulator",
                 [sys.executable, "-m", "kruise_py.sandbox.simulator", "--kubeconfig", str(self.kubeconfig),
-                 "--nodes", str(opts.nodes), *opts.sim_args],
+                 "--nodes", str(opts.nodes), "--storage-classes", *opts.sim_args],
             )
         if opts.operator and not _alive(procs.get("operator")):
             metrics_port = free_port()

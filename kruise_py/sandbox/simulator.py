@@ -1,12 +1,16 @@
-"""The node simulator: plays the kubelet for every Node labelled ``kruise-py.io/simulated=true``.
+"""The node simulator: plays the kubelet for every Node labelled ``kruise-py.io/simulated=true``,
+and the storage driver (provisioner, resizer, file-system expansion) of the sandbox StorageClasses.
 
-The decisions live in :mod:`kruise_py.sandbox.kubelet` (pure); this module does the I/O:
+The decisions live in :mod:`kruise_py.sandbox.kubelet` and :mod:`kruise_py.sandbox.storage` (pure);
+this module does the I/O:
 - one :class:`~kruise_py.runtime.informer.Informer` on Nodes (label selector) and one on bound Pods
   (all namespaces, field selector ``spec.nodeName!=``; filtered by owned node in memory), whose store
   is the simulator's own maps (slim pods by uid), not a second cache;
 - a deduplicating work queue (a key is never synced twice at once) drained by
   ``write_concurrency`` workers, which also bounds concurrent writes;
-- one timer task over a heap of per-pod wake-ups (no task per pod: 5,000 pods stay cheap);
+- informers on PersistentVolumeClaims, PersistentVolumes and StorageClasses (all small) for the
+  storage driver, which only acts on claims and volumes of classes of its provisioner;
+- one timer task over a heap of per-object wake-ups (no task per pod: 5,000 pods stay cheap);
 - pod status writes as strategic merge patches on ``pods/status`` carrying the resourceVersion they
   were computed from (the kubelet status manager's optimistic lock): on 409 re-read and recompute.
 
@@ -33,6 +37,7 @@ from typing import Any
 
 from kruise_py.runtime.client import ApiError, ClientOptions, KubeClient, path_for
 from kruise_py.runtime.informer import Informer
+from kruise_py.sandbox import storage
 from kruise_py.sandbox.kubelet import (
     ANN_EXIT_CODE,
     ANN_RUN_SECONDS,
@@ -44,6 +49,7 @@ from kruise_py.sandbox.kubelet import (
     new_pod_state,
     node_actions,
     node_internal_ip,
+    parse_time,
     slim_pod,
     step,
 )
@@ -52,6 +58,9 @@ log = logging.getLogger(__name__)
 
 NODES_PATH = "/api/v1/nodes"
 PODS_PATH = "/api/v1/pods"
+CLAIMS_PATH = "/api/v1/persistentvolumeclaims"
+VOLUMES_PATH = "/api/v1/persistentvolumes"
+CLASSES_PATH = "/apis/storage.k8s.io/v1/storageclasses"
 NODE_SELECTOR = f"{SIM_LABEL}=true"
 BOUND_PODS = "spec.nodeName!="
 
@@ -111,6 +120,15 @@ class Simulator:
         self.ips = IPPool(self.cfg.pod_cidr)
         self._ip_of: dict[str, str] = {}                    # uid -> allocated pod IP
         self.stats: Counter[str] = Counter()
+        # storage driver: claims by "ns/name", volumes and classes by name, who mounts which claim
+        self.claims: dict[str, dict[str, Any]] = {}
+        self.volumes: dict[str, dict[str, Any]] = {}
+        self.classes: dict[str, dict[str, Any]] = {}
+        self.claim_users: dict[str, set[str]] = defaultdict(set)   # "ns/claim" -> pod uids
+        self._pod_claims: dict[str, set[str]] = {}                 # pod uid -> "ns/claim"
+        self._timers: dict[str, storage.Timers] = {}                # "c/…" or "v/…" key -> timers
+        self.delays = storage.StorageDelays(self.cfg.provision_delay, self.cfg.expand_delay,
+                                            self.cfg.fs_resize_delay, self.cfg.deprovision_delay)
         self.synced = asyncio.Event()
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -130,6 +148,12 @@ class Simulator:
             Informer(client, PODS_PATH, _StoreView(self.pods, lambda ns, name: self._uid_by_name.get((ns, name)),
                                                    self._on_pod_event),
                      name="sim-pods", field_selector=BOUND_PODS),
+            Informer(client, CLAIMS_PATH, _StoreView(self.claims, lambda ns, name: f"{ns}/{name}", self._on_claim_event),
+                     name="sim-claims"),
+            Informer(client, VOLUMES_PATH, _StoreView(self.volumes, lambda _, name: name, self._on_volume_event),
+                     name="sim-volumes"),
+            Informer(client, CLASSES_PATH, _StoreView(self.classes, lambda _, name: name, self._on_class_event),
+                     name="sim-classes"),
         )
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -275,11 +299,13 @@ class Simulator:
         self.pods[uid] = pod
         self._uid_by_name[name] = uid
         self.pods_by_node[node].add(uid)
+        self._index_claims(uid, pod)
         if node in self.nodes:
             self._enqueue(f"p/{uid}")
 
     def _drop_pod(self, uid: str) -> None:
         old = self.pods.pop(uid, None)
+        self._index_claims(uid, None)
         if old is not None:
             self.pods_by_node[(old.get("spec") or {}).get("nodeName") or ""].discard(uid)
             name = (old["metadata"].get("namespace"), old["metadata"]["name"])
@@ -290,7 +316,7 @@ class Simulator:
     def _forget(self, uid: str) -> None:
         self.states.pop(uid, None)
         self._failures.pop(f"p/{uid}", None)
-        self._wake_at.pop(uid, None)
+        self._wake_at.pop(f"p/{uid}", None)
         ip = self._ip_of.pop(uid, None)
         if ip:
             self.ips.release(ip)
@@ -354,7 +380,147 @@ class Simulator:
             if _newer(new, self.pods.get(uid)) and uid in self.pods:
                 self.pods[uid] = self._slim(new)
         if d.wake is not None:
-            self._schedule(uid, d.wake)
+            self._schedule(f"p/{uid}", d.wake)
+
+    # -- storage driver -------------------------------------------------------------------------
+    async def ensure_storage_classes(self, default: bool = True) -> None:
+        """Create the sandbox CSIDriver and StorageClasses (idempotent; existing ones are kept)."""
+        for obj in storage.storage_objects(default):
+            plural = "csidrivers" if obj["kind"] == "CSIDriver" else "storageclasses"
+            try:
+                await self.client.create(f"/apis/storage.k8s.io/v1/{plural}", obj)
+            except ApiError as e:
+                if not e.already_exists:
+                    raise
+
+    def _index_claims(self, uid: str, pod: Mapping[str, Any] | None) -> None:
+        """Track which claims the pods on our nodes mount; wake the claims whose users changed."""
+        ns = ((pod or {}).get("metadata") or {}).get("namespace")
+        names = {f"{ns}/{c}" for c in storage.pod_claim_names(pod)} if pod is not None else set()
+        old = self._pod_claims.get(uid, set())
+        if not names and not old:
+            return
+        for key in old - names:
+            self.claim_users[key].discard(uid)
+            if not self.claim_users[key]:
+                del self.claim_users[key]
+        for key in names:
+            self.claim_users[key].add(uid)
+        if names:
+            self._pod_claims[uid] = names
+        else:
+            self._pod_claims.pop(uid, None)
+        for key in old | names:
+            if key in self.claims:
+                self._enqueue(f"c/{key}")
+
+    def _on_claim_event(self, typ: str | None, claim: dict[str, Any]) -> None:
+        key = storage.claim_key(claim)
+        if typ == "DELETED":
+            self.claims.pop(key, None)
+            self._timers.pop(f"c/{key}", None)
+            return
+        if not _newer(claim, self.claims.get(key)):
+            return
+        self.claims[key] = claim
+        self._enqueue(f"c/{key}")
+
+    def _on_volume_event(self, typ: str | None, volume: dict[str, Any]) -> None:
+        name = volume["metadata"]["name"]
+        ref = (volume.get("spec") or {}).get("claimRef") or {}
+        if typ == "DELETED":
+            self.volumes.pop(name, None)
+            self._timers.pop(f"v/{name}", None)
+        elif _newer(volume, self.volumes.get(name)):
+            self.volumes[name] = volume
+            self._enqueue(f"v/{name}")
+        if ref.get("name") and f"{ref.get('namespace')}/{ref['name']}" in self.claims:
+            self._enqueue(f"c/{ref.get('namespace')}/{ref['name']}")
+
+    def _on_class_event(self, typ: str | None, sc: dict[str, Any]) -> None:
+        name = sc["metadata"]["name"]
+        if typ == "DELETED":
+            self.classes.pop(name, None)
+        else:
+            self.classes[name] = sc
+        for key, claim in self.claims.items():
+            if (claim.get("spec") or {}).get("storageClassName") == name:
+                self._enqueue(f"c/{key}")
+
+    def _consumers(self, key: str) -> list[float]:
+        """Start times of the running pods on simulated nodes that mount claim ``key``."""
+        out = []
+        for uid in self.claim_users.get(key, ()):
+            pod = self.pods.get(uid)
+            if pod is None or (pod.get("spec") or {}).get("nodeName") not in self.nodes:
+                continue
+            status = pod.get("status") or {}
+            started = parse_time(status.get("startTime"))
+            if started is not None and status.get("phase") not in ("Succeeded", "Failed"):
+                out.append(started)
+        return out
+
+    async def _sync_claim(self, key: str) -> None:
+        claim = self.claims.get(key)
+        if claim is None:
+            self._timers.pop(f"c/{key}", None)
+            return
+        spec = claim.get("spec") or {}
+        volume = self.volumes.get(spec.get("volumeName") or storage.volume_name(claim))
+        sc = self.classes.get(spec.get("storageClassName") or "")
+        timers = self._timers.setdefault(f"c/{key}", storage.Timers())
+        d = storage.step_claim(claim, volume, sc, self._consumers(key), timers, self.delays, time.time())
+        ns, name = key.split("/", 1)
+        try:
+            if d.create_volume is not None:
+                try:
+                    new = await self.client.create(VOLUMES_PATH, d.create_volume)
+                    self._on_volume_event("ADDED", new)
+                    self.stats["volume_creates"] += 1
+                except ApiError as e:
+                    if not e.already_exists:
+                        raise
+            if d.volume_patch is not None and volume is not None:
+                new = await self.client.patch(path_for("v1", "persistentvolumes", name=volume["metadata"]["name"]),
+                                              d.volume_patch, "merge")
+                self._on_volume_event("MODIFIED", new)
+                self.stats["volume_writes"] += 1
+            if d.status_patch is not None:
+                # The resourceVersion makes a stale decision fail (409) instead of overwriting.
+                body = {**d.status_patch, "metadata": {"resourceVersion": claim["metadata"]["resourceVersion"]}}
+                new = await self.client.patch(path_for("v1", "persistentvolumeclaims", ns, name, "status"), body, "merge")
+                self._on_claim_event("MODIFIED", new)
+                self.stats["claim_writes"] += 1
+        except ApiError as e:
+            if e.not_found:
+                return
+            if not e.conflict:
+                raise
+            self.stats["conflicts"] += 1
+            fresh = await self.client.get_or_none(path_for("v1", "persistentvolumeclaims", ns, name))
+            if fresh is not None:
+                self._on_claim_event("MODIFIED", fresh)
+            self._enqueue(f"c/{key}")
+            return
+        if d.wake is not None:
+            self._schedule(f"c/{key}", d.wake)
+
+    async def _sync_volume(self, name: str) -> None:
+        volume = self.volumes.get(name)
+        if volume is None:
+            self._timers.pop(f"v/{name}", None)
+            return
+        delete, wake = storage.step_volume(volume, self._timers.setdefault(f"v/{name}", storage.Timers()),
+                                           self.delays, time.time())
+        if delete:
+            try:
+                await self.client.delete(path_for("v1", "persistentvolumes", name=name), uid=volume["metadata"].get("uid"))
+                self.stats["volume_deletes"] += 1
+            except ApiError as e:
+                if not (e.not_found or e.status == 409):
+                    raise
+        elif wake is not None:
+            self._schedule(f"v/{name}", wake)
 
     # -- work queue -----------------------------------------------------------------------------
     def _enqueue(self, key: str) -> None:
@@ -373,6 +539,10 @@ class Simulator:
             try:
                 if kind == "n":
                     await self._sync_node(ident)
+                elif kind == "c":
+                    await self._sync_claim(ident)
+                elif kind == "v":
+                    await self._sync_volume(ident)
                 else:
                     await self._sync_pod(ident)
             except asyncio.CancelledError:
@@ -383,8 +553,8 @@ class Simulator:
                 self._failures[key] += 1
                 delay = min(30.0, 0.5 * 2 ** (self._failures[key] - 1))
                 log.warning("sync %s failed (retry in %.1fs): %s", key, delay, e)
-                if kind == "p":
-                    self._schedule(ident, time.time() + delay)
+                if kind != "n":
+                    self._schedule(key, time.time() + delay)
                 else:
                     asyncio.get_running_loop().call_later(delay, self._enqueue, key)
             else:
@@ -396,23 +566,24 @@ class Simulator:
                     self._enqueue(key)
 
     # -- timers ---------------------------------------------------------------------------------
-    def _schedule(self, uid: str, when: float) -> None:
-        current = self._wake_at.get(uid)
+    def _schedule(self, key: str, when: float) -> None:
+        """Enqueue work key ``key`` ("p/<uid>", "c/<ns>/<name>", "v/<name>") at ``when``."""
+        current = self._wake_at.get(key)
         if current is not None and current <= when:
             return  # an earlier wake-up will recompute (and reschedule) anyway
-        self._wake_at[uid] = when
-        heapq.heappush(self._heap, (when, uid))
-        if self._heap[0] == (when, uid):
+        self._wake_at[key] = when
+        heapq.heappush(self._heap, (when, key))
+        if self._heap[0] == (when, key):
             self._timer_kick.set()
 
     async def _timer(self) -> None:
         while True:
             now = time.time()
             while self._heap and self._heap[0][0] <= now:
-                when, uid = heapq.heappop(self._heap)
-                if self._wake_at.get(uid) == when:  # else superseded by an earlier wake-up
-                    del self._wake_at[uid]
-                    self._enqueue(f"p/{uid}")
+                when, key = heapq.heappop(self._heap)
+                if self._wake_at.get(key) == when:  # else superseded by an earlier wake-up
+                    del self._wake_at[key]
+                    self._enqueue(key)
             self._timer_kick.clear()
             timeout = self._heap[0][0] - now if self._heap else None
             with contextlib.suppress(TimeoutError):
@@ -514,6 +685,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="regex of images that can never be pulled")
     p.add_argument("--pod-cidr", default=defaults.pod_cidr)
     p.add_argument("--write-concurrency", type=int, default=defaults.write_concurrency)
+    p.add_argument("--storage-classes", action="store_true",
+                   help=f"create the sandbox StorageClasses ({storage.EXPANDABLE_CLASS}, the default one, and "
+                        f"{storage.FIXED_CLASS}) served by the simulated provisioner {storage.PROVISIONER}")
     p.add_argument("--qps", type=float, default=0.0, help="client rate limit (0: none)")
     p.add_argument("--burst", type=int, default=1000)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -549,6 +723,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if args.nodes:
                 await sim.ensure_nodes(args.nodes, args.node_prefix)
+            if args.storage_classes:
+                await sim.ensure_storage_classes(default=True)
             await sim.run()
         finally:
             await client.close()

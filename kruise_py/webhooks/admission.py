@@ -68,11 +68,12 @@ def validate(
     *,
     others: list[Obj] | None = None,
     revision_exists: Callable[[str], bool] | None = None,
+    storage_class: api_validation.StorageClassLookup | None = None,
 ) -> None:
     """Raise :class:`Denied` naming every violated rule with its field path."""
     t0 = time.perf_counter()
     if plural == "statefulsets":
-        errs = api_validation.validate_statefulset(new, old)
+        errs = api_validation.validate_statefulset(new, old, storage_class=storage_class)
     elif plural == "broadcastjobs":
         errs = api_validation.validate_broadcastjob(new, old)
     elif plural == "sidecarsets":

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pytest
 from kruise_py.sandbox import binaries
 from kruise_py.sandbox.controlplane import ControlPlane, free_port
 from kruise_py.sandbox.sandbox import REPO_ROOT, apply_crds, wait_http_ok, wait_nodes_ready
+from kruise_py.sandbox.storage import storage_objects
 
 pytestmark = pytest.mark.integration
 NODES = int(os.environ.get("KRUISE_PY_TEST_NODES", "3"))
@@ -107,6 +109,14 @@ def crds(kubeconfig: Path) -> None:
     apply_crds(kubeconfig)
 
 
+@pytest.fixture(scope="session")
+def sandbox_storage(kubectl: Kubectl, simulator: Any) -> None:
+    """The simulator's CSIDriver and StorageClasses (sandbox-expandable, sandbox-fixed), not the
+    default class here: other tests' claims without a class stay Pending, as before."""
+    for obj in storage_objects(default=False):
+        kubectl.apply(obj)
+
+
 class OperatorProcess:
     def __init__(self, proc: subprocess.Popen[bytes], metrics_port: int, log: Path,
                  argv: list[str] | None = None, kubeconfig: Path | None = None) -> None:
@@ -161,6 +171,27 @@ def sidecarsets(kubectl: Kubectl) -> Iterator[list[str]]:
     yield names
     if names:
         kubectl.run("delete", "sidecarset", *names, check=False)
+
+
+def audit_writes(cp: ControlPlane, start: int = 0, end: int | None = None) -> list[dict[str, Any]]:
+    """Completed write requests in the apiserver's audit log between two byte offsets
+    (``cp.audit_log.stat().st_size`` marks a point in time)."""
+    with cp.audit_log.open("rb") as f:
+        f.seek(start)
+        data = f.read() if end is None else f.read(end - start)
+    return [e for line in data.decode().splitlines() if line.strip()
+            if (e := json.loads(line)).get("stage") == "ResponseComplete"]
+
+
+def operator_pod_writes(entries: list[dict[str, Any]], ns: str) -> dict[str, Counter[str]]:
+    """Per pod of ``ns``: a Counter of the operator's writes to it ("patch", "patch status", ...)."""
+    out: dict[str, Counter[str]] = {}
+    for e in entries:
+        ref = e["objectRef"]
+        if (ref.get("namespace") == ns and ref.get("resource") == "pods"
+                and e.get("userAgent", "").startswith("kruise-py/")):
+            out.setdefault(ref["name"], Counter())[f"{e['verb']} {ref.get('subresource', '')}".strip()] += 1
+    return out
 
 
 def wait_for(cond: Callable[[], Any], timeout: float = 60, interval: float = 0.2, what: str = "condition") -> Any:

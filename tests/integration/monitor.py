@@ -39,6 +39,8 @@ class PodMonitor:
     events: list[tuple[float, str, str, str, str, bool]] = field(default_factory=list)
     uids: dict[str, set[str]] = field(default_factory=dict)
     revisions: dict[str, list[str]] = field(default_factory=dict)
+    # Per pod, each change of (lifecycle state label, revision label, InPlaceUpdateReady status).
+    states: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     errors: list[BaseException] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -84,6 +86,12 @@ class PodMonitor:
         revs = self.revisions.setdefault(name, [])
         if rev and (not revs or revs[-1] != rev):
             revs.append(rev)
+        gate = next((c.get("status", "") for c in (pod.get("status") or {}).get("conditions") or []
+                     if c.get("type") == "InPlaceUpdateReady"), "")
+        seen = ((md.get("labels") or {}).get("lifecycle.apps.kruise.io/state", ""), rev, gate)
+        history = self.states.setdefault(name, [])
+        if etype != "DELETED" and (not history or history[-1] != seen):
+            history.append(seen)
         self.events.append((time.monotonic(), etype, name, uid, rev, _ready(pod)))
         if self._synced.is_set():
             self.max_unavailable = max(self.max_unavailable, self.unavailable())

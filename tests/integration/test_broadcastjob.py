@@ -200,6 +200,45 @@ def test_tainting_a_node_removes_its_pod(operator: OperatorProcess, kubectl: Kub
              what="pod removed from the tainted node")
 
 
+def test_a_node_that_stops_fitting_loses_its_pod_which_counts_as_failed(
+        operator: OperatorProcess, kubectl: Kubectl, nodes: Nodes, ns: str) -> None:
+    """A real node label change and a real taint on dedicated nodes (removed after the test): each
+    time the node's pod is deleted, `desired` drops by one and the pod moves from `active` to
+    `failed` for as long as it terminates (a finalizer keeps it terminating here); under the default
+    failurePolicy FailFast this does not fail the job (spec §4.4, §4.6 step 11, P10, P12)."""
+    hold = "example.io/hold"
+    a, b, _ = (nodes.add(n, {"pool": "x"}) for n in ("a", "b", "c"))
+    obj = job("unfit", nodes.tag, run_seconds=600, completionPolicy={"type": "Never"})
+    obj["spec"]["template"]["metadata"]["finalizers"] = [hold]
+    obj["spec"]["template"]["spec"]["nodeSelector"]["pool"] = "x"
+    kubectl.apply(obj, ns)
+
+    def counts() -> tuple[Any, ...]:
+        st = status(kubectl, ns, "unfit")
+        return st.get("phase"), st.get("desired"), st.get("active"), st.get("failed")
+
+    def pod_on(node: str) -> dict[str, Any]:
+        return next(p for p in job_pods(kubectl, ns, "unfit") if p["spec"].get("nodeName") == node)
+
+    try:
+        wait_for(lambda: counts() == ("running", 3, 3, 0), 60, what="3 active pods")
+        kubectl("label", "node", a, "pool=y", "--overwrite")
+        wait_for(lambda: counts() == ("running", 2, 2, 1), 30, what=f"the pod on {a} removed and counted failed")
+        assert pod_on(a)["metadata"].get("deletionTimestamp"), "the pod on the relabelled node is being deleted"
+        kubectl("taint", "node", b, "dedicated=x:NoSchedule")
+        wait_for(lambda: counts() == ("running", 1, 1, 2), 30, what=f"the pod on {b} removed and counted failed")
+        assert pod_on(b)["metadata"].get("deletionTimestamp")
+        time.sleep(1)  # a later reconcile (pod events) keeps the counts, and FailFast does not fire
+        assert counts() == ("running", 1, 1, 2)
+    finally:
+        for p in job_pods(kubectl, ns, "unfit"):
+            kubectl.run("patch", "pod", p["metadata"]["name"], "-n", ns, "--type=json",
+                        "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]', check=False)
+    # Gone: as in OpenKruise, which counts the job's existing pods every round, they count no more.
+    wait_for(lambda: counts() == ("running", 1, 1, 0), 30, what="the removed pods gone")
+    assert {p["spec"]["nodeName"] for p in job_pods(kubectl, ns, "unfit")} == {f"{nodes.tag}-c"}
+
+
 @pytest.mark.parametrize(
     ("mutate", "field", "words"),
     [
@@ -226,3 +265,4 @@ def test_the_example_completes_as_written(operator: OperatorProcess, kubectl: Ku
     wait_for(lambda: status(kubectl, ns, "node-check").get("phase") == "completed", 90, what="example completed")
     st = status(kubectl, ns, "node-check")
     assert st["desired"] >= 3 and st["succeeded"] == st["desired"] and st["failed"] == 0
+

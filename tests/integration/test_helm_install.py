@@ -313,6 +313,14 @@ def test_replicas_share_one_certificate_from_the_secret(stack: Stack, replicas: 
                        ("validatingwebhookconfiguration", "kruise-py-validating")):
         cfg = stack.kubectl.json("get", kind, name)
         assert {w["clientConfig"].get("caBundle") for w in cfg["webhooks"]} == {ca}, f"{name}: caBundle not the Secret's CA"
+    # The SidecarSet CRD converts v1alpha1 <-> v1beta1 through the same Service and CA (the scenario
+    # below writes a v1alpha1 SidecarSet, so that path is used); the other two convert with None.
+    conv = stack.kubectl.json("get", "crd", "sidecarsets.apps.kruise.io")["spec"]["conversion"]
+    assert conv["strategy"] == "Webhook"
+    assert conv["webhook"]["clientConfig"] == {
+        "service": {"namespace": RELEASE_NS, "name": "kruise-py-webhook", "path": "/convert", "port": 443}, "caBundle": ca}
+    for plural in ("statefulsets", "broadcastjobs"):
+        assert stack.kubectl.json("get", "crd", f"{plural}.apps.kruise.io")["spec"]["conversion"] == {"strategy": "None"}
 
 
 def test_concurrent_secret_creation_converges_on_one_certificate(stack: Stack, installed: list[dict[str, Any]]) -> None:

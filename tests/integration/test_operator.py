@@ -40,7 +40,8 @@ def test_webhook_configurations_are_registered(operator: OperatorProcess, kubect
         assert all(w["clientConfig"]["url"].startswith("https://127.0.0.1:") for w in obj["webhooks"])
 
 
-@pytest.mark.parametrize("example", ["asts-inplace.yaml", "asts-canary.yaml", "asts-parallel.yaml", "broadcastjob.yaml"])
+@pytest.mark.parametrize("example", ["asts-inplace.yaml", "asts-canary.yaml", "asts-parallel.yaml", "asts-volume-resize.yaml",
+                                     "broadcastjob.yaml"])
 def test_examples_are_admitted_and_defaulted(operator: OperatorProcess, kubectl: Kubectl, ns: str, example: str) -> None:
     doc = yaml.safe_load((EXAMPLES / example).read_text())
     kubectl("apply", "-n", ns, "-f", str(EXAMPLES / example))

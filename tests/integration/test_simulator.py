@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from kruise_py.sandbox import storage
 from kruise_py.sandbox.controlplane import ControlPlane
 from kruise_py.sandbox.kubelet import ANN_EXIT_CODE, ANN_RUN_SECONDS, NOT_READY_TAINT, SIM_LABEL, image_id
 
@@ -261,3 +262,59 @@ def test_namespace_with_pods_can_be_deleted(kubectl: Kubectl) -> None:
     kubectl("delete", "namespace", "sim-ns-delete", "--wait=false")
     wait_for(lambda: kubectl.run("get", "namespace", "sim-ns-delete", check=False).returncode != 0,
              timeout=90, what="namespace gone")
+
+
+# -- the storage driver ----------------------------------------------------------------------------
+def claim_manifest(name: str, size: str, cls: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+            "spec": {"storageClassName": cls, "accessModes": ["ReadWriteOnce"],
+                     "resources": {"requests": {"storage": size}}}}
+
+
+def get_claim(kubectl: Kubectl, ns: str, name: str) -> dict[str, Any]:
+    claim: dict[str, Any] = kubectl.json("get", "pvc", name, "-n", ns)
+    return claim
+
+
+@pytest.mark.usefixtures("sandbox_storage")
+def test_storage_driver_provisions_expands_online_and_deletes(kubectl: Kubectl, ns: str,
+                                                              control_plane: ControlPlane) -> None:
+    kubectl.apply(claim_manifest("grow", "1Gi", storage.EXPANDABLE_CLASS), ns)
+    kubectl.apply(claim_manifest("fixed", "1Gi", storage.FIXED_CLASS), ns)
+    for name in ("grow", "fixed"):
+        # Provisioned by the simulator, bound by kube-controller-manager's PV controller.
+        c = wait_for(lambda n=name: (c := get_claim(kubectl, ns, n))["status"].get("phase") == "Bound" and c,
+                     what=f"claim {name} bound")
+        assert c["status"]["capacity"] == {"storage": "1Gi"}
+        pv = kubectl.json("get", "pv", c["spec"]["volumeName"])
+        assert pv["metadata"]["name"] == f"pvc-{c['metadata']['uid']}"
+        assert pv["metadata"]["annotations"][storage.PROVISIONED_BY] == storage.PROVISIONER
+        assert pv["spec"]["csi"]["driver"] == storage.PROVISIONER
+
+    # The apiserver refuses to grow a claim whose class cannot expand.
+    res = kubectl.run("patch", "pvc", "fixed", "-n", ns, "--type=merge",
+                      "-p", '{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}', check=False)
+    assert res.returncode != 0 and "storageclass that provisions the pvc must support resize" in res.stderr
+
+    kubectl("patch", "pvc", "grow", "-n", ns, "--type=merge", "-p", '{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}')
+    def fs_pending() -> dict[str, Any] | None:
+        c = get_claim(kubectl, ns, "grow")
+        return c if any(x["type"] == storage.FS_RESIZE_PENDING for x in c["status"].get("conditions") or []) else None
+
+    c = wait_for(fs_pending, what="FileSystemResizePending")
+    assert c["status"]["capacity"] == {"storage": "1Gi"}  # no pod mounts it: the file system waits
+    assert kubectl.json("get", "pv", c["spec"]["volumeName"])["spec"]["capacity"] == {"storage": "2Gi"}
+
+    kubectl.apply(pod_manifest("user", volumes=[{"name": "d", "persistentVolumeClaim": {"claimName": "grow"}}]), ns)
+    c = wait_for(lambda: (c := get_claim(kubectl, ns, "grow"))["status"].get("capacity") == {"storage": "2Gi"} and c,
+                 what="capacity 2Gi once a pod mounts the claim")
+    assert not c["status"].get("conditions") and not c["status"].get("allocatedResourceStatuses")
+    assert is_ready(get_pod(kubectl, ns, "user"))
+    # One status write per step: Resizing, FileSystemResizePending, the new capacity.
+    assert simulator_writes(control_plane, ns, "persistentvolumeclaims")["grow"] == 3
+
+    volumes = {get_claim(kubectl, ns, n)["spec"]["volumeName"] for n in ("grow", "fixed")}
+    kubectl("delete", "pod", "user", "-n", ns, "--wait=true")
+    kubectl("delete", "pvc", "grow", "fixed", "-n", ns, "--wait=true")
+    wait_for(lambda: not volumes & {v["metadata"]["name"] for v in kubectl.json("get", "pv")["items"]},
+             what="released volumes deleted")

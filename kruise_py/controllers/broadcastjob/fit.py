@@ -302,6 +302,14 @@ def fit_changed(job: Mapping[str, Any], old_node: Mapping[str, Any], new_node: M
     return node_fits(spec, old_node)[0] != node_fits(spec, new_node)[0]
 
 
+def pod_fit_changed(pod: Mapping[str, Any], old_node: Mapping[str, Any], new_node: Mapping[str, Any]) -> bool:
+    """Node update: does a pod bound to the node fit it differently? Its real spec is what the job
+    re-checks (P12), and it can stop fitting while the mock pod's fit stays the same (the template's
+    affinity already excluded the node, then a taint arrives)."""
+    spec = _m(pod.get("spec"))
+    return node_fits(spec, old_node)[0] != node_fits(spec, new_node)[0]
+
+
 def _true_conditions(node: Mapping[str, Any]) -> set[str]:
     return {
         str(_m(c).get("type"))

@@ -11,6 +11,11 @@ Decisions beyond a literal port:
 - Deadline and TTL are timed requeues computed from the stored ``startTime``/``completionTime``,
   on every reconcile, so they fire with no other event (OpenKruise issue #1409).
 - Status is only written when it differs from the stored one.
+- A pod deleted because its node no longer fits it counts as failed, not active, from that round
+  for as long as it terminates (OpenKruise: in the deleting round, and then by the Failed phase a
+  kubelet gives it), is never counted twice (OpenKruise adds a deleted finished pod to failed again
+  and takes it off active), does not trigger the failure policy, and its node is not desired
+  (OpenKruise counts the node again while the pod terminates).
 """
 
 from __future__ import annotations
@@ -314,6 +319,7 @@ def plan(snap: Snapshot) -> Plan:
     desired_nodes: dict[str, Obj | None] = {}
     rest_nodes: list[str] = []
     pods_to_delete: list[Obj] = []
+    removed: list[Obj] = []  # terminating pods whose node no longer fits them: removed by the job
     for node in snap.nodes:
         node_name = str(_meta(node).get("name") or "")
         pod = node_to_pod.get(node_name)
@@ -323,6 +329,8 @@ def plan(snap: Snapshot) -> Plan:
                 if not av.is_terminating(pod):
                     pods_to_delete.append(pod)
                     out.notes.append(f"pod {_meta(pod).get('name')} no longer fits node {node_name}: {reason}")
+                elif _phase(pod) != "Succeeded":
+                    removed.append(pod)
                 continue
             desired_nodes[node_name] = pod
         else:
@@ -335,8 +343,15 @@ def plan(snap: Snapshot) -> Plan:
     out.desired_nodes = list(desired_nodes)
     out.nodes_needing_pod = list(rest_nodes)
 
+    # A pod deleted because its node stopped fitting keeps counting as failed while it terminates
+    # (OpenKruise counts it in the round that deletes it, and a kubelet then reports it Failed),
+    # but only pods that failed on their own trigger the failure policy.
+    failed_pods = [p for p in failed_pods if all(p is not r for r in removed)]
+    failed = len(failed_pods)
+    failed_total = failed + len(removed)
+
     # 5. Counts.
-    status.update({"active": active, "succeeded": succeeded, "failed": failed, "desired": desired})
+    status.update({"active": active, "succeeded": succeeded, "failed": failed_total, "desired": desired})
 
     # 6. A failed job (a Never job failed by FailFast) only refreshes its counts.
     if status["phase"] == bcj.PHASE_FAILED:
@@ -378,18 +393,21 @@ def plan(snap: Snapshot) -> Plan:
         # 10. Failed: delete every active pod; each deletion counts as a failure (P10).
         for p in active_pods:
             out.deletes.append((p, delete_reason))
-        failed += len(active_pods)
+        failed_total += len(active_pods)
         active -= len(active_pods)
         status["phase"] = bcj.PHASE_FAILED
         _finish(status, bcj.CONDITION_FAILED, failure_message, now_s, out, ttl if always else None)
         out.events.append(("Warning", failure_reason,
-                           f"{failure_message}: {succeeded} pods succeeded, {failed} pods failed"))
+                           f"{failure_message}: {succeeded} pods succeeded, {failed_total} pods failed"))
     else:
-        # 11. Still running: remove pods that no longer fit, place pods, check completion.
+        # 11. Still running: remove pods that no longer fit, place pods, check completion. A
+        # deleted active pod moves from active to failed (P10); a finished one keeps the count
+        # its phase gives it (OpenKruise would count it twice, and take it off active).
         for p in pods_to_delete:
             out.deletes.append((p, DELETE_NODE_UNFIT))
-        failed += len(pods_to_delete)
-        active -= len(pods_to_delete)
+            if any(p is a for a in active_pods):
+                failed_total += 1
+                active -= 1
 
         if meta.get("deletionTimestamp"):
             if rest_nodes:
@@ -416,15 +434,15 @@ def plan(snap: Snapshot) -> Plan:
 
         if always and desired > 0 and all(p is not None and not is_pod_active(p) for p in desired_nodes.values()):
             status["phase"] = bcj.PHASE_COMPLETED
-            message = f"Job completed, {succeeded} pods succeeded, {failed} pods failed"
+            message = f"Job completed, {succeeded} pods succeeded, {failed_total} pods failed"
             _finish(status, bcj.CONDITION_COMPLETE, message, now_s, out, ttl)
             out.events.append(("Normal", EVENT_COMPLETE,
-                               f"Job {ns}/{name} is completed, {succeeded} pods succeeded, {failed} pods failed"))
+                               f"Job {ns}/{name} is completed, {succeeded} pods succeeded, {failed_total} pods failed"))
         elif always and desired == 0:
             out.notes.append("no desired node: the job cannot complete (P13)")
 
     # 12. Status.
-    status["failed"] = failed
+    status["failed"] = failed_total
     status["active"] = active
     return finish()
 

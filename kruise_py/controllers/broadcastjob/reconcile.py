@@ -91,6 +91,12 @@ class BroadcastJobController:
                 wanted = fit.fit_changed(job, old, new)
             if wanted:
                 self._enqueue_job(job)
+        if old is not None:
+            # Also the jobs whose pod on this node stops (or starts) fitting it: the pod is re-checked
+            # on its own spec, whose fit can change when the mock pod's does not.
+            for pod in self.pods.by_node(node_name):
+                if (owner := owner_key(pod, "BroadcastJob")) is not None and fit.pod_fit_changed(pod, old, new):
+                    self.controller.enqueue(owner)
 
 
     # -- reconcile -----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ OpenKruise's ``pkg/webhook/pod/mutating/sidecarset.go`` and ``pkg/control/sideca
 
 - ``matching_sidecarsets(pod, namespace_labels, sidecarsets)``: steps 1-3 and 5 — which SidecarSets
   apply to a new pod (active pod, not paused, namespace / namespaceSelector / selector, canaries
-  shadow their base). Sorted by name.
+  shadow their base), in injection order (``injection_order``).
 - ``inject(pod, sidecarsets, now, revisions=...)``: steps 4 and 6-9 for the matched SidecarSets —
   pick the latest or a historical revision, patch pod annotations, build and merge init containers,
   containers, volumes and pull secrets, and write the three ``kruise.io/sidecarset-*`` annotations.
@@ -26,9 +26,22 @@ Decisions where we differ from, or pin down, OpenKruise:
 - Revision data with ``"$patch": "replace"`` replaces the whole spec by the recorded fields, as the
   strategic merge does. Older data without the directive replaces each recorded field wholesale
   (a strategic merge would merge container lists by name; those revisions record every field).
-- HotUpgrade is out of scope: a ``HotUpgrade`` container is injected like a ``ColdUpgrade`` one
-  (one container, no ``-1``/``-2`` pair, no version annotations). ``resourcesPolicy`` (v1.9) is
-  not evaluated: the container keeps its own ``resources``.
+- Injection order across SidecarSets: OpenKruise lists the SidecarSets pinned to the pod's
+  namespace (v1alpha1 ``namespace``, or a namespaceSelector on ``kubernetes.io/metadata.name``)
+  before the cluster-wide ones, each group in informer-cache order, which is a Go map's (random);
+  we keep the two groups and sort each by name. Containers follow in that order, each SidecarSet's
+  in spec order (Before ones ahead of the pod's, After ones behind). ``sort_by_name`` is the gate
+  EnableSortSidecarContainerByName (default off): all injected containers sorted by name (stable)
+  before the merge. Init containers are always sorted by name.
+- HotUpgrade (spec §5.6): container ``X`` becomes ``X-1`` (its image, working) and ``X-2``
+  (``hotUpgradeEmptyImage``), both with env SIDECARSET_VERSION / SIDECARSET_VERSION_ALT from
+  fieldRefs on the ``version[alt].sidecarset.kruise.io/X-n`` annotations ("1"/"0" and "0"/"1"),
+  and ``kruise.io/sidecarset-working-hotupgrade-container`` records ``{"X": "X-1"}``;
+  ``sidecarList`` names ``X``. A native-sidecar init container with HotUpgrade is expanded the same
+  way (as OpenKruise does; it is never upgraded).
+- ``resourcesPolicy`` (v1.9) computes the sidecar's resources from the pod's containers
+  (resources.py); where OpenKruise rejects the pod (no target container, an expression that fails)
+  ``InjectionError`` is raised.
 - ``shareVolumeDevicePolicy`` follows ``shareVolumePolicy``: every volumeDevice of the pod's
   non-sidecar containers whose devicePath the sidecar does not use. Sources are the pod's
   ``containers`` (not its init containers), those carrying ``IS_INJECTED=true`` excluded.
@@ -65,6 +78,8 @@ from ...api.sidecarset import (
     SIDECARSET_HASH_WITHOUT_IMAGE_ANNOTATION,
     SIDECARSET_INJECTED_LIST_ANNOTATION,
     SIDECARSET_NAME_LABEL,
+    SIDECARSET_WORKING_HOTUPGRADE_CONTAINER_ANNOTATION,
+    UPGRADE_HOT,
     go_json_marshal,
     is_native_sidecar,
     sidecarset_hash,
@@ -74,8 +89,45 @@ from ...core.obj import format_time as _rfc3339
 from ...core.obj import meta as _meta
 from ...core.obj import name as _name
 from ...core.obj import spec as _spec
+from .resources import ResourcesPolicyError, policy_resources
 
 Obj = dict[str, Any]
+
+# HotUpgrade (util_hotupgrade.go): env vars of the two containers and the annotations behind them.
+SIDECARSET_VERSION_ENV = "SIDECARSET_VERSION"
+SIDECARSET_VERSION_ALT_ENV = "SIDECARSET_VERSION_ALT"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def version_annotation(container: str) -> str:
+    return f"version.sidecarset.kruise.io/{container}"
+
+
+def version_alt_annotation(container: str) -> str:
+    return f"versionalt.sidecarset.kruise.io/{container}"
+
+
+def hot_upgrade_names(name: str) -> tuple[str, str]:
+    return f"{name}-1", f"{name}-2"
+
+
+def is_hot_upgrade(container: Mapping[str, Any]) -> bool:
+    strategy = container.get("upgradeStrategy")
+    return isinstance(strategy, Mapping) and strategy.get("upgradeType") == UPGRADE_HOT
+
+
+def working_hot_containers(annotations: Mapping[str, str]) -> dict[str, str]:
+    """``kruise.io/sidecarset-working-hotupgrade-container``: sidecar name -> working container
+    (``{"mesh": "mesh-2"}``); unparsable reads as empty, as OpenKruise."""
+    raw = annotations.get(SIDECARSET_WORKING_HOTUPGRADE_CONTAINER_ANNOTATION)
+    try:
+        parsed = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    if not isinstance(parsed, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in parsed.items() if isinstance(v, str)}
+
 
 # v1beta1 canary SidecarSets (spec §5.1): a canary takes priority over its base at injection.
 SIDECARSET_CANARY_ANNOTATION = "apps.kruise.io/sidecarset-canary"
@@ -198,7 +250,38 @@ def matching_sidecarsets(
         and sidecarset_matches_pod(s, pod, namespace_labels)
     ]
     shadowed = {base for s in matched if (base := canary_base(s)) is not None and base != _name(s)}
-    return [copy_object(s) for s in sorted(matched, key=_name) if _name(s) not in shadowed]
+    ordered = injection_order(matched, pod_namespace(pod))
+    return [copy_object(s) for s in ordered if _name(s) not in shadowed]
+
+
+def namespace_index(sidecarset: Mapping[str, Any]) -> list[str] | None:
+    """fieldindex.IndexSidecarSet[V1Beta1]: the namespaces a SidecarSet is pinned to (v1alpha1
+    ``namespace``; a namespaceSelector's ``kubernetes.io/metadata.name`` label or ``In``
+    expression), None for a cluster-wide one."""
+    spec = _spec(sidecarset)
+    if spec.get("namespace"):
+        return [str(spec["namespace"])]
+    selector = spec.get("namespaceSelector")
+    if isinstance(selector, Mapping):
+        labels = selector.get("matchLabels")
+        if isinstance(labels, Mapping) and NAMESPACE_NAME_LABEL in labels:
+            return [str(labels[NAMESPACE_NAME_LABEL])]
+        for expr in _dicts(selector, "matchExpressions"):
+            if expr.get("key") == NAMESPACE_NAME_LABEL and expr.get("operator") == "In":
+                return [str(v) for v in _list(expr, "values")]
+    return None
+
+
+def injection_order(sidecarsets: Sequence[Mapping[str, Any]], namespace: str) -> list[Mapping[str, Any]]:
+    """OpenKruise's webhook lists the SidecarSets indexed under the pod's namespace, then the
+    cluster-wide ones: that order, each group by name (OpenKruise's order within a group is a Go
+    map's)."""
+
+    def key(s: Mapping[str, Any]) -> tuple[int, str]:
+        pinned = namespace_index(s)
+        return (0 if pinned is not None and namespace in pinned else 1, _name(s))
+
+    return sorted(sidecarsets, key=key)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -579,6 +662,39 @@ def build_sidecar(
     return _Sidecar(container, str(policy)), used
 
 
+def _version_env(name: str, annotation: str) -> Obj:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{annotation}']"}}}
+
+
+def hot_upgrade_pair(
+    built: _Sidecar, sidecar: Mapping[str, Any], working: dict[str, str], annotations: dict[str, str]
+) -> list[_Sidecar]:
+    """injectHotUpgradeContainers: ``X-1`` (working, the real image) and ``X-2`` (the empty image),
+    their version env vars and annotations; ``working`` gains ``X: X-1``."""
+    name = str(sidecar.get("name") or "")
+    first, second = hot_upgrade_names(name)
+    empty = str(_sub(sidecar, "upgradeStrategy").get("hotUpgradeEmptyImage") or "")
+    out: list[_Sidecar] = []
+    for cname, image in ((first, built.container.get("image")), (second, empty)):
+        container = copy_object(built.container)
+        container["name"] = cname
+        container["image"] = image
+        # Appended, not merged: the sidecar's own env of that name stays too (as OpenKruise).
+        container["env"] = [
+            *_list(container, "env"),
+            _version_env(SIDECARSET_VERSION_ENV, version_annotation(cname)),
+            _version_env(SIDECARSET_VERSION_ALT_ENV, version_alt_annotation(cname)),
+        ]
+        out.append(_Sidecar(container, built.policy))
+    annotations[version_annotation(first)] = "1"
+    annotations[version_alt_annotation(first)] = "0"
+    annotations[version_annotation(second)] = "0"
+    annotations[version_alt_annotation(second)] = "1"
+    working[name] = first
+    annotations[SIDECARSET_WORKING_HOTUPGRADE_CONTAINER_ANNOTATION] = go_json_marshal(working, sort_keys=True)
+    return out
+
+
 def merge_sidecar_containers(origins: list[Any], sidecars: list[_Sidecar]) -> list[Any]:
     """mergeSidecarContainers: a sidecar named like an existing container replaces it in place;
     the others go in front (BeforeAppContainer) or behind (AfterAppContainer), in order."""
@@ -701,6 +817,23 @@ def _marshal_hashes(hashes: Mapping[str, Obj]) -> str:
     return go_json_marshal(out)
 
 
+def _apply_resources_policy(
+    built: _Sidecar, sidecar: Mapping[str, Any], pod: Mapping[str, Any], sidecarsets: Sequence[Mapping[str, Any]]
+) -> None:
+    """resourcesPolicy: the computed resources replace the sidecar's (OpenKruise writes them even
+    when empty)."""
+    try:
+        resources = policy_resources(sidecar, pod, sidecarsets)
+    except ResourcesPolicyError as e:
+        raise InjectionError(str(e)) from None
+    if resources is None:
+        return
+    if resources:
+        built.container["resources"] = resources
+    else:
+        built.container.pop("resources", None)
+
+
 # --------------------------------------------------------------------------------------------------
 # inject
 
@@ -711,11 +844,14 @@ def inject(
     now: datetime,
     *,
     revisions: Mapping[str, Mapping[str, Any]] | None = None,
+    sort_by_name: bool = False,
 ) -> InjectionResult:
-    """Inject the already-matched ``sidecarsets`` (see ``matching_sidecarsets``) into ``pod``.
+    """Inject the already-matched ``sidecarsets`` (see ``matching_sidecarsets``, whose order is the
+    injection order) into ``pod``.
 
     Spec §5.2 steps 4 and 6-9. ``revisions`` maps ControllerRevision name -> revision, for
-    ``injectionStrategy.revision``. ``now`` stamps ``updateTimestamp``. Returns a new pod.
+    ``injectionStrategy.revision``. ``now`` stamps ``updateTimestamp``. ``sort_by_name`` is the gate
+    EnableSortSidecarContainerByName. Returns a new pod.
     """
     out = copy_object(pod)
     chosen = [suitable_sidecarset(s, pod, now, revisions) for s in sidecarsets]
@@ -734,6 +870,8 @@ def inject(
     hashes = _existing_hashes(annotations, SIDECARSET_HASH_ANNOTATION)
     hashes_without_image = _existing_hashes(annotations, SIDECARSET_HASH_WITHOUT_IMAGE_ANNOTATION)
     names = injected_sidecarsets(out)
+    working = working_hot_containers(annotations)
+    hot_annotations: dict[str, str] = {}
     stamp = _rfc3339(now)
     init_sidecars: list[_Sidecar] = []
     sidecars: list[_Sidecar] = []
@@ -751,15 +889,22 @@ def inject(
             if is_native_sidecar(init):
                 sidecar_list.add(str(init.get("name") or ""))
             built, used = build_sidecar(init, out, volume_map, POD_INJECT_AFTER_APP)
-            init_sidecars.append(built)
+            _apply_resources_policy(built, init, out, chosen)
+            if is_native_sidecar(init) and is_hot_upgrade(init):
+                init_sidecars.extend(hot_upgrade_pair(built, init, working, hot_annotations))
+            else:
+                init_sidecars.append(built)
             volumes.extend(used)
             injecting = True
         secrets.extend(_list(spec, "imagePullSecrets"))
         for container in _dicts(spec, "containers"):
-            # HotUpgrade is out of scope: injected like ColdUpgrade (see the module docstring).
             sidecar_list.add(str(container.get("name") or ""))
             built, used = build_sidecar(container, out, volume_map, POD_INJECT_BEFORE_APP)
-            sidecars.append(built)
+            _apply_resources_policy(built, container, out, chosen)
+            if is_hot_upgrade(container):
+                sidecars.extend(hot_upgrade_pair(built, container, working, hot_annotations))
+            else:
+                sidecars.append(built)
             volumes.extend(used)
             injecting = True
         if not injecting:
@@ -788,6 +933,8 @@ def inject(
         ordered = sorted(init_sidecars, key=lambda sc: str(sc.container.get("name") or ""))
         pod_spec["initContainers"] = merge_sidecar_containers(_list(pod_spec, "initContainers"), ordered)
     if sidecars:
+        if sort_by_name:
+            sidecars = sorted(sidecars, key=lambda sc: str(sc.container.get("name") or ""))
         pod_spec["containers"] = merge_sidecar_containers(_list(pod_spec, "containers"), sidecars)
     merged_volumes = merge_by_key(_list(pod_spec, "volumes"), volumes, "name")
     if merged_volumes or "volumes" in pod_spec:
@@ -800,6 +947,7 @@ def inject(
     annotations[SIDECARSET_HASH_ANNOTATION] = _marshal_hashes(hashes)
     annotations[SIDECARSET_HASH_WITHOUT_IMAGE_ANNOTATION] = _marshal_hashes(hashes_without_image)
     annotations[SIDECARSET_INJECTED_LIST_ANNOTATION] = ",".join(sorted(names))
+    annotations.update(hot_annotations)
     meta["annotations"] = annotations
     out["metadata"] = meta
     return InjectionResult(pod=out, injected=injected, changed=out != pod)

@@ -4,17 +4,26 @@
 pods (selected by its selector, in its namespaces), the name of its latest ControllerRevision
 (``revisions.decide_revision``) and the time, compute the status, the pods to upgrade in place with
 the one patch each needs, the pods that cannot be upgraded and the events — following OpenKruise's
-``sidecarset_processor.go`` ``UpdateSidecarSet`` and ``sidecarset_strategy.go`` (spec §5.4) steps
-1, 3, 5, 6 and 7. Step 2 (expectations) belongs to reconcile.py, step 4 (HotUpgrade) is not
-supported. No I/O here.
+``sidecarset_processor.go`` ``UpdateSidecarSet``, ``sidecarset_strategy.go`` and
+``sidecarset_hotupgrade.go`` (spec §5.4, §5.6) steps 1 and 3-7. Step 2 (expectations) belongs to
+reconcile.py. No I/O here.
+
+HotUpgrade (§5.6): the upgrade gives the new image to the empty (else the not-ready, else the
+older) container of the ``X-1``/``X-2`` pair, makes it the working one and sets its version
+annotations to the SidecarSet's resourceVersion; once the pod is consistent and ready again, a
+second write (``Plan.flips``) resets the other container to ``hotUpgradeEmptyImage``. A round
+that has pods to reset does nothing else, as OpenKruise.
 
 Decisions beyond a literal port:
 
-- One write per upgraded pod (design §3): OpenKruise GETs and UPDATEs the whole pod, then patches the
+- Writes per upgraded pod (design §3): OpenKruise GETs and UPDATEs the whole pod, then patches the
   ``SidecarSetUpgradable`` condition. Here the images and every annotation travel in ONE strategic
-  merge patch (``PodUpgrade.patch``, with ``metadata.uid`` as a precondition), and the condition is
-  written only when it changes. A pod without the condition is NOT given ``True`` (absent means
-  upgradable to every reader): that would be a second write for every upgraded pod.
+  merge patch (``PodUpgrade.patch``, with ``metadata.uid`` as a precondition). The condition goes
+  to pods/status (the pods endpoint drops status) and only when it changes, i.e. the first time a
+  pod is upgraded (absent -> True) or when it comes back from False: a second write then, never
+  later. An upgrade that changes no image (the pod already runs it) is ONE pods/status patch with
+  the annotations and the condition, which that endpoint accepts (it keeps only spec and
+  ownerReferences from the stored pod).
 - Native-sidecar init containers (``restartPolicy: Always``) are upgraded in place too, through the
   same patch on ``spec.initContainers`` (the apiserver allows init container image changes); they are
   in ``sidecarList``, and their statuses (``initContainerStatuses``) count for consistency.
@@ -25,7 +34,9 @@ Decisions beyond a literal port:
   and its priority tie-break is the position in the informer's list.
 - A ``SidecarSetUpgradable`` message that is not JSON counts as empty (OpenKruise aborts the round);
   an invalid partition/maxUnavailable counts as 0, as OpenKruise (which ignores the error).
-- A SidecarSet with HotUpgrade containers gets its status but no upgrades (a note says why).
+- HotUpgrade pods: two writes per upgrade (the upgrade, then the reset), as OpenKruise.
+- OpenKruise leaves a ``False`` it wrote for a pod that later becomes updated without an upgrade
+  (the SidecarSet was changed back): so do we (no write for a pod the controller does not touch).
 """
 
 from __future__ import annotations
@@ -76,18 +87,34 @@ class Snapshot:
 @dataclass
 class PodUpgrade:
     pod: Obj
-    # ONE strategic merge patch: {"metadata":{"uid","annotations"}, "spec":{"containers"/"initContainers":
-    # [{"name","image"}]}} — the sidecar images, hash, in-place state, injected list, patchPodMetadata.
-    patch: Obj
-    # The SidecarSetUpgradable condition to write (pods/status, strategic merge) after the patch;
-    # None when it does not change.
-    status_condition: Obj | None = None
+    # The pods PATCH (strategic merge): {"metadata":{"uid","annotations"}, "spec":{"containers"/
+    # "initContainers": [{"name","image"}]}} — the sidecar images, hash, in-place state, injected list,
+    # patchPodMetadata, HotUpgrade annotations. None when the annotations go in ``status_patch``.
+    patch: Obj | None
+    # The pods/status PATCH (strategic merge), after ``patch``: the SidecarSetUpgradable condition when
+    # it changes, and the annotations when no image changes ({"metadata":{"uid","annotations"}}).
+    status_patch: Obj | None = None
+    condition: Obj | None = None  # the condition written by status_patch (None: unchanged)
     containers: list[str] = field(default_factory=list)  # sidecars whose image changes
+
+    @property
+    def writes(self) -> int:
+        return (self.patch is not None) + (self.status_patch is not None)
+
+
+@dataclass
+class PodFlip:
+    """HotUpgrade reset: the non-working container of each pair back to the empty image."""
+
+    pod: Obj
+    patch: Obj  # pods PATCH: {"metadata":{"uid","annotations"}, "spec":{"containers":[{"name","image"}]}}
+    containers: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Plan:
     upgrades: list[PodUpgrade] = field(default_factory=list)
+    flips: list[PodFlip] = field(default_factory=list)  # HotUpgrade resets (a round with flips upgrades nothing)
     # (pod, condition SidecarSetUpgradable=False): only the pods whose condition changes.
     not_upgradable: list[tuple[Obj, Obj]] = field(default_factory=list)
     status: Obj | None = None  # the full new status; None: unchanged, do not write
@@ -95,8 +122,8 @@ class Plan:
     requeue_after: float | None = None
     notes: list[str] = field(default_factory=list)
     matched_pods: list[Obj] = field(default_factory=list)  # for expectations and history truncation
-    # "namespace/name" -> updated | upgrade | not-upgradable | mid-upgrade | not-selected | partition |
-    # budget (for `kruise-py plan` and logs)
+    # "namespace/name" -> updated | upgrade | reset | reset-wait | not-upgradable | mid-upgrade |
+    # not-selected | partition | budget (for `kruise-py plan` and logs)
     pod_plan: dict[str, str] = field(default_factory=dict)
 
     def requeue(self, seconds: float) -> None:
@@ -144,6 +171,17 @@ def _is_hot(container: Mapping[str, Any]) -> bool:
 
 def _hot_names(name: str) -> tuple[str, str]:
     return f"{name}-1", f"{name}-2"
+
+
+def _empty_image(container: Mapping[str, Any]) -> str:
+    return str(_m(container.get("upgradeStrategy")).get("hotUpgradeEmptyImage") or "")
+
+
+def hot_containers(pod: Mapping[str, Any], name: str) -> tuple[str, str]:
+    """GetPodHotUpgradeContainers: (working, other) of sidecar ``name`` per the working annotation
+    (``X-2`` is working unless the annotation says ``X-1``)."""
+    one, two = _hot_names(name)
+    return (one, two) if _hot_working(pod).get(name) == one else (two, one)
 
 
 def _pod_containers(pod: Mapping[str, Any], key: str = "containers") -> dict[str, Mapping[str, Any]]:
@@ -249,6 +287,28 @@ def matched(pod: Mapping[str, Any], ss: Mapping[str, Any]) -> bool:
     return True
 
 
+def candidate_pods(ss: Mapping[str, Any], pods: Iterable[Obj], namespace_labels: Callable[[str], Mapping[str, str]]) -> list[Obj]:
+    """Of ``pods`` (those whose injected list names the SidecarSet), the ones it selects, in the
+    namespaces it admits (``namespace_labels(ns)``: the labels of a namespace); plan() checks the
+    rest (matched)."""
+    spec = _m(ss.get("spec"))
+    ns_sel, only_ns = spec.get("namespaceSelector"), spec.get("namespace")
+    ns_ok: dict[str, bool] = {}
+    out = []
+    for pod in pods:
+        ns = _meta(pod).get("namespace", "")
+        if only_ns and ns != only_ns:
+            continue
+        if ns_sel:
+            if ns not in ns_ok:
+                ns_ok[ns] = label_selector_matches(ns_sel, dict(namespace_labels(ns)))
+            if not ns_ok[ns]:
+                continue
+        if label_selector_matches(_m(spec.get("selector")), dict(_m(_meta(pod).get("labels")))):
+            out.append(pod)
+    return out
+
+
 def is_updated(pod: Mapping[str, Any], ss: Mapping[str, Any]) -> bool:
     """The pod's hash entry for this SidecarSet equals the SidecarSet's ``kruise.io/sidecarset-hash``."""
     return _pod_hash(pod, _name(ss), HASH) == sidecarset_hash(ss)
@@ -330,15 +390,12 @@ def is_consistent(pod: Mapping[str, Any], ss: Mapping[str, Any], containers: Ite
 def is_running_ready(pod: Mapping[str, Any], ss: Mapping[str, Any]) -> bool:
     """commonControl.IsPodReady: Running with Ready=True, and every HotUpgrade "empty" container runs
     its ``hotUpgradeEmptyImage`` (consistency not included)."""
-    working = _hot_working(pod)
     containers = _pod_containers(pod)
     for c in _ss_containers(ss):
-        empty_image = _m(c.get("upgradeStrategy")).get("hotUpgradeEmptyImage")
+        empty_image = _empty_image(c)
         if not _is_hot(c) or not empty_image:
             continue
-        name = str(c.get("name") or "")
-        one, two = _hot_names(name)
-        empty = two if working.get(name) == one else one
+        _, empty = hot_containers(pod, str(c.get("name") or ""))
         if empty in containers and containers[empty].get("image") != empty_image:
             return False
     return av.is_running_ready(pod)
@@ -647,8 +704,8 @@ def _condition(pod: Mapping[str, Any], ctype: str) -> Mapping[str, Any] | None:
 def upgradable_condition(pod: Mapping[str, Any], ss_name: str, upgradable: bool, now: datetime) -> Obj | None:
     """updatePodSidecarSetUpgradableCondition: record ``{ss_name: upgradable}`` in the condition's
     JSON message; True (AllSidecarsetUpgradable) only when no SidecarSet recorded false, else False
-    (UpdateImmutableField). None when nothing changes — and, for the write budget, when the pod has
-    no condition and it would be True."""
+    (UpdateImmutableField). None when nothing changes (podutil.UpdatePodCondition's test: status,
+    reason, message; the transition time moves only with the status)."""
     old = _condition(pod, UPGRADABLE)
     kv: dict[str, Any] = {}
     message = old.get("message") if old is not None else None
@@ -665,8 +722,6 @@ def upgradable_condition(pod: Mapping[str, Any], ss_name: str, upgradable: bool,
     text = _go_json(_sorted_map(kv))
     ltt: Any
     if old is None:
-        if all_true:
-            return None
         ltt = format_time(now)
     else:
         if old.get("status") == status and old.get("reason") == reason and old.get("message") == text:
@@ -694,6 +749,32 @@ def apply_patch_pod_metadata(annotations: dict[str, Any], patches: Any, notes: l
                     notes.append(f"patchPodMetadata: annotation {key} left unchanged: {e}")
 
 
+def _state_with(annotations: Mapping[str, Any], ss: Mapping[str, Any], changed: Iterable[str],
+                statuses: Mapping[str, Mapping[str, Any]], stamp: str) -> str:
+    """UpdatePodAnnotationsInUpgrade: ``kruise.io/sidecarset-inplace-update-state`` with this
+    SidecarSet's entry (reused if present, P28) recording each changed container's current imageID."""
+    states: dict[str, Any] = {}
+    raw_state = annotations.get(STATE)
+    if isinstance(raw_state, str) and raw_state:
+        try:
+            parsed = json.loads(raw_state)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, Mapping):
+            states = dict(parsed)
+    state = states.get(_name(ss))
+    if isinstance(state, Mapping):
+        state = dict(state)
+    else:
+        state = {"revision": sidecarset_hash(ss), "updateTimestamp": stamp}
+    last = dict(_m(state.get("lastContainerStatuses")))
+    for name in changed:
+        last[name] = {"imageID": str(statuses.get(name, {}).get("imageID") or "")}
+    state["lastContainerStatuses"] = _sorted_map(last)
+    states[_name(ss)] = state
+    return _go_json(_sorted_map(states))
+
+
 def upgrade_patch(
     pod: Mapping[str, Any], ss: Mapping[str, Any], latest_revision: str, now: datetime,
     notes: list[str] | None = None,
@@ -708,7 +789,12 @@ def upgrade_patch(
       controllerRevision, updateTimestamp), the others kept; the without-image hash is left as is;
     - ``kruise.io/sidecarset-inplace-update-state``: this SidecarSet's entry (reused if present, P28)
       gets each changed container's current imageID in ``lastContainerStatuses``;
-    - ``kruise.io/sidecarset-injected-list`` if missing; patchPodMetadata applied again.
+    - ``kruise.io/sidecarset-injected-list`` if missing; patchPodMetadata applied again;
+    - HotUpgrade ``X``: the container ``container_to_hot_upgrade`` picks gets the image (unless the
+      working one already runs it) and becomes the working one in
+      ``kruise.io/sidecarset-working-hotupgrade-container``; ``version.../<new>`` and
+      ``versionalt.../<other>`` become the SidecarSet's resourceVersion, ``versionalt.../<new>`` the
+      other's version.
     """
     ss_name = _name(ss)
     ss_hash = sidecarset_hash(ss)
@@ -716,15 +802,26 @@ def upgrade_patch(
     statuses = _container_statuses(pod)
     changed: list[str] = []
     spec_patch: Obj = {}
+    hot: list[tuple[str, str, str]] = []  # (sidecar, upgraded container, other container)
     for key, sidecars in (("initContainers", _native_inits(ss)), ("containers", _ss_containers(ss))):
         in_pod = _pod_containers(pod, key)
         items: list[Obj] = []
         for c in sidecars:
             name = str(c.get("name") or "")
-            if _is_hot(c) or name not in in_pod:
-                continue
             image = c.get("image")
-            if isinstance(image, str) and image and in_pod[name].get("image") != image:
+            if not isinstance(image, str) or not image:
+                continue
+            if _is_hot(c):
+                if key != "containers":
+                    continue  # native-sidecar HotUpgrade pairs are injected, never upgraded (as OpenKruise)
+                target, other = container_to_hot_upgrade(c, pod, ss)
+                if target not in in_pod or in_pod.get(other, {}).get("image") == image:
+                    continue  # the working container runs it already
+                items.append({"name": target, "image": image})
+                changed.append(target)
+                hot.append((name, target, other))
+                continue
+            if name in in_pod and in_pod[name].get("image") != image:
                 items.append({"name": name, "image": image})
                 changed.append(name)
         if items:
@@ -732,6 +829,15 @@ def upgrade_patch(
 
     old = {str(k): v for k, v in _annotations(pod).items()}
     new = dict(old)
+    if hot:
+        working = _hot_working(pod)
+        rv = str(_meta(ss).get("resourceVersion") or "")
+        for name, target, other in hot:
+            working[name] = target
+            new[inject.version_annotation(target)] = rv
+            new[inject.version_alt_annotation(target)] = str(old.get(inject.version_annotation(other)) or "")
+            new[inject.version_alt_annotation(other)] = rv
+        new[WORKING_HOT] = _go_json(_sorted_map(working))
 
     hashes = read_hash_annotation(pod, HASH)  # other SidecarSets' entries are kept (legacy ones re-shaped)
     entry: Obj = {"updateTimestamp": stamp, "hash": ss_hash, "sidecarSetName": ss_name,
@@ -741,26 +847,7 @@ def upgrade_patch(
     hashes[ss_name] = entry
     new[HASH] = _go_json(_sorted_map(hashes))
 
-    states: dict[str, Any] = {}
-    raw_state = old.get(STATE)
-    if isinstance(raw_state, str) and raw_state:
-        try:
-            parsed = json.loads(raw_state)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, Mapping):
-            states = dict(parsed)
-    state = states.get(ss_name)
-    if isinstance(state, Mapping):
-        state = dict(state)
-    else:
-        state = {"revision": ss_hash, "updateTimestamp": stamp}
-    last = dict(_m(state.get("lastContainerStatuses")))
-    for name in changed:
-        last[name] = {"imageID": str(statuses.get(name, {}).get("imageID") or "")}
-    state["lastContainerStatuses"] = _sorted_map(last)
-    states[ss_name] = state
-    new[STATE] = _go_json(_sorted_map(states))
+    new[STATE] = _state_with(old, ss, changed, statuses, stamp)
 
     if not old.get(INJECTED_LIST):
         new[INJECTED_LIST] = ss_name
@@ -771,6 +858,81 @@ def upgrade_patch(
     if spec_patch:
         patch["spec"] = spec_patch
     return patch, changed
+
+
+def container_to_hot_upgrade(c: Mapping[str, Any], pod: Mapping[str, Any], ss: Mapping[str, Any]) -> tuple[str, str]:
+    """findContainerToHotUpgrade: (container to upgrade, the other) for HotUpgrade sidecar ``c``:
+    the one running the empty image; else the not-ready one (ready = status ready and consistent);
+    else the older one, i.e. the non-working one."""
+    name = str(c.get("name") or "")
+    one, two = _hot_names(name)
+    containers = _pod_containers(pod)
+    empty = _empty_image(c)
+    if str(containers.get(one, {}).get("image") or "") == empty:
+        return one, two
+    if str(containers.get(two, {}).get("image") or "") == empty:
+        return two, one
+    statuses = _container_statuses(pod)
+
+    def ready(cname: str) -> bool:
+        return statuses.get(cname, {}).get("ready") is True and is_consistent(pod, ss, [cname])
+
+    if ready(one) and not ready(two):
+        return two, one
+    if not ready(one) and ready(two):
+        return one, two
+    working, other = hot_containers(pod, name)
+    return other, working
+
+
+def _hot_upgrading(pod: Mapping[str, Any], ss: Mapping[str, Any]) -> bool:
+    """isPodSidecarInHotUpgrading: some pair's non-working container does not run the empty image."""
+    images = {n: c.get("image") for n, c in _pod_containers(pod).items()}
+    return any(images.get(hot_containers(pod, str(c.get("name") or ""))[1]) != _empty_image(c)
+               for c in _ss_containers(ss) if _is_hot(c))
+
+
+def _hot_upgrading_ready(pod: Mapping[str, Any], ss: Mapping[str, Any], others: set[str]) -> bool:
+    """isHotUpgradingReady: Running and Ready, or every container but the pairs' others ready."""
+    if av.is_running_ready(pod):
+        return True
+    return all(_m(cs).get("ready") is True for cs in _l(_status(pod).get("containerStatuses"))
+               if _m(cs).get("name") not in others)
+
+
+def flip_patch(pod: Mapping[str, Any], ss: Mapping[str, Any], now: datetime) -> tuple[Obj, list[str]] | None:
+    """The HotUpgrade reset of step 5, or None when the pod is not ready for it.
+
+    For a pod in hot upgrading whose sidecars (the pairs' non-working ones aside) are consistent and
+    ready: each non-working container gets ``hotUpgradeEmptyImage``, its ``version`` annotation and
+    the working one's ``versionalt`` become "0", and the in-place state records the reset
+    containers' imageIDs (flipPodSidecarContainerDo)."""
+    hot = [c for c in _ss_containers(ss) if _is_hot(c)]
+    if not hot or not _hot_upgrading(pod, ss):
+        return None
+    others = {hot_containers(pod, str(c.get("name") or ""))[1] for c in hot}
+    if not is_consistent(pod, ss, sidecar_container_names(ss) - others):
+        return None
+    if not _hot_upgrading_ready(pod, ss, others):
+        return None
+    containers = _pod_containers(pod)
+    old = {str(k): v for k, v in _annotations(pod).items()}
+    new = dict(old)
+    items: list[Obj] = []
+    for c in hot:
+        working, empty = hot_containers(pod, str(c.get("name") or ""))
+        if empty not in containers or containers[empty].get("image") == _empty_image(c):
+            continue
+        items.append({"name": empty, "image": _empty_image(c)})
+        new[inject.version_annotation(empty)] = "0"
+        new[inject.version_alt_annotation(working)] = "0"
+    if not items:
+        return None
+    changed = [str(i["name"]) for i in items]
+    new[STATE] = _state_with(old, ss, changed, _container_statuses(pod), format_time(now))
+    changes = {k: v for k, v in new.items() if old.get(k) != v}
+    return {"metadata": {"uid": _meta(pod).get("uid"), "annotations": changes},
+            "spec": {"containers": items}}, changed
 
 
 # -- the plan -----------------------------------------------------------------------------------
@@ -810,10 +972,18 @@ def plan(snap: Snapshot, memo: FactsMemo | None = None) -> Plan:
     if strategy.get("paused") is True:
         p.notes.append("updateStrategy.paused: no upgrades")
         return p
-    # 4. HotUpgrade is not supported
+    # 4. HotUpgrade: reset the old containers of pods whose new one is up; nothing else this round
     if any(_is_hot(c) for c in _ss_containers(ss)):
-        p.notes.append("HotUpgrade containers are not supported: no upgrades")
-        return p
+        for pod in matched_pods:
+            flip = flip_patch(pod, ss, snap.now)
+            if flip is not None:
+                p.flips.append(PodFlip(pod=pod, patch=flip[0], containers=flip[1]))
+                p.pod_plan[pod_key(pod)] = "reset"
+            elif _hot_upgrading(pod, ss):
+                p.pod_plan[pod_key(pod)] = "reset-wait"  # the new container is not up yet
+        if p.flips:
+            p.notes.append(f"resetting {len(p.flips)} pod(s) to the HotUpgrade empty image; upgrades wait")
+            return p
     # 5. done?
     if status["updatedPods"] >= status["matchedPods"]:
         p.notes.append(f"all {status['matchedPods']} matched pods are updated")
@@ -877,6 +1047,18 @@ def plan(snap: Snapshot, memo: FactsMemo | None = None) -> Plan:
         pod = matched_pods[i]
         patch, containers = upgrade_patch(pod, ss, snap.latest_revision, snap.now, p.notes)
         cond = upgradable_condition(pod, ss_name, True, snap.now)
-        p.upgrades.append(PodUpgrade(pod=pod, patch=patch, status_condition=cond, containers=containers))
+        p.upgrades.append(pod_upgrade(pod, patch, cond, containers))
         p.pod_plan[pod_key(pod)] = "upgrade"
     return p
+
+
+def pod_upgrade(pod: Obj, patch: Obj, condition: Obj | None, containers: list[str]) -> PodUpgrade:
+    """The writes of one upgrade: the pods patch, then the condition on pods/status if it changes;
+    without an image to change, one pods/status patch carries the annotations and the condition."""
+    status: Obj | None = None
+    if condition is not None:
+        status = {"metadata": {"uid": _meta(pod).get("uid")}, "status": {"conditions": [condition]}}
+    if "spec" not in patch and status is not None:
+        return PodUpgrade(pod=pod, patch=None, status_patch={**patch, "status": status["status"]},
+                          condition=condition, containers=containers)
+    return PodUpgrade(pod=pod, patch=patch, status_patch=status, condition=condition, containers=containers)

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...api import sidecarset as scs
-from ...api.common import label_selector_matches
 from ...api.defaults import default_sidecarset
 from ...core import revisions as rev
 from ...runtime import rollout_metrics
@@ -45,9 +44,12 @@ class NotReady(Exception):
 class SidecarSetInjector:
     name = "sidecarset-injector"
 
-    def __init__(self, manager: Manager, operator_namespace: str) -> None:
+    def __init__(self, manager: Manager, revision_namespace: str, *, sort_sidecars_by_name: bool = False) -> None:
         self.manager = manager
-        self.operator_namespace = operator_namespace
+        # SidecarSets are cluster-scoped: their ControllerRevisions live here (spec §9 P26).
+        self.revision_namespace = revision_namespace
+        # OpenKruise's gate EnableSortSidecarContainerByName (alpha, default off).
+        self.sort_sidecars_by_name = sort_sidecars_by_name
         self.sidecarsets: ObjectCache = manager.cache(SIDECARSETS)
         self.namespaces: ObjectCache = manager.cache(NAMESPACES)
         self.revisions: ObjectCache = manager.cache(REVISIONS)
@@ -68,8 +70,9 @@ class SidecarSetInjector:
         matched = inject.matching_sidecarsets(pod, self.namespace_labels(namespace), self.sidecarsets.list())
         if not matched:
             return None
-        revisions = {r["metadata"]["name"]: r for r in self.revisions.list(self.operator_namespace)}
-        result = inject.inject(pod, matched, now or datetime.now(UTC), revisions=revisions)
+        revisions = {r["metadata"]["name"]: r for r in self.revisions.list(self.revision_namespace)}
+        result = inject.inject(pod, matched, now or datetime.now(UTC), revisions=revisions,
+                               sort_by_name=self.sort_sidecars_by_name)
         if result.changed:
             log.debug("injected %s into pod %s/%s", result.injected, namespace,
                       (pod.get("metadata") or {}).get("name") or (pod.get("metadata") or {}).get("generateName"))
@@ -149,24 +152,10 @@ class SidecarSetController:
 
 
     def candidates(self, ss: Obj) -> list[Obj]:
-        """Pods the SidecarSet selects, in the namespaces it admits, among those whose injected list
-        names it (the plan checks the rest)."""
-        spec = ss.get("spec") or {}
-        ns_sel, only_ns = spec.get("namespaceSelector"), spec.get("namespace")
-        ns_ok: dict[str, bool] = {}
-        out = []
-        for pod in self.pods.by_index(INJECTED_INDEX, ss["metadata"]["name"]):
-            ns = pod["metadata"].get("namespace", "")
-            if only_ns and ns != only_ns:
-                continue
-            if ns_sel:
-                if ns not in ns_ok:
-                    ns_ok[ns] = label_selector_matches(ns_sel, self.injector.namespace_labels(ns))
-                if not ns_ok[ns]:
-                    continue
-            if label_selector_matches(spec.get("selector") or {}, (pod["metadata"].get("labels") or {})):
-                out.append(pod)
-        return out
+        """Pods the SidecarSet may count or upgrade: those whose injected list names it, filtered
+        by its selectors (plan.candidate_pods)."""
+        return planner.candidate_pods(ss, self.pods.by_index(INJECTED_INDEX, ss["metadata"]["name"]),
+                                      self.injector.namespace_labels)
 
     async def reconcile(self, name: str) -> Result:
         cached = self.injector.sidecarsets.get(None, name)
@@ -178,7 +167,7 @@ class SidecarSetController:
         if not self.expectations.satisfied(name):
             return Result(requeue_after=0.5)
         ss = default_sidecarset(cached)
-        ns = self.injector.operator_namespace
+        ns = self.injector.revision_namespace
         revisions = self.injector.revisions.list(ns)
         action, revision, collisions = ssrev.decide_revision_full(ss, revisions, ns)
         revs_path = path_for("apps/v1", "controllerrevisions", ns)
@@ -187,6 +176,9 @@ class SidecarSetController:
                 await self.client.create(revs_path, rev.go_json(revision))
             elif action == "bump":
                 await self.client.replace(f"{revs_path}/{revision['metadata']['name']}", rev.go_json(revision))
+            elif (label := ssrev.custom_version_patch(ss, revision)) is not None:
+                # spec.customVersion changed without a new revision (updateCustomVersionLabel).
+                await self.client.patch(f"{revs_path}/{revision['metadata']['name']}", label, "merge")
         except ApiError as e:
             if not (e.already_exists or (e.status == 404 and "namespaces" in e.message)):
                 raise
@@ -197,7 +189,8 @@ class SidecarSetController:
         p = planner.plan(snap, self.memos.setdefault(name, planner.FactsMemo()))
         # Pods left to upgrade (waiting, held by the budget or mid-upgrade): keep pod events fast.
         self.upgrading[name] = any(v != "updated" for v in p.pod_plan.values())
-        errors = await settle([self._upgrade(name, ss, u) for u in p.upgrades])
+        errors = await settle([self._flip(name, f) for f in p.flips])
+        errors += await settle([self._upgrade(name, ss, u) for u in p.upgrades])
         errors += await settle([self._condition(pod, cond) for pod, cond in p.not_upgradable])
         if p.status is not None:
             try:
@@ -217,18 +210,42 @@ class SidecarSetController:
         return Result(requeue_after=p.requeue_after) if p.requeue_after else Result()
 
     async def _upgrade(self, name: str, ss: Obj, u: planner.PodUpgrade) -> None:
+        """The pods patch, then (if any) the pods/status patch: the condition, or everything when no
+        image changes (plan.pod_upgrade)."""
         md = u.pod["metadata"]
+        key = f"{md['namespace']}/{md['name']}"
         path = path_for("v1", "pods", md["namespace"], md["name"])
+        wrote = False
+        for target, patch in ((path, u.patch), (f"{path}/status", u.status_patch)):
+            if patch is None:
+                continue
+            try:
+                res = await self.client.patch(target, patch, "strategic")
+            except ApiError as e:
+                if e.not_found or e.conflict:
+                    break  # the pod changed under us (or is gone): the next round re-plans
+                raise
+            wrote = True
+            self.expectations.expect_rv(name, key, res["metadata"]["resourceVersion"])
+        if wrote:
+            rollout_metrics.pod_updated("SidecarSet", "in_place")
+
+    async def _flip(self, name: str, f: planner.PodFlip) -> None:
+        """HotUpgrade reset, with OpenKruise's events on the pod."""
+        md = f.pod["metadata"]
+        pod_ref = {**f.pod, "apiVersion": "v1", "kind": "Pod"}
         try:
-            res = await self.client.patch(path, u.patch, "strategic")
+            res = await self.client.patch(path_for("v1", "pods", md["namespace"], md["name"]), f.patch, "strategic")
         except ApiError as e:
-            if e.not_found or e.conflict:
-                return  # the pod changed under us: the next round re-plans
+            if e.not_found:
+                return
+            self.events.emit(pod_ref, "Warning", "ResetContainerFailed",
+                             f"reset sidecar container image empty failed: {e.message}")
+            if e.conflict:
+                return  # replaced under us: the next round re-plans
             raise
         self.expectations.expect_rv(name, f"{md['namespace']}/{md['name']}", res["metadata"]["resourceVersion"])
-        rollout_metrics.pod_updated("SidecarSet", "in_place")
-        if u.status_condition is not None:
-            await self._condition(u.pod, u.status_condition)
+        self.events.emit(pod_ref, "Normal", "ResetContainerSucceed", "reset sidecar container image empty successfully")
 
     async def _condition(self, pod: Obj, condition: Obj) -> None:
         md = pod["metadata"]

@@ -16,7 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from ...api.common import int_or_percent, label_selector_matches, selector_to_string
+from ...api.statefulset import VOLUME_CLAIM_UPDATE_ON_POD_ROLLING_UPDATE
 from ...core import availability as av
+from ...core import claims as pvc
 from ...core import inplace, ordinals, priority
 from ...core import lifecycle as lc
 from ...core import revisions as rev
@@ -27,6 +29,8 @@ GROUP_VERSION = "apps.kruise.io/v1beta1"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 SPECIFIED_DELETE_LABEL = "apps.kruise.io/specified-delete"
+# States the rolling update puts a pod in while a lifecycle hook holds it.
+HELD_BY_UPDATE_HOOK = (lc.PREPARING_UPDATE, lc.PREPARING_DELETE)
 RESIZE_FEATURE = True  # in-place CPU/memory resize (pod `resize` subresource, GA in 1.35)
 
 
@@ -71,6 +75,16 @@ class ClaimOwnerPatch:
 
 
 @dataclass
+class ClaimResize:
+    """Grow one claim's storage request to its template's (volumeClaimUpdateStrategy OnPodRollingUpdate)."""
+
+    name: str
+    pod: str  # the pod the claim belongs to (events)
+    storage: Any  # the template's request, as written ("2Gi")
+    uid: str | None = None  # precondition: the claim the plan was made from
+
+
+@dataclass
 class Plan:
     update_revision: str = ""
     current_revision: str = ""
@@ -81,8 +95,11 @@ class Plan:
     deletes: list[PodDelete] = field(default_factory=list)
     pod_writes: list[PodWrite] = field(default_factory=list)
     claim_patches: list[ClaimOwnerPatch] = field(default_factory=list)
+    claim_resizes: list[ClaimResize] = field(default_factory=list)
     status: Obj | None = None  # None: unchanged, do not write
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+    # Status conditions this round's decisions call for, (type, message); write failures add theirs.
+    conditions: list[tuple[str, str]] = field(default_factory=list)
     requeue_after: float | None = None
     error: str | None = None
     # Why nothing more happened this round (for `kruise-py plan` and logs).
@@ -117,6 +134,14 @@ def owner_ref(sts: Mapping[str, Any]) -> Obj:
 
 
 # -- pods and claims ----------------------------------------------------------------------------
+def candidate_pods(sts: Mapping[str, Any], owned: list[Obj], namespace_pods: list[Obj]) -> list[Obj]:
+    """The pods a set may hold: those it owns, and orphans named ``<set>-...`` (adoption)."""
+    prefix = _meta(sts)["name"] + "-"
+    orphans = [p for p in namespace_pods if _controller_ref(p) is None and _meta(p).get("name", "").startswith(prefix)]
+    return [*owned, *orphans]
+
+
+
 def claim_name(template_name: str, set_name: str, ordinal: int) -> str:
     return f"{template_name}-{set_name}-{ordinal}"
 
@@ -203,6 +228,103 @@ def claim_owner_refs(sts: Mapping[str, Any], claim: Mapping[str, Any], pod: Mapp
     elif when_deleted == "Delete" and not (when_scaled == "Delete" and condemned):
         refs.append({**owner_ref(sts), "controller": False})
     return refs
+
+
+# -- claims that follow their templates (volumeClaimUpdateStrategy: OnPodRollingUpdate) ---------
+CONDITION_FAILED_UPDATE_PVC = "FailedUpdatePVC"
+
+
+def claims_follow_templates(spec: Mapping[str, Any]) -> bool:
+    return bool(spec.get("volumeClaimTemplates")) and \
+        ((spec.get("volumeClaimUpdateStrategy") or {}).get("type") == VOLUME_CLAIM_UPDATE_ON_POD_ROLLING_UPDATE)
+
+
+def pod_claims(sts: Mapping[str, Any], claims: Mapping[str, Obj], ordinal: int) -> list[tuple[Obj, Obj]]:
+    """(template, claim) of the pod at ``ordinal``, in template order. Missing claims (created with
+    the pod) and claims being deleted are left out, as handlePVCWithCustomFn does."""
+    out = []
+    for vct in sts["spec"].get("volumeClaimTemplates") or []:
+        c = claims.get(claim_name((vct.get("metadata") or {}).get("name", ""), _meta(sts)["name"], ordinal))
+        if c is not None and not _meta(c).get("deletionTimestamp"):
+            out.append((vct, c))
+    return out
+
+
+def volume_claims_status(sts: Mapping[str, Any], claims: Mapping[str, Obj], ords: list[int]) -> list[Obj] | None:
+    """``status.volumeClaims`` (updatePVCStatus): per template, how many pods' claims request at
+    least the template's storage, and how many of those already have that capacity. OpenKruise
+    fills it whatever the update strategy; None (the field removed) without claim templates."""
+    vcts = sts["spec"].get("volumeClaimTemplates") or []
+    if not vcts:
+        return None
+    out = [{"volumeClaimName": (v.get("metadata") or {}).get("name", ""), "compatibleReplicas": 0,
+            "compatibleReadyReplicas": 0} for v in vcts]
+    for o in ords:
+        for i, vct in enumerate(vcts):
+            c = claims.get(claim_name(out[i]["volumeClaimName"], _meta(sts)["name"], o))
+            if c is None or _meta(c).get("deletionTimestamp"):
+                continue
+            compatible, ready = pvc.compatible_and_ready(c, vct)
+            out[i]["compatibleReplicas"] += compatible
+            out[i]["compatibleReadyReplicas"] += compatible and ready
+    return out
+
+
+def _claims_ready(pairs: list[tuple[Obj, Obj]]) -> bool:
+    """IsOwnedPVCsReady: every claim has the capacity it requests (a resized claim is not ready
+    until the file system grew, so its pod counts as unavailable meanwhile)."""
+    return all(pvc.compatible_and_ready(c, t)[1] for t, c in pairs)
+
+
+def _expand_claims(out: Plan, sts: Mapping[str, Any], pod: Obj, pairs: list[tuple[Obj, Obj]]) -> str | None:
+    """TryPatchPVC: plan a resize of every claim smaller than its template. Returns why the
+    rollout must stop instead: a claim whose class or access modes differ from its template
+    cannot be resized, only deleted (by the user) and recreated. Whether the class can expand is
+    the apiserver's to say (admission plugin PersistentVolumeClaimResize): see the executor."""
+    for tmpl, c in pairs:
+        if pvc.matches(c, tmpl):
+            continue
+        name = _meta(c)["name"]
+        if not pvc.compatible_without_size(c, tmpl):
+            msg = f"failed to update pvc {name}: contains diff other than spec resource, wait pvc to be deleted"
+            out.events.append(("Warning", "FailedUpdatePVC", msg))
+            out.conditions.append((CONDITION_FAILED_UPDATE_PVC, msg))
+            out.error = f"can not patch pvc {name}: contains diff other than spec resource, wait pvc to be deleted"
+            return f"claim {name} differs from its template in more than its size"
+        out.claim_resizes.append(ClaimResize(
+            name, _meta(pod)["name"], tmpl["spec"]["resources"]["requests"]["storage"], _meta(c).get("uid")))
+    return None
+
+
+def _claims_before_pod(out: Plan, sts: Mapping[str, Any], pod: Obj, pairs: list[tuple[Obj, Obj]],
+                       claims_match: bool, update_revision: str) -> str | None:
+    """Claims are resized before their pod is updated, and the pod waits until the resize is
+    done on the controller side [rollingUpdateStatefulsetPods]. Returns None to go on with the
+    pod's update, "wait" (its claims are being resized), "up to date", or "stop: <why>" (the
+    rollout stops).
+
+    A pod whose template did not change is not touched at all: once its claims request the new
+    size it counts as up to date, and as unavailable until their capacity follows."""
+    name = _meta(pod)["name"]
+    if not claims_match:
+        blocked = _expand_claims(out, sts, pod, pairs)
+        if blocked:
+            out.pod_plan[name] = f"blocked: {blocked}"
+            return f"stop: {blocked}"
+    # Claims resized this round are not in the snapshot yet: they count as waiting until next round.
+    waiting = [_meta(c)["name"] + ("" if (c.get("status") or {}).get("phase") == "Bound" else " (not bound)")
+               for t, c in pairs if not pvc.resize_completed(c, t)]
+    if waiting:
+        out.pod_plan[name] = f"waiting: claims resizing: {', '.join(waiting)}"
+        return "wait"
+    # (Claims just patched are never complete in the same round; this only guards the pod.)
+    return "up to date" if rev.pod_at_revision(pod, update_revision) else None
+
+
+def _ordinal(pod: Mapping[str, Any]) -> int:
+    parsed = ordinals.parse_ordinal(_meta(pod)["name"])
+    assert parsed is not None  # replicas are parsed pods
+    return parsed[1]
 
 
 # -- status -------------------------------------------------------------------------------------
@@ -299,6 +421,7 @@ def plan(snap: Snapshot) -> Plan:
     start, end = ordinals.replica_range(replicas_n, start, reserved)
     slots = ordinals.slots(replicas_n, start, reserved)
     replicas, condemned = ordinals.split_pods(set_name, pods, start, end, reserved)
+    status["volumeClaims"] = volume_claims_status(sts, snap.claims, slots)
     if not reserved.valid:
         out.events.append(("Warning", "InvalidReserveOrdinals", "spec.reserveOrdinals could not be parsed; reserving none"))
 
@@ -399,6 +522,14 @@ def plan(snap: Snapshot) -> Plan:
             out.requeue(wait)
             if scale_budget is not None:
                 scale_budget -= 1
+            if monotonic and av.lifecycle_state(pod) in HELD_BY_UPDATE_HOOK:
+                # Only the rolling update below moves this pod on once its hook is released, so
+                # OrderedReady waits for it to be Running and Ready, not for its state (OpenKruise
+                # stops here and the pod stays held forever: docs/decisions.md).
+                ok, wait = av.available(pod, min_ready, now, ignore_lifecycle=True)
+                out.requeue(wait)
+                if ok:
+                    continue
             if monotonic:
                 blocked = True
                 out.notes.append(f"OrderedReady: waiting for {_meta(pod)['name']} to be available")
@@ -480,7 +611,11 @@ def _refresh(out: Plan, sts: Mapping[str, Any], pods: list[Obj], update_revision
             nxt = lc.next_state(pod, lifecycle or None, wants_delete=False, wants_inplace=False,
                                 update_revision=update_revision)
         if nxt is not None and nxt != state:
-            writes.append(inplace.PodWrites(metadata_patch=lc.state_patch(nxt, now)))
+            # The state rides on the refresh's own write when there is one (Updating -> Normal or
+            # Updated with gate True: the third write of an in-place update, not a fourth).
+            state_md = lc.state_patch(nxt, now)["metadata"]
+            if not (writes and writes[0].carry_metadata(state_md)):
+                writes.append(inplace.PodWrites(metadata_patch={"metadata": state_md}))
         if writes:
             out.pod_writes.append(PodWrite(pod, writes, "refresh"))
             touched = True
@@ -537,6 +672,7 @@ def _rolling_update(out: Plan, snap: Snapshot, sts: Mapping[str, Any], replicas:
     unavailable: set[str] = set(missing or ())
     deleted = {_meta(d.pod)["name"] for d in out.deletes}
     unavailable |= deleted
+    follow = claims_follow_templates(spec)
     for p in replicas.values():
         name = _meta(p)["name"]
         if not av.is_healthy(p) or inplace.update_in_progress(p):
@@ -546,6 +682,8 @@ def _rolling_update(out: Plan, snap: Snapshot, sts: Mapping[str, Any], replicas:
         if not ok:
             unavailable.add(name)
             out.requeue(wait)
+        elif follow and not _claims_ready(pod_claims(sts, snap.claims, _ordinal(p))):
+            unavailable.add(name)
 
     # Specified delete (spec §3.2): not bound by partition, bound by maxUnavailable; skip, don't stop.
     specified: set[str] = set()
@@ -572,7 +710,9 @@ def _rolling_update(out: Plan, snap: Snapshot, sts: Mapping[str, Any], replicas:
     stopped_by: str | None = None
     for p in order:
         name = _meta(p)["name"]
-        if rev.pod_at_revision(p, update_name):
+        pairs = pod_claims(sts, snap.claims, _ordinal(p)) if follow else []
+        claims_match = all(pvc.matches(c, t) for t, c in pairs)
+        if rev.pod_at_revision(p, update_name) and claims_match:
             continue
         if stopped_by:
             out.pod_plan[name] = f"blocked: {stopped_by}"
@@ -581,6 +721,12 @@ def _rolling_update(out: Plan, snap: Snapshot, sts: Mapping[str, Any], replicas:
             # Stop, do not skip (spec §3.1, P3): the budget is exhausted at an available pod.
             stopped_by = f"maxUnavailable {max_u} reached ({len(unavailable)} unavailable)"
             out.pod_plan[name] = f"blocked: {stopped_by}"
+            continue
+        if follow and (held := _claims_before_pod(out, sts, p, pairs, claims_match, update_name)):
+            if held.startswith("stop: "):
+                stopped_by = held.removeprefix("stop: ")
+            elif held == "wait":
+                unavailable.add(name)  # its claims are resizing: it is being updated
             continue
         if name in specified or av.is_terminating(p) or name in deleted:
             continue
@@ -618,9 +764,9 @@ def _rolling_update(out: Plan, snap: Snapshot, sts: Mapping[str, Any], replicas:
             continue
         extra_l: dict[str, str] = {}
         extra_a: dict[str, str] = {}
-        # The Updating state only matters to lifecycle hooks; without any it would cost a 4th write
-        # per pod (Updating -> Normal afterwards) for a label nobody acts on (docs/decisions.md).
-        if lifecycle and lc.STATE_LABEL in _labels(p):
+        # As OpenKruise: a pod with a state (every pod this controller creates) goes to Updating,
+        # with or without spec.lifecycle, in the write that starts the update; refresh moves it on.
+        if lc.get_state(p):
             extra_l[lc.STATE_LABEL] = lc.UPDATING
             extra_a[lc.TIMESTAMP_ANNOTATION] = lc.format_timestamp(now)
         writes = inplace.start_update(p, uspec, now, extra_labels=extra_l, extra_annotations=extra_a)

@@ -22,6 +22,8 @@ class Row:
     action: str  # "create" | "in place" | "recreate" | "up to date" | "untouched" | "blocked"
     detail: str = ""
     wave: int | None = None
+    # A container restarts (in place: an image or env-from-metadata change; a resize does not) or the pod is recreated.
+    restart: bool = False
 
 
 def preview(snap: planner.Snapshot) -> tuple[list[Row], planner.Plan]:
@@ -83,10 +85,11 @@ def preview(snap: planner.Snapshot) -> tuple[list[Row], planner.Plan]:
             detail = "podUpdatePolicy ReCreate"
         else:
             detail = "the change cannot be applied in place (only images and metadata can)"
+        restart = spec_ is None or bool(spec_.container_images) or spec_.update_env_from_metadata
         if blocked_by:
-            rows.append(Row(name, r, "blocked", f"{blocked_by} (would {action})"))
+            rows.append(Row(name, r, "blocked", f"{blocked_by} (would {action})", restart=restart))
             continue
-        rows.append(Row(name, r, action, detail, wave=wave_slot // max_u + 1))
+        rows.append(Row(name, r, action, detail, wave=wave_slot // max_u + 1, restart=restart))
         wave_slot += 1
     for o in sorted(replicas):
         p = replicas[o]

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...api.defaults import default_statefulset
+from ...core import claims as pvc
 from ...core import revisions as rev
 from ...core.obj import format_time
 from ...runtime import rollout_metrics
-from ...runtime.cache import ObjectCache, controller_uid
+from ...runtime.cache import ObjectCache
 from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
 from ...runtime.expectations import Expectations
@@ -33,6 +34,8 @@ REVISIONS = Resource("apps/v1", "controllerrevisions")
 CLAIMS = Resource("v1", "persistentvolumeclaims")
 Key = tuple[str, str]
 Obj = dict[str, Any]
+# Expectation keys of claims the controller resized ("pvc:ns/name"; pods are "ns/name").
+CLAIM_PREFIX = "pvc:"
 
 
 def _key(obj: Mapping[str, Any]) -> str:
@@ -52,9 +55,19 @@ class StatefulSetController:
         self.pods: ObjectCache = manager.cache(PODS)
         self.revisions: ObjectCache = manager.cache(REVISIONS)
         self.claims: ObjectCache = manager.cache(CLAIMS)
-        self.expectations: Expectations[Key] = Expectations(self.name, rv_lookup=rv_lookup(self.pods, self.sets))
+        pods_or_sets = rv_lookup(self.pods, self.sets)
+
+        def lookup(key: str) -> str | None:
+            if key.startswith(CLAIM_PREFIX):
+                ns, name = key[len(CLAIM_PREFIX):].split("/", 1)
+                c = self.claims.get(ns, name)
+                return None if c is None else (c.get("metadata") or {}).get("resourceVersion")
+            return pods_or_sets(key)
+
+        self.expectations: Expectations[Key] = Expectations(self.name, rv_lookup=lookup)
         manager.on_event(STS, self._on_set)
         manager.on_event(PODS, self._on_pod)
+        manager.on_event(CLAIMS, self._on_claim)
         manager.on_event(REVISIONS, lambda t, old, new: self._enqueue_owner(new or old))
         self.controller: Controller[Key] = Controller(
             self.name, self.reconcile, workers=workers, resync_period=resync_period, leader=manager.leader,
@@ -100,19 +113,38 @@ class StatefulSetController:
         self.controller.enqueue(owner)
 
 
+    def _on_claim(self, etype: str, old: Obj | None, new: Obj | None) -> None:
+        """A claim changed (bound, resized, grown): its set may now count its pod as available,
+        let the pod's update go on, or show other status.volumeClaims."""
+        obj = new or old
+        if obj is None:
+            return
+        md = obj.get("metadata") or {}
+        ns, name = md.get("namespace", ""), md.get("name", "")
+        owner = (md.get("annotations") or {}).get(pvc.OWNED_BY_ASTS_ANNOTATION)
+        if owner and self.sets.get(ns, owner) is not None:
+            owners = [(ns, owner)]
+        else:
+            # Claims are named <template>-<set>-<ordinal>; only sets with templates can own one.
+            owners = [(ns, s["metadata"]["name"]) for s in self.sets.list(ns)
+                      if _owns_claim_name(s, name)]
+        for key in owners:
+            if new is not None:
+                self.expectations.observe_rv(key, f"{CLAIM_PREFIX}{ns}/{name}", md.get("resourceVersion", ""))
+            else:
+                self.expectations.observe_gone(key, f"{CLAIM_PREFIX}{ns}/{name}")
+            self.controller.enqueue(key)
+
     # -- reconcile -----------------------------------------------------------------------------
     def snapshot(self, sts: Obj) -> planner.Snapshot:
         md = sts["metadata"]
         ns, uid = md.get("namespace"), md["uid"]
-        owned = self.pods.by_owner(uid)
-        prefix = md["name"] + "-"
-        orphans = [p for p in self.pods.list(ns)
-                   if controller_uid(p) is None and p["metadata"]["name"].startswith(prefix)]
+        pods = planner.candidate_pods(sts, self.pods.by_owner(uid), self.pods.list(ns))
         claims: dict[str, Obj] = {}
         if sts["spec"].get("volumeClaimTemplates"):
             claims = {c["metadata"]["name"]: c for c in self.claims.list(ns)}
         return planner.Snapshot(
-            sts=sts, pods=[*owned, *orphans], revisions=self.revisions.by_owner(uid), claims=claims,
+            sts=sts, pods=pods, revisions=self.revisions.by_owner(uid), claims=claims,
             now=datetime.now(UTC), resize_supported=self.resize_supported,
         )
 
@@ -156,21 +188,29 @@ class StatefulSetController:
 
         write_errs = await settle([self._pod_write(key, sts, w) for w in p.pod_writes])
         write_errs += await settle([self._claim_patch(ns, c) for c in p.claim_patches])
+        resize_errs = await settle([self._claim_resize(key, sts, r) for r in p.claim_resizes])
         create_errs = await settle([self._create(key, sts, c) for c in p.creates])
         write_errs += await settle([self._delete(key, sts, d) for d in p.deletes])
 
         # Conditions live one round, like OpenKruise's status rebuilt from scratch (spec §9 P18).
+        old_status = sts.get("status") or {}
         conditions = []
         if create_errs:
             conditions.append(_condition("FailedCreatePod", f"StatefulPodControl failed to create Pod error: {create_errs[0]}"))
         if write_errs:
             conditions.append(_condition("FailedUpdatePod", f"StatefulPodControl failed to update Pod error: {write_errs[0]}"))
+        claim_problems = [*p.conditions, *((planner.CONDITION_FAILED_UPDATE_PVC, str(e)) for e in resize_errs)]
+        if claim_problems:
+            ctype, msg = claim_problems[0]
+            conditions.append(_condition(ctype, msg, old_status.get("conditions")))
         status = p.status
-        old_conditions = (sts.get("status") or {}).get("conditions")
+        old_conditions = old_status.get("conditions")
         if conditions:
-            status = {**(status or sts.get("status") or {}), "conditions": conditions}
+            status = {**(status or old_status), "conditions": conditions}
         elif status is not None and old_conditions:
             status = {**status, "conditions": None}  # a merge patch deletes with null
+        if status is not None and all(old_status.get(k) == v for k, v in status.items()):
+            status = None  # e.g. the same problem as last round, with its time kept: nothing to write
         if status is not None:
             own = await self.client.patch(path_for("apps.kruise.io/v1beta1", "statefulsets", ns, set_name, "status"),
                                           {"status": status}, "merge")
@@ -178,7 +218,7 @@ class StatefulSetController:
             self.expectations.expect_rv(key, own_key(own), own["metadata"]["resourceVersion"])
         for etype, reason, msg in p.events:
             self.events.emit(sts, etype, reason, msg)
-        errors = create_errs + write_errs
+        errors = create_errs + write_errs + resize_errs
         if errors:
             raise errors[0]  # history is truncated once a round succeeds
         for rname in p.revisions_delete:
@@ -230,6 +270,28 @@ class StatefulSetController:
         await self.client.patch(path_for("v1", "persistentvolumeclaims", ns, c.name),
                                 {"metadata": {"ownerReferences": c.owner_references}}, "merge")
 
+    async def _claim_resize(self, key: Key, sts: Obj, r: planner.ClaimResize) -> None:
+        """One merge patch: the template's storage request, and the annotation whose events wake
+        this set. Only the request: a bound claim's other fields (limits too) are immutable."""
+        ns, set_name = key
+        body: Obj = {"metadata": {"annotations": {pvc.OWNED_BY_ASTS_ANNOTATION: set_name}},
+                     "spec": {"resources": {"requests": {"storage": r.storage}}}}
+        if r.uid:
+            body["metadata"]["uid"] = r.uid
+        try:
+            res = await self.client.patch(path_for("v1", "persistentvolumeclaims", ns, r.name), body, "merge")
+        except ApiError as e:
+            if e.not_found or (r.uid and (e.conflict or (e.status == 422 and "metadata.uid" in e.message))):
+                return  # deleted or re-created meanwhile (a uid mismatch is a 422): the next round re-plans
+            # Typically the apiserver's PersistentVolumeClaimResize admission: the claim's class
+            # has no allowVolumeExpansion (or the claim is not bound yet).
+            msg = f"resize Claim {r.name} for Pod {r.pod} in StatefulSet {set_name} failed error: {e.message}"
+            self.events.emit(sts, "Warning", "FailedResize", msg)
+            raise ClaimResizeError(msg) from None
+        self.expectations.expect_rv(key, f"{CLAIM_PREFIX}{ns}/{r.name}", res["metadata"]["resourceVersion"])
+        self.events.emit(sts, "Normal", "SuccessfulResize",
+                         f"resize Claim {r.name} Pod {r.pod} in StatefulSet {set_name} success")
+
     async def _pod_write(self, key: Key, sts: Obj, w: planner.PodWrite) -> None:
         md = w.pod["metadata"]
         ns, name = md["namespace"], md["name"]
@@ -239,6 +301,8 @@ class StatefulSetController:
             for step in w.writes:
                 res: Obj | None = None
                 if (status := step.status_patch()) is not None:
+                    if "metadata" in status:  # labels too: never on a pod re-created under this name
+                        status["metadata"] = {**status["metadata"], "uid": md.get("uid")}
                     res = await self.client.patch(f"{pod_path}/status", status, "strategic")
                 if (body := step.pod_patch()) is not None:
                     # ownerReferences must be replaced as a list (adopt/release): JSON merge patch;
@@ -265,6 +329,24 @@ class StatefulSetController:
 
 
 
-def _condition(ctype: str, message: str) -> dict[str, Any]:
+class ClaimResizeError(Exception):
+    """A claim could not be resized (its message is the event's and the condition's)."""
+
+
+def _owns_claim_name(sts: Mapping[str, Any], claim: str) -> bool:
+    name = (sts.get("metadata") or {}).get("name", "")
+    for vct in (sts.get("spec") or {}).get("volumeClaimTemplates") or []:
+        prefix = f"{(vct.get('metadata') or {}).get('name', '')}-{name}-"
+        if claim.startswith(prefix) and claim[len(prefix):].isdigit():
+            return True
+    return False
+
+
+def _condition(ctype: str, message: str, old: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A status condition; one already there with the same type and message keeps its time."""
+    message = message[:1024]
+    for c in old or ():
+        if c.get("type") == ctype and c.get("message") == message and c.get("status") == "True":
+            return dict(c)
     now = format_time(datetime.now(UTC))
-    return {"type": ctype, "status": "True", "lastTransitionTime": now, "reason": ctype, "message": message[:1024]}
+    return {"type": ctype, "status": "True", "lastTransitionTime": now, "reason": ctype, "message": message}

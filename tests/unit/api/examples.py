@@ -264,9 +264,9 @@ spec:
     image: envoyproxy/envoy:v1.30
     restartPolicy: Always
     resourcesPolicy:
-      targetContainerMode: sum
+      targetContainersMode: sum
       targetContainersNameRegex: ^main$
-      resourceExpr:
+      resourcesExpr:
         limits:
           cpu: max(cpu*50%, 50m)
           memory: 200Mi

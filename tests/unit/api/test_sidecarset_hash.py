@@ -131,3 +131,34 @@ def test_set_hash_annotations_keeps_other_annotations() -> None:
     assert out["metadata"]["annotations"]["keep"] == "me"
     assert out["metadata"]["annotations"]["kruise.io/sidecarset-hash"] == sidecarset_hash(obj)
     assert obj["metadata"]["annotations"] == {"keep": "me"}  # input untouched
+
+
+# Computed by OpenKruise v1.9 (sidecarcontrol.SidecarSetHash / SidecarSetHashWithoutImage on this
+# v1alpha1 object): resourcesPolicy is hashed with targetContainersMode always present, an absent
+# regex left out and resourcesExpr always present; HotUpgrade fields are hashed too.
+RESOURCES_AND_HOT = {
+    "metadata": {"name": "x"},
+    "spec": {
+        "selector": {"matchLabels": {"a": "b"}},
+        "containers": [
+            {"name": "s", "image": "busybox:1.36", "podInjectPolicy": "BeforeAppContainer",
+             "upgradeStrategy": {"upgradeType": "ColdUpgrade"}, "shareVolumePolicy": {"type": "disabled"},
+             "resourcesPolicy": {"targetContainersMode": "sum", "targetContainersNameRegex": "^app$",
+                                 "resourcesExpr": {"limits": {"cpu": "cpu*50%"}}}},
+            {"name": "h", "image": "nginx:1", "podInjectPolicy": "AfterAppContainer",
+             "upgradeStrategy": {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": "busybox:empty"},
+             "shareVolumePolicy": {"type": "disabled"}},
+        ],
+        "initContainers": [
+            {"name": "n", "image": "envoy:1", "restartPolicy": "Always", "podInjectPolicy": "AfterAppContainer",
+             "upgradeStrategy": {}, "shareVolumePolicy": {},
+             "resourcesPolicy": {"targetContainersMode": "max", "resourcesExpr": {}}},
+        ],
+    },
+}
+
+
+def test_resources_policy_and_hot_upgrade_hash_as_openkruise() -> None:
+    assert sidecarset_hash(RESOURCES_AND_HOT) == "fw6fbz95v748zbv2b692dd74cbf4f7z8fx65z98d8w648b647czz57vx8bdv44cf"
+    assert sidecarset_hash_without_image(RESOURCES_AND_HOT) == (
+        "2cfd9cw98b4x48427wf5f4v2ww4665924zzdw4z6v46wf8fxv25cw5x6dvc7w4z9")

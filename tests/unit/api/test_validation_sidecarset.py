@@ -31,9 +31,9 @@ BASE: dict[str, Any] = {
 }
 C0 = "spec.containers[0]"
 POLICY = {
-    "targetContainerMode": "sum",
+    "targetContainersMode": "sum",
     "targetContainersNameRegex": "^main$",
-    "resourceExpr": {"limits": {"cpu": "max(cpu*50%, 50m)", "memory": "200Mi"}},
+    "resourcesExpr": {"limits": {"cpu": "max(cpu*50%, 50m)", "memory": "200Mi"}},
 }
 
 
@@ -195,24 +195,57 @@ CASES: list[tuple[dict[str, Any], str, str]] = [
         "targetContainersNameRegex can not be empty",
     ),
     (
-        {f"{C0}.resourcesPolicy": {**POLICY, "targetContainerMode": "avg"}},
-        f"{C0}.resourcesPolicy.targetContainerMode",
+        {f"{C0}.resourcesPolicy": {**POLICY, "targetContainersMode": "avg"}},
+        f"{C0}.resourcesPolicy.targetContainersMode",
         'supported values: "sum", "max"',
     ),
     (
-        {f"{C0}.resourcesPolicy": {**POLICY, "resourceExpr": {}}},
-        f"{C0}.resourcesPolicy.resourceExpr",
+        {f"{C0}.resourcesPolicy": {**POLICY, "resourcesExpr": {}}},
+        f"{C0}.resourcesPolicy.resourcesExpr",
         "at least one of limits or requests must be configured",
     ),
     (
-        {f"{C0}.resourcesPolicy": {**POLICY, "resourceExpr": {"requests": {"cpu": "max(cpu*50%)"}}}},
-        f"{C0}.resourcesPolicy.resourceExpr.requests.cpu",
+        {f"{C0}.resourcesPolicy": {**POLICY, "resourcesExpr": {"requests": {"cpu": "max(cpu*50%)"}}}},
+        f"{C0}.resourcesPolicy.resourcesExpr.requests.cpu",
         "invalid expression",
     ),
     (
-        {f"{C0}.resourcesPolicy": {**POLICY, "resourceExpr": {"limits": {"memory": "cpu * 2"}}}},
-        f"{C0}.resourcesPolicy.resourceExpr.limits.memory",
+        {f"{C0}.resourcesPolicy": {**POLICY, "resourcesExpr": {"limits": {"memory": "cpu * 2"}}}},
+        f"{C0}.resourcesPolicy.resourcesExpr.limits.memory",
         "invalid expression",
+    ),
+    (
+        {f"{C0}.resourcesPolicy": {**POLICY, "targetContainersNameRegex": "app(?=x)"}},
+        f"{C0}.resourcesPolicy.targetContainersNameRegex",
+        "invalid regex pattern: invalid or unsupported Perl syntax",  # Go's RE2 has no lookahead
+    ),
+    (
+        {f"{C0}.resourcesPolicy": {**POLICY, "resourcesExpr": {"limits": {"cpu": "cpu - 2"}}}},
+        f"{C0}.resourcesPolicy.resourcesExpr.limits.cpu",
+        "calculation result is negative: -1",  # evaluated with cpu = 1, as OpenKruise does
+    ),
+    # HotUpgrade (beyond OpenKruise, which checks nothing)
+    (
+        {f"{C0}.upgradeStrategy": {"upgradeType": "HotUpgrade"}},
+        f"{C0}.upgradeStrategy.hotUpgradeEmptyImage",
+        "HotUpgrade needs hotUpgradeEmptyImage",
+    ),
+    (
+        {f"{C0}.upgradeStrategy": {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": "fluent-bit:2"}},
+        f"{C0}.upgradeStrategy.hotUpgradeEmptyImage",
+        "must differ from the container's image",
+    ),
+    (
+        {f"{C0}.upgradeStrategy": {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": "empty:1"},
+         "spec.initContainers": [{"name": "log-agent-2", "image": "busybox"}]},
+        f"{C0}.name",
+        "HotUpgrade injects log-agent-2",
+    ),
+    (
+        {"spec.initContainers": [{"name": "proxy", "image": "envoy", "restartPolicy": "Always",
+                                  "upgradeStrategy": {"upgradeType": "HotUpgrade"}}]},
+        "spec.initContainers[0].upgradeStrategy.hotUpgradeEmptyImage",
+        "HotUpgrade needs hotUpgradeEmptyImage",
     ),
     # core container / volume subset
     ({f"{C0}.image": DELETE}, f"{C0}.image", "Required value"),
@@ -305,6 +338,9 @@ VALID: list[dict[str, Any]] = [
         "spec.volumes": [],
     },
     {f"{C0}.resourcesPolicy": POLICY},
+    {f"{C0}.upgradeStrategy": {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": "empty:1"}},
+    # a plain init container is never expanded: HotUpgrade there is ignored, as by OpenKruise
+    {"spec.initContainers": [{"name": "init", "image": "busybox", "upgradeStrategy": {"upgradeType": "HotUpgrade"}}]},
     {f"{C0}.shareVolumePolicy": {"type": "enabled"}, f"{C0}.podInjectPolicy": "AfterAppContainer"},
     {f"{C0}.transferEnv": [{"sourceContainerName": "main", "envName": "TZ"}]},
     {

@@ -232,6 +232,8 @@ def apply_pod_writes(pod: Obj, writes: list[inplace.PodWrites]) -> None:
                         break
                 else:
                     conds.append(dict(c))
+        if w.status_metadata:
+            deep_merge(pod["metadata"], w.status_metadata)
         if w.metadata_patch:
             md = w.metadata_patch.get("metadata", w.metadata_patch)
             deep_merge(pod["metadata"], md)
@@ -240,6 +242,15 @@ def apply_pod_writes(pod: Obj, writes: list[inplace.PodWrites]) -> None:
                 for pc in pod["spec"]["containers"]:
                     if pc["name"] == c["name"]:
                         pc.update({k: v for k, v in c.items() if k != "name"})
+
+
+def restart_containers(pod: Obj) -> None:
+    """The kubelet restarted the changed containers (status images follow the spec); the
+    InPlaceUpdateReady gate, and so Ready, are left as they were (the controller sets the gate)."""
+    pod.setdefault("status", {})["containerStatuses"] = [
+        {"name": c["name"], "image": c["image"], "imageID": image_id(c["image"]), "ready": True}
+        for c in pod["spec"].get("containers", [])
+    ]
 
 
 def kubelet_settle(pod: Obj, now: datetime) -> None:

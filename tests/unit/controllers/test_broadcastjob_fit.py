@@ -368,3 +368,17 @@ def test_fit_changed() -> None:
     assert not fit.fit_changed(job, worker, make_node("n1", labels={"role": "worker"},
                                                        taints=[taint("k", "PreferNoSchedule")]))
     assert fit.mock_fits(job, worker) and not fit.mock_fits(job, plain)
+
+
+def test_pod_fit_changed_follows_the_real_pod_not_the_mock() -> None:
+    """The template's affinity excludes the node once its zone label changes (the pod stays, P12);
+    a taint then makes the real pod stop fitting while the mock pod's fit does not change."""
+    job = make_job(spec={"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}}})
+    pod = make_pod(job, "n1")
+    relabelled = make_node("n1", labels={"zone": "b"})
+    tainted = make_node("n1", labels={"zone": "b"}, taints=[taint("k", "NoSchedule")])
+    assert not fit.fit_changed(job, relabelled, tainted)
+    assert fit.pod_fit_changed(pod, relabelled, tainted)
+    assert fit.pod_fit_changed(pod, tainted, relabelled)
+    assert not fit.pod_fit_changed(pod, make_node("n1", labels={"zone": "a"}), relabelled)

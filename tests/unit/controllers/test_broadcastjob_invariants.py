@@ -5,7 +5,9 @@ terminating, over the restart limit), one plan:
 - creates at most one pod per node, only on nodes whose mock pod fits and that have no pod, and no
   more than ``parallelism - active`` (active after this round's deletions);
 - deletes only non-terminating pods, each once;
-- writes counts that follow P10 (each deletion: failed + 1, active - 1; each creation: active + 1);
+- writes counts that follow P10 and count every pod once (deleting an active pod: failed + 1,
+  active - 1; a terminating pod whose node no longer fits it, unless Succeeded: failed; each
+  creation: active + 1);
 - never creates and fails in the same round, and completes only an Always job with a desired node.
 And repeatedly applied to a world where pods succeed, an Always job with a desired node completes.
 """
@@ -104,8 +106,14 @@ def test_one_plan_invariants(sc: dict[str, Any]) -> None:
 
     st_ = p.status
     assert st_ is not None  # a first reconcile always writes (startTime)
-    assert st_["failed"] == len(failed0) + len(p.deletes)
-    assert st_["active"] == len(active0) - len(p.deletes) + len(p.creates)
+    by_node = {fit.assigned_node(x): x for x in pods}
+    removed = [x for n in nodes if (x := by_node.get(n["metadata"]["name"])) is not None
+               and x["metadata"].get("deletionTimestamp") and x["status"].get("phase") != "Succeeded"
+               and not fit.node_fits(x["spec"], n)[0]]
+    deleted_active = [d for d, _ in p.deletes if any(d is a for a in active0)]
+    failed_own = [x for x in failed0 if all(x is not r for r in removed)]
+    assert st_["failed"] == len(failed_own) + len(removed) + len(deleted_active)
+    assert st_["active"] == len(active0) - len(deleted_active) + len(p.creates)
     assert st_["desired"] == len(p.desired_nodes) <= len(nodes)
     if st_["phase"] == "failed":
         assert not p.creates

@@ -289,13 +289,79 @@ def test_unschedulable_node_removes_the_pod() -> None:
 
 
 def test_finished_pod_on_unfit_node_is_deleted_too() -> None:
-    """A literal port: a Succeeded pod on a node that stopped fitting is deleted while the job runs,
-    and its deletion also counts as a failure (P10)."""
+    """As OpenKruise, a Succeeded pod on a node that stopped fitting is deleted while the job runs;
+    unlike OpenKruise (failed + 1, active - 1 for it: active 0 with a pod running), it keeps its
+    one count, succeeded."""
     job = make_job()
     pods = [make_pod(job, "node-0", "Succeeded"), make_pod(job, "node-1")]
     ns = [make_node("node-0", unschedulable=True), make_node("node-1")]
     p = plan_of(job, pods, ns)
     assert deleted(p) == [("bcj-node-0", "node-unfit")]
     assert p.status is not None
-    assert (p.status["succeeded"], p.status["failed"], p.status["active"]) == (1, 1, 0)
+    assert (p.status["desired"], p.status["succeeded"], p.status["failed"], p.status["active"]) == (1, 1, 0, 1)
     assert reasons(p) == []
+
+
+def _two_running(**job_kw: object) -> World:
+    job = make_job(completion="Never", spec={"nodeSelector": {"pool": "x"}}, **job_kw)  # type: ignore[arg-type]
+    w = World(job, [make_node(f"node-{i}", labels={"pool": "x"}) for i in range(2)])
+    w.step()
+    for i in range(2):
+        w.set_phase(f"node-{i}", "Running")
+    w.step()
+    assert (w.status["desired"], w.status["active"], w.status["failed"]) == (2, 2, 0)
+    return w
+
+
+def _relabel(w: World) -> None:
+    w.node("node-0")["metadata"]["labels"]["pool"] = "y"
+
+
+def _taint(w: World) -> None:
+    w.node("node-0")["spec"]["taints"] = [{"key": "dedicated", "value": "x", "effect": "NoSchedule"}]
+
+
+@pytest.mark.parametrize("failure", [None, "Continue", "Pause"])
+@pytest.mark.parametrize("change", [_relabel, _taint], ids=["label", "taint"])
+def test_a_pod_removed_from_a_node_that_stopped_fitting_counts_as_failed(change: object, failure: str | None) -> None:
+    """P10/P12: the pod is deleted, its node stops being desired and the pod moves from active to
+    failed, and stays there while it terminates, also once a kubelet reports it Failed; being the
+    job's own doing, it does not trigger the failure policy (FailFast by default). Once it is gone it
+    no longer counts, as in OpenKruise, which recounts existing pods every round."""
+    w = _two_running(failure=failure)
+    change(w)  # type: ignore[operator]
+    p = w.step()
+    (victim, reason), = deleted(p)
+    assert reason == "node-unfit"
+    counts = (1, 1, 1)  # desired, active, failed
+    assert (w.status["desired"], w.status["active"], w.status["failed"]) == counts
+    # the API server marks it terminating (the World dropped it: put it back as the apiserver shows it)
+    pod = next(x for x, _ in p.deletes)
+    pod["metadata"]["deletionTimestamp"] = "2025-01-01T12:00:00Z"
+    w.add(pod)
+    for phase in ("Running", "Failed"):  # containers stopping, then the kubelet's terminal phase
+        pod["status"]["phase"] = phase
+        p = w.step()
+        assert not p.deletes and not p.creates and not p.paused_spec
+        assert (w.status["desired"], w.status["active"], w.status["failed"]) == counts, phase
+        assert w.status["phase"] == "running"
+    del w.pods[victim]
+    w.step()
+    assert (w.status["desired"], w.status["active"], w.status["failed"]) == (1, 1, 0)
+    assert w.status["phase"] == "running"
+
+
+def test_a_terminating_pod_that_succeeded_on_an_unfit_node_counts_as_succeeded() -> None:
+    job = make_job(completion="Never")
+    pods = [make_pod(job, "node-0", "Succeeded", deleting=True), make_pod(job, "node-1")]
+    p = plan_of(job, pods, [make_node("node-0", unschedulable=True), make_node("node-1")])
+    assert p.status is not None and not p.deletes
+    assert (p.status["desired"], p.status["succeeded"], p.status["failed"], p.status["active"]) == (1, 1, 0, 1)
+
+
+def test_a_pod_that_fails_on_its_own_still_fails_the_job_next_to_a_removed_one() -> None:
+    job = make_job(completion="Never")
+    pods = [make_pod(job, "node-0", deleting=True), make_pod(job, "node-1", "Failed")]
+    p = plan_of(job, pods, [make_node("node-0", unschedulable=True), make_node("node-1")])
+    assert p.status is not None and p.status["phase"] == "failed"
+    assert p.status["failed"] == 2

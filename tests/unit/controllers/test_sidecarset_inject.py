@@ -296,7 +296,7 @@ def test_injected_container_is_a_core_container() -> None:
         shareVolumePolicy={"type": "disabled"},
         shareVolumeDevicePolicy={"type": "disabled"},
         transferEnv=[],
-        resourcesPolicy={"targetContainerMode": "sum"},
+        resourcesPolicy={"targetContainersMode": "sum"},
     )
     out = run(pod(), [scs("a", [sidecar])])
     assert container(out, "s") == {
@@ -307,13 +307,110 @@ def test_injected_container_is_a_core_container() -> None:
     }
 
 
-def test_hot_upgrade_is_injected_like_cold_upgrade() -> None:
-    s = scs(
-        "a", [c("mesh", upgradeStrategy={"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": "empty:1"})]
-    )
+HOT = {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": "empty:1"}
+WORKING = "kruise.io/sidecarset-working-hotupgrade-container"
+
+
+def _version_env(name: str, annotation: str) -> Obj:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{annotation}']"}}}
+
+
+def test_hot_upgrade_injects_a_working_and_an_empty_container() -> None:
+    """webhook sidecarset_hotupgrade.go: X-1 runs the image, X-2 the empty image; env from fieldRefs."""
+    s = scs("a", [c("mesh", "mesh:1", env=[{"name": "A", "value": "1"}], upgradeStrategy=HOT)])
     out = run(pod(), [s])
-    assert names(out["spec"]["containers"]) == ["mesh", "main"]
+    assert names(out["spec"]["containers"]) == ["mesh-1", "mesh-2", "main"]
+    for n, image in (("mesh-1", "mesh:1"), ("mesh-2", "empty:1")):
+        assert container(out, n) == {
+            "name": n, "image": image,
+            "env": [{"name": "A", "value": "1"}, INJECTED,
+                    _version_env("SIDECARSET_VERSION", f"version.sidecarset.kruise.io/{n}"),
+                    _version_env("SIDECARSET_VERSION_ALT", f"versionalt.sidecarset.kruise.io/{n}")],
+        }
+    a = ann(out)
+    assert json.loads(a[WORKING]) == {"mesh": "mesh-1"}
+    assert (a["version.sidecarset.kruise.io/mesh-1"], a["versionalt.sidecarset.kruise.io/mesh-1"]) == ("1", "0")
+    assert (a["version.sidecarset.kruise.io/mesh-2"], a["versionalt.sidecarset.kruise.io/mesh-2"]) == ("0", "1")
     assert hashes(out)["a"]["sidecarList"] == ["mesh"]
+
+
+def test_hot_upgrade_keeps_other_working_entries_and_policy() -> None:
+    s = scs("a", [c("envoy", upgradeStrategy=HOT, podInjectPolicy="AfterAppContainer")])
+    out = run(pod(annotations={WORKING: '{"mesh":"mesh-2"}'}), [s])
+    assert names(out["spec"]["containers"]) == ["main", "envoy-1", "envoy-2"]
+    assert ann(out)[WORKING] == '{"envoy":"envoy-1","mesh":"mesh-2"}'
+
+
+def test_hot_upgrade_native_sidecar_init_container_is_expanded_too() -> None:
+    """OpenKruise TestInjectInitContainer: a native-sidecar init container with HotUpgrade."""
+    init = c("hot-init", restartPolicy="Always", upgradeStrategy=HOT)
+    out = run(pod(), [scs("a", [], initContainers=[init])])
+    assert names(out["spec"]["initContainers"]) == ["hot-init-1", "hot-init-2"]
+    assert [x["image"] for x in out["spec"]["initContainers"]] == ["img:1", "empty:1"]
+    assert json.loads(ann(out)[WORKING]) == {"hot-init": "hot-init-1"}
+    assert hashes(out)["a"]["sidecarList"] == ["hot-init"]
+
+
+def test_hot_upgrade_plain_init_container_is_not_expanded() -> None:
+    out = run(pod(), [scs("a", [], initContainers=[c("init", upgradeStrategy=HOT)])])
+    assert names(out["spec"]["initContainers"]) == ["init"]
+    assert WORKING not in ann(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# Injection order across SidecarSets (OpenKruise's namespace index, then cluster-wide) and the gate
+
+
+def _named(name: str, container_names: list[tuple[str, str]], **spec: Any) -> Obj:
+    return scs(name, [c(n, podInjectPolicy=pol) for n, pol in container_names], **spec)
+
+
+@pytest.mark.parametrize(
+    ("desc", "spec", "pinned"),
+    [
+        ("v1alpha1 namespace", {"namespace": "default"}, True),
+        ("namespaceSelector by name label", {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "default"}}}, True),
+        ("namespaceSelector In on the name label",
+         {"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In",
+                                                      "values": ["x", "default"]}]}}, True),
+        ("namespaceSelector on another label", {"namespaceSelector": {"matchLabels": {"team": "a"}}}, False),
+        ("no namespace scope", {}, False),
+    ],
+)
+def test_namespace_pinned_sidecarsets_inject_first(desc: str, spec: Obj, pinned: bool) -> None:
+    """The webhook lists SidecarSets indexed under the pod's namespace before the cluster-wide ones;
+    v1beta1's namespaceSelector on kubernetes.io/metadata.name is the converted v1alpha1 namespace."""
+    wide = _named("aaa", [("wide-b", "BeforeAppContainer"), ("wide-a", "AfterAppContainer")])
+    scoped = _named("zzz", [("ns-b", "BeforeAppContainer"), ("ns-a", "AfterAppContainer")], **spec)
+    labels = {"kubernetes.io/metadata.name": "default", "team": "a"}
+    matched = inj.matching_sidecarsets(pod(), labels, [wide, scoped])
+    assert [m["metadata"]["name"] for m in matched] == (["zzz", "aaa"] if pinned else ["aaa", "zzz"]), desc
+    out = run(pod(), matched)
+    if pinned:
+        assert names(out["spec"]["containers"]) == ["ns-b", "wide-b", "main", "ns-a", "wide-a"]
+    else:
+        assert names(out["spec"]["containers"]) == ["wide-b", "ns-b", "main", "wide-a", "ns-a"]
+
+
+def test_sort_by_name_gate_sorts_every_injected_container() -> None:
+    """EnableSortSidecarContainerByName: a stable sort of all sidecars (hot pairs included) by name,
+    then the Before/After merge; default off keeps SidecarSet then spec order."""
+    sets = [
+        _named("a", [("zeta", "BeforeAppContainer"), ("beta", "AfterAppContainer")]),
+        scs("b", [c("alpha", podInjectPolicy="BeforeAppContainer", upgradeStrategy=HOT),
+                  c("gamma", podInjectPolicy="AfterAppContainer")]),
+    ]
+    assert names(run(pod(), sets)["spec"]["containers"]) == [
+        "zeta", "alpha-1", "alpha-2", "main", "beta", "gamma"]
+    assert names(run(pod(), sets, sort_by_name=True)["spec"]["containers"]) == [
+        "alpha-1", "alpha-2", "zeta", "main", "beta", "gamma"]
+
+
+def test_sort_by_name_gate_keeps_same_name_replacement_in_place() -> None:
+    out = run(pod([c("main"), c("proxy", "old:1")]), [_named("a", [("zz", "BeforeAppContainer"),
+                                                                   ("proxy", "BeforeAppContainer")])],
+              sort_by_name=True)
+    assert names(out["spec"]["containers"]) == ["zz", "main", "proxy"]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -106,6 +106,24 @@ def apply_patch(pod: Obj, patch: Obj) -> Obj:
     return out
 
 
+def apply_status_patch(pod: Obj, patch: Obj) -> Obj:
+    """pods/status: annotations and conditions (merged by type); the spec is not touched."""
+    out = apply_patch(pod, {"metadata": patch["metadata"]})
+    conds = out.setdefault("status", {}).setdefault("conditions", [])
+    for c in patch.get("status", {}).get("conditions", []):
+        conds[:] = [x for x in conds if x["type"] != c["type"]] + [c]
+    return out
+
+
+def apply_upgrade(pod: Obj, u: planner.PodUpgrade) -> Obj:
+    """Every write of one PodUpgrade, in order."""
+    if u.patch is not None:
+        pod = apply_patch(pod, u.patch)
+    if u.status_patch is not None:
+        pod = apply_status_patch(pod, u.status_patch)
+    return pod
+
+
 def kubelet_restart(pod: Obj, name: str = SIDECAR, image_id: str = V2_ID) -> Obj:
     out = copy.deepcopy(pod)
     image = next(c["image"] for c in out["spec"]["containers"] if c["name"] == name)
@@ -246,7 +264,7 @@ def test_everything_updated_stops() -> None:
     assert "all 4 matched pods are updated" in p.notes
 
 
-def test_hot_upgrade_is_not_supported() -> None:
+def test_hot_upgrade_pods_need_the_pair_and_the_working_annotation() -> None:
     ss = make_ss()
     ss["spec"]["containers"][0]["upgradeStrategy"] = {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": "empty"}
     p = plan_of(ss, factory_pods(3, 0, 0))
@@ -567,14 +585,18 @@ def with_image(ss: Obj, image: str, **spec: Any) -> Obj:
     return default_sidecarset(new)
 
 
-def test_one_patch_with_images_hash_state_and_no_condition_write() -> None:
+def test_one_patch_with_images_hash_state_then_the_condition() -> None:
     ss1 = real_ss()
     pod = injected_pod(ss1)
     ss2 = with_image(ss1, V2)
     p = plan_of(ss2, [pod])
     assert len(p.upgrades) == 1
     up = p.upgrades[0]
-    assert up.status_condition is None  # no condition yet: absent means upgradable, no second write
+    # OpenKruise sets SidecarSetUpgradable=True after the upgrade; the pod has none yet: pods/status.
+    cond = {"type": "SidecarSetUpgradable", "status": "True", "reason": "AllSidecarsetUpgradable",
+            "message": f'{{"{SS}":true}}', "lastTransitionTime": STAMP}
+    assert up.condition == cond and up.writes == 2
+    assert up.status_patch == {"metadata": {"uid": "uid-0"}, "status": {"conditions": [cond]}}
     assert up.containers == [SIDECAR]
     patch = up.patch
     assert set(patch) == {"metadata", "spec"}
@@ -613,8 +635,9 @@ def test_condition_written_only_when_it_changes() -> None:
          "message": '{"other":false}', "lastTransitionTime": "2024-12-31T00:00:00Z"})
     ss2["spec"]["updateStrategy"]["maxUnavailable"] = 3
     p = plan_of(ss2, pods)
-    conds = {u.pod["metadata"]["name"]: u.status_condition for u in p.upgrades}
+    conds = {u.pod["metadata"]["name"]: u.condition for u in p.upgrades}
     assert conds["pod-0"] is None
+    assert [u.writes for u in p.upgrades if u.pod["metadata"]["name"] == "pod-0"] == [1]
     assert conds["pod-1"] == {"type": "SidecarSetUpgradable", "status": "True", "reason": "AllSidecarsetUpgradable",
                               "message": f'{{"{SS}":true}}', "lastTransitionTime": STAMP}
     assert conds["pod-2"] == {"type": "SidecarSetUpgradable", "status": "False", "reason": "UpdateImmutableField",
@@ -747,7 +770,7 @@ def test_merge_patch_json_on_a_non_json_value_leaves_it_with_a_note() -> None:
 
 def _comparable(p: planner.Plan) -> Obj:
     return {"status": p.status, "pod_plan": p.pod_plan, "events": p.events, "notes": p.notes,
-            "upgrades": [(u.pod["metadata"]["name"], u.patch, u.status_condition) for u in p.upgrades],
+            "upgrades": [(u.pod["metadata"]["name"], u.patch, u.status_patch) for u in p.upgrades],
             "not_upgradable": [(pod["metadata"]["name"], c) for pod, c in p.not_upgradable],
             "matched": [pod["metadata"]["name"] for pod in p.matched_pods]}
 
@@ -774,7 +797,7 @@ def test_facts_memo_plans_equal_fresh_plans_through_a_rollout() -> None:
         for u in with_memo.upgrades:
             i = pods.index(u.pod)
             rv += 1
-            pods[i] = _with_rv(kubelet_restart(apply_patch(u.pod, u.patch)), rv)
+            pods[i] = _with_rv(kubelet_restart(apply_upgrade(u.pod, u)), rv)
         if rounds == 2:  # a new spec mid-rollout: the memo must not answer for the old one
             ss = make_ss(hash_="ccc", max_unavailable=2)
     final = plan_of(ss, pods).status or {}
@@ -795,3 +818,58 @@ def test_facts_memo_reevaluates_a_pod_whose_resource_version_changed() -> None:
     # Same resourceVersion, same answer (the memo trusts it: cache objects are never mutated).
     third = planner.plan(planner.Snapshot(ss, [_with_rv(not_ready, 6)], REV, NOW), memo)
     assert third.status == second.status
+
+
+# --------------------------------------------------------------------------------------------------
+# SidecarSetUpgradable: True written at upgrade (processor.updatePodSidecarAndHash), never for
+# pods the controller does not touch, and folded into the only write where the API allows it
+
+
+TRUE_COND = {"type": "SidecarSetUpgradable", "status": "True", "reason": "AllSidecarsetUpgradable",
+             "message": f'{{"{SS}":true}}', "lastTransitionTime": "2024-12-31T00:00:00Z"}
+
+
+def test_pods_not_upgraded_this_round_get_no_condition_write() -> None:
+    ss1 = real_ss()
+    pods = [injected_pod(ss1, i) for i in range(4)]
+    ss2 = with_image(ss1, V2)
+    ss2["spec"]["updateStrategy"].update(maxUnavailable=1, partition=2)
+    p = plan_of(ss2, pods)
+    assert len(p.upgrades) == 1 and p.not_upgradable == []
+    assert sorted(p.pod_plan.values()) == ["budget", "partition", "partition", "upgrade"]
+
+
+def test_annotation_only_upgrade_is_one_status_patch_with_the_condition() -> None:
+    """The pod already runs the new image (someone set it): no spec change. pods/status keeps the
+    stored spec and ownerReferences only, so annotations and condition travel together."""
+    ss1 = real_ss()
+    pod = injected_pod(ss1)
+    pod["spec"]["containers"][1]["image"] = V2
+    ss2 = with_image(ss1, V2)
+    [up] = plan_of(ss2, [pod]).upgrades
+    assert up.patch is None and up.writes == 1 and up.containers == []
+    assert up.status_patch is not None
+    assert set(up.status_patch) == {"metadata", "status"}
+    assert up.status_patch["metadata"]["uid"] == "uid-0"
+    assert hash_entry(apply_status_patch(pod, up.status_patch))["hash"] == ss2["metadata"]["annotations"][HASH]
+    assert up.status_patch["status"]["conditions"][0]["status"] == "True"
+
+
+def test_annotation_only_upgrade_with_the_condition_already_true_is_one_pods_patch() -> None:
+    ss1 = real_ss()
+    pod = injected_pod(ss1)
+    pod["spec"]["containers"][1]["image"] = V2
+    pod["status"]["conditions"].append(copy.deepcopy(TRUE_COND))
+    [up] = plan_of(with_image(ss1, V2), [pod]).upgrades
+    assert up.writes == 1 and up.status_patch is None and up.condition is None
+    assert up.patch is not None and "spec" not in up.patch
+
+
+def test_second_upgrade_of_a_pod_is_one_write() -> None:
+    ss1 = real_ss()
+    ss2 = with_image(ss1, V2)
+    [first] = plan_of(ss2, [injected_pod(ss1)]).upgrades
+    assert first.writes == 2
+    pod = kubelet_restart(apply_upgrade(injected_pod(ss1), first))
+    [second] = plan_of(with_image(ss1, "test-image:v3"), [pod]).upgrades
+    assert second.writes == 1 and second.condition is None

@@ -9,6 +9,7 @@ import pytest
 
 from kruise_py.controllers.statefulset import plan as planner
 from kruise_py.core import inplace
+from kruise_py.core import lifecycle as lc
 from kruise_py.core.revisions import REVISION_LABEL
 
 from .builders import (
@@ -19,6 +20,7 @@ from .builders import (
     make_pod,
     make_sts,
     pname,
+    restart_containers,
     revision_of,
     rname,
     rolling_world,
@@ -269,8 +271,9 @@ def test_inplace_if_possible_image_change_patches_in_place() -> None:
     patch = pod_patch.pod_patch()
     assert patch is not None and not pod_patch.status_conditions
     assert patch["metadata"]["labels"][REVISION_LABEL] == rname(new)
-    # without spec.lifecycle the state label stays Normal (docs/decisions.md: 3 writes per pod)
-    assert "lifecycle.apps.kruise.io/state" not in patch["metadata"]["labels"]
+    # with or without spec.lifecycle, a pod with a state moves to Updating in this same patch
+    assert patch["metadata"]["labels"]["lifecycle.apps.kruise.io/state"] == "Updating"
+    assert "lifecycle.apps.kruise.io/timestamp" in patch["metadata"]["annotations"]
     assert patch["spec"]["containers"] == [{"name": "main", "image": NEW_IMAGE}]
     assert inplace.STATE_ANNOTATION in patch["metadata"]["annotations"]
     assert p.pod_plan["web-2"] == "in place"
@@ -293,18 +296,26 @@ def test_inplace_update_completes_and_rollout_continues(lifecycle: dict[str, Any
     w.step()
     assert w.inplace == ["web-2"]
     assert w.pods["web-2"]["spec"]["containers"][0]["image"] == NEW_IMAGE
+    assert w.pods["web-2"]["metadata"]["labels"][lc.STATE_LABEL] == lc.UPDATING
     # the kubelet has not restarted the container yet: in progress (unavailable), nothing else is updated
     p = w.step()
     assert not [x for x in p.pod_writes if x.reason == "inplace"] and not p.deletes
-    kubelet_settle(w.pods["web-2"], w.now)
+    # the container restarted: one status write sets the gate True and moves the state on
+    # (Normal without spec.lifecycle, Updated with it: refreshPodState)
+    restart_containers(w.pods["web-2"])
     p = w.step()
-    if lifecycle is not None:
-        # refresh first moves the lifecycle Updating -> Updated/Normal, and updates wait a round
-        assert [x.reason for x in p.pod_writes] == ["refresh"]
-        while w.pods["web-2"]["metadata"]["labels"]["lifecycle.apps.kruise.io/state"] != "Normal":
-            p = w.step()
-            assert not [x for x in p.pod_writes if x.reason == "inplace"]
+    assert [(pname(x.pod), x.reason) for x in p.pod_writes] == [("web-2", "refresh")]
+    (gate_true,) = p.pod_writes[0].writes
+    assert gate_true.pod_patch() is None and gate_true.status_conditions
+    assert gate_true.status_conditions[0]["status"] == "True"
+    after = lc.NORMAL if lifecycle is None else lc.UPDATED
+    assert (gate_true.status_metadata or {})["labels"] == {lc.STATE_LABEL: after}
+    kubelet_settle(w.pods["web-2"], w.now)
+    # lifecycle set, inPlaceUpdate nil: Updated lasts one round, then Normal (a write of its own)
+    while w.pods["web-2"]["metadata"]["labels"][lc.STATE_LABEL] != lc.NORMAL:
         p = w.step()
+        assert not [x for x in p.pod_writes if x.reason == "inplace"]
+    p = w.step()
     assert [pname(x.pod) for x in p.pod_writes if x.reason == "inplace"] == ["web-1"]
     assert w.pods["web-2"]["metadata"]["labels"][REVISION_LABEL] == rname(new)
 
@@ -344,14 +355,25 @@ def test_inplace_old_revision_missing_recreates() -> None:
     assert update_deletes(p) == ["web-2"]
 
 
-def test_inplace_grace_period_defers_image() -> None:
-    w, _, _ = rolling_world(3, update_policy="InPlaceIfPossible")
+@pytest.mark.parametrize("gate", [True, False])
+def test_inplace_grace_period_defers_image(gate: bool) -> None:
+    w, _, new = rolling_world(3, update_policy="InPlaceIfPossible", gate=gate)
     w.sts["spec"]["updateStrategy"]["rollingUpdate"]["inPlaceUpdateStrategy"] = {"gracePeriodSeconds": 15}
     p = w.plan()
     pw = next(x for x in p.pod_writes if x.reason == "inplace")
-    patch = pw.writes[-1].pod_patch()
-    assert patch is not None and "spec" not in patch
-    assert inplace.GRACE_ANNOTATION in patch["metadata"]["annotations"]
+    # one write starts the grace period: with the gate, the status write (gate False) carries the
+    # revision label, Updating and the grace annotation; without it, a pod patch does
+    (start,) = pw.writes
+    if gate:
+        assert start.pod_patch() is None and start.status_conditions
+        meta = start.status_metadata or {}
+    else:
+        patch = start.pod_patch()
+        assert patch is not None and "spec" not in patch and not start.status_conditions
+        meta = patch["metadata"]
+    assert meta["labels"][REVISION_LABEL] == rname(new)
+    assert meta["labels"][lc.STATE_LABEL] == lc.UPDATING
+    assert inplace.GRACE_ANNOTATION in meta["annotations"]
     assert p.requeue_after == 15
 
 

@@ -112,7 +112,9 @@ def apply(pod: dict[str, Any], w: PodWrites) -> dict[str, Any]:
         else:
             conds.append(dict(cond))
     patch = w.pod_patch() or {}
-    for key, val in patch.get("metadata", {}).items():
+    # labels/annotations carried by the pods/status write apply like the pod patch's
+    status_meta = {k: v for k, v in (w.status_metadata or {}).items() if k in ("labels", "annotations")}
+    for key, val in [*status_meta.items(), *patch.get("metadata", {}).items()]:
         if key in ("labels", "annotations"):
             _merge_map(pod["metadata"].setdefault(key, {}), val)
         else:
@@ -395,13 +397,14 @@ def test_qos_class(containers: list[dict[str, Any]], expected: str) -> None:
 @pytest.mark.parametrize(
     ("raw", "value"),
     [("1", 1), ("500m", Fraction(1, 2)), ("1Gi", 2**30), ("1G", 10**9), ("1.5", Fraction(3, 2)),
-     ("1e3", 1000), ("2E-1", Fraction(1, 5)), (2, 2), (0.5, Fraction(1, 2)), ("100n", Fraction(1, 10**7))],
+     ("1e3", 1000), ("2E-1", Fraction(1, 5)), (2, 2), (0.5, Fraction(1, 2)), ("100n", Fraction(1, 10**7)),
+     ("Gi", 0)],  # as Go's ParseQuantity: no digits is zero
 )
 def test_parse_quantity(raw: Any, value: Any) -> None:
     assert inplace.parse_quantity(raw) == value
 
 
-@pytest.mark.parametrize("raw", ["", "lots", "1 Gi", "Gi", None, True, "1.2.3"])
+@pytest.mark.parametrize("raw", ["", "lots", "1 Gi", None, True, "1.2.3"])
 def test_parse_quantity_rejects(raw: Any) -> None:
     with pytest.raises(ValueError):
         inplace.parse_quantity(raw)
@@ -621,10 +624,16 @@ def test_grace_period_flow() -> None:
     assert spec is not None
     pod = pod_from(old, "r1")
     writes = start_update(pod, spec, NOW)
-    assert len(writes) == 2
-    grace_write = writes[1]
-    assert grace_write.spec_patch is None and grace_write.requeue_after == 10.0
-    ann = grace_write.pod_patch()["metadata"]["annotations"]  # type: ignore[index]
+    # One write starts the grace period: gate False, and in the same pods/status write the
+    # revision label, the state and the grace annotation (nothing in the spec changes yet).
+    assert len(writes) == 1
+    grace_write = writes[0]
+    assert grace_write.pod_patch() is None and grace_write.requeue_after == 10.0
+    assert grace_write.status_conditions is not None and grace_write.status_conditions[0]["status"] == "False"
+    patch = grace_write.status_patch()
+    assert patch is not None and set(patch) == {"metadata", "status"}
+    assert patch["metadata"]["labels"] == {REVISION_LABEL: "r2"}
+    ann = patch["metadata"]["annotations"]
     assert UpdateSpec.from_json(ann[GRACE_ANNOTATION]) == spec
     assert json.loads(ann[STATE_ANNOTATION]) == {"revision": "r2", "updateTimestamp": "2025-01-01T00:00:00Z",
                                                   "updateImages": True}
@@ -655,6 +664,33 @@ def test_grace_period_flow() -> None:
     pod = kubelet(pod)
     fin = refresh(pod, NOW + timedelta(seconds=12))
     assert fin is not None and fin.status_conditions is not None and fin.status_conditions[0]["status"] == "True"
+    # the write budget holds with a grace period too: start, deferred spec patch, gate True
+    assert sum(w.write_count() for w in [*writes, due, fin]) == 3
+
+
+def test_grace_period_without_gate_starts_with_a_pod_patch() -> None:
+    old = template()
+    spec = calculate_update_spec(revision("r1", old), revision("r2", template([container(image="nginx:1.25")])),
+                                 grace_seconds=10)
+    assert spec is not None
+    (start,) = start_update(pod_from(old, "r1", gate=False), spec, NOW)
+    assert start.status_conditions is None and start.status_metadata is None
+    body = start.pod_patch()
+    assert body is not None and "spec" not in body and GRACE_ANNOTATION in body["metadata"]["annotations"]
+
+
+def test_carry_metadata_rides_on_the_write_a_step_already_makes() -> None:
+    meta = {"labels": {"k": "v"}, "annotations": {"a": "1"}}
+    status = PodWrites(status_conditions=[{"type": INPLACE_UPDATE_READY, "status": "True"}])
+    assert status.carry_metadata(meta)
+    assert status.status_patch() == {"metadata": meta, "status": {"conditions": status.status_conditions}}
+    assert status.write_count() == 1
+    pod = PodWrites(metadata_patch={"metadata": {"labels": {"x": "y"}}}, spec_patch={"spec": {"containers": []}})
+    assert pod.carry_metadata(meta)
+    assert pod.pod_patch() == {"metadata": {"labels": {"x": "y", "k": "v"}, "annotations": {"a": "1"}},
+                               "spec": {"containers": []}}
+    assert pod.write_count() == 1
+    assert not PodWrites(requeue_after=3.0).carry_metadata(meta)
 
 
 def test_grace_dropped_when_revision_moved_on() -> None:

@@ -282,6 +282,34 @@ def test_in_place_image_change_with_zero_delays_single_write() -> None:
     assert cs["lastState"]["terminated"]["reason"] == "Completed"
 
 
+def test_hot_upgrade_pair_restarts_each_container_on_its_own() -> None:
+    """SidecarSet HotUpgrade: mesh-2 gets the new image, mesh-1 the empty one seconds later. Each
+    restarts when its own image changes, the other keeps running; the fieldRef env (resolved by a
+    real kubelet at start) does not matter to the simulator."""
+    def hot(name: str, image: str) -> dict[str, Any]:
+        env = [{"name": "SIDECARSET_VERSION", "valueFrom": {"fieldRef": {
+            "fieldPath": f"metadata.annotations['version.sidecarset.kruise.io/{name}']"}}}]
+        return {"name": name, "image": image, "env": env}
+
+    k = Kubelet(make_pod(hot("mesh-1", "mesh:1"), hot("mesh-2", "empty:1"), {"name": "app", "image": "app:1"}), SLOW)
+    k.run_until(T0 + 10)
+    first = {n: k.cs(n)["containerID"] for n in ("mesh-1", "mesh-2", "app")}
+    k.now = T0 + 20
+    k.spec_change(lambda s: s["containers"][1].update(image="mesh:2"))
+    k.run_until(T0 + 30)
+    assert (k.cs("mesh-2")["image"], k.cs("mesh-2")["restartCount"], k.cs("mesh-2")["ready"]) == ("mesh:2", 1, True)
+    assert k.cs("mesh-1")["containerID"] == first["mesh-1"] and k.cs("mesh-1")["ready"], "mesh-1 kept running"
+    k.now = T0 + 31
+    k.spec_change(lambda s: s["containers"][0].update(image="empty:1"))
+    k.sync()
+    k.sync(T0 + 34)  # mesh-1 killed after stop_delay; mesh-2 untouched
+    assert not k.cs("mesh-1")["ready"] and k.cs("mesh-2")["ready"] and k.cond("Ready")["status"] == "False"
+    k.run_until(T0 + 40)
+    assert (k.cs("mesh-1")["image"], k.cs("mesh-1")["restartCount"]) == ("empty:1", 1)
+    assert k.cs("mesh-2")["restartCount"] == 1 and k.cs("app")["containerID"] == first["app"]
+    assert k.cond("Ready")["status"] == "True"
+
+
 def test_image_reverted_before_kill_does_not_restart() -> None:
     k = Kubelet(make_pod(), SLOW)
     k.run_until(T0 + 10)

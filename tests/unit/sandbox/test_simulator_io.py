@@ -27,7 +27,7 @@ class FakeApi:
         self.rv = 100
         self.nodes: dict[str, dict[str, Any]] = {}
         self.pods: dict[tuple[str, str], dict[str, Any]] = {}
-        self.watchers: dict[str, list[asyncio.Queue[dict[str, Any] | None]]] = {"nodes": [], "pods": []}
+        self.watchers: dict[str, list[asyncio.Queue[dict[str, Any] | None]]] = {"nodes": [], "pods": [], "other": []}
         self.history: list[tuple[str, int, dict[str, Any]]] = []  # watches resume from a resourceVersion
         self.calls: Counter[str] = Counter()
         self.before_patch: Callable[[str], None] | None = None
@@ -75,13 +75,15 @@ class FakeApi:
         self.calls["list"] += 1
         if path.endswith("/nodes"):
             items = [n for n in self.nodes.values() if n["metadata"]["labels"].get(SIM_LABEL) == "true"]
-        else:
+        elif path.endswith("/pods"):
             items = [p for p in self.pods.values() if p["spec"].get("nodeName")]
+        else:
+            items = []  # claims, volumes, classes: the storage driver has nothing to do here
         return copy.deepcopy(items), str(self.rv)
 
     async def watch(self, path: str, resource_version: str = "", **params: Any) -> AsyncIterator[dict[str, Any]]:
         q: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        kind = "nodes" if path.endswith("/nodes") else "pods"
+        kind = "nodes" if path.endswith("/nodes") else "pods" if path.endswith("/pods") else "other"
         self.watchers[kind].append(q)
         for k, rv, past in self.history:
             if k == kind and rv > int(resource_version or 0):
@@ -324,6 +326,13 @@ def test_stop_from_another_thread() -> None:
      lambda c: c.node_capacity["cpu"] == "4" and c.node_capacity["pods"] == "20" and c.node_labels == {"zone": "a"}),
     (["--complete-after", "2.5", "--write-concurrency", "8"],
      lambda c: c.complete_after == 2.5 and c.write_concurrency == 8),
+    (["--provision-delay", "0", "--expand-delay", "2", "--fs-resize-delay", "3", "--deprovision-delay", "4"],
+     lambda c: (c.provision_delay, c.expand_delay, c.fs_resize_delay, c.deprovision_delay) == (0, 2, 3, 4)),
 ])
 def test_cli_flags(argv: list[str], check: Callable[[SimConfig], bool]) -> None:
     assert check(config_from_args(_parser().parse_args(argv)))
+
+
+def test_storage_classes_flag() -> None:
+    assert _parser().parse_args(["--storage-classes"]).storage_classes is True
+    assert _parser().parse_args([]).storage_classes is False
