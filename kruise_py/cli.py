@@ -35,6 +35,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--sidecarset-revision-namespace", default=None,
                    help="where SidecarSet ControllerRevisions live (default: the operator namespace; "
                         "kruise-system to keep OpenKruise's, see docs/migrate.md)")
+    p.add_argument("--feature-gates", default="",
+                   help="OpenKruise feature gates kruise-py honours, as OpenKruise's flag: "
+                        "EnableSortSidecarContainerByName=true (default false)")
     p.add_argument("--webhook-service", default="kruise-py-webhook", help="Service name (service mode)")
     p.add_argument("--webhook-cert-source", choices=["secret", "dir"], default="secret",
                    help="service mode: 'secret' keeps the certificate in --webhook-secret and patches caBundle "

@@ -58,6 +58,7 @@ class OperatorConfig:
     operator_namespace: str = "kruise-system"
     webhook_service: str = "kruise-py-webhook"
     sidecarset_revision_namespace: str | None = None  # default: operator_namespace
+    feature_gates: dict[str, bool] = field(default_factory=dict)
     # service mode: "secret" = keep the certificate in Secret `webhook_secret` and patch caBundle;
     # "dir" = serve tls.crt/tls.key mounted into cert_dir (cert-manager injects the caBundle).
     webhook_cert_source: str = "secret"
@@ -79,12 +80,28 @@ def config_from_args(a: argparse.Namespace) -> OperatorConfig:
         burst=a.burst, workers=a.workers, webhook_mode=a.webhook_mode, webhook_host=a.webhook_host,
         webhook_port=a.webhook_port, cert_dir=a.cert_dir, operator_namespace=a.operator_namespace,
         webhook_service=a.webhook_service, sidecarset_revision_namespace=a.sidecarset_revision_namespace,
+        feature_gates=parse_feature_gates(a.feature_gates),
         webhook_failure_policy=a.webhook_failure_policy,
         webhook_cert_source=a.webhook_cert_source, webhook_secret=a.webhook_secret,
         leader_elect=a.leader_elect, leader_election_namespace=a.leader_election_namespace,
         leader_election_id=a.leader_election_id, lease_duration=a.lease_duration,
         renew_deadline=a.renew_deadline, retry_period=a.retry_period,
     )
+
+
+# OpenKruise's gates that change behaviour kruise-py implements (default as OpenKruise's).
+FEATURE_GATES = {"EnableSortSidecarContainerByName": False}
+
+
+def parse_feature_gates(text: str) -> dict[str, bool]:
+    """``A=true,B=false`` as OpenKruise's --feature-gates; an unknown gate or value is an error."""
+    gates = dict(FEATURE_GATES)
+    for item in filter(None, (x.strip() for x in (text or "").split(","))):
+        name, _, value = item.partition("=")
+        if name not in FEATURE_GATES or value.lower() not in ("true", "false"):
+            raise SystemExit(f"--feature-gates: unknown gate or value {item!r} (known: {', '.join(FEATURE_GATES)})")
+        gates[name] = value.lower() == "true"
+    return gates
 
 
 def _cert_dir(cfg: OperatorConfig) -> Path:
@@ -112,7 +129,9 @@ class Operator:
         # The controllers register their watches with the manager; it starts them once caches sync.
         self.statefulsets = StatefulSetController(self.manager, workers=cfg.workers)
         self.broadcastjobs = BroadcastJobController(self.manager, workers=cfg.workers)
-        self.injector = SidecarSetInjector(self.manager, cfg.sidecarset_revision_namespace or cfg.operator_namespace)
+        self.injector = SidecarSetInjector(
+            self.manager, cfg.sidecarset_revision_namespace or cfg.operator_namespace,
+            sort_sidecars_by_name=cfg.feature_gates.get("EnableSortSidecarContainerByName", False))
         self.sidecarsets = SidecarSetController(self.manager, self.injector, workers=cfg.workers)
         if cfg.leader_elect:
             # Added last: at shutdown the controllers stop before the Lease is released.
