@@ -13,11 +13,12 @@ import copy
 import json
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.integration.conftest import audit_writes
 
 Obj = dict[str, Any]
 NS = "takeover"
@@ -257,20 +258,10 @@ def diff(before: dict[str, Obj], after: dict[str, Obj]) -> list[str]:
     return out
 
 
-def audit_writes(audit_log: Path, since: float, user_agent_prefix: str) -> list[Obj]:
-    """Completed write requests of one client since ``since`` (the control plane audits writes)."""
-    out = []
-    for line in audit_log.read_text(errors="replace").splitlines():
-        try:
-            ev = json.loads(line)
-        except ValueError:
-            continue
-        if ev.get("stage") != "ResponseComplete" or not str(ev.get("userAgent", "")).startswith(user_agent_prefix):
-            continue
-        t = datetime.fromisoformat(ev["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
-        if t >= since:
-            out.append(ev)
-    return out
+def writes_by(cp: Any, since: int, user_agent_prefix: str) -> list[Obj]:
+    """Completed writes of one client since the audit log's byte offset ``since``
+    (``cp.audit_log.stat().st_size`` marks a moment)."""
+    return [e for e in audit_writes(cp, since) if str(e.get("userAgent", "")).startswith(user_agent_prefix)]
 
 
 def pod_writes(events: Iterable[Obj]) -> list[str]:

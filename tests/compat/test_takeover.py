@@ -98,6 +98,17 @@ def _restarts(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return out
 
 
+def _wait_rolled(kubectl: Kubectl, name: str, n: int, old_revision: str) -> None:
+    """Until the set's new revision is current on all n pods, ready (not merely: the status from
+    before the change already says "all updated")."""
+    def rolled() -> bool:
+        s = kubectl.json("get", "asts", name, "-n", sc.NS)
+        st = s.get("status") or {}
+        return (st.get("observedGeneration") == s["metadata"]["generation"] and st.get("updateRevision") != old_revision
+                and st.get("updatedReadyReplicas") == n and st.get("currentRevision") == st.get("updateRevision"))
+    wait_for(rolled, timeout=240, what=f"{name} rolled to a new revision")
+
+
 def test_takeover_and_back(control_plane: ControlPlane, simulator: Any, kubectl: Kubectl,
                            openkruise_dist: openkruise.OpenKruiseDist, tmp_path: Path,
                            figures: dict[str, Any]) -> None:
@@ -123,12 +134,12 @@ def test_takeover_and_back(control_plane: ControlPlane, simulator: Any, kubectl:
     figures["migrate_check"] = {o["name"]: o["verdict"] for o in report["objects"]}
     assert set(figures["migrate_check"].values()) <= {"nothing", "adopt"}, json.dumps(report, indent=1)
     assert code == 0, json.dumps(report, indent=1)
-    t_take = time.time()
+    t_take = cp.audit_log.stat().st_size
     proc, port = _start_kruise_py(cp, tmp_path)
     try:
         sc.wait_quiet(lambda: _metrics(f"http://127.0.0.1:{port}/metrics"), ("statefulset", "sidecarset", "broadcastjob"))
         time.sleep(5)  # a few more resync-free seconds: nothing may trickle in later
-        writes = sc.audit_writes(cp.audit_log, t_take, KRUISE_PY_UA)
+        writes = sc.writes_by(cp, t_take, KRUISE_PY_UA)
         pods1, revs1, status1 = sc.pod_state(kubectl), sc.revisions(kubectl), sc.statuses(kubectl)
         created = sc.creates(writes, "controllerrevisions")
         figures["takeover"] = {
@@ -146,8 +157,7 @@ def test_takeover_and_back(control_plane: ControlPlane, simulator: Any, kubectl:
         with PodMonitor(cp.kubeconfig, sc.NS, "app=web", desired=20) as mon:
             kubectl("patch", "asts", "web", "-n", sc.NS, "--type=json", "-p", json.dumps(
                 [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "nginx:1.28"}]))
-            wait_for(lambda: (s := kubectl.json("get", "asts", "web", "-n", sc.NS)["status"]).get("updatedReadyReplicas") == 20
-                     and s.get("updateRevision") == s.get("currentRevision"), timeout=240, what="web rolled by kruise-py")
+            _wait_rolled(kubectl, "web", 20, status1["asts/web"]["updateRevision"])
         pods2 = sc.pod_state(kubectl)
         web = [n for n in pods0 if n.startswith("web-")]
         assert all(pods2[n]["uid"] == pods0[n]["uid"] for n in web), "in place: the same pods"
@@ -159,10 +169,10 @@ def test_takeover_and_back(control_plane: ControlPlane, simulator: Any, kubectl:
         kubectl.apply(BORN)
         wait_for(lambda: kubectl.json("get", "asts", "born", "-n", sc.NS).get("status", {}).get("readyReplicas") == 3,
                  timeout=120, what="born ready")
+        born_rev = kubectl.json("get", "asts", "born", "-n", sc.NS)["status"]["updateRevision"]
         kubectl("patch", "asts", "born", "-n", sc.NS, "--type=json", "-p", json.dumps(
             [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "registry.example/born:2"}]))
-        wait_for(lambda: (s := kubectl.json("get", "asts", "born", "-n", sc.NS)["status"]).get("updatedReadyReplicas") == 3
-                 and s.get("updateRevision") == s.get("currentRevision"), timeout=120, what="born rolled")
+        _wait_rolled(kubectl, "born", 3, born_rev)
         sc.wait_quiet(lambda: _metrics(f"http://127.0.0.1:{port}/metrics"), ("statefulset", "sidecarset", "broadcastjob"))
     finally:
         _stop(proc)
@@ -171,14 +181,14 @@ def test_takeover_and_back(control_plane: ControlPlane, simulator: Any, kubectl:
     pods3, status3 = sc.pod_state(kubectl), sc.statuses(kubectl)
     code, report = _migrate_check(cp)  # the same preflight, read as "kruise-py would do": nothing
     assert code == 0, json.dumps(report, indent=1)
-    t_back = time.time()
+    t_back = cp.audit_log.stat().st_size
     ok.register_webhooks()
     ok.start()
     try:
         sc.wait_quiet(lambda: _metrics(ok.metrics_url), ("statefulset-controller", "sidecarset-controller",
                                                           "broadcastjob-controller"))
         time.sleep(5)
-        writes = sc.audit_writes(cp.audit_log, t_back, OPENKRUISE_UA)
+        writes = sc.writes_by(cp, t_back, OPENKRUISE_UA)
         pods4, status4 = sc.pod_state(kubectl), sc.statuses(kubectl)
         back = {"pod_writes": sc.pod_writes(writes), "restarts": _restarts(pods3, pods4),
                 "revisions_created": sc.creates(writes, "controllerrevisions"),

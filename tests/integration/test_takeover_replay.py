@@ -81,7 +81,7 @@ def test_kruise_py_takes_over_recorded_openkruise_state_without_pod_writes(
     assert res.returncode == 0, json.dumps(report, indent=1)
     assert {o["verdict"] for o in report["objects"]} <= {"nothing", "adopt"}
 
-    t0 = time.time()
+    t0 = cp.audit_log.stat().st_size
     port = free_port()
     proc = _spawn("operator", [sys.executable, "-m", "kruise_py", "run", "--kubeconfig", str(cp.kubeconfig),
                                "--metrics-host", "127.0.0.1", "--metrics-port", str(port), "--webhook-mode", "local",
@@ -98,7 +98,7 @@ def test_kruise_py_takes_over_recorded_openkruise_state_without_pod_writes(
 
         sc.wait_quiet(metrics, ("statefulset", "sidecarset", "broadcastjob"))
         time.sleep(3)
-        writes = sc.audit_writes(cp.audit_log, t0, "kruise-py/")
+        writes = sc.writes_by(cp, t0, "kruise-py/")
         assert sc.pod_writes(writes) == []
         assert sc.creates(writes, "controllerrevisions") == []
         assert sc.creates(writes, "pods") == []
