@@ -111,9 +111,12 @@ def _create(kubectl: Kubectl, objs: list[dict[str, Any]]) -> None:
                     "--subresource=status", "--type=merge", "-p", json.dumps({"status": status}))
 
 
-def _view(o: dict[str, Any]) -> str:
-    # StatefulSets are stored as v1beta1 throughout (v1alpha1 may need OpenKruise's webhook to read).
-    return B if o["kind"] == "StatefulSet" else str(o["apiVersion"])
+def _stored_version(o: dict[str, Any], old_storage_v1alpha1: bool) -> str:
+    """The version an object is stored in, so that reading it there shows exactly what is stored:
+    v1beta1, but for the BroadcastJobs and SidecarSets written while v1alpha1 was the storage version."""
+    if old_storage_v1alpha1 and o["kind"] != "StatefulSet" and o in OLD_OBJECTS:
+        return A
+    return B
 
 
 def run(cp: ControlPlane, kubectl: Kubectl, helm: Path, tmp: Path, install_openkruise: Callable[[], None],
@@ -127,6 +130,9 @@ def run(cp: ControlPlane, kubectl: Kubectl, helm: Path, tmp: Path, install_openk
     _create(kubectl, NEW_OBJECTS)
     if after_objects is not None:
         after_objects()
+    def _view(o: dict[str, Any]) -> str:
+        return _stored_version(o, switch_storage is not None)
+
     stored = {(o["kind"], o["metadata"]["name"]): _read(kubectl, o, _view(o)) for o in OLD_OBJECTS + NEW_OBJECTS}
     figures["storedVersions_before"] = {c["metadata"]["name"]: c["status"]["storedVersions"]
                                         for c in kubectl.json("get", "crd")["items"]
@@ -164,7 +170,7 @@ def run(cp: ControlPlane, kubectl: Kubectl, helm: Path, tmp: Path, install_openk
     try:
         wait_http_ok(f"http://127.0.0.1:{port}/readyz", 90, cp.logs / "operator-install.log")
         for o in OLD_OBJECTS + NEW_OBJECTS:
-            # As OpenKruise's own conversion turns what was stored into v1beta1.
+            # What is stored, as OpenKruise 1.9's own conversion turns it into v1beta1.
             want = convert(stored[(o["kind"], o["metadata"]["name"])], B)
             got = wait_for(lambda o=o: (g := _read(kubectl, o, B)).get("status") and g, timeout=60,
                            what=f"{o['metadata']['name']} observed")
@@ -174,9 +180,10 @@ def run(cp: ControlPlane, kubectl: Kubectl, helm: Path, tmp: Path, install_openk
             if o["kind"] == "StatefulSet":
                 assert _read(kubectl, o, A)["apiVersion"] == A  # conversion None again: v1alpha1 reads work
             if o["kind"] == "SidecarSet":
-                assert CUSTOM not in (got["metadata"].get("labels") or {})
+                assert (got["metadata"].get("labels") or {}).get(CUSTOM) == (want["metadata"].get("labels") or {}).get(CUSTOM)
                 back = _read(kubectl, o, A)  # and v1alpha1 readers see the label again
-                assert (back["metadata"].get("labels") or {}).get(CUSTOM) == (want["spec"].get("customVersion"))
+                assert (back["metadata"].get("labels") or {}).get(CUSTOM) == (
+                    want["spec"].get("customVersion") or (want["metadata"].get("labels") or {}).get(CUSTOM))
     finally:
         _stop(proc)
     figures["storedVersions_after"] = {c["metadata"]["name"]: c["status"]["storedVersions"]
