@@ -150,13 +150,13 @@ class Operator:
         # Set to stop kopf when starting failed in the background (see _start_when_serving).
         self.stop_flag = asyncio.Event()
         self.failed = False
-        # Our CRDs, watched so that a conversion setting someone resets (a re-applied OpenKruise
-        # CRD, a `kubectl replace`) is put back at once; one informer per name (field selector).
         # StorageClasses, for the admission rule that a grown claim template needs an expandable class.
         self.storage_classes = self.manager.cache(Resource("storage.k8s.io/v1", "storageclasses", namespaced=False))
         self.crd_conversion_lock = asyncio.Lock()
         self._crd_tasks: set[asyncio.Task[None]] = set()
         self.conversion_ensured = False
+        # Our CRDs, watched so that a conversion setting someone resets (a re-applied OpenKruise
+        # CRD, a `kubectl replace`) is put back at once; one informer per name (field selector).
         for crd in (*whconfig.CONVERSION_CRDS, *whconfig.NONE_CONVERSION_CRDS):
             self.manager.on_event(Resource("apiextensions.k8s.io/v1", "customresourcedefinitions", namespaced=False,
                                            field_selector=f"metadata.name={crd}"), self._on_crd)
