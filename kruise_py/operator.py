@@ -279,7 +279,9 @@ class Operator:
         self.conversion_ensured = True
 
     def _on_crd(self, etype: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
-        if new is None or not self.conversion_ensured:
+        # Drift is put back by the leader only: every replica sets the conversion once at start,
+        # but in local mode each serves its own URL, and two correcting each other would flap.
+        if new is None or not self.conversion_ensured or not self.manager.leader.is_leading():
             return
         desired = whconfig.desired_conversion(new["metadata"]["name"], self.conversion_client_config())
         if whconfig.conversion_patch(new, desired) is not None:
