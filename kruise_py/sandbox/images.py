@@ -31,7 +31,10 @@ BUSYBOX_BIN = Path("/bin/busybox")
 # Applets the test pods and the pause image use (symlinks to /bin/busybox).
 APPLETS = ("sh", "sleep", "cat", "echo", "ls", "touch", "rm", "test", "true", "false", "httpd",
            "wget", "ps", "kill", "hostname", "ip", "date", "env", "grep", "nc", "mkdir")
+# PID 1 ignores signals it has no handler for: each script traps TERM, so a container stops at
+# once instead of after its grace period.
 PAUSE_SCRIPT = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"
+APP_SCRIPT = "trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait $!"
 MT_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 MT_CONFIG = "application/vnd.oci.image.config.v1+json"
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -165,7 +168,7 @@ def version_layer(version: str) -> tuple[Entry, ...]:
 def image_specs(busybox: bytes) -> list[ImageSpec]:
     """The pause image and the two app tags (a web server on :8080 that says its version)."""
     base = busybox_layer(busybox)
-    app_cmd = ("/bin/httpd", "-f", "-p", "8080", "-h", "/www")
+    app_cmd = ("/bin/sh", "-c", APP_SCRIPT)
     return [
         ImageSpec(PAUSE, (base, version_layer("pause")), entrypoint=("/bin/sh", "-c", PAUSE_SCRIPT)),
         ImageSpec(APP_V1, (base, version_layer("v1")), cmd=app_cmd, labels={"kruise-py.io/version": "v1"}),
