@@ -30,7 +30,10 @@ def container_shape(cs: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": cs["name"], "keys": sorted(cs), "ready": cs.get("ready"), "started": cs.get("started"),
         "restartCount": cs.get("restartCount"), "image": cs.get("image"),
-        "imageID": re.sub(r"[0-9a-f]{64}", "<digest>", cs.get("imageID") or ""),
+        # The real node's images are imported, not pulled: containerd reports their image id
+        # (sha256:…) where a pulled image has a repo digest (<repo>@sha256:…, what the simulator
+        # models); both are a digest.
+        "imageID": re.sub(r"[0-9a-f]{64}", "<digest>", (cs.get("imageID") or "").rsplit("@", 1)[-1]),
         "containerID": re.sub(r"//.*", "//<id>", cs.get("containerID") or ""),
         "state": _kind(cs.get("state")), "lastState": _kind(cs.get("lastState")),
         "resources": cs.get("resources"), "allocatedResources": cs.get("allocatedResources"),
@@ -51,9 +54,26 @@ def status_shape(pod: dict[str, Any]) -> dict[str, Any]:
         "conditions": sorted(conds, key=lambda c: c["type"]),
         "containerStatuses": [container_shape(c) for c in st.get("containerStatuses") or []],
         "initContainerStatuses": [container_shape(c) for c in st.get("initContainerStatuses") or []],
-        "resources": st.get("resources"),
+        "resources": _pod_resources(st.get("resources")),
         "podIPs": len(st.get("podIPs") or []), "hostIPs": len(st.get("hostIPs") or []),
     }
+
+
+# What a cgroup v1 pod memory cgroup without a limit reads back as (2^63 - 4096 bytes): the real
+# node reports it as the pod's memory limit when a container declares none; the simulator models
+# cgroup v2, which keeps the declared aggregate.
+CGROUP_V1_UNLIMITED = "9007199254740988Ki"
+
+
+def _pod_resources(r: dict[str, Any] | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    out = {k: dict(v) for k, v in r.items()}
+    if out.get("limits", {}).get("memory") == CGROUP_V1_UNLIMITED:
+        del out["limits"]["memory"]
+        if not out["limits"]:
+            del out["limits"]
+    return out
 
 
 def view(pod: dict[str, Any]) -> tuple[Any, ...]:

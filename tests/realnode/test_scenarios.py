@@ -201,7 +201,7 @@ def test_sidecarset_inplace_upgrade_with_native_sidecar(target: Target, kubectl:
     """A SidecarSet image change upgrades the injected sidecar and the native sidecar (init
     container with restartPolicy Always) in place; the app container is not restarted."""
     tag = ns[-5:]
-    name = f"rn-{target.kind}-{tag}"
+    name = "rn-sidecars"  # cluster-scoped, deleted after the test; its name shows in a condition
     labels = {"app": "scs", "t": tag}
     sidecarsets.append(name)
     kubectl.apply(sidecarset(name, labels, APP_V1))
