@@ -23,20 +23,21 @@ import pytest
 from kruise_py.sandbox import images
 from kruise_py.sandbox.controlplane import ControlPlane
 from kruise_py.sandbox.realnode import TOLERATION, RealNode, RealNodeUnavailable
-from tests.integration.conftest import (  # noqa: F401 - fixtures, re-exported for this tier
-    Kubectl,
-    OperatorProcess,
-    bins,
-    control_plane,
-    crds,
-    kubeconfig,
-    kubectl,
-    ns,
-    operator,
-    sidecarsets,
-    simulator,
-    wait_for,
-)
+from tests.integration import conftest as _integration
+from tests.integration.conftest import Kubectl, OperatorProcess, wait_for
+
+# The integration tier's fixtures, registered for this tier too (own control plane, simulator
+# with 3 nodes, operator, per-test namespace).
+bins = _integration.bins
+control_plane = _integration.control_plane
+kubeconfig = _integration.kubeconfig
+kubectl = _integration.kubectl
+simulator = _integration.simulator
+crds = _integration.crds
+operator = _integration.operator
+ns = _integration.ns
+sidecarsets = _integration.sidecarsets
+__all__ = ["Kubectl", "OperatorProcess", "wait_for"]
 
 APP_V1, APP_V2 = images.APP_V1, images.APP_V2
 # A container that stops at once on TERM (the images' httpd script does too).

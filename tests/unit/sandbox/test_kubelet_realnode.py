@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from kruise_py.sandbox.kubelet import ANN_RUN_SECONDS, SimConfig, container_id, image_id, pod_requests, slim_pod
+from kruise_py.sandbox.kubelet import (
+    ANN_RUN_SECONDS,
+    SimConfig,
+    container_id,
+    image_id,
+    pod_requests,
+    slim_pod,
+)
 
 from .test_kubelet import SLOW, T0, ZERO, Kubelet, make_pod
 
