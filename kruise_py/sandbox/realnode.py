@@ -105,7 +105,7 @@ def preflight(runtime: str = "runc", build: bool = True) -> Tools:
     cni = next((d for d in CNI_DIRS if all((d / p).exists() for p in CNI_PLUGINS)), None)
     missing_pkgs = [pkg for pkg, ok in (("containerd", found["containerd"] and found["ctr"]), (runtime, rt),
                                         ("containernetworking-plugins", cni),
-                                        ("busybox-static", images.BUSYBOX_BIN.is_file()))
+                                        ("busybox-static", _static(images.BUSYBOX_BIN)))
                     if not ok]
     if missing_pkgs:
         problems.append(f"missing Debian packages: {' '.join(missing_pkgs)} "
@@ -123,6 +123,15 @@ def preflight(runtime: str = "runc", build: bool = True) -> Tools:
     assert rt and cni and kubelet
     return Tools(containerd=found["containerd"], ctr=found["ctr"], runtime=rt, cni_dir=cni,  # type: ignore[arg-type]
                  kubelet=kubelet, unshare=found["unshare"], nsenter=found["nsenter"], ip=found["ip"])  # type: ignore[arg-type]
+
+
+def _static(path: Path) -> bool:
+    """A statically linked executable (the images have no libc): no ELF interpreter in it."""
+    try:
+        head = path.read_bytes()[:4096]
+    except OSError:
+        return False
+    return head.startswith(b"\x7fELF") and b"/ld-linux" not in head and b"ld-musl" not in head
 
 
 # -- configuration files (pure) --------------------------------------------------------------------
