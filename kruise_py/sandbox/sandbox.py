@@ -22,6 +22,7 @@ import yaml
 
 from . import binaries
 from .controlplane import ControlPlane, _pid_alive, default_workdir, free_port
+from .realnode import RealNode
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,6 +42,7 @@ class SandboxOptions:
     operator: bool = True
     sim_args: list[str] = field(default_factory=list)
     operator_args: list[str] = field(default_factory=list)
+    real_node: bool = False       # also one real kubelet + containerd node (realnode.py)
 
 
 class Sandbox:
@@ -90,6 +92,10 @@ class Sandbox:
             procs["operator"]["metrics_port"] = metrics_port
         st["procs"] = procs
         self._save(st)
+        if opts.real_node:
+            rn = self.real_node().start()
+            st["real_node"] = {"name": rn.name, "node_ip": rn.state["node_ip"], "ready_s": rn.state.get("ready_s")}
+            self._save(st)
         wait_nodes_ready(self.kubeconfig, opts.nodes)
         if opts.operator:
             wait_http_ok(f"http://127.0.0.1:{procs['operator']['metrics_port']}/readyz", 60,
@@ -98,8 +104,15 @@ class Sandbox:
         self._save(st)
         return st
 
+    def real_node(self) -> RealNode:
+        return RealNode(self.workdir / "realnode", self.workdir / "pki", self.cp.server, self.kubeconfig)
+
     def down(self, purge: bool = False) -> None:
         st = self._state()
+        if (self.workdir / "realnode" / "realnode.json").exists():
+            # Its containers die with it; the Node object stays (NotReady) until the next up.
+            self.cp.load_state()
+            RealNode(self.workdir / "realnode", self.workdir / "pki", "", self.kubeconfig).stop()
         for p in st.get("procs", {}).values():
             _kill(p)
         st["procs"] = {}

@@ -153,8 +153,8 @@ def test_zero_delays_one_write_running_ready() -> None:
     cs = k.cs()
     assert cs["image"] == "nginx:1"
     assert cs["imageID"] == image_id("nginx:1")
-    assert cs["imageID"].startswith("docker-pullable://nginx@sha256:")
-    assert cs["containerID"].startswith("docker://")
+    assert cs["imageID"].startswith("nginx@sha256:")
+    assert cs["containerID"].startswith("containerd://")
     assert cs["ready"] and cs["started"] and cs["restartCount"] == 0
     assert cs["state"] == {"running": {"startedAt": "2027-01-15T08:00:00Z"}}
     for ctype in ("PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready", "PodScheduled"):
@@ -165,8 +165,24 @@ def test_zero_delays_one_write_running_ready() -> None:
     assert k.sync(T0 + 100) is None
 
 
-def test_delays_pending_then_started_then_ready() -> None:
+PROBE = {"httpGet": {"path": "/", "port": 8080}}
+
+
+def probed(name: str = "app", image: str = "nginx:1") -> dict[str, Any]:
+    return {"name": name, "image": image, "readinessProbe": PROBE}
+
+
+def test_without_a_readiness_probe_a_started_container_is_ready_at_once() -> None:
+    """As the real kubelet (tests/realnode): no probe, ready when running; no not-ready write."""
     k = Kubelet(make_pod(), SLOW)
+    k.sync()
+    k.sync(T0 + 1)
+    assert k.cs()["started"] and k.cs()["ready"] and k.cond("Ready")["status"] == "True"
+    assert k.wake is None and k.writes == 2
+
+
+def test_delays_pending_then_started_then_ready() -> None:
+    k = Kubelet(make_pod(probed()), SLOW)
     k.sync()
     assert k.status["phase"] == "Pending"
     assert k.cs()["state"] == {"waiting": {"reason": "ContainerCreating"}}
@@ -243,7 +259,9 @@ def test_container_not_ready_wins_over_gates() -> None:
 
 # -- in-place image update ----------------------------------------------------------------------------
 def test_in_place_image_change_restarts_container() -> None:
-    k = Kubelet(make_pod(), SLOW)
+    """One kubelet sync kills the old container and starts the new one: the status goes from the
+    old instance running straight to the new one running (restartCount + 1), never waiting."""
+    k = Kubelet(make_pod(probed()), SLOW)
     k.run_until(T0 + 10)
     old = k.cs()
     assert old["ready"]
@@ -251,21 +269,17 @@ def test_in_place_image_change_restarts_container() -> None:
     k.spec_change(lambda s: s["containers"][0].update(image="nginx:2"))
     k.sync()
     assert k.status["observedGeneration"] == 2
-    assert k.wake == T0 + 23  # stop_delay
-    k.sync(T0 + 23)
-    cs = k.cs()
-    assert not cs["ready"] and not cs["started"]
-    assert cs["state"] == {"waiting": {"reason": "ContainerCreating"}}
-    assert cs["lastState"]["terminated"]["containerID"] == old["containerID"]
-    assert cs["imageID"] == old["imageID"] and cs["restartCount"] == 0
-    assert k.status["phase"] == "Running"
-    assert k.cond("Ready")["status"] == "False"
+    assert k.wake == T0 + 24  # stop_delay + start_delay
+    k.sync(T0 + 23.5)
+    assert k.cs()["containerID"] == old["containerID"] and k.cs()["ready"]
     k.sync(T0 + 24)
     cs = k.cs()
     assert cs["image"] == "nginx:2" and cs["imageID"] == image_id("nginx:2") != old["imageID"]
     assert cs["restartCount"] == 1 and cs["started"] and not cs["ready"]
     assert cs["containerID"] != old["containerID"]
+    assert cs["lastState"]["terminated"]["containerID"] == old["containerID"]
     assert cs["state"]["running"]["startedAt"] == "2027-01-15T08:00:24Z"
+    assert k.status["phase"] == "Running" and k.cond("Ready")["status"] == "False"
     k.sync(T0 + 26)
     assert k.cs()["ready"] and k.cond("Ready")["status"] == "True"
     assert k.wake is None
@@ -302,8 +316,8 @@ def test_hot_upgrade_pair_restarts_each_container_on_its_own() -> None:
     k.now = T0 + 31
     k.spec_change(lambda s: s["containers"][0].update(image="empty:1"))
     k.sync()
-    k.sync(T0 + 34)  # mesh-1 killed after stop_delay; mesh-2 untouched
-    assert not k.cs("mesh-1")["ready"] and k.cs("mesh-2")["ready"] and k.cond("Ready")["status"] == "False"
+    k.sync(T0 + 35)  # mesh-1 replaced after stop_delay + start_delay; mesh-2 untouched
+    assert k.cs("mesh-1")["restartCount"] == 1 and k.cs("mesh-2")["containerID"] != first["mesh-2"]
     k.run_until(T0 + 40)
     assert (k.cs("mesh-1")["image"], k.cs("mesh-1")["restartCount"]) == ("empty:1", 1)
     assert k.cs("mesh-2")["restartCount"] == 1 and k.cs("app")["containerID"] == first["app"]
@@ -321,13 +335,14 @@ def test_image_reverted_before_kill_does_not_restart() -> None:
 
 
 def test_in_place_restart_of_never_pod_stays_running() -> None:
-    # The apiserver forbids terminated -> running for Never pods: the kill window shows waiting.
+    # The old instance is replaced within one sync: no terminated state is ever shown, which the
+    # apiserver would refuse to move back to running for a Never pod.
     k = Kubelet(make_pod(restartPolicy="Never", annotations={ANN_RUN_SECONDS: "1000"}), SLOW)
     k.run_until(T0 + 10)
     k.spec_change(lambda s: s["containers"][0].update(image="nginx:2"))
     k.sync(T0 + 10)
     k.sync(T0 + 13)
-    assert "waiting" in k.cs()["state"]
+    assert "running" in k.cs()["state"] and k.cs()["restartCount"] == 0
     assert k.status["phase"] == "Running"
     k.sync(T0 + 14)
     assert k.cs()["restartCount"] == 1 and k.status["phase"] == "Running"
@@ -489,7 +504,7 @@ def test_init_containers_run_in_order_before_main() -> None:
 
 def test_native_sidecar_starts_first_keeps_running_and_restarts_in_place() -> None:
     cfg = SimConfig(start_delay=1, ready_delay=1, stop_delay=1)
-    pod = make_pod(init=[{"name": "proxy", "image": "envoy:1", "restartPolicy": "Always"}])
+    pod = make_pod(probed(), init=[{**probed("proxy", "envoy:1"), "restartPolicy": "Always"}])
     k = Kubelet(pod, cfg)
     k.sync()
     k.sync(T0 + 1)  # sidecar started -> main may start
@@ -500,7 +515,7 @@ def test_native_sidecar_starts_first_keeps_running_and_restarts_in_place() -> No
     assert k.cs("proxy", init=True)["ready"] and k.cond("ContainersReady")["status"] == "True"
     k.spec_change(lambda s: s["initContainers"][0].update(image="envoy:2"))
     k.sync(T0 + 10)
-    k.sync(T0 + 11)  # sidecar killed: pod not ready, still initialized
+    k.sync(T0 + 12)  # sidecar replaced, its probe not yet passed: pod not ready, still initialized
     assert k.cond("ContainersReady")["message"] == "containers with unready status: [proxy]"
     assert k.cond("Initialized")["status"] == "True" and k.status["phase"] == "Running"
     k.run_until(T0 + 20)
@@ -610,10 +625,10 @@ def test_host_network_pod_uses_host_ip() -> None:
 
 # -- helpers ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("image,expected_prefix", [
-    ("nginx", "docker-pullable://nginx@sha256:"),
-    ("nginx:1.25", "docker-pullable://nginx@sha256:"),
-    ("localhost:5000/team/app", "docker-pullable://localhost:5000/team/app@sha256:"),
-    ("localhost:5000/team/app:v2", "docker-pullable://localhost:5000/team/app@sha256:"),
+    ("nginx", "nginx@sha256:"),
+    ("nginx:1.25", "nginx@sha256:"),
+    ("localhost:5000/team/app", "localhost:5000/team/app@sha256:"),
+    ("localhost:5000/team/app:v2", "localhost:5000/team/app@sha256:"),
 ])
 def test_image_id(image: str, expected_prefix: str) -> None:
     assert image_id(image).startswith(expected_prefix)
@@ -623,7 +638,7 @@ def test_image_id(image: str, expected_prefix: str) -> None:
 
 def test_image_id_of_digest_image_keeps_the_digest() -> None:
     img = "nginx@sha256:" + "a" * 64
-    assert image_id(img) == "docker-pullable://nginx@sha256:" + "a" * 64
+    assert image_id(img) == "nginx@sha256:" + "a" * 64
     assert image_id("nginx:1") != image_id("nginx:2")
 
 
