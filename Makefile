@@ -25,7 +25,7 @@ sandbox-down: venv
 test: venv
 	$(BIN)/kruise-py binaries > /dev/null
 	$(BIN)/kruise-py binaries --kubelet > /dev/null || echo "make: no kubelet built; tests/realnode will skip and say why"
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --durations=25
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit
