@@ -1,4 +1,8 @@
-"""`kruise-py` command line: run | sandbox | crds | binaries | plan | rollout | migrate."""
+"""`kruise-py` command line: run | sandbox | crds | binaries | plan | rollout | set | migrate.
+
+Installed as `kruise-py` and as `kubectl-kruise_py`, so that `kubectl kruise-py ...` runs it as a
+kubectl plugin (docs/cli.md).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,25 @@ import sys
 from pathlib import Path
 
 
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default (unless it already says it, or has none)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or "%(default)" in text or default in (None, False, [], argparse.SUPPRESS)
+                or action.option_strings == [] or isinstance(action, argparse._HelpAction)):
+            return text
+        shown = default.name if isinstance(default, Path) else default
+        return f"{text} (default: {shown})" if text else f"default: {shown}"
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
 def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("run", help="run the operator against the current kubeconfig or in-cluster")
     p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="default: $KUBECONFIG, in-cluster, ~/.kube/config")
@@ -16,12 +39,12 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     scope.add_argument("-n", "--namespace", action="append", dest="namespaces", default=[],
                        help="watch only this namespace (repeatable; globs like 'team-*' work)")
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (default)")
-    p.add_argument("--metrics-host", default="0.0.0.0")
+    p.add_argument("--metrics-host", default="0.0.0.0", help="address of /metrics, /healthz and /readyz")
     p.add_argument("--metrics-port", type=int, default=8080, help="/metrics, /healthz, /readyz (0 = pick a free port)")
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.add_argument("--log-format", default="plain", choices=["plain", "json"])
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
+    p.add_argument("--log-format", default="plain", choices=["plain", "json"], help="log line format")
     p.add_argument("--qps", type=float, default=50.0, help="client-side rate limit, requests/s (0 = off)")
-    p.add_argument("--burst", type=int, default=100)
+    p.add_argument("--burst", type=int, default=100, help="client-side burst above --qps")
     p.add_argument("--workers", type=int, default=4, help="concurrent reconciles per controller")
     p.add_argument("--webhook-mode", choices=["local", "service", "none"],
                    default="service" if "KUBERNETES_SERVICE_HOST" in os.environ else "local",
@@ -50,9 +73,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="hold a coordination.k8s.io Lease; only the holder reconciles (run 2 replicas)")
     p.add_argument("--leader-election-namespace", default=None, help="default: the operator namespace")
     p.add_argument("--leader-election-id", default="kruise-py", help="the Lease's name")
-    p.add_argument("--lease-duration", type=float, default=15.0)
-    p.add_argument("--renew-deadline", type=float, default=10.0)
-    p.add_argument("--retry-period", type=float, default=2.0)
+    p.add_argument("--lease-duration", type=float, default=15.0, help="seconds a follower waits before taking over")
+    p.add_argument("--renew-deadline", type=float, default=10.0, help="seconds the leader keeps trying to renew")
+    p.add_argument("--retry-period", type=float, default=2.0, help="seconds between Lease attempts")
 
 
 def _add_sandbox(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -60,7 +83,7 @@ def _add_sandbox(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--workdir", type=Path, default=None, help="default: ~/.cache/kruise-py/sandbox")
     ss = p.add_subparsers(dest="action", required=True)
     up = ss.add_parser("up", help="start (idempotent) and print how to use it")
-    up.add_argument("--nodes", type=int, default=3)
+    up.add_argument("--nodes", type=int, default=3, help="simulated nodes")
     up.add_argument("--no-operator", action="store_true", help="start everything but the operator")
     up.add_argument("--sim-arg", action="append", default=[], help="extra simulator flag, e.g. --sim-arg=--restart-delay=1")
     up.add_argument("--operator-arg", action="append", default=[], help="extra `kruise-py run` flag")
@@ -78,9 +101,8 @@ def _add_rollout(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
     def cmd(name: str, help: str) -> argparse.ArgumentParser:
         c: argparse.ArgumentParser = ss.add_parser(name, help=help)
-        c.add_argument("name", help="the Advanced StatefulSet")
-        c.add_argument("-n", "--namespace", default=None, help="default: default")
-        c.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+        c.add_argument("name", help="the Advanced StatefulSet: NAME or asts/NAME")
+        _namespace_and_kubeconfig(c)
         return c
 
     st = cmd("status", "follow the rollout until it completes (exit 0) or fails (exit 1, with the reason)")
@@ -96,35 +118,56 @@ def _add_rollout(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     h.add_argument("--revision", type=int, default=0, help="show the pod template of this revision")
     u = cmd("undo", "roll back to the previous revision, or to --to-revision")
     u.add_argument("--to-revision", type=int, default=0, help="revision number from `history` (0 = previous)")
+    cmd("restart", "roll every pod (kubectl's restartedAt template annotation): in place under the "
+                   "in-place policies, recreated under ReCreate, bounded by maxUnavailable")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kruise-py", description=__doc__)
-    sub = parser.add_subparsers(dest="cmd", required=True)
+def _namespace_and_kubeconfig(c: argparse.ArgumentParser) -> None:
+    c.add_argument("-n", "--namespace", default=None, help="default: the kubeconfig context's namespace, else default")
+    c.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="default: $KUBECONFIG, ~/.kube/config")
+
+
+def _add_set(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("set", help="change an Advanced StatefulSet's template (like kubectl set)")
+    ss = p.add_subparsers(dest="set_cmd", required=True)
+    img = ss.add_parser("image", help="set container images: kruise-py set image web nginx=nginx:1.27 ('*=IMAGE': all)")
+    img.add_argument("name", help="the Advanced StatefulSet: NAME or asts/NAME")
+    img.add_argument("images", nargs="+", metavar="CONTAINER=IMAGE")
+    _namespace_and_kubeconfig(img)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    prog = "kubectl kruise-py" if Path(sys.argv[0]).name.startswith("kubectl-") else "kruise-py"
+    parser = _Parser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     _add_run(sub)
     _add_sandbox(sub)
     crds = sub.add_parser("crds", help="print the CRDs as YAML (kubectl apply -f -)")
-    crds.add_argument("--dir", type=Path, default=None)
+    crds.add_argument("--dir", type=Path, default=None, help="a folder of CRD files (default: the packaged crds/)")
     bi = sub.add_parser("binaries", help="find or build the control-plane binaries and print their paths")
     bi.add_argument("--kubelet", action="store_true", help="also the kubelet, for the real node")
     pl = sub.add_parser("plan", help="show, per pod, what the next rollout of an Advanced StatefulSet would do (writes nothing)")
     pl.add_argument("name", nargs="?", help="an existing Advanced StatefulSet (as it is now)")
     pl.add_argument("-f", "--filename", type=Path, help="a manifest: the rollout that applying it would cause")
-    pl.add_argument("-n", "--namespace", default=None)
-    pl.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+    _namespace_and_kubeconfig(pl)
     pl.add_argument("--offline", action="store_true", help="with -f: do not contact the cluster (a new set)")
     _add_rollout(sub)
+    _add_set(sub)
     mig = sub.add_parser("migrate", help="switching from OpenKruise (docs/migrate.md)")
     mig_sub = mig.add_subparsers(dest="migrate_cmd", required=True)
     chk = mig_sub.add_parser("check", help="read-only preflight: what taking over would do to each object; "
                                            "exit 1 if any pod would restart")
-    chk.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+    chk.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="default: $KUBECONFIG, ~/.kube/config")
     chk.add_argument("-n", "--namespace", action="append", dest="namespaces", default=[],
                      help="only this namespace (repeatable; default: all)")
     chk.add_argument("--sidecarset-revision-namespace", default="kruise-system",
                      help="where kruise-py will keep SidecarSet revisions (OpenKruise keeps them in kruise-system)")
-    chk.add_argument("-o", "--output", choices=["text", "json"], default="text")
-    args = parser.parse_args(argv)
+    chk.add_argument("-o", "--output", choices=["text", "json"], default="text", help="output format")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     if args.cmd == "run":
         from . import operator
@@ -143,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "rollout":
         from . import rollout
 
+        return rollout.main(args)
+    if args.cmd == "set":
+        from . import rollout
+
+        args.action = args.set_cmd
         return rollout.main(args)
     if args.cmd == "migrate":
         from . import migrate
@@ -182,7 +230,7 @@ def _plan(args: argparse.Namespace) -> int:
         from .runtime.client import KubeClient, load_credentials, path_for
 
         creds = load_credentials(args.kubeconfig)
-        ns = args.namespace or (desired or {}).get("metadata", {}).get("namespace") or "default"
+        ns = args.namespace or (desired or {}).get("metadata", {}).get("namespace") or creds.namespace or "default"
         async with KubeClient(creds) as c:
             live = await c.get_or_none(path_for("apps.kruise.io/v1beta1", "statefulsets", ns, name))
             if live is None:

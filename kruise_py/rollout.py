@@ -1,5 +1,5 @@
-"""`kruise-py rollout status|pause|resume|history|undo` for Advanced StatefulSets, like
-`kubectl-kruise rollout`.
+"""`kruise-py rollout status|pause|resume|history|undo|restart` and `kruise-py set image` for
+Advanced StatefulSets, like `kubectl-kruise rollout` and `kubectl set image`.
 
 The decisions are pure and unit-tested (what a set's status says about its rollout, how to show it,
 which revision an undo goes back to); the commands at the bottom only read and write through the
@@ -205,6 +205,83 @@ def undo_patch(sts: Mapping[str, Any], target: Mapping[str, Any]) -> list[Obj]:
             {"op": "replace", "path": "/spec/template", "value": rev.revision_template(target)}]
 
 
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # kubectl's own annotation for `rollout restart`
+IN_PLACE_POLICIES = ("InPlaceIfPossible", "InPlaceOnly")
+
+
+def _pointer(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _rv_test(sts: Mapping[str, Any]) -> Obj:
+    return {"op": "test", "path": "/metadata/resourceVersion", "value": sts["metadata"]["resourceVersion"]}
+
+
+def restart_patch(sts: Mapping[str, Any], now: str) -> list[Obj]:
+    """`rollout restart`, as kubectl does it: the template annotation restartedAt set to now. Each
+    pod then rolls under the set's strategy: recreated (ReCreate), or updated in place (the
+    in-place policies: a metadata-only change keeps the pod, its node, IP and volumes)."""
+    tmeta = ((sts.get("spec") or {}).get("template") or {}).get("metadata") or {}
+    ops = [_rv_test(sts)]
+    if not isinstance(tmeta.get("annotations"), Mapping):
+        ops.append({"op": "add", "path": "/spec/template/metadata/annotations", "value": {}})
+    ops.append({"op": "add", "path": f"/spec/template/metadata/annotations/{_pointer(RESTARTED_AT)}", "value": now})
+    if not ((sts.get("spec") or {}).get("template") or {}).get("metadata"):
+        ops.insert(1, {"op": "add", "path": "/spec/template/metadata", "value": {}})
+    return ops
+
+
+def restart_mode(sts: Mapping[str, Any]) -> str:
+    ru = ((sts.get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate") or {}
+    return "in place" if ru.get("podUpdatePolicy") in IN_PLACE_POLICIES else "recreated"
+
+
+def parse_image_args(pairs: Sequence[str]) -> dict[str, str]:
+    """`container=image` pairs (`*=image`: every container), as `kubectl set image`."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, image = pair.partition("=")
+        if not sep or not name or not image:
+            raise ValueError(f"expected CONTAINER=IMAGE, got {pair!r}")
+        out[name] = image
+    if not out:
+        raise ValueError("give at least one CONTAINER=IMAGE")
+    return out
+
+
+def set_image_patch(sts: Mapping[str, Any], images: Mapping[str, str]) -> list[Obj]:
+    """JSON patch setting the images of the named containers (and init containers) of the template.
+    Raises ValueError naming a container the template does not have."""
+    pod = ((sts.get("spec") or {}).get("template") or {}).get("spec") or {}
+    ops = [_rv_test(sts)]
+    found: set[str] = set()
+    for key in ("initContainers", "containers"):
+        for i, c in enumerate(pod.get(key) or []):
+            name = c.get("name")
+            image = images.get(name, images.get("*"))
+            if image is None:
+                continue
+            found.add(name)
+            if c.get("image") != image:
+                ops.append({"op": "replace", "path": f"/spec/template/spec/{key}/{i}/image", "value": image})
+    missing = sorted(set(images) - found - {"*"})
+    if missing:
+        names = [c.get("name") for k in ("initContainers", "containers") for c in pod.get(k) or []]
+        raise ValueError(f"unable to find container named {', '.join(missing)} (the template has {', '.join(map(str, names))})")
+    return ops
+
+
+def split_ref(ref: str) -> str:
+    """`web`, `asts/web`, `statefulset.apps.kruise.io/web` -> `web` (kubectl's TYPE/NAME form)."""
+    kind, sep, name = ref.partition("/")
+    if not sep:
+        return ref
+    if kind.lower() not in ("asts", "statefulset.apps.kruise.io", "statefulsets.apps.kruise.io",
+                            "statefulset", "statefulsets"):
+        raise ValueError(f"{ref}: only Advanced StatefulSets (asts/NAME) are supported")
+    return name
+
+
 # -- commands ---------------------------------------------------------------------------------------
 def _kind_ref(name: str) -> str:
     return f"statefulset.apps.kruise.io/{name}"
@@ -214,6 +291,7 @@ def main(args: Any, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     from .runtime.client import ApiError
 
     try:
+        args.name = split_ref(args.name)
         return asyncio.run(_run(args, out, err))
     except ApiError as e:
         print(f"error: {e.message}", file=err)
@@ -226,8 +304,9 @@ def main(args: Any, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
 async def _run(args: Any, out: TextIO, err: TextIO) -> int:
     from .runtime.client import KubeClient, load_credentials, path_for
 
-    async with KubeClient(load_credentials(args.kubeconfig)) as c:
-        ns = args.namespace or "default"
+    creds = load_credentials(args.kubeconfig)
+    async with KubeClient(creds) as c:
+        ns = args.namespace or creds.namespace or "default"
         path = path_for(GROUP_VERSION, "statefulsets", ns, args.name)
 
         async def read() -> Obj | None:
@@ -249,6 +328,20 @@ async def _run(args: Any, out: TextIO, err: TextIO) -> int:
             return 0
         if action == "status":
             return await _status(read, args, out, err)
+        if action == "restart":
+            from datetime import UTC, datetime
+
+            await c.patch(path, restart_patch(sts, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")), "json")
+            print(f"{_kind_ref(args.name)} restarted (pods {restart_mode(sts)}, under the update strategy)", file=out)
+            return 0
+        if action == "image":
+            ops = set_image_patch(sts, parse_image_args(args.images))
+            if len(ops) == 1:
+                print(f"{_kind_ref(args.name)} image unchanged", file=out)
+                return 0
+            await c.patch(path, ops, "json")
+            print(f"{_kind_ref(args.name)} image updated", file=out)
+            return 0
         revs, _ = await c.list_all(path_for("apps/v1", "controllerrevisions", ns))
         mine = owned_revisions(sts, revs)
         if action == "history":

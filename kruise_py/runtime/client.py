@@ -96,6 +96,9 @@ class Credentials:
     token: str | None = None
     token_file: str | None = None
     insecure: bool = False
+    # The kubeconfig context's namespace (or the in-cluster ServiceAccount's): what kubectl and its
+    # plugins use when no -n is given.
+    namespace: str | None = None
 
     def ssl_context(self) -> ssl.SSLContext | bool:
         if urlsplit(self.server).scheme != "https":
@@ -147,6 +150,7 @@ def load_kubeconfig(path: str | os.PathLike[str] | None = None, context: str | N
         token=user.get("token"),
         token_file=user.get("tokenFile"),
         insecure=bool(cluster.get("insecure-skip-tls-verify")),
+        namespace=ctx.get("namespace") or None,
     )
 
 
@@ -158,6 +162,7 @@ def load_incluster() -> Credentials:
         server=f"https://{host}:{port}",
         ca_data=(SA_DIR / "ca.crt").read_bytes(),
         token_file=str(SA_DIR / "token"),
+        namespace=(SA_DIR / "namespace").read_text().strip() if (SA_DIR / "namespace").exists() else None,
     )
 
 

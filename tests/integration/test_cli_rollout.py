@@ -142,3 +142,47 @@ def test_status_fails_with_the_reason_when_pods_cannot_be_created(operator: Oper
     assert "rollout of quota failed: FailedCreatePod" in res.stderr and "exceeded quota" in res.stderr, res.stderr
     assert json.loads(kubectl("get", "asts", "quota", "-n", ns, "-o", "jsonpath={.status.conditions}"))[0]["type"] \
         == "FailedCreatePod"
+
+
+def _plugin(kubectl: Kubectl, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`kubectl kruise-py ...`: kubectl finds the installed `kubectl-kruise_py` on PATH."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               KUBECONFIG=str(kubeconfig))
+    return subprocess.run([str(kubectl.path), "kruise-py", *args], capture_output=True, text=True, timeout=180, env=env)
+
+
+def test_set_image_and_restart_in_place_through_the_kubectl_plugin(operator: OperatorProcess, kubectl: Kubectl,
+                                                                   kubeconfig: Path, ns: str) -> None:
+    kubectl.apply(asts("plug", 3, parallel=True, max_unavailable=3), ns)
+    wait_rolled_out(kubectl, ns, "plug", 3)
+    uids = {p["metadata"]["name"]: p["metadata"]["uid"] for p in kubectl.json("get", "pods", "-n", ns, "-l", "app=plug")["items"]}
+    res = _plugin(kubectl, kubeconfig, "set", "image", "asts/plug", "app=nginx:1.27", "-n", ns)
+    assert res.returncode == 0 and "image updated" in res.stdout, res.stdout + res.stderr
+    res = _plugin(kubectl, kubeconfig, "rollout", "status", "asts/plug", "-n", ns, "--timeout", "2m")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert images(kubectl, ns, "plug") == {"nginx:1.27"}
+    res = _plugin(kubectl, kubeconfig, "set", "image", "plug", "nope=x", "-n", ns)
+    assert res.returncode == 1 and "unable to find container named nope" in res.stderr
+    # restart: in place under InPlaceIfPossible (same pods), the annotation on every pod.
+    res = _plugin(kubectl, kubeconfig, "rollout", "restart", "plug", "-n", ns)
+    assert res.returncode == 0 and "pods in place" in res.stdout, res.stdout + res.stderr
+
+    def restarted() -> bool:
+        pods = kubectl.json("get", "pods", "-n", ns, "-l", "app=plug")["items"]
+        return len(pods) == 3 and all("kubectl.kubernetes.io/restartedAt" in (p["metadata"].get("annotations") or {})
+                                      for p in pods)
+
+    wait_for(restarted, 120, what="every pod carries restartedAt")
+    wait_rolled_out(kubectl, ns, "plug", 3)
+    after = {p["metadata"]["name"]: p["metadata"]["uid"] for p in kubectl.json("get", "pods", "-n", ns, "-l", "app=plug")["items"]}
+    assert after == uids
+
+
+def test_restart_recreates_under_recreate(operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path, ns: str) -> None:
+    kubectl.apply(asts("recr", 2, parallel=True, max_unavailable=2, policy="ReCreate"), ns)
+    wait_rolled_out(kubectl, ns, "recr", 2)
+    uids = {p["metadata"]["uid"] for p in kubectl.json("get", "pods", "-n", ns, "-l", "app=recr")["items"]}
+    res = cli(kubeconfig, "restart", "recr", "-n", ns)
+    assert res.returncode == 0 and "pods recreated" in res.stdout, res.stdout + res.stderr
+    wait_for(lambda: (u := {p["metadata"]["uid"] for p in kubectl.json("get", "pods", "-n", ns, "-l", "app=recr")["items"]})
+             and len(u) == 2 and not (u & uids), 120, what="both pods recreated")

@@ -179,3 +179,80 @@ def test_a_bad_timeout_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> N
 
     with pytest.raises(ValueError, match="invalid duration 'soon'"):
         asyncio.run(ro._status(read, Args(), io.StringIO(), io.StringIO()))
+
+
+# -- rollout restart, set image, TYPE/NAME, --help ----------------------------------------------
+import argparse  # noqa: E402
+
+import jsonpatch  # noqa: E402
+
+
+def test_restart_sets_kubectls_annotation_on_the_template() -> None:
+    s = sts()
+    out = jsonpatch.apply_patch(s, ro.restart_patch(s, "2026-12-03T10:00:00Z"))
+    assert out["spec"]["template"]["metadata"]["annotations"] == {"kubectl.kubernetes.io/restartedAt": "2026-12-03T10:00:00Z"}
+    again = jsonpatch.apply_patch(out, ro.restart_patch(out, "2026-12-03T11:00:00Z"))
+    assert again["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] == "2026-12-03T11:00:00Z"
+    bare = sts(template={"spec": {"containers": [{"name": "app", "image": "x"}]}})
+    assert jsonpatch.apply_patch(bare, ro.restart_patch(bare, "t"))["spec"]["template"]["metadata"] == {
+        "annotations": {"kubectl.kubernetes.io/restartedAt": "t"}}
+    # The first op fails the patch if the set changed since it was read.
+    assert ro.restart_patch(s, "t")[0] == {"op": "test", "path": "/metadata/resourceVersion", "value": "7"}
+
+
+def test_restart_mode_follows_the_pod_update_policy() -> None:
+    s = sts()
+    assert ro.restart_mode(s) == "recreated"
+    s["spec"]["updateStrategy"]["rollingUpdate"]["podUpdatePolicy"] = "InPlaceIfPossible"
+    assert ro.restart_mode(s) == "in place"
+
+
+def test_set_image() -> None:
+    t = {"metadata": {}, "spec": {"initContainers": [{"name": "init", "image": "busybox:1"}],
+                                  "containers": [{"name": "app", "image": "nginx:1"}, {"name": "log", "image": "log:1"}]}}
+    s = sts(template=t)
+    out = jsonpatch.apply_patch(s, ro.set_image_patch(s, ro.parse_image_args(["app=nginx:2"])))
+    assert [c["image"] for c in out["spec"]["template"]["spec"]["containers"]] == ["nginx:2", "log:1"]
+    out = jsonpatch.apply_patch(s, ro.set_image_patch(s, {"*": "x:9"}))
+    assert [c["image"] for k in ("initContainers", "containers") for c in out["spec"]["template"]["spec"][k]] == ["x:9"] * 3
+    assert len(ro.set_image_patch(s, {"app": "nginx:1"})) == 1  # nothing to change: only the test op
+    with pytest.raises(ValueError, match="unable to find container named nope"):
+        ro.set_image_patch(s, {"nope": "x"})
+    for bad in (["app"], ["=x"], ["app="], []):
+        with pytest.raises(ValueError):
+            ro.parse_image_args(bad)
+
+
+@pytest.mark.parametrize(("ref", "name"), [("web", "web"), ("asts/web", "web"), ("statefulset.apps.kruise.io/web", "web")])
+def test_split_ref(ref: str, name: str) -> None:
+    assert ro.split_ref(ref) == name
+
+
+def test_split_ref_rejects_other_kinds() -> None:
+    with pytest.raises(ValueError, match="only Advanced StatefulSets"):
+        ro.split_ref("deployment/web")
+
+
+def _parsers(p: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    out = [p]
+    for a in p._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for sub in a.choices.values():
+                out += _parsers(sub)
+    return out
+
+
+def test_every_default_is_shown_in_help(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--help` of every command names each option's default (ports 8080/9443 and the rest)."""
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # undo line breaks at hyphens
+    for needle in ("(default: 8080)", "(default: 9443)", "(default: 50.0)", "(default: 100)", "(default: 4)",
+                   "(default: kruise-py-webhook)", "(default: Fail)", "(default: 15.0)"):
+        assert needle in text, needle
+    parser = cli.build_parser()
+    for p in _parsers(parser):
+        for a in p._actions:
+            if not a.option_strings or a.default in (None, False, [], argparse.SUPPRESS) or a.help == argparse.SUPPRESS:
+                continue
+            assert "default" in cli._Help(p.prog)._get_help_string(a), f"{p.prog} {a.option_strings}"
