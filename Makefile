@@ -52,6 +52,7 @@ realnode: venv
 
 lint: venv
 	$(BIN)/ruff check kruise_py tests bench hack
+	$(BIN)/ruff format --check kruise_py tests bench hack
 	$(BIN)/lint-imports
 	$(BIN)/mypy kruise_py
 	$(BIN)/hadolint --config .hadolint.yaml Dockerfile

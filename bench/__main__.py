@@ -44,14 +44,24 @@ def _scenarios() -> dict[str, tuple[str, Runner]]:
 
 
 def commit() -> str:
-    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                       cwd=Path(__file__).resolve().parent.parent)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "kruise_py", "bench"], capture_output=True,
-                           text=True, cwd=Path(__file__).resolve().parent.parent).stdout.strip()
+    r = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "kruise_py", "bench"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    ).stdout.strip()
     return r.stdout.strip() + ("+dirty" if dirty else "")
 
 
-def run(names: list[str], scale: float, out: Path | None = None, command: str | None = None) -> dict[str, Any]:
+def run(
+    names: list[str], scale: float, out: Path | None = None, command: str | None = None
+) -> dict[str, Any]:
     """Run the scenarios (each runner once, even if it serves two names); return every result."""
     table = _scenarios()
     if names == ["all"]:
@@ -59,9 +69,14 @@ def run(names: list[str], scale: float, out: Path | None = None, command: str | 
     unknown = [n for n in names if n not in table]
     if unknown:
         raise SystemExit(f"unknown scenario(s) {unknown}; choose from {sorted(table)} or all")
-    meta = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit(),
-            "command": command or f"python -m bench {' '.join(names)} --scale {scale:g}",
-            "scale": scale, "cpus": os.cpu_count(), "load_at_start": loadavg()}
+    meta = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit(),
+        "command": command or f"python -m bench {' '.join(names)} --scale {scale:g}",
+        "scale": scale,
+        "cpus": os.cpu_count(),
+        "load_at_start": loadavg(),
+    }
     results: dict[str, Any] = {}
     done: set[int] = set()
     for name in names:
@@ -74,8 +89,13 @@ def run(names: list[str], scale: float, out: Path | None = None, command: str | 
             got = fn(scale)
         except Exception as e:  # one broken scenario must not lose the others' numbers
             traceback.print_exc()
-            got = {name.upper(): {"id": name.upper(), "error": f"{type(e).__name__}: {e}",
-                                  "summary": f"{name.upper()} FAILED: {type(e).__name__}: {e}"}}
+            got = {
+                name.upper(): {
+                    "id": name.upper(),
+                    "error": f"{type(e).__name__}: {e}",
+                    "summary": f"{name.upper()} FAILED: {type(e).__name__}: {e}",
+                }
+            }
         for key, res in got.items():
             res["scenario_s"] = round(time.monotonic() - t0, 1)
             res["meta"] = meta
@@ -97,14 +117,24 @@ def _write(out: Path, key: str, res: dict[str, Any]) -> Path:
 
 def main() -> None:
     table_help = "scenarios: p1 p2 p4 p5 p6 p7, or all (p4 and p6 share one run)"
-    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__, epilog=table_help,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        epilog=table_help,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("scenario", nargs="+", help=table_help)
-    ap.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", "1")),
-                    help="size factor for every scenario (default $BENCH_SCALE or 1)")
+    ap.add_argument(
+        "--scale",
+        type=float,
+        default=float(os.environ.get("BENCH_SCALE", "1")),
+        help="size factor for every scenario (default $BENCH_SCALE or 1)",
+    )
     ap.add_argument("--plot", action="store_true", help="afterwards, draw the P2 timeline (needs matplotlib)")
     a = ap.parse_args()
-    results = run([s.lower() for s in a.scenario], a.scale, command="python -m bench " + " ".join(sys.argv[1:]))
+    results = run(
+        [s.lower() for s in a.scenario], a.scale, command="python -m bench " + " ".join(sys.argv[1:])
+    )
     if a.plot and "P2" in results and "kruise_py" in results["P2"]:
         from .report import plot_p2
 

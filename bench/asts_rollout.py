@@ -30,26 +30,43 @@ GATE = "InPlaceUpdateReady"
 
 def kruise_set(name: str, n: int, max_u: int | str, image: str = OLD) -> dict[str, Any]:
     return {
-        "apiVersion": "apps.kruise.io/v1beta1", "kind": "StatefulSet", "metadata": {"name": name},
+        "apiVersion": "apps.kruise.io/v1beta1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name},
         "spec": {
-            "replicas": n, "serviceName": name, "podManagementPolicy": "Parallel",
+            "replicas": n,
+            "serviceName": name,
+            "podManagementPolicy": "Parallel",
             "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": {
-                "readinessGates": [{"conditionType": GATE}],
-                "containers": [{"name": "app", "image": image}]}},
-            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {
-                "podUpdatePolicy": "InPlaceIfPossible", "maxUnavailable": max_u}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "readinessGates": [{"conditionType": GATE}],
+                    "containers": [{"name": "app", "image": image}],
+                },
+            },
+            "updateStrategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"podUpdatePolicy": "InPlaceIfPossible", "maxUnavailable": max_u},
+            },
         },
     }
 
 
 def upstream_set(name: str, n: int, image: str = OLD) -> dict[str, Any]:
     return {
-        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name},
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name},
         "spec": {
-            "replicas": n, "serviceName": name, "podManagementPolicy": "Parallel",
+            "replicas": n,
+            "serviceName": name,
+            "podManagementPolicy": "Parallel",
             "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "app", "image": image}]}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
             "updateStrategy": {"type": "RollingUpdate"},
         },
     }
@@ -61,12 +78,19 @@ def set_path(kind: str, ns: str, name: str) -> str:
 
 def rolled_out(obj: dict[str, Any], n: int) -> bool:
     st = obj.get("status") or {}
-    return bool(st.get("observedGeneration") == obj["metadata"]["generation"] and st.get("updatedReplicas") == n
-                and st.get("readyReplicas") == n and st.get("currentRevision") == st.get("updateRevision"))
+    return bool(
+        st.get("observedGeneration") == obj["metadata"]["generation"]
+        and st.get("updatedReplicas") == n
+        and st.get("readyReplicas") == n
+        and st.get("currentRevision") == st.get("updateRevision")
+    )
 
 
 def pod_ready(p: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (p.get("status") or {}).get("conditions", []))
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (p.get("status") or {}).get("conditions", [])
+    )
 
 
 def running_image(p: dict[str, Any], image: str) -> bool:
@@ -75,8 +99,17 @@ def running_image(p: dict[str, Any], image: str) -> bool:
     return pod_ready(p) and any(c.get("name") == "app" and c.get("image") == image for c in sts)
 
 
-async def _watch_rollout(client: KubeClient, kind: str, ns: str, name: str, n: int, t0: float,
-                         timeline: bool, limit_s: float, interval: float) -> list[tuple[float, int]]:
+async def _watch_rollout(
+    client: KubeClient,
+    kind: str,
+    ns: str,
+    name: str,
+    n: int,
+    t0: float,
+    timeline: bool,
+    limit_s: float,
+    interval: float,
+) -> list[tuple[float, int]]:
     """Polls the set's status until rolled out; with ``timeline``, also the pods running the new
     image and Ready, as (seconds since ``t0``, count)."""
     points: list[tuple[float, int]] = []
@@ -104,25 +137,43 @@ def create_and_wait(g: Ground, kind: str, obj: dict[str, Any], ns: str, n: int, 
     g.kubectl("create", "namespace", ns)
     g.apply(obj, ns)
     name = obj["metadata"]["name"]
-    wait(lambda: rolled_out(g.api.run(g.api.client.get(set_path(kind, ns, name))), n), timeout,
-         f"{kind} {ns}/{name} created and ready", interval=1)
+    wait(
+        lambda: rolled_out(g.api.run(g.api.client.get(set_path(kind, ns, name))), n),
+        timeout,
+        f"{kind} {ns}/{name} created and ready",
+        interval=1,
+    )
 
 
-def rollout(g: Ground, kind: str, ns: str, name: str, n: int, timeout: float, timeline: bool = False,
-            interval: float = 0.25) -> dict[str, Any]:
+def rollout(
+    g: Ground,
+    kind: str,
+    ns: str,
+    name: str,
+    n: int,
+    timeout: float,
+    timeline: bool = False,
+    interval: float = 0.25,
+) -> dict[str, Any]:
     """Change the image, time until the status shows every pod updated and ready."""
     time.sleep(1)
     mark = g.audit_mark()
     patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": NEW}]}}}}
     t0 = time.monotonic()
     g.api.run(g.api.client.patch(set_path(kind, ns, name), patch, "merge"))  # CRDs: no strategic merge
-    points = g.api.run(_watch_rollout(g.api.client, kind, ns, name, n, t0, timeline, timeout, interval), timeout + 60)
+    points = g.api.run(
+        _watch_rollout(g.api.client, kind, ns, name, n, t0, timeline, timeout, interval), timeout + 60
+    )
     wall = time.monotonic() - t0
     time.sleep(1)
     writes = operator_writes(g, mark, ns, "kruise-py" if kind == "asts" else "kube-controller-manager")
     pod_writes = sum(v for k, v in writes.items() if " pods" in k)
-    out: dict[str, Any] = {"wall_s": round(wall, 2), "writes": writes, "pod_writes_per_pod": round(pod_writes / n, 2),
-                           "all_writes_per_pod": round(sum(writes.values()) / n, 2)}
+    out: dict[str, Any] = {
+        "wall_s": round(wall, 2),
+        "writes": writes,
+        "pod_writes_per_pod": round(pod_writes / n, 2),
+        "all_writes_per_pod": round(sum(writes.values()) / n, 2),
+    }
     if timeline:
         out["timeline"] = points
     return out
@@ -131,22 +182,38 @@ def rollout(g: Ground, kind: str, ns: str, name: str, n: int, timeout: float, ti
 # -- P1 ------------------------------------------------------------------------------------------
 def _state_annotation() -> str:
     # About the size of the in-place update state the controller writes.
-    return json.dumps({"revision": "web-7c9d8f6b5d", "updateTimestamp": "2026-11-22T12:00:00Z",
-                       "lastContainerStatuses": {"app": {"imageID": "docker.io/library/nginx@sha256:" + "0" * 64}}})
+    return json.dumps(
+        {
+            "revision": "web-7c9d8f6b5d",
+            "updateTimestamp": "2026-11-22T12:00:00Z",
+            "lastContainerStatuses": {"app": {"imageID": "docker.io/library/nginx@sha256:" + "0" * 64}},
+        }
+    )
 
 
 async def _bare_writes(client: KubeClient, ns: str, names: list[str], annotation: str) -> None:
     """What the controller writes per pod for an in-place update: readiness gate False
     (pods/status), the image + state annotation (pods), readiness gate True (pods/status). All
     pods at once; the client's connection pool (64, as the operator's) is the concurrency limit."""
+
     def gate(status: str) -> dict[str, Any]:
-        return {"status": {"conditions": [{"type": GATE, "status": status, "lastTransitionTime": "2026-11-22T12:00:00Z"}]}}
+        return {
+            "status": {
+                "conditions": [{"type": GATE, "status": status, "lastTransitionTime": "2026-11-22T12:00:00Z"}]
+            }
+        }
 
     async def one(name: str) -> None:
         path = path_for("v1", "pods", ns, name)
         await client.patch(f"{path}/status", gate("False"), "strategic")
-        await client.patch(path, {"metadata": {"annotations": {"apps.kruise.io/inplace-update-state": annotation}},
-                                  "spec": {"containers": [{"name": "app", "image": NEW}]}}, "strategic")
+        await client.patch(
+            path,
+            {
+                "metadata": {"annotations": {"apps.kruise.io/inplace-update-state": annotation}},
+                "spec": {"containers": [{"name": "app", "image": NEW}]},
+            },
+            "strategic",
+        )
         await client.patch(f"{path}/status", gate("True"), "strategic")
 
     await asyncio.gather(*(one(n) for n in names))
@@ -155,9 +222,20 @@ async def _bare_writes(client: KubeClient, ns: str, names: list[str], annotation
 async def _create_bare_pods(client: KubeClient, ns: str, n: int) -> list[str]:
     path = path_for("v1", "pods", ns)
     names = [f"base-{i}" for i in range(n)]
-    await asyncio.gather(*(client.create(path, {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": nm, "labels": {"app": "base"}},
-        "spec": {"containers": [{"name": "app", "image": OLD}]}}) for nm in names))
+    await asyncio.gather(
+        *(
+            client.create(
+                path,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": nm, "labels": {"app": "base"}},
+                    "spec": {"containers": [{"name": "app", "image": OLD}]},
+                },
+            )
+            for nm in names
+        )
+    )
     return names
 
 
@@ -171,15 +249,25 @@ def p1(scale: float = 1.0) -> dict[str, Any]:
     nodes = max(2, -(-n // 100))
     sim = ("--start-delay", "0", "--stop-delay", "0", "--ready-delay", "0", "--max-pods", "200")
     timeout = max(300.0, n * 0.6)
-    res: dict[str, Any] = {"id": "P1", "pods": n, "nodes": nodes, "max_unavailable": "100%", "sim_args": list(sim),
-                           "operator_args": ["--qps", "0"]}
+    res: dict[str, Any] = {
+        "id": "P1",
+        "pods": n,
+        "nodes": nodes,
+        "max_unavailable": "100%",
+        "sim_args": list(sim),
+        "operator_args": ["--qps", "0"],
+    }
     with scenario_ground(nodes=nodes, sim_args=sim, operator_args=("--qps", "0")) as g:
         api = g.api
         g.kubectl("create", "namespace", "p1-base")
         create_and_wait(g, "asts", kruise_set("web", n, "100%"), "p1-kruise", n, timeout)
         names = api.run(_create_bare_pods(api.client, "p1-base", n))
-        wait(lambda: api.run(_count_running(api.client, "p1-base", "app=base", OLD)) == n, timeout,
-             "baseline pods running", interval=1)
+        wait(
+            lambda: api.run(_count_running(api.client, "p1-base", "app=base", OLD)) == n,
+            timeout,
+            "baseline pods running",
+            interval=1,
+        )
         res["load_before"] = loadavg()
         res["kruise_py"] = rollout(g, "asts", "p1-kruise", "web", n, timeout)
         # Baseline: the same writes from a bare client, to the end state (every pod Ready on the new image).
@@ -188,20 +276,31 @@ def p1(scale: float = 1.0) -> dict[str, Any]:
         t0 = time.monotonic()
         api.run(_bare_writes(api.client, "p1-base", names, _state_annotation()), timeout)
         writes_done = time.monotonic() - t0
-        wait(lambda: api.run(_count_running(api.client, "p1-base", "app=base", NEW)) == n, timeout,
-             "baseline pods on the new image", interval=0.25)
+        wait(
+            lambda: api.run(_count_running(api.client, "p1-base", "app=base", NEW)) == n,
+            timeout,
+            "baseline pods on the new image",
+            interval=0.25,
+        )
         wall = time.monotonic() - t0
         time.sleep(1)
         bw = operator_writes(g, mark, "p1-base", "bench")
-        res["baseline"] = {"wall_s": round(wall, 2), "writes_done_s": round(writes_done, 2), "writes": bw,
-                           "pod_writes_per_pod": round(sum(bw.values()) / n, 2), "concurrency_limit": 64}
+        res["baseline"] = {
+            "wall_s": round(wall, 2),
+            "writes_done_s": round(writes_done, 2),
+            "writes": bw,
+            "pod_writes_per_pod": round(sum(bw.values()) / n, 2),
+            "concurrency_limit": 64,
+        }
         res["load_after"] = loadavg()
     res["ratio"] = round(res["kruise_py"]["wall_s"] / res["baseline"]["wall_s"], 2)
     res["goal"] = "kruise-py / baseline <= 1.3"
     res["goal_met"] = res["ratio"] <= 1.3
-    res["summary"] = (f"P1 {n}-pod in-place rollout: kruise-py {res['kruise_py']['wall_s']} s vs bare client "
-                      f"{res['baseline']['wall_s']} s = {res['ratio']}x (goal <= 1.3x); pod writes/pod "
-                      f"{res['kruise_py']['pod_writes_per_pod']} vs {res['baseline']['pod_writes_per_pod']}")
+    res["summary"] = (
+        f"P1 {n}-pod in-place rollout: kruise-py {res['kruise_py']['wall_s']} s vs bare client "
+        f"{res['baseline']['wall_s']} s = {res['ratio']}x (goal <= 1.3x); pod writes/pod "
+        f"{res['kruise_py']['pod_writes_per_pod']} vs {res['baseline']['pod_writes_per_pod']}"
+    )
     return res
 
 
@@ -213,14 +312,28 @@ def p2(scale: float = 1.0, upstream: bool = True) -> dict[str, Any]:
     stop = start = ready = 1.0 if scale >= 0.5 else 0.2
     # A deleted pod's container stops in `stop` s too (the simulator's delete delay), so the
     # upstream recreate pays stop + deletion + scheduling + start + readiness per pod.
-    sim = ("--stop-delay", str(stop), "--start-delay", str(start), "--ready-delay", str(ready), "--delete-delay", str(stop))
+    sim = (
+        "--stop-delay",
+        str(stop),
+        "--start-delay",
+        str(start),
+        "--ready-delay",
+        str(ready),
+        "--delete-delay",
+        str(stop),
+    )
     waves = -(-n // max_u)
     floor = waves * (stop + start + ready)
     timeout = max(600.0, n * 8.0)
-    res: dict[str, Any] = {"id": "P2", "pods": n, "max_unavailable": max_u, "sim_args": list(sim),
-                           "operator_args": ["--qps", "0"],
-                           "node_side_floor_s": floor,
-                           "floor_rule": f"{waves} waves x (stop {stop} + start {start} + readiness {ready}) s"}
+    res: dict[str, Any] = {
+        "id": "P2",
+        "pods": n,
+        "max_unavailable": max_u,
+        "sim_args": list(sim),
+        "operator_args": ["--qps", "0"],
+        "node_side_floor_s": floor,
+        "floor_rule": f"{waves} waves x (stop {stop} + start {start} + readiness {ready}) s",
+    }
     with scenario_ground(nodes=4, sim_args=sim, operator_args=("--qps", "0")) as g:
         res["load_before"] = loadavg()
         create_and_wait(g, "asts", kruise_set("web", n, max_u), "p2-kruise", n, timeout)

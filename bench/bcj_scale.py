@@ -18,19 +18,30 @@ from .harness import Ground, loadavg, scenario_ground, wait
 
 def _job(run_seconds: float) -> dict[str, Any]:
     return {
-        "apiVersion": "apps.kruise.io/v1alpha1", "kind": "BroadcastJob", "metadata": {"name": "everywhere"},
-        "spec": {"template": {
-            "metadata": {"annotations": {"sim.kruise-py.io/run-seconds": str(run_seconds)}},
-            "spec": {"restartPolicy": "Never", "containers": [{"name": "task", "image": "busybox:1.36"}]}}},
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "BroadcastJob",
+        "metadata": {"name": "everywhere"},
+        "spec": {
+            "template": {
+                "metadata": {"annotations": {"sim.kruise-py.io/run-seconds": str(run_seconds)}},
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "task", "image": "busybox:1.36"}]},
+            }
+        },
     }
 
 
 def _daemonset() -> dict[str, Any]:
     return {
-        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "everywhere"},
-        "spec": {"selector": {"matchLabels": {"app": "everywhere"}},
-                 "template": {"metadata": {"labels": {"app": "everywhere"}},
-                              "spec": {"containers": [{"name": "task", "image": "busybox:1.36"}]}}},
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "everywhere"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "everywhere"}},
+            "template": {
+                "metadata": {"labels": {"app": "everywhere"}},
+                "spec": {"containers": [{"name": "task", "image": "busybox:1.36"}]},
+            },
+        },
     }
 
 
@@ -50,9 +61,14 @@ def run_job(g: Ground, ns: str, run_seconds: float, nodes: int) -> dict[str, Any
     time.sleep(1)
     writes = operator_writes(g, mark, ns)
     pods = st["desired"]
-    return {"wall_s": round(wall, 2), "desired": pods, "succeeded": st["succeeded"], "writes": writes,
-            "writes_per_pod": round(sum(writes.values()) / max(1, pods), 2),
-            "pod_creates_per_pod": round(writes.get("create pods", 0) / max(1, pods), 2)}
+    return {
+        "wall_s": round(wall, 2),
+        "desired": pods,
+        "succeeded": st["succeeded"],
+        "writes": writes,
+        "writes_per_pod": round(sum(writes.values()) / max(1, pods), 2),
+        "pod_creates_per_pod": round(writes.get("create pods", 0) / max(1, pods), 2),
+    }
 
 
 def run_daemonset(g: Ground, ns: str, nodes: int) -> dict[str, Any]:
@@ -76,7 +92,12 @@ def run_daemonset(g: Ground, ns: str, nodes: int) -> dict[str, Any]:
 
 def p7(scale: float = 1.0, run_seconds: float = 1.0) -> dict[str, Any]:
     nodes = max(2, round(500 * scale))
-    res: dict[str, Any] = {"id": "P7", "nodes": nodes, "run_seconds": run_seconds, "operator_args": ["--qps", "0"]}
+    res: dict[str, Any] = {
+        "id": "P7",
+        "nodes": nodes,
+        "run_seconds": run_seconds,
+        "operator_args": ["--qps", "0"],
+    }
     with scenario_ground(nodes=nodes, operator_args=("--qps", "0")) as g:
         nodes = res["nodes"] = g.nodes  # a shared (smoke) sandbox has its own node count
         res["load_before"] = loadavg()
@@ -86,7 +107,9 @@ def p7(scale: float = 1.0, run_seconds: float = 1.0) -> dict[str, Any]:
     k, u = res["kruise_py"]["wall_s"], res["upstream_daemonset"]["wall_s"]
     res["daemonset_over_broadcastjob"] = round(u / k, 2)
     res["goal"] = "report the ratio"
-    res["summary"] = (f"P7 over {nodes} nodes: BroadcastJob completed in {k} s ({res['kruise_py']['succeeded']} "
-                      f"succeeded, {res['kruise_py']['writes_per_pod']} writes/pod); DaemonSet available in {u} s; "
-                      f"DaemonSet / BroadcastJob = {res['daemonset_over_broadcastjob']}")
+    res["summary"] = (
+        f"P7 over {nodes} nodes: BroadcastJob completed in {k} s ({res['kruise_py']['succeeded']} "
+        f"succeeded, {res['kruise_py']['writes_per_pod']} writes/pod); DaemonSet available in {u} s; "
+        f"DaemonSet / BroadcastJob = {res['daemonset_over_broadcastjob']}"
+    )
     return res

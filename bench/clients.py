@@ -202,7 +202,9 @@ ADAPTERS: dict[str, type[Adapter]] = {a.name: a for a in (KruisePy, KubernetesAs
 # -- worker: one client, one fresh process ------------------------------------------------------
 
 
-async def _patch_all(ad: Adapter, names: list[str], value: str, conc: int) -> tuple[float, float, list[float]]:
+async def _patch_all(
+    ad: Adapter, names: list[str], value: str, conc: int
+) -> tuple[float, float, list[float]]:
     """Merge-patch every pod's label to ``value``, ``conc`` at a time: (wall s, CPU s, latencies)."""
     sem = asyncio.Semaphore(conc)
     body = {"metadata": {"labels": {LABEL: value}}}
@@ -248,12 +250,19 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
             if got != [value] * len(check):
                 raise SystemExit(f"{args.worker}: c={conc}: expected {LABEL}={value} on {check}, got {got}")
             q = statistics.quantiles(lat, n=100, method="inclusive")
-            out["rounds"].append({
-                "concurrency": conc, "patches": len(lat), "wall_s": wall, "patches_per_s": len(lat) / wall,
-                "p50_ms": statistics.median(lat) * 1e3, "p99_ms": q[98] * 1e3,
-                "cpu_us_per_patch": cpu / len(lat) * 1e6, "verified_pods": len(check),
-                "rss_after_round": rss_bytes(),
-            })
+            out["rounds"].append(
+                {
+                    "concurrency": conc,
+                    "patches": len(lat),
+                    "wall_s": wall,
+                    "patches_per_s": len(lat) / wall,
+                    "p50_ms": statistics.median(lat) * 1e3,
+                    "p99_ms": q[98] * 1e3,
+                    "cpu_us_per_patch": cpu / len(lat) * 1e6,
+                    "verified_pods": len(check),
+                    "rss_after_round": rss_bytes(),
+                }
+            )
     finally:
         await ad.close()
     out["rss_peak"] = peak_rss_bytes()
@@ -269,7 +278,9 @@ def _pod(name: str, finalizers: list[str] | None = None) -> dict[str, Any]:
     if finalizers:
         md["finalizers"] = finalizers
     return {
-        "apiVersion": "v1", "kind": "Pod", "metadata": md,
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": md,
         "spec": {
             # No scheduler has this name: pods stay Pending and untouched by anything but us.
             "schedulerName": "bench-unscheduled",
@@ -316,11 +327,27 @@ async def _teardown(kubeconfig: str, namespace: str) -> None:
         await kc.delete(path_for("v1", "namespaces", namespace))
 
 
-def _run_worker(client: str, kubeconfig: str, namespace: str, tag: str, args: argparse.Namespace) -> dict[str, Any]:
+def _run_worker(
+    client: str, kubeconfig: str, namespace: str, tag: str, args: argparse.Namespace
+) -> dict[str, Any]:
     cmd = [
-        sys.executable, "-m", "bench.clients", "--worker", client, "--kubeconfig", kubeconfig,
-        "--namespace", namespace, "--tag", tag, "--pods", str(args.pods), "--warmup", str(args.warmup),
-        "--concurrency", ",".join(map(str, args.concurrency)),
+        sys.executable,
+        "-m",
+        "bench.clients",
+        "--worker",
+        client,
+        "--kubeconfig",
+        kubeconfig,
+        "--namespace",
+        namespace,
+        "--tag",
+        tag,
+        "--pods",
+        str(args.pods),
+        "--warmup",
+        str(args.warmup),
+        "--concurrency",
+        ",".join(map(str, args.concurrency)),
     ]
     p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
     if p.returncode != 0:
@@ -337,7 +364,11 @@ def _audit(audit_log: Path, namespace: str) -> list[dict[str, Any]]:
         for line in f:
             ev = json.loads(line)
             ref = ev.get("objectRef") or {}
-            if ev.get("verb") == "patch" and ref.get("resource") == "pods" and ref.get("namespace") == namespace:
+            if (
+                ev.get("verb") == "patch"
+                and ref.get("resource") == "pods"
+                and ref.get("namespace") == namespace
+            ):
                 code = (ev.get("responseStatus") or {}).get("code", 0)
                 seen[(ev.get("userAgent", ""), ev["user"]["username"], code)] += 1
     return [{"user_agent": ua, "user": u, "code": c, "patches": n} for (ua, u, c), n in sorted(seen.items())]
@@ -355,26 +386,45 @@ def _summary(runs: list[dict[str, Any]], concs: list[int]) -> dict[str, Any]:
     for c in concs:
         rs = [x for r in runs for x in r["rounds"] if x["concurrency"] == c]
         s["by_concurrency"][str(c)] = {
-            k: med(x[k] for x in rs) for k in ("wall_s", "patches_per_s", "p50_ms", "p99_ms", "cpu_us_per_patch")
-        } | {"patches_per_s_min": min(x["patches_per_s"] for x in rs),
-             "patches_per_s_max": max(x["patches_per_s"] for x in rs)}
+            k: med(x[k] for x in rs)
+            for k in ("wall_s", "patches_per_s", "p50_ms", "p99_ms", "cpu_us_per_patch")
+        } | {
+            "patches_per_s_min": min(x["patches_per_s"] for x in rs),
+            "patches_per_s_max": max(x["patches_per_s"] for x in rs),
+        }
     return s
 
 
 def _table(results: dict[str, Any], concs: list[int]) -> str:
-    head = ("client", "conc", "wall s", "patches/s (min-max)", "p50 ms", "p99 ms", "CPU us/patch",
-            "RSS import MiB", "RSS peak MiB")
+    head = (
+        "client",
+        "conc",
+        "wall s",
+        "patches/s (min-max)",
+        "p50 ms",
+        "p99 ms",
+        "CPU us/patch",
+        "RSS import MiB",
+        "RSS peak MiB",
+    )
     rows = []
     for name, r in results.items():
         s = r["median"]
         for c in concs:
             b = s["by_concurrency"][str(c)]
-            rows.append((
-                name, str(c), f"{b['wall_s']:.2f}",
-                f"{b['patches_per_s']:.0f} ({b['patches_per_s_min']:.0f}-{b['patches_per_s_max']:.0f})",
-                f"{b['p50_ms']:.2f}", f"{b['p99_ms']:.2f}", f"{b['cpu_us_per_patch']:.0f}",
-                f"{s['rss_after_import_mib']:.1f}", f"{s['rss_peak_mib']:.1f}",
-            ))
+            rows.append(
+                (
+                    name,
+                    str(c),
+                    f"{b['wall_s']:.2f}",
+                    f"{b['patches_per_s']:.0f} ({b['patches_per_s_min']:.0f}-{b['patches_per_s_max']:.0f})",
+                    f"{b['p50_ms']:.2f}",
+                    f"{b['p99_ms']:.2f}",
+                    f"{b['cpu_us_per_patch']:.0f}",
+                    f"{s['rss_after_import_mib']:.1f}",
+                    f"{s['rss_peak_mib']:.1f}",
+                )
+            )
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
@@ -398,28 +448,43 @@ def _orchestrate(args: argparse.Namespace) -> int:
             server_version = asyncio.run(_setup(kubeconfig, namespace, args.pods))
             runs: dict[str, list[dict[str, Any]]] = {c: [] for c in args.clients}
             for rep in range(args.reps):
-                order = args.clients[rep % len(args.clients):] + args.clients[: rep % len(args.clients)]
+                order = args.clients[rep % len(args.clients) :] + args.clients[: rep % len(args.clients)]
                 for client in order:
                     r = _run_worker(client, kubeconfig, namespace, f"{client.replace('_', '-')}-r{rep}", args)
                     runs[client].append(r)
-                    print(f"rep {rep} {client:20s} " + "  ".join(
-                        f"c={x['concurrency']}: {x['patches_per_s']:.0f}/s p99 {x['p99_ms']:.1f}ms"
-                        for x in r["rounds"]) + f"  peak RSS {r['rss_peak'] / MIB:.1f} MiB", flush=True)
+                    print(
+                        f"rep {rep} {client:20s} "
+                        + "  ".join(
+                            f"c={x['concurrency']}: {x['patches_per_s']:.0f}/s p99 {x['p99_ms']:.1f}ms"
+                            for x in r["rounds"]
+                        )
+                        + f"  peak RSS {r['rss_peak'] / MIB:.1f} MiB",
+                        flush=True,
+                    )
             audit = _audit(audit_log, namespace) if audit_log else []
             asyncio.run(_teardown(kubeconfig, namespace))
         finally:
             if plane is not None:
                 plane.stop()
 
-    results = {c: {"version": rs[0]["version"], "median": _summary(rs, args.concurrency), "runs": rs}
-               for c, rs in runs.items()}
+    results = {
+        c: {"version": rs[0]["version"], "median": _summary(rs, args.concurrency), "runs": rs}
+        for c, rs in runs.items()
+    }
     table = _table(results, args.concurrency)
     doc = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m bench.clients " + " ".join(sys.argv[1:]),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "kubernetes": server_version,
-        "pods": args.pods, "reps": args.reps, "warmup": args.warmup, "concurrency": args.concurrency,
+        "pods": args.pods,
+        "reps": args.reps,
+        "warmup": args.warmup,
+        "concurrency": args.concurrency,
         "duration_s": round(time.monotonic() - started, 1),
         "audit_pod_patches": audit,
         "results": results,
@@ -431,8 +496,10 @@ def _orchestrate(args: argparse.Namespace) -> int:
     print(table)
     print()
     for c, r in results.items():
-        print(f"{c}: {r['version']}; RSS base {r['median']['rss_base_mib']:.1f} MiB, "
-              f"client ready {r['median']['rss_client_ready_mib']:.1f} MiB")
+        print(
+            f"{c}: {r['version']}; RSS base {r['median']['rss_base_mib']:.1f} MiB, "
+            f"client ready {r['median']['rss_client_ready_mib']:.1f} MiB"
+        )
     for a in audit:
         print(f"audit: {a['patches']:5d} pod PATCHes by {a['user']!r} via {a['user_agent']!r} -> {a['code']}")
     bad = [a for a in audit if a["user"] != "kruise-py-admin" or not 200 <= a["code"] < 300]

@@ -78,9 +78,16 @@ def fleet(scale: float = 1.0) -> dict[str, dict[str, Any]]:
     sim = ("--start-delay", "0", "--stop-delay", "0", "--ready-delay", "0", "--max-pods", "260")
     timeout = max(600.0, total * 0.3)
     nss = [f"fleet-{i}" for i in range(sets)]
-    p4: dict[str, Any] = {"id": "P4", "sets": sets, "pods_per_set": per, "pods": total, "nodes": nodes,
-                          "sim_args": list(sim), "operator_args": ["--qps", "0"],
-                          "kubernetes_asyncio_importable_in_operator": False}
+    p4: dict[str, Any] = {
+        "id": "P4",
+        "sets": sets,
+        "pods_per_set": per,
+        "pods": total,
+        "nodes": nodes,
+        "sim_args": list(sim),
+        "operator_args": ["--qps", "0"],
+        "kubernetes_asyncio_importable_in_operator": False,
+    }
     p6: dict[str, Any] = {"id": "P6", "sets": sets, "pods": total}
     with scenario_ground(nodes=nodes, sim_args=sim, operator_args=("--qps", "0")) as g:
         p4["load_before"] = loadavg()
@@ -102,20 +109,34 @@ def fleet(scale: float = 1.0) -> dict[str, dict[str, Any]]:
         sampler.stop()
         g.stop_operator()
         for ns in nss:
-            g.api.run(g.api.client.patch(set_path("asts", ns, "web"), {"spec": {"revisionHistoryLimit": 7}}, "merge"))
+            g.api.run(
+                g.api.client.patch(
+                    set_path("asts", ns, "web"), {"spec": {"revisionHistoryLimit": 7}}, "merge"
+                )
+            )
         p6["load_before"] = loadavg()
         t_spawn = g.start_operator(wait_ready=False)
         sampler = RssSampler(g.operator_pid)
         prof = profile.start(g.operator_pid, "P6-restart") if profile.enabled() else None
-        wait(lambda: _all(g, nss, lambda o: (o.get("status") or {}).get("observedGeneration") == o["metadata"]["generation"]),
-             300, "every set reconciled after the restart", interval=0.1)
+        wait(
+            lambda: _all(
+                g,
+                nss,
+                lambda o: (o.get("status") or {}).get("observedGeneration") == o["metadata"]["generation"],
+            ),
+            300,
+            "every set reconciled after the restart",
+            interval=0.1,
+        )
         p6["all_owners_reconciled_s"] = round(time.monotonic() - t_spawn, 2)
         p6["profile"] = profile.stop(prof)
         wait(lambda: _ready(g), 120, "operator ready", interval=0.2)
         p6["goal"] = "every owner reconciled once <= 5 s after start"
         p6["goal_met"] = p6["all_owners_reconciled_s"] <= 5
-        p6["summary"] = (f"P6 restart with {total} pods in {sets} sets: every owner reconciled "
-                         f"{p6['all_owners_reconciled_s']} s after the process started (goal <= 5 s)")
+        p6["summary"] = (
+            f"P6 restart with {total} pods in {sets} sets: every owner reconciled "
+            f"{p6['all_owners_reconciled_s']} s after the process started (goal <= 5 s)"
+        )
         time.sleep(5)
         p4["rss_rest_after_restart_mib"] = _mib(proc_status(g.operator_pid, "VmRSS"))
         p4["smaps_after_restart"] = smaps_rss(g.operator_pid)
@@ -126,7 +147,12 @@ def fleet(scale: float = 1.0) -> dict[str, dict[str, Any]]:
         for ns in nss:
             g.api.run(g.api.client.patch(set_path("asts", ns, "web"), patch, "merge"))
         time.sleep(1)
-        wait(lambda: _all(g, nss, lambda o: rolled_out(o, per)), timeout, f"{total} pods rolled out", interval=2)
+        wait(
+            lambda: _all(g, nss, lambda o: rolled_out(o, per)),
+            timeout,
+            f"{total} pods rolled out",
+            interval=2,
+        )
         p4["rollout_s"] = round(time.monotonic() - t0, 1)
         p4["rss_peak_rollout_mib"] = _mib(sampler.peak_since(t0))
         p4["vmhwm_since_restart_mib"] = _mib(proc_status(g.operator_pid, "VmHWM"))
@@ -135,14 +161,18 @@ def fleet(scale: float = 1.0) -> dict[str, dict[str, Any]]:
         p4["smaps_after_rollout"] = smaps_rss(g.operator_pid)
         sampler.stop()
         p4["load_after"] = loadavg()
-        p4["pods_seen"] = sum(len(g.api.run(g.api.client.list(path_for("v1", "pods", ns), labelSelector="app=web"))["items"])
-                              for ns in nss)
+        p4["pods_seen"] = sum(
+            len(g.api.run(g.api.client.list(path_for("v1", "pods", ns), labelSelector="app=web"))["items"])
+            for ns in nss
+        )
     peak = max(p4["rss_peak_create_mib"], p4["rss_peak_rollout_mib"])
     p4["rss_peak_mib"] = peak
     p4["goal"] = "peak RSS <= 150 MiB"
     p4["goal_met"] = peak <= 150
-    p4["summary"] = (f"P4 operator RSS with {total} pods: rest {p4['rss_rest_mib']} MiB, peak {peak} MiB "
-                     f"(create {p4['rss_peak_create_mib']}, rollout {p4['rss_peak_rollout_mib']}) (goal <= 150 MiB)")
+    p4["summary"] = (
+        f"P4 operator RSS with {total} pods: rest {p4['rss_rest_mib']} MiB, peak {peak} MiB "
+        f"(create {p4['rss_peak_create_mib']}, rollout {p4['rss_peak_rollout_mib']}) (goal <= 150 MiB)"
+    )
     return {"P4": p4, "P6": p6}
 
 

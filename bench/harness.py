@@ -183,8 +183,13 @@ class Ground:
         return self.cp.kubeconfig
 
     def kubectl(self, *args: str, input: str | None = None) -> str:
-        r = subprocess.run([str(self.kubectl_bin), f"--kubeconfig={self.kubeconfig}", *args], input=input,
-                           capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            [str(self.kubectl_bin), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if r.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)}: {r.stderr}")
         return r.stdout
@@ -210,7 +215,9 @@ class Ground:
         """A position in the audit log; writes after it are counted by :meth:`writes_since`."""
         return self.cp.audit_log.stat().st_size if self.cp.audit_log.exists() else 0
 
-    def writes_since(self, mark: int, *, user_agent_prefix: str, namespace: str | None = None) -> Counter[str]:
+    def writes_since(
+        self, mark: int, *, user_agent_prefix: str, namespace: str | None = None
+    ) -> Counter[str]:
         """Writes by clients whose user agent starts with the prefix, by resource[/subresource] and verb."""
         counts: Counter[str] = Counter()
         with open(self.cp.audit_log, "rb") as f:
@@ -225,14 +232,17 @@ class Ground:
                     ref = e.get("objectRef") or {}
                     if namespace and ref.get("namespace") != namespace:
                         continue
-                    res = ref.get("resource", "?") + ("/" + ref["subresource"] if ref.get("subresource") else "")
+                    res = ref.get("resource", "?") + (
+                        "/" + ref["subresource"] if ref.get("subresource") else ""
+                    )
                     counts[f"{e['verb']} {res}"] += 1
         return counts
 
 
 @contextlib.contextmanager
-def ground(nodes: int = 4, sim_args: tuple[str, ...] = (), operator: bool = True,
-           operator_args: tuple[str, ...] = ()) -> Iterator[Ground]:
+def ground(
+    nodes: int = 4, sim_args: tuple[str, ...] = (), operator: bool = True, operator_args: tuple[str, ...] = ()
+) -> Iterator[Ground]:
     """A fresh control plane, ``nodes`` simulated nodes and (unless ``operator=False``) the operator
     with the given extra flags; everything is stopped on exit, by PID."""
     bins = binaries.find(build=True)
@@ -242,15 +252,43 @@ def ground(nodes: int = 4, sim_args: tuple[str, ...] = (), operator: bool = True
         g = Ground(cp, bins.kubectl, nodes=nodes)
         try:
             apply_crds(cp.kubeconfig)
-            g.spawn("simulator", [sys.executable, "-m", "kruise_py.sandbox.simulator", "--kubeconfig",
-                                  str(cp.kubeconfig), "--nodes", str(nodes), *sim_args])
+            g.spawn(
+                "simulator",
+                [
+                    sys.executable,
+                    "-m",
+                    "kruise_py.sandbox.simulator",
+                    "--kubeconfig",
+                    str(cp.kubeconfig),
+                    "--nodes",
+                    str(nodes),
+                    *sim_args,
+                ],
+            )
             wait_nodes_ready(cp.kubeconfig, nodes, timeout=max(120, nodes))
             g.metrics_port = free_port()
-            launcher = (TRACEMALLOC_PRELUDE if os.environ.get("BENCH_TRACEMALLOC") else "") + OPERATOR_LAUNCHER
-            g.operator_argv = [sys.executable, "-c", launcher, "run", "--kubeconfig", str(cp.kubeconfig),
-                               "--metrics-host", "127.0.0.1", "--metrics-port", str(g.metrics_port),
-                               "--webhook-mode", "local", "--webhook-port", str(free_port()),
-                               "--cert-dir", str(Path(d) / "certs"), *operator_args]
+            launcher = (
+                TRACEMALLOC_PRELUDE if os.environ.get("BENCH_TRACEMALLOC") else ""
+            ) + OPERATOR_LAUNCHER
+            g.operator_argv = [
+                sys.executable,
+                "-c",
+                launcher,
+                "run",
+                "--kubeconfig",
+                str(cp.kubeconfig),
+                "--metrics-host",
+                "127.0.0.1",
+                "--metrics-port",
+                str(g.metrics_port),
+                "--webhook-mode",
+                "local",
+                "--webhook-port",
+                str(free_port()),
+                "--cert-dir",
+                str(Path(d) / "certs"),
+                *operator_args,
+            ]
             if operator:
                 g.start_operator()
             yield g
@@ -283,7 +321,9 @@ def shared_ground(g: Ground) -> Iterator[Ground]:
 
 
 @contextlib.contextmanager
-def scenario_ground(nodes: int, sim_args: tuple[str, ...] = (), operator_args: tuple[str, ...] = ()) -> Iterator[Ground]:
+def scenario_ground(
+    nodes: int, sim_args: tuple[str, ...] = (), operator_args: tuple[str, ...] = ()
+) -> Iterator[Ground]:
     """The scenario's own sandbox, or the shared one (see :func:`shared_ground`)."""
     if _shared is not None:
         yield _shared

@@ -31,8 +31,23 @@ def start(pid: int, name: str, rate: int = 200) -> tuple[subprocess.Popen[bytes]
         return None
     OUT.mkdir(parents=True, exist_ok=True)
     out = OUT / f"{name}.pyspy.txt"
-    p = subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate), "--nonblocking",
-                          "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            str(rate),
+            "--nonblocking",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return p, out
 
 
@@ -79,6 +94,8 @@ def top(raw: str, n: int = 25) -> dict[str, object]:
         if frames:
             self_[frames[-1]] += c
     pct = (lambda c: round(100 * c / total, 1)) if total else (lambda c: 0.0)
-    return {"samples": total,
-            "inclusive_pct": [(f, pct(c)) for f, c in incl.most_common(n)],
-            "self_pct": [(f, pct(c)) for f, c in self_.most_common(n)]}
+    return {
+        "samples": total,
+        "inclusive_pct": [(f, pct(c)) for f, c in incl.most_common(n)],
+        "self_pct": [(f, pct(c)) for f, c in self_.most_common(n)],
+    }

@@ -23,8 +23,10 @@ def plot_p2(res: dict[str, Any], out: Path = DEFAULT_PNG) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
-    for key, label, style in (("kruise_py", f"kruise-py, in place, maxUnavailable {res['max_unavailable']}", "-"),
-                              ("upstream", "upstream apps/v1 StatefulSet RollingUpdate", "--")):
+    for key, label, style in (
+        ("kruise_py", f"kruise-py, in place, maxUnavailable {res['max_unavailable']}", "-"),
+        ("upstream", "upstream apps/v1 StatefulSet RollingUpdate", "--"),
+    ):
         if key not in res:
             continue
         pts = res[key].get("timeline") or []
@@ -51,42 +53,74 @@ def _row(r: dict[str, Any]) -> list[str]:
         return [r["id"], "failed", r["error"][:120], "", ""]
     i = r["id"]
     if i == "P1":
-        return [i, f"{r['pods']}-pod in-place rollout, maxUnavailable 100%, no delays",
-                f"kruise-py {r['kruise_py']['wall_s']} s; bare client, same {r['baseline']['pod_writes_per_pod']} "
-                f"writes/pod at 64 connections: {r['baseline']['wall_s']} s",
-                f"**{r['ratio']}x**", "<= 1.3x"]
+        return [
+            i,
+            f"{r['pods']}-pod in-place rollout, maxUnavailable 100%, no delays",
+            f"kruise-py {r['kruise_py']['wall_s']} s; bare client, same {r['baseline']['pod_writes_per_pod']} "
+            f"writes/pod at 64 connections: {r['baseline']['wall_s']} s",
+            f"**{r['ratio']}x**",
+            "<= 1.3x",
+        ]
     if i == "P2":
-        up = (f"; upstream {r['upstream']['wall_s']} s: **{r['upstream_over_kruise_py']}x** slower "
-              f"(floor ratio {r['upstream_over_floor']}x)") if "upstream" in r else ""
-        return [i, f"{r['pods']}-pod rollout, maxUnavailable {r['max_unavailable']}, stop/start/ready 1 s",
-                f"kruise-py {r['kruise_py']['wall_s']} s; floor {r['node_side_floor_s']:g} s{up}",
-                f"**{r['kruise_py_over_floor']}x** floor", "<= 1.15x floor; upstream / kruise-py >= 13x"]
+        up = (
+            (
+                f"; upstream {r['upstream']['wall_s']} s: **{r['upstream_over_kruise_py']}x** slower "
+                f"(floor ratio {r['upstream_over_floor']}x)"
+            )
+            if "upstream" in r
+            else ""
+        )
+        return [
+            i,
+            f"{r['pods']}-pod rollout, maxUnavailable {r['max_unavailable']}, stop/start/ready 1 s",
+            f"kruise-py {r['kruise_py']['wall_s']} s; floor {r['node_side_floor_s']:g} s{up}",
+            f"**{r['kruise_py_over_floor']}x** floor",
+            "<= 1.15x floor; upstream / kruise-py >= 13x",
+        ]
     if i == "P4":
-        return [i, f"operator RSS, {r['sets']} sets x {r['pods_per_set']} pods",
-                f"rest {r['rss_rest_mib']} MiB (after a restart {r['rss_rest_after_restart_mib']}); peak while "
-                f"creating {r['rss_peak_create_mib']}, during a rollout of all {r['rss_peak_rollout_mib']}",
-                f"**{r['rss_peak_mib']} MiB** peak", "<= 150 MiB"]
+        return [
+            i,
+            f"operator RSS, {r['sets']} sets x {r['pods_per_set']} pods",
+            f"rest {r['rss_rest_mib']} MiB (after a restart {r['rss_rest_after_restart_mib']}); peak while "
+            f"creating {r['rss_peak_create_mib']}, during a rollout of all {r['rss_peak_rollout_mib']}",
+            f"**{r['rss_peak_mib']} MiB** peak",
+            "<= 150 MiB",
+        ]
     if i == "P5":
         a, b = r["baseline_no_sidecarset"]["latency_ms"], r["with_sidecarset"]["latency_ms"]
-        return [i, f"{r['rate_per_s']:g} pod creates/s for {r['seconds']:g} s, injection webhook",
-                f"p50/p99 {a['p50']}/{a['p99']} ms without a SidecarSet, {b['p50']}/{b['p99']} ms with one",
-                f"**+{r['added_ms']['p99']} ms** p99 (+{r['added_ms']['p50']} p50)", "<= +10 ms p99"]
+        return [
+            i,
+            f"{r['rate_per_s']:g} pod creates/s for {r['seconds']:g} s, injection webhook",
+            f"p50/p99 {a['p50']}/{a['p99']} ms without a SidecarSet, {b['p50']}/{b['p99']} ms with one",
+            f"**+{r['added_ms']['p99']} ms** p99 (+{r['added_ms']['p50']} p50)",
+            "<= +10 ms p99",
+        ]
     if i == "P6":
-        return [i, f"operator restart, {r['pods']} pods in {r['sets']} sets",
-                "process start to every set's status.observedGeneration == generation",
-                f"**{r['all_owners_reconciled_s']} s**", "<= 5 s"]
+        return [
+            i,
+            f"operator restart, {r['pods']} pods in {r['sets']} sets",
+            "process start to every set's status.observedGeneration == generation",
+            f"**{r['all_owners_reconciled_s']} s**",
+            "<= 5 s",
+        ]
     if i == "P7":
         k, u = r["kruise_py"], r["upstream_daemonset"]
-        return [i, f"BroadcastJob over {r['nodes']} nodes (pods run {r['run_seconds']:g} s)",
-                f"job completed in {k['wall_s']} s ({k['succeeded']} succeeded, {k['writes_per_pod']} writes/pod); "
-                f"DaemonSet available on all nodes in {u['wall_s']} s",
-                f"DaemonSet / BroadcastJob = **{r['daemonset_over_broadcastjob']}**", "report the ratio"]
+        return [
+            i,
+            f"BroadcastJob over {r['nodes']} nodes (pods run {r['run_seconds']:g} s)",
+            f"job completed in {k['wall_s']} s ({k['succeeded']} succeeded, {k['writes_per_pod']} writes/pod); "
+            f"DaemonSet available on all nodes in {u['wall_s']} s",
+            f"DaemonSet / BroadcastJob = **{r['daemonset_over_broadcastjob']}**",
+            "report the ratio",
+        ]
     return [i, "", r.get("summary", ""), "", ""]
 
 
 def table(all_result: dict[str, Any]) -> str:
-    rows = [["id", "scenario", "measured (same run, same control plane)", "figure", "goal", "met"],
-            ["---"] * 6]
+    rows = [
+        ["id", "scenario", "measured (same run, same control plane)", "figure", "goal", "met"],
+        ["---"] * 6,
+    ]
     for key in sorted(all_result["results"]):
         r = all_result["results"][key]
         met = r.get("goal_met")
@@ -96,11 +130,17 @@ def table(all_result: dict[str, Any]) -> str:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--table":
-        src = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).resolve().parent / "results" / "all.json"
+        src = (
+            Path(sys.argv[2])
+            if len(sys.argv) > 2
+            else Path(__file__).resolve().parent / "results" / "all.json"
+        )
         res = json.loads(src.read_text())
         m = res["meta"]
-        print(f"`{m['command']}` — {m['date']}, commit {m['commit']}, {m['cpus']} CPUs, load average "
-              f"{m['load_at_start']} at start, {m.get('load_at_end')} at the end\n")
+        print(
+            f"`{m['command']}` — {m['date']}, commit {m['commit']}, {m['cpus']} CPUs, load average "
+            f"{m['load_at_start']} at start, {m.get('load_at_end')} at the end\n"
+        )
         print(table(res))
         return
     src = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "results" / "P2.json"

@@ -28,8 +28,14 @@ def pod(i: int) -> dict[str, Any]:
             "resourceVersion": str(i),
             "labels": {"app": "web", "broadcastjob-controller-uid": f"job-{i % 30}"},
             "ownerReferences": [
-                {"apiVersion": "apps.kruise.io/v1beta1", "kind": "StatefulSet", "name": f"web-{i % 100}",
-                 "uid": f"owner-{i % 100}", "controller": True, "blockOwnerDeletion": True}
+                {
+                    "apiVersion": "apps.kruise.io/v1beta1",
+                    "kind": "StatefulSet",
+                    "name": f"web-{i % 100}",
+                    "uid": f"owner-{i % 100}",
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
             ],
         },
         "spec": {"nodeName": f"node-{i % 50}", "containers": [{"name": "main", "image": "nginx:1.25"}]},

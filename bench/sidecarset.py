@@ -48,13 +48,19 @@ WEBHOOK = "inject-sidecarset.apps.kruise.io"
 def sidecarset(name: str, app: str, **spec: Any) -> dict[str, Any]:
     """Two sidecars (one before, one after the app container), a shared volume, transferEnv."""
     return {
-        "apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet", "metadata": {"name": name},
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "SidecarSet",
+        "metadata": {"name": name},
         "spec": {
             "selector": {"matchLabels": {"app": app}},
             "containers": [
-                {"name": f"{name}-before", "image": "busybox:1.36", "podInjectPolicy": "BeforeAppContainer",
-                 "volumeMounts": [{"name": "shared-logs", "mountPath": "/var/log/app"}],
-                 "transferEnv": [{"sourceContainerName": "app", "envName": "TZ"}]},
+                {
+                    "name": f"{name}-before",
+                    "image": "busybox:1.36",
+                    "podInjectPolicy": "BeforeAppContainer",
+                    "volumeMounts": [{"name": "shared-logs", "mountPath": "/var/log/app"}],
+                    "transferEnv": [{"sourceContainerName": "app", "envName": "TZ"}],
+                },
                 {"name": f"{name}-after", "image": "busybox:1.36", "podInjectPolicy": "AfterAppContainer"},
             ],
             "volumes": [{"name": "shared-logs", "emptyDir": {}}],
@@ -68,14 +74,24 @@ def pod_spec() -> dict[str, Any]:
 
 
 def bare_pod(name: str, app: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": app}}, "spec": pod_spec()}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": app}},
+        "spec": pod_spec(),
+    }
 
 
 def deployment(name: str, replicas: int) -> dict[str, Any]:
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec()}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec()},
+        },
     }
 
 
@@ -85,9 +101,13 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def summary_ms(xs: list[float]) -> dict[str, float]:
-    return {"p50": round(pct(xs, 0.50) * 1e3, 1), "p90": round(pct(xs, 0.90) * 1e3, 1),
-            "p99": round(pct(xs, 0.99) * 1e3, 1), "max": round(max(xs) * 1e3, 1),
-            "mean": round(statistics.fmean(xs) * 1e3, 1)}
+    return {
+        "p50": round(pct(xs, 0.50) * 1e3, 1),
+        "p90": round(pct(xs, 0.90) * 1e3, 1),
+        "p99": round(pct(xs, 0.99) * 1e3, 1),
+        "max": round(max(xs) * 1e3, 1),
+        "mean": round(statistics.fmean(xs) * 1e3, 1),
+    }
 
 
 def histogram(text: str, metric: str, label_re: str) -> tuple[float, float]:
@@ -114,14 +134,20 @@ class Probes:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.g.metrics_port}/metrics", timeout=30) as r:
             op = r.read().decode()
         return {
-            "apiserver_webhook_call": histogram(api, "apiserver_admission_webhook_admission_duration_seconds",
-                                                rf'name="{re.escape(WEBHOOK)}".*operation="CREATE"'),
-            "operator_inject_handler": histogram(op, "kruise_py_webhook_admission_duration_seconds",
-                                                 'webhook="inject-sidecarset"'),
+            "apiserver_webhook_call": histogram(
+                api,
+                "apiserver_admission_webhook_admission_duration_seconds",
+                rf'name="{re.escape(WEBHOOK)}".*operation="CREATE"',
+            ),
+            "operator_inject_handler": histogram(
+                op, "kruise_py_webhook_admission_duration_seconds", 'webhook="inject-sidecarset"'
+            ),
         }
 
     @staticmethod
-    def delta(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    def delta(
+        before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for k, (s1, c1) in after.items():
             s0, c0 = before[k]
@@ -150,8 +176,9 @@ class Creates:
         self.containers.append(len(got["spec"]["containers"]))
 
 
-async def create_pods(kubeconfig: str, ns: str, prefix: str, n: int, concurrency: int,
-                      app: str = "lat") -> tuple[list[float], list[int], list[str]]:
+async def create_pods(
+    kubeconfig: str, ns: str, prefix: str, n: int, concurrency: int, app: str = "lat"
+) -> tuple[list[float], list[int], list[str]]:
     """Create ``n`` pods with ``concurrency`` in flight: (latencies of the successful POSTs, the
     container count of each created pod as returned by the apiserver, error messages)."""
     opts = ClientOptions(qps=0, connections=concurrency, max_retries=0, user_agent="bench-sidecarset")
@@ -161,6 +188,7 @@ async def create_pods(kubeconfig: str, ns: str, prefix: str, n: int, concurrency
         queue.put_nowait(i)
     path = path_for("v1", "pods", ns)
     async with KubeClient.connect(kubeconfig, opts) as client:
+
         async def worker() -> None:
             while True:
                 try:
@@ -176,8 +204,17 @@ async def create_pods(kubeconfig: str, ns: str, prefix: str, n: int, concurrency
 def dry_run_injected(g: Ground, ns: str, app: str, expect: int) -> bool:
     """A server-side dry-run pod create (admission runs, nothing is stored) comes back with
     ``expect`` containers: the operator's informer has seen the SidecarSet."""
-    out = g.kubectl("create", "-n", ns, "--dry-run=server", "-o", "json", "-f", "-",
-                    input=json.dumps(bare_pod("probe", app)))
+    out = g.kubectl(
+        "create",
+        "-n",
+        ns,
+        "--dry-run=server",
+        "-o",
+        "json",
+        "-f",
+        "-",
+        input=json.dumps(bare_pod("probe", app)),
+    )
     return len(json.loads(out)["spec"]["containers"]) == expect
 
 
@@ -204,8 +241,13 @@ def create_phase(g: Ground, ns: str, n: int, a: argparse.Namespace, expect_conta
     cpu1 = cpu_s(op_pid)
     after = probes.read()
     result: dict[str, Any] = {
-        "namespace": ns, "creates": n, "ok": len(lat), "errors": len(errors), "error_samples": errors[:5],
-        "wall_s": round(wall, 2), "creates_per_s": round(len(lat) / wall, 1),
+        "namespace": ns,
+        "creates": n,
+        "ok": len(lat),
+        "errors": len(errors),
+        "error_samples": errors[:5],
+        "wall_s": round(wall, 2),
+        "creates_per_s": round(len(lat) / wall, 1),
         "latency_ms": summary_ms(lat) if lat else None,
         "containers_per_pod": dict(Counter(containers)),
         "pods_with_expected_containers": sum(c == expect_containers for c in containers),
@@ -229,7 +271,12 @@ def upgrade(g: Ground, a: argparse.Namespace) -> dict[str, Any]:
     g.kubectl("create", "namespace", ns)
     ss = sidecarset(name, "up", updateStrategy={"type": "RollingUpdate", "maxUnavailable": a.max_unavailable})
     g.apply(ss, "default")
-    wait(lambda: dry_run_injected(g, ns, "up", 3), 60, "SidecarSet up seen by the injection webhook", interval=0.5)
+    wait(
+        lambda: dry_run_injected(g, ns, "up", 3),
+        60,
+        "SidecarSet up seen by the injection webhook",
+        interval=0.5,
+    )
     t0 = time.monotonic()
     g.apply(deployment("up", n), ns)
 
@@ -239,7 +286,9 @@ def upgrade(g: Ground, a: argparse.Namespace) -> dict[str, Any]:
 
     wait(ready, 600, f"{n} matched ready pods", interval=0.5)
     create_s = time.monotonic() - t0
-    pods_before = {p["metadata"]["name"]: p["metadata"]["uid"] for p in g.get("pods", "-n", ns, "-l", "app=up")["items"]}
+    pods_before = {
+        p["metadata"]["name"]: p["metadata"]["uid"] for p in g.get("pods", "-n", ns, "-l", "app=up")["items"]
+    }
     time.sleep(1)
     mark = g.audit_mark()
     ss["spec"]["containers"][0]["image"] = "busybox:1.37"
@@ -249,8 +298,12 @@ def upgrade(g: Ground, a: argparse.Namespace) -> dict[str, Any]:
 
     def done() -> bool:
         st = sidecarset_status(g, name)
-        return bool(st.get("observedGeneration") == gen and st.get("updatedPods") == n
-                    and st.get("readyPods") == n and st.get("updatedReadyPods") == n)
+        return bool(
+            st.get("observedGeneration") == gen
+            and st.get("updatedPods") == n
+            and st.get("readyPods") == n
+            and st.get("updatedReadyPods") == n
+        )
 
     wait(done, 600, f"{n} pods upgraded and ready", interval=0.2)
     wall = time.monotonic() - t0
@@ -274,15 +327,24 @@ def upgrade(g: Ground, a: argparse.Namespace) -> dict[str, Any]:
     pod_writes = sum(v for k, v in in_ns.items() if " pods" in k)
     floor = n / a.max_unavailable * a.restart_delay
     return {
-        "pods": n, "max_unavailable": a.max_unavailable, "restart_delay_s": a.restart_delay,
+        "pods": n,
+        "max_unavailable": a.max_unavailable,
+        "restart_delay_s": a.restart_delay,
         "changed": f"container {sidecar}: busybox:1.36 -> busybox:1.37",
-        "create_to_ready_s": round(create_s, 2), "wall_s": round(wall, 2),
-        "node_side_floor_s": floor, "over_floor": round(wall / floor, 2),
-        "writes_in_namespace": dict(in_ns), "writes_cluster_scoped_or_elsewhere": dict(outside),
+        "create_to_ready_s": round(create_s, 2),
+        "wall_s": round(wall, 2),
+        "node_side_floor_s": floor,
+        "over_floor": round(wall / floor, 2),
+        "writes_in_namespace": dict(in_ns),
+        "writes_cluster_scoped_or_elsewhere": dict(outside),
         "pod_writes_per_pod": round(pod_writes / n, 2),
         "all_writes_per_pod": round(sum(every.values()) / n, 2),
-        "check": {"same_pods": same, "sidecar_upgraded": upgraded, "sidecar_restarted_once": restarted_once,
-                  "app_not_restarted": app_untouched},
+        "check": {
+            "same_pods": same,
+            "sidecar_upgraded": upgraded,
+            "sidecar_restarted_once": restarted_once,
+            "app_not_restarted": app_untouched,
+        },
     }
 
 
@@ -306,8 +368,9 @@ def error_blocks(lines: list[str]) -> list[str]:
 
 
 # -- P5: pod creates at a fixed rate ------------------------------------------------------------
-async def paced_creates(kubeconfig: str, ns: str, app: str, rate: float, seconds: float,
-                        scheduler: str = "bench-unscheduled") -> tuple[list[float], list[int], list[str], float]:
+async def paced_creates(
+    kubeconfig: str, ns: str, app: str, rate: float, seconds: float, scheduler: str = "bench-unscheduled"
+) -> tuple[list[float], list[int], list[str], float]:
     """Open loop: one pod create every 1/``rate`` s for ``seconds`` s, whatever the answers' latency
     (a closed loop would slow down with the server and hide the latency under load). Returns the
     latencies, container counts, errors and the achieved rate. The pods name a scheduler that does
@@ -317,6 +380,7 @@ async def paced_creates(kubeconfig: str, ns: str, app: str, rate: float, seconds
     out = Creates()
     path = path_for("v1", "pods", ns)
     async with KubeClient.connect(kubeconfig, opts) as client:
+
         async def one(i: int) -> None:
             body = bare_pod(f"{app}-{i}", app)
             body["spec"]["schedulerName"] = scheduler
@@ -346,23 +410,42 @@ def p5_phase(g: Ground, ns: str, app: str, rate: float, seconds: float, expect: 
     prof_top = profile.stop(prof)
     cpu1 = cpu_s(g.operator_pid)
     after = probes.read()
-    return {"profile": prof_top, "namespace": ns, "rate_per_s": rate, "achieved_rate_per_s": achieved, "seconds": seconds,
-            "ok": len(lat), "errors": len(errors), "error_samples": errors[:3],
-            "latency_ms": summary_ms(lat) if lat else None, "containers_per_pod": dict(Counter(containers)),
-            "pods_with_expected_containers": sum(c == expect for c in containers),
-            **Probes.delta(before, after), "operator_cpu_s": round(cpu1 - cpu0, 2), "load": loadavg()}
+    return {
+        "profile": prof_top,
+        "namespace": ns,
+        "rate_per_s": rate,
+        "achieved_rate_per_s": achieved,
+        "seconds": seconds,
+        "ok": len(lat),
+        "errors": len(errors),
+        "error_samples": errors[:3],
+        "latency_ms": summary_ms(lat) if lat else None,
+        "containers_per_pod": dict(Counter(containers)),
+        "pods_with_expected_containers": sum(c == expect for c in containers),
+        **Probes.delta(before, after),
+        "operator_cpu_s": round(cpu1 - cpu0, 2),
+        "load": loadavg(),
+    }
 
 
 def p5(scale: float = 1.0) -> dict[str, Any]:
     """Pod creates at 100/s for 30 s with no SidecarSet, then the same with a SidecarSet that
     selects every pod (2 sidecars, a volume, transferEnv); the added p99 is the figure."""
     rate, seconds = 100.0, max(2.0, 30.0 * scale)
-    res: dict[str, Any] = {"id": "P5", "rate_per_s": rate, "seconds": seconds, "operator_args": ["--qps", "0"]}
+    res: dict[str, Any] = {
+        "id": "P5",
+        "rate_per_s": rate,
+        "seconds": seconds,
+        "operator_args": ["--qps", "0"],
+    }
     with scenario_ground(nodes=2, operator_args=("--qps", "0")) as g:
         mwc = g.get("mutatingwebhookconfiguration", "kruise-py-mutating")
         hook = next(w for w in mwc["webhooks"] if w["name"] == WEBHOOK)
-        res["webhook"] = {"failurePolicy": hook["failurePolicy"], "timeoutSeconds": hook["timeoutSeconds"],
-                          "url": hook["clientConfig"].get("url")}
+        res["webhook"] = {
+            "failurePolicy": hook["failurePolicy"],
+            "timeoutSeconds": hook["timeoutSeconds"],
+            "url": hook["clientConfig"].get("url"),
+        }
         g.kubectl("create", "namespace", "p5-a")
         wait(lambda: dry_run_injected(g, "p5-a", "lat", 1), 60, "webhook answering", interval=0.5)
         base = p5_phase(g, "p5-a", "a", rate, seconds, expect=1)
@@ -377,12 +460,16 @@ def p5(scale: float = 1.0) -> dict[str, Any]:
         res["added_ms"] = added
         res["goal"] = "added p99 <= 10 ms"
         res["goal_met"] = added["p99"] <= 10
-        res["summary"] = (f"P5 {int(rate)} pod creates/s for {seconds:g} s: p50/p99 {base['latency_ms']['p50']}/"
-                          f"{base['latency_ms']['p99']} ms without a SidecarSet, {inj['latency_ms']['p50']}/"
-                          f"{inj['latency_ms']['p99']} ms with one: added p99 {added['p99']} ms (goal <= 10 ms); "
-                          f"injected {inj['pods_with_expected_containers']}/{inj['ok']}")
+        res["summary"] = (
+            f"P5 {int(rate)} pod creates/s for {seconds:g} s: p50/p99 {base['latency_ms']['p50']}/"
+            f"{base['latency_ms']['p99']} ms without a SidecarSet, {inj['latency_ms']['p50']}/"
+            f"{inj['latency_ms']['p99']} ms with one: added p99 {added['p99']} ms (goal <= 10 ms); "
+            f"injected {inj['pods_with_expected_containers']}/{inj['ok']}"
+        )
     else:
-        res["summary"] = f"P5: no successful creates (errors: {base['error_samples'] or inj['error_samples']})"
+        res["summary"] = (
+            f"P5: no successful creates (errors: {base['error_samples'] or inj['error_samples']})"
+        )
     return res
 
 
@@ -401,21 +488,32 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=20)
     a = ap.parse_args()
     sim = ("--start-delay", str(a.restart_delay), "--stop-delay", "0", "--ready-delay", "0")
-    result: dict[str, Any] = {"nodes": a.nodes, "sim_args": list(sim), "operator_args": ["--qps", "0"],
-                              "concurrency": a.concurrency, "warmup_creates_per_phase": a.warmup}
+    result: dict[str, Any] = {
+        "nodes": a.nodes,
+        "sim_args": list(sim),
+        "operator_args": ["--qps", "0"],
+        "concurrency": a.concurrency,
+        "warmup_creates_per_phase": a.warmup,
+    }
     t_start = time.monotonic()
     with scenario_ground(nodes=a.nodes, sim_args=sim, operator_args=("--qps", "0")) as g:
         try:
             mwc = g.get("mutatingwebhookconfiguration", "kruise-py-mutating")
             hook = next(w for w in mwc["webhooks"] if w["name"] == WEBHOOK)
-            result["webhook"] = {"failurePolicy": hook["failurePolicy"], "timeoutSeconds": hook["timeoutSeconds"]}
+            result["webhook"] = {
+                "failurePolicy": hook["failurePolicy"],
+                "timeoutSeconds": hook["timeoutSeconds"],
+            }
             # (a) Baseline: the webhook is called for every pod, no SidecarSet selects them.
             g.kubectl("create", "namespace", "bench-lat-a")
             wait(lambda: dry_run_injected(g, "bench-lat-a", "lat", 1), 60, "webhook answering", interval=0.5)
             base = create_phase(g, "bench-lat-a", a.creates, a, expect_containers=1)
-            print(f"(a) no SidecarSet: {base['ok']}/{a.creates} creates in {base['wall_s']} s, latency ms "
-                  f"{base['latency_ms']}, webhook call {base['apiserver_webhook_call']}, handler "
-                  f"{base['operator_inject_handler']}, operator cpu {base['operator_cpu_s']} s", flush=True)
+            print(
+                f"(a) no SidecarSet: {base['ok']}/{a.creates} creates in {base['wall_s']} s, latency ms "
+                f"{base['latency_ms']}, webhook call {base['apiserver_webhook_call']}, handler "
+                f"{base['operator_inject_handler']}, operator cpu {base['operator_cpu_s']} s",
+                flush=True,
+            )
             g.kubectl("delete", "namespace", "bench-lat-a", "--wait=false")
             # (b) A SidecarSet selects every pod.
             g.apply(sidecarset("lat", "lat"), "default")
@@ -423,17 +521,27 @@ def main() -> None:
             t0 = time.monotonic()
             wait(lambda: ns_gone(g, "bench-lat-a"), 300, "namespace bench-lat-a deleted", interval=1)
             result["ns_a_deleted_s"] = round(time.monotonic() - t0, 1)
-            wait(lambda: dry_run_injected(g, "bench-lat-b", "lat", 3), 60, "SidecarSet lat injecting", interval=0.5)
+            wait(
+                lambda: dry_run_injected(g, "bench-lat-b", "lat", 3),
+                60,
+                "SidecarSet lat injecting",
+                interval=0.5,
+            )
             inj = create_phase(g, "bench-lat-b", a.creates, a, expect_containers=3)
-            print(f"(b) SidecarSet (2 sidecars, volume, transferEnv): {inj['ok']}/{a.creates} creates in "
-                  f"{inj['wall_s']} s, injected {inj['pods_with_expected_containers']}, latency ms "
-                  f"{inj['latency_ms']}, webhook call {inj['apiserver_webhook_call']}, handler "
-                  f"{inj['operator_inject_handler']}, operator cpu {inj['operator_cpu_s']} s, "
-                  f"operator writes {inj['operator_writes_during']}", flush=True)
+            print(
+                f"(b) SidecarSet (2 sidecars, volume, transferEnv): {inj['ok']}/{a.creates} creates in "
+                f"{inj['wall_s']} s, injected {inj['pods_with_expected_containers']}, latency ms "
+                f"{inj['latency_ms']}, webhook call {inj['apiserver_webhook_call']}, handler "
+                f"{inj['operator_inject_handler']}, operator cpu {inj['operator_cpu_s']} s, "
+                f"operator writes {inj['operator_writes_during']}",
+                flush=True,
+            )
             g.kubectl("delete", "namespace", "bench-lat-b", "--wait=false")
             result["create_latency"] = {"a_no_sidecarset": base, "b_sidecarset": inj}
             if base["latency_ms"] and inj["latency_ms"]:
-                added = {k: round(inj["latency_ms"][k] - base["latency_ms"][k], 1) for k in ("p50", "p90", "p99")}
+                added = {
+                    k: round(inj["latency_ms"][k] - base["latency_ms"][k], 1) for k in ("p50", "p90", "p99")
+                }
                 result["create_latency"]["added_ms"] = added
                 print(f"added by injection: p50 {added['p50']} ms, p99 {added['p99']} ms", flush=True)
             g.kubectl("delete", "sidecarset", "lat")
@@ -443,10 +551,13 @@ def main() -> None:
             # 2. Upgrade.
             up = upgrade(g, a)
             result["upgrade"] = up
-            print(f"upgrade of {up['pods']} pods (maxUnavailable {up['max_unavailable']}): {up['wall_s']} s "
-                  f"(floor {up['node_side_floor_s']} s, x{up['over_floor']}), {up['all_writes_per_pod']} operator "
-                  f"writes/pod ({up['pod_writes_per_pod']} pod writes/pod) {up['writes_in_namespace']} "
-                  f"{up['writes_cluster_scoped_or_elsewhere']}, check {up['check']}", flush=True)
+            print(
+                f"upgrade of {up['pods']} pods (maxUnavailable {up['max_unavailable']}): {up['wall_s']} s "
+                f"(floor {up['node_side_floor_s']} s, x{up['over_floor']}), {up['all_writes_per_pod']} operator "
+                f"writes/pod ({up['pod_writes_per_pod']} pod writes/pod) {up['writes_in_namespace']} "
+                f"{up['writes_cluster_scoped_or_elsewhere']}, check {up['check']}",
+                flush=True,
+            )
         except BaseException:
             print("---- operator.log (tail) ----\n" + tail(g.cp.logs / "operator.log"), flush=True)
             print("---- simulator.log (tail) ----\n" + tail(g.cp.logs / "simulator.log", 20), flush=True)

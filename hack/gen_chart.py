@@ -30,9 +30,14 @@ CERT_MANAGER_ANNOTATION = """\
 
 def webhooks_template() -> str:
     objs = config.configurations(
-        lambda h: config.client_config_service(NS, "kruise-py-webhook", h, ca_bundle=""), NS, "__FAILURE_POLICY__")
+        lambda h: config.client_config_service(NS, "kruise-py-webhook", h, ca_bundle=""),
+        NS,
+        "__FAILURE_POLICY__",
+    )
     text = "\n---\n".join(yaml.safe_dump(o, sort_keys=False) for o in objs)
-    text = text.replace(NS, "{{ .Release.Namespace }}").replace("__FAILURE_POLICY__", "{{ .Values.webhook.failurePolicy }}")
+    text = text.replace(NS, "{{ .Release.Namespace }}").replace(
+        "__FAILURE_POLICY__", "{{ .Values.webhook.failurePolicy }}"
+    )
     # No caBundle here: the operator patches it in from its certificate Secret (Helm's three-way
     # merge keeps it on upgrade), or cert-manager's CA injector does, driven by this annotation.
     labels = "  labels:\n    app.kubernetes.io/name: kruise-py\n"

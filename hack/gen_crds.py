@@ -121,7 +121,9 @@ def trim_openapi(doc: dict[str, Any]) -> dict[str, Schema]:
 
 
 def _kubectl(kubectl: str, kubeconfig: str, *args: str) -> str:
-    res = subprocess.run([kubectl, f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [kubectl, f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True, timeout=120
+    )
     if res.returncode != 0:
         raise SystemExit(f"kubectl {' '.join(args)} failed: {res.stderr.strip()}")
     return res.stdout
@@ -178,9 +180,24 @@ _DROP = {
     "x-kubernetes-group-version-kind",
 }
 # Formats the CRD validator knows; others (e.g. "int-or-string") are dropped.
-_FORMATS = {"int32", "int64", "float", "double", "byte", "date-time", "date", "duration", "uri", "uuid", "email"}
+_FORMATS = {
+    "int32",
+    "int64",
+    "float",
+    "double",
+    "byte",
+    "date-time",
+    "date",
+    "duration",
+    "uri",
+    "uuid",
+    "email",
+}
 
-INT_OR_STRING_SCHEMA: Schema = {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True}
+INT_OR_STRING_SCHEMA: Schema = {
+    "anyOf": [{"type": "integer"}, {"type": "string"}],
+    "x-kubernetes-int-or-string": True,
+}
 EMBEDDED_META_FIELDS = ("annotations", "labels", "name")
 
 
@@ -310,7 +327,10 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
         "to be ready, and removed in reverse order. Parallel: pods are created and deleted without waiting; "
         "required for maxUnavailable > 1 and unorderedUpdate. Immutable."
     ),
-    ("StatefulSetSpecV1alpha1", "updateStrategy"): "How pods are replaced or updated when the template changes.",
+    (
+        "StatefulSetSpecV1alpha1",
+        "updateStrategy",
+    ): "How pods are replaced or updated when the template changes.",
     ("StatefulSetSpecV1alpha1", "revisionHistoryLimit"): (
         "Number of ControllerRevisions kept besides the current and update revisions. Defaults to 10."
     ),
@@ -319,8 +339,8 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
         "pod's claims to a larger storage request as the pod rolls; OnDelete (unset) leaves them."
     ),
     ("StatefulSetSpec", "reserveOrdinals"): (
-        "Ordinals to leave unused: integers, or strings \"a-b\" for the inclusive range a..b (for example "
-        "[1, \"3-5\"]). The controller keeps `replicas` pods on the remaining ordinals, so reserving the "
+        'Ordinals to leave unused: integers, or strings "a-b" for the inclusive range a..b (for example '
+        '[1, "3-5"]). The controller keeps `replicas` pods on the remaining ordinals, so reserving the '
         "ordinal of a running pod migrates it to a new ordinal."
     ),
     ("StatefulSetSpec", "lifecycle"): (
@@ -365,7 +385,7 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("UnorderedUpdateStrategy", "priorityStrategy"): "Rules that decide which pods are updated first.",
     ("UpdatePriorityStrategy", "orderPriority"): (
         "Pods with the first key are updated first, then pods with the second key, and so on; within a key, "
-        "pods with a larger trailing integer in the label value (10 in \"sts-10\") go first. Mutually "
+        'pods with a larger trailing integer in the label value (10 in "sts-10") go first. Mutually '
         "exclusive with weightPriority."
     ),
     ("UpdatePriorityStrategy", "weightPriority"): (
@@ -373,7 +393,10 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
         "Mutually exclusive with orderPriority."
     ),
     ("UpdatePriorityOrderTerm", "orderedKey"): "Pod label key whose value orders the pods.",
-    ("UpdatePriorityWeightTerm", "weight"): "Weight (0-100) added to the priority of the pods matched by matchSelector.",
+    (
+        "UpdatePriorityWeightTerm",
+        "weight",
+    ): "Weight (0-100) added to the priority of the pods matched by matchSelector.",
     ("UpdatePriorityWeightTerm", "matchSelector"): "Pods matched by this selector get the weight.",
     ("InPlaceUpdateStrategy", "gracePeriodSeconds"): (
         "Seconds between marking a pod not ready and updating its containers in place."
@@ -390,7 +413,10 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ),
     ("StatefulSetOrdinals", "start"): "Ordinal of the first pod. Defaults to 0.",
     ("VolumeClaimUpdateStrategy", "type"): "OnDelete (default) or OnPodRollingUpdate.",
-    ("Lifecycle", "preDelete"): "Hook run before a pod is deleted (scale-down, recreate update, specified delete).",
+    (
+        "Lifecycle",
+        "preDelete",
+    ): "Hook run before a pod is deleted (scale-down, recreate update, specified delete).",
     ("Lifecycle", "inPlaceUpdate"): "Hook run before and after a pod is updated in place.",
     ("Lifecycle", "preNormal"): "Hook run after a pod is created, before it becomes Normal.",
     ("LifecycleHook", "labelsHandler"): (
@@ -404,15 +430,24 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
         "Mark the pod not ready (condition KruisePodReady) while it is held by the preDelete or "
         "inPlaceUpdate hook. Defaults to false."
     ),
-    ("StatefulSetStatusV1alpha1", "observedGeneration"): "The most recent metadata.generation the controller acted on.",
-    ("StatefulSetStatusV1alpha1", "replicas"): "Number of pods of this set that have a phase, including terminating ones.",
+    (
+        "StatefulSetStatusV1alpha1",
+        "observedGeneration",
+    ): "The most recent metadata.generation the controller acted on.",
+    (
+        "StatefulSetStatusV1alpha1",
+        "replicas",
+    ): "Number of pods of this set that have a phase, including terminating ones.",
     ("StatefulSetStatusV1alpha1", "readyReplicas"): "Number of running pods with a Ready condition.",
     ("StatefulSetStatusV1alpha1", "availableReplicas"): (
         "Number of pods ready for at least minReadySeconds whose lifecycle state is Normal."
     ),
     ("StatefulSetStatusV1alpha1", "currentReplicas"): "Number of pods at currentRevision.",
     ("StatefulSetStatusV1alpha1", "updatedReplicas"): "Number of pods at updateRevision.",
-    ("StatefulSetStatusV1alpha1", "currentRevision"): "ControllerRevision the pods were at before the ongoing update.",
+    (
+        "StatefulSetStatusV1alpha1",
+        "currentRevision",
+    ): "ControllerRevision the pods were at before the ongoing update.",
     ("StatefulSetStatusV1alpha1", "updateRevision"): "ControllerRevision of the current template.",
     ("StatefulSetStatusV1alpha1", "collisionCount"): (
         "Count of hash collisions of ControllerRevision names; used to make new names unique."
@@ -423,9 +458,15 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ),
     ("StatefulSetStatus", "updatedReadyReplicas"): "Number of ready pods at updateRevision.",
     ("StatefulSetStatus", "updatedAvailableReplicas"): "Number of available pods at updateRevision.",
-    ("StatefulSetStatus", "volumeClaims"): "Compatibility of existing PVCs with the claim templates (PVC resize).",
+    (
+        "StatefulSetStatus",
+        "volumeClaims",
+    ): "Compatibility of existing PVCs with the claim templates (PVC resize).",
     ("VolumeClaimStatus", "volumeClaimName"): "Name of the claim template.",
-    ("VolumeClaimStatus", "compatibleReplicas"): "Number of pods whose PVC matches the template's storage request.",
+    (
+        "VolumeClaimStatus",
+        "compatibleReplicas",
+    ): "Number of pods whose PVC matches the template's storage request.",
     ("VolumeClaimStatus", "compatibleReadyReplicas"): (
         "Number of those pods whose PVC capacity already satisfies the request."
     ),
@@ -499,16 +540,25 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("SidecarSetSpecCommon", "volumes"): (
         "Volumes added to the pod when an injected container mounts them; a pod volume of the same name wins."
     ),
-    ("SidecarSetSpecCommon", "updateStrategy"): "How injected pods are upgraded when the sidecar containers change.",
+    (
+        "SidecarSetSpecCommon",
+        "updateStrategy",
+    ): "How injected pods are upgraded when the sidecar containers change.",
     ("SidecarSetSpecCommon", "injectionStrategy"): "How the SidecarSet is injected into new pods.",
     ("SidecarSetSpecCommon", "imagePullSecrets"): "Pull secrets merged into the pod (by name) at injection.",
-    ("SidecarSetSpecCommon", "revisionHistoryLimit"): "Number of ControllerRevisions kept (minimum 1). Defaults to 10.",
+    (
+        "SidecarSetSpecCommon",
+        "revisionHistoryLimit",
+    ): "Number of ControllerRevisions kept (minimum 1). Defaults to 10.",
     ("SidecarSetSpecCommon", "patchPodMetadata"): "Pod annotations written at injection and on upgrades.",
     ("SidecarContainer", "podInjectPolicy"): (
         "BeforeAppContainer (default): placed before the pod's containers. AfterAppContainer: appended. "
         "Not used for initContainers."
     ),
-    ("SidecarContainer", "upgradeStrategy"): "How the sidecar is upgraded: ColdUpgrade (default) or HotUpgrade.",
+    (
+        "SidecarContainer",
+        "upgradeStrategy",
+    ): "How the sidecar is upgraded: ColdUpgrade (default) or HotUpgrade.",
     ("SidecarContainer", "shareVolumePolicy"): (
         "type enabled: also mount every volumeMount of the pod's other containers into this sidecar."
     ),
@@ -516,21 +566,30 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
         "type enabled: also add every volumeDevice of the pod's other containers to this sidecar."
     ),
     ("SidecarContainer", "transferEnv"): "Environment variables copied from a container of the pod.",
-    ("SidecarContainer", "resourcesPolicy"): "Compute the sidecar's resources from the pod's containers at injection.",
+    (
+        "SidecarContainer",
+        "resourcesPolicy",
+    ): "Compute the sidecar's resources from the pod's containers at injection.",
     ("SidecarContainerUpgradeStrategy", "upgradeType"): "ColdUpgrade (default) or HotUpgrade. Immutable.",
     ("SidecarContainerUpgradeStrategy", "hotUpgradeEmptyImage"): (
         "HotUpgrade only: an image that behaves like the sidecar (command, probes) but does no work."
     ),
     ("ShareVolumePolicy", "type"): "enabled or disabled (default).",
     ("TransferEnvVar", "sourceContainerName"): "Name of the pod container to copy from.",
-    ("TransferEnvVar", "sourceContainerNameFrom"): "Read the source container's name from a pod label or annotation.",
+    (
+        "TransferEnvVar",
+        "sourceContainerNameFrom",
+    ): "Read the source container's name from a pod label or annotation.",
     ("TransferEnvVar", "envName"): "Name of the variable to copy.",
     ("TransferEnvVar", "envNames"): "Names of the variables to copy.",
     ("SourceContainerNameSource", "fieldRef"): (
         "metadata.labels['<key>'] or metadata.annotations['<key>'] of the pod."
     ),
     ("ResourcesPolicy", "targetContainersMode"): "sum or max of the matched containers' resources.",
-    ("ResourcesPolicy", "targetContainersNameRegex"): "Regular expression selecting the pod containers to use.",
+    (
+        "ResourcesPolicy",
+        "targetContainersNameRegex",
+    ): "Regular expression selecting the pod containers to use.",
     ("ResourcesPolicy", "resourcesExpr"): "Expressions computing the sidecar's limits and requests.",
     ("ResourceExpr", "limits"): "Expressions for the limits.",
     ("ResourceExpr", "requests"): "Expressions for the requests.",
@@ -552,11 +611,14 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ),
     ("SidecarSetUpdateStrategy", "priorityStrategy"): "Rules that decide which pods are upgraded first.",
     ("SidecarSetUpdateStrategy", "scatterStrategy"): (
-        "Spread pods sharing a label key/value over the upgrade batches; value \"*\" means every value."
+        'Spread pods sharing a label key/value over the upgrade batches; value "*" means every value.'
     ),
     ("UpdateScatterTerm", "key"): "Pod label key.",
-    ("UpdateScatterTerm", "value"): "Pod label value, or \"*\".",
-    ("SidecarSetInjectionStrategy", "paused"): "Do not inject into new pods. Existing pods are still upgraded.",
+    ("UpdateScatterTerm", "value"): 'Pod label value, or "*".',
+    (
+        "SidecarSetInjectionStrategy",
+        "paused",
+    ): "Do not inject into new pods. Existing pods are still upgraded.",
     ("SidecarSetInjectionStrategy", "revision"): "Inject a historical revision instead of the latest one.",
     ("SidecarSetInjectRevision", "customVersion"): (
         "Selects the revision by label apps.kruise.io/sidecarset-custom-version."
@@ -569,7 +631,10 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("SidecarSetPatchPodMetadata", "patchPolicy"): (
         "Retain (default): keep existing values. Overwrite: replace them. MergePatchJson: merge JSON values."
     ),
-    ("SidecarSetStatus", "observedGeneration"): "The most recent metadata.generation the controller acted on.",
+    (
+        "SidecarSetStatus",
+        "observedGeneration",
+    ): "The most recent metadata.generation the controller acted on.",
     ("SidecarSetStatus", "matchedPods"): "Number of pods matched by the selector that were injected.",
     ("SidecarSetStatus", "updatedPods"): "Number of matched pods running the latest sidecar containers.",
     ("SidecarSetStatus", "readyPods"): "Number of matched pods that are ready.",
@@ -595,7 +660,13 @@ DATE_TIME_FIELDS = {
 # Required fields, as OpenKruise's CRDs mark them (non-omitempty Go fields).
 REQUIRED: dict[str, list[str]] = {
     "StatefulSetSpecV1alpha1": ["selector", "template"],
-    "StatefulSetStatusV1alpha1": ["availableReplicas", "currentReplicas", "readyReplicas", "replicas", "updatedReplicas"],
+    "StatefulSetStatusV1alpha1": [
+        "availableReplicas",
+        "currentReplicas",
+        "readyReplicas",
+        "replicas",
+        "updatedReplicas",
+    ],
     "Condition": ["status", "type"],
     "UpdatePriorityOrderTerm": ["orderedKey"],
     "UpdatePriorityWeightTerm": ["matchSelector", "weight"],
@@ -663,7 +734,10 @@ class ModelSchemas:
             ("StatefulSetSpecV1alpha1", "template"): pod_template,
             ("StatefulSetSpecV1alpha1", "volumeClaimTemplates"): lambda: {"type": "array", "items": claim()},
             ("BroadcastJobSpec", "template"): pod_template,
-            ("SidecarSetSpecCommon", "volumes"): lambda: {"type": "array", "items": core.get(CORE + "Volume")},
+            ("SidecarSetSpecCommon", "volumes"): lambda: {
+                "type": "array",
+                "items": core.get(CORE + "Volume"),
+            },
             ("SidecarSetSpecCommon", "imagePullSecrets"): lambda: {
                 "type": "array",
                 "items": core.get(CORE + "LocalObjectReference"),
@@ -691,7 +765,9 @@ class ModelSchemas:
         for fname, field in cls.model_fields.items():
             alias = field.alias or fname
             sub = _lookup(self.field_subst, cls, alias)
-            schema = sub() if sub is not None else self.annotation(field.annotation, f"{cls.__name__}.{alias}")
+            schema = (
+                sub() if sub is not None else self.annotation(field.annotation, f"{cls.__name__}.{alias}")
+            )
             if schema.get("type") == "integer" and "format" not in schema:
                 schema["format"] = "int64" if _member(INT64_FIELDS, cls, alias) else "int32"
             if _member(DATE_TIME_FIELDS, cls, alias):
@@ -778,10 +854,20 @@ ASTS_COLUMNS = [
     _int_column("UPDATED", ".status.updatedReplicas", "The number of pods at the update revision."),
     _int_column("READY", ".status.readyReplicas", "The number of ready pods."),
     AGE_COLUMN,
-    {"name": "CONTAINERS", "type": "string", "jsonPath": ".spec.template.spec.containers[*].name",
-     "priority": 1, "description": "The containers of the pod template."},
-    {"name": "IMAGES", "type": "string", "jsonPath": ".spec.template.spec.containers[*].image",
-     "priority": 1, "description": "The images of the pod template."},
+    {
+        "name": "CONTAINERS",
+        "type": "string",
+        "jsonPath": ".spec.template.spec.containers[*].name",
+        "priority": 1,
+        "description": "The containers of the pod template.",
+    },
+    {
+        "name": "IMAGES",
+        "type": "string",
+        "jsonPath": ".spec.template.spec.containers[*].image",
+        "priority": 1,
+        "description": "The images of the pod template.",
+    },
 ]
 BCJ_COLUMNS = [
     _int_column("Desired", ".status.desired", "The number of nodes the job's pod fits on."),
@@ -821,7 +907,11 @@ def _crd(plural: str, kind: str, scope: str, short_names: list[str], versions: l
 def _without_descriptions(node: Any) -> Any:
     if isinstance(node, dict):
         # a property *named* "description" (none in our kinds' schemas) would be under "properties"
-        return {k: _without_descriptions(v) for k, v in node.items() if k != "description" or not isinstance(v, str)}
+        return {
+            k: _without_descriptions(v)
+            for k, v in node.items()
+            if k != "description" or not isinstance(v, str)
+        }
     if isinstance(node, list):
         return [_without_descriptions(v) for v in node]
     return node
@@ -854,18 +944,52 @@ def build(snapshot: dict[str, Any]) -> dict[str, Schema]:
     core = CoreSchemas(snapshot["schemas"])
     models = ModelSchemas(core)
     return {
-        f"{GROUP}_statefulsets.yaml": _crd("statefulsets", "StatefulSet", "Namespaced", ["asts"], [
-            _version("v1alpha1", False, models.root(statefulset.StatefulSetV1alpha1), ASTS_COLUMNS, scale=True),
-            _version("v1beta1", True, models.root(statefulset.StatefulSet), ASTS_COLUMNS, scale=True),
-        ]),
-        f"{GROUP}_broadcastjobs.yaml": _crd("broadcastjobs", "BroadcastJob", "Namespaced", ["bcj"], [
-            _version("v1alpha1", False, models.root(broadcastjob.BroadcastJobV1alpha1), BCJ_COLUMNS, scale=False),
-            _version("v1beta1", True, models.root(broadcastjob.BroadcastJob), BCJ_COLUMNS, scale=False),
-        ]),
-        f"{GROUP}_sidecarsets.yaml": _crd("sidecarsets", "SidecarSet", "Cluster", [], [
-            _version("v1alpha1", False, models.root(sidecarset.SidecarSetV1alpha1), SIDECARSET_COLUMNS, scale=False),
-            _version("v1beta1", True, models.root(sidecarset.SidecarSet), SIDECARSET_COLUMNS, scale=False),
-        ]),
+        f"{GROUP}_statefulsets.yaml": _crd(
+            "statefulsets",
+            "StatefulSet",
+            "Namespaced",
+            ["asts"],
+            [
+                _version(
+                    "v1alpha1", False, models.root(statefulset.StatefulSetV1alpha1), ASTS_COLUMNS, scale=True
+                ),
+                _version("v1beta1", True, models.root(statefulset.StatefulSet), ASTS_COLUMNS, scale=True),
+            ],
+        ),
+        f"{GROUP}_broadcastjobs.yaml": _crd(
+            "broadcastjobs",
+            "BroadcastJob",
+            "Namespaced",
+            ["bcj"],
+            [
+                _version(
+                    "v1alpha1",
+                    False,
+                    models.root(broadcastjob.BroadcastJobV1alpha1),
+                    BCJ_COLUMNS,
+                    scale=False,
+                ),
+                _version("v1beta1", True, models.root(broadcastjob.BroadcastJob), BCJ_COLUMNS, scale=False),
+            ],
+        ),
+        f"{GROUP}_sidecarsets.yaml": _crd(
+            "sidecarsets",
+            "SidecarSet",
+            "Cluster",
+            [],
+            [
+                _version(
+                    "v1alpha1",
+                    False,
+                    models.root(sidecarset.SidecarSetV1alpha1),
+                    SIDECARSET_COLUMNS,
+                    scale=False,
+                ),
+                _version(
+                    "v1beta1", True, models.root(sidecarset.SidecarSet), SIDECARSET_COLUMNS, scale=False
+                ),
+            ],
+        ),
     }
 
 
@@ -894,13 +1018,15 @@ HEADER = (
     "# spec.conversion is left out on purpose: the operator sets it at start (docs/decisions.md).\n"
 )
 SHORT_NAME_NOTE = (
-    "    # OpenKruise also registers the short name \"sts\"; we do not, because it shadows the core\n"
+    '    # OpenKruise also registers the short name "sts"; we do not, because it shadows the core\n'
     "    # StatefulSet in kubectl (`kubectl get sts` would list Advanced StatefulSets).\n"
 )
 
 
 def render(crd: Schema, version: str) -> str:
-    text = yaml.dump(crd, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=120, allow_unicode=True)
+    text = yaml.dump(
+        crd, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=120, allow_unicode=True
+    )
     if crd["spec"]["names"]["kind"] == "StatefulSet":
         marker = "    shortNames:\n"
         if marker not in text:
@@ -915,13 +1041,17 @@ def load_snapshot() -> dict[str, Any]:
 
 def outputs() -> dict[Path, str]:
     snap = load_snapshot()
-    return {CRD_DIR / name: render(crd, snap.get("gitVersion") or "unknown") for name, crd in build(snap).items()}
+    return {
+        CRD_DIR / name: render(crd, snap.get("gitVersion") or "unknown") for name, crd in build(snap).items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="exit 1 and print a diff if crds/ is out of date")
-    ap.add_argument("--refresh-openapi", action="store_true", help="re-take hack/openapi/ from a live apiserver")
+    ap.add_argument(
+        "--refresh-openapi", action="store_true", help="re-take hack/openapi/ from a live apiserver"
+    )
     ap.add_argument("--kubeconfig", help="kubeconfig of the apiserver for --refresh-openapi")
     ap.add_argument("--kubectl", help="kubectl binary (default: the sandbox's, else kubectl on PATH)")
     args = ap.parse_args(argv)
@@ -936,8 +1066,15 @@ def main(argv: list[str] | None = None) -> int:
             old = path.read_text() if path.exists() else ""
             if old != text:
                 stale = True
-                diff = list(difflib.unified_diff(old.splitlines(True), text.splitlines(True),
-                                                 str(path.relative_to(ROOT)), "generated", n=2))
+                diff = list(
+                    difflib.unified_diff(
+                        old.splitlines(True),
+                        text.splitlines(True),
+                        str(path.relative_to(ROOT)),
+                        "generated",
+                        n=2,
+                    )
+                )
                 sys.stdout.writelines(diff[:200])
                 if len(diff) > 200:
                     print(f"... ({len(diff) - 200} more diff lines)")

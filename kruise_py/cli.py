@@ -19,8 +19,13 @@ class _Help(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if ("default" in text or "%(default)" in text or default in (None, False, [], argparse.SUPPRESS)
-                or action.option_strings == [] or isinstance(action, argparse._HelpAction)):
+        if (
+            "default" in text
+            or "%(default)" in text
+            or default in (None, False, [], argparse.SUPPRESS)
+            or action.option_strings == []
+            or isinstance(action, argparse._HelpAction)
+        ):
             return text
         shown = default.name if isinstance(default, Path) else default
         return f"{text} (default: {shown})" if text else f"default: {shown}"
@@ -34,47 +39,93 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("run", help="run the operator against the current kubeconfig or in-cluster")
-    p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="default: $KUBECONFIG, in-cluster, ~/.kube/config")
+    p.add_argument(
+        "--kubeconfig",
+        default=os.environ.get("KUBECONFIG"),
+        help="default: $KUBECONFIG, in-cluster, ~/.kube/config",
+    )
     scope = p.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", action="append", dest="namespaces", default=[],
-                       help="watch only this namespace (repeatable; globs like 'team-*' work)")
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        default=[],
+        help="watch only this namespace (repeatable; globs like 'team-*' work)",
+    )
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (default)")
     p.add_argument("--metrics-host", default="0.0.0.0", help="address of /metrics, /healthz and /readyz")
-    p.add_argument("--metrics-port", type=int, default=8080, help="/metrics, /healthz, /readyz (0 = pick a free port)")
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
+    p.add_argument(
+        "--metrics-port", type=int, default=8080, help="/metrics, /healthz, /readyz (0 = pick a free port)"
+    )
+    p.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level"
+    )
     p.add_argument("--log-format", default="plain", choices=["plain", "json"], help="log line format")
     p.add_argument("--qps", type=float, default=50.0, help="client-side rate limit, requests/s (0 = off)")
     p.add_argument("--burst", type=int, default=100, help="client-side burst above --qps")
     p.add_argument("--workers", type=int, default=4, help="concurrent reconciles per controller")
-    p.add_argument("--webhook-mode", choices=["local", "service", "none"],
-                   default="service" if "KUBERNETES_SERVICE_HOST" in os.environ else "local",
-                   help="local: self-signed cert on a local port, registers URL webhooks (default outside a cluster); "
-                        "service: in-cluster behind the chart's Service; none: no webhooks")
-    p.add_argument("--webhook-host", default="127.0.0.1", help="address to listen on and to advertise (local mode)")
+    p.add_argument(
+        "--webhook-mode",
+        choices=["local", "service", "none"],
+        default="service" if "KUBERNETES_SERVICE_HOST" in os.environ else "local",
+        help="local: self-signed cert on a local port, registers URL webhooks (default outside a cluster); "
+        "service: in-cluster behind the chart's Service; none: no webhooks",
+    )
+    p.add_argument(
+        "--webhook-host", default="127.0.0.1", help="address to listen on and to advertise (local mode)"
+    )
     p.add_argument("--webhook-port", type=int, default=9443, help="0 = pick a free port (local mode)")
     p.add_argument("--cert-dir", default=None, help="webhook certificate folder (tls.crt, tls.key, ca.crt)")
-    p.add_argument("--operator-namespace", default=os.environ.get("POD_NAMESPACE", "kruise-system"),
-                   help="namespace the operator runs in; excluded from pod-mutating webhooks")
-    p.add_argument("--sidecarset-revision-namespace", default=None,
-                   help="where SidecarSet ControllerRevisions live (default: the operator namespace; "
-                        "kruise-system to keep OpenKruise's, see docs/migrate.md)")
-    p.add_argument("--feature-gates", default="",
-                   help="OpenKruise feature gates kruise-py honours, as OpenKruise's flag: "
-                        "EnableSortSidecarContainerByName=true (default false)")
+    p.add_argument(
+        "--operator-namespace",
+        default=os.environ.get("POD_NAMESPACE", "kruise-system"),
+        help="namespace the operator runs in; excluded from pod-mutating webhooks",
+    )
+    p.add_argument(
+        "--sidecarset-revision-namespace",
+        default=None,
+        help="where SidecarSet ControllerRevisions live (default: the operator namespace; "
+        "kruise-system to keep OpenKruise's, see docs/migrate.md)",
+    )
+    p.add_argument(
+        "--feature-gates",
+        default="",
+        help="OpenKruise feature gates kruise-py honours, as OpenKruise's flag: "
+        "EnableSortSidecarContainerByName=true (default false)",
+    )
     p.add_argument("--webhook-service", default="kruise-py-webhook", help="Service name (service mode)")
-    p.add_argument("--webhook-cert-source", choices=["secret", "dir"], default="secret",
-                   help="service mode: 'secret' keeps the certificate in --webhook-secret and patches caBundle "
-                        "(self-managed); 'dir' serves tls.crt/tls.key from --cert-dir (cert-manager)")
-    p.add_argument("--webhook-secret", default="kruise-py-webhook-certs",
-                   help="Secret holding the webhook CA and serving certificate (service mode, cert source 'secret')")
-    p.add_argument("--webhook-failure-policy", choices=["Fail", "Ignore"], default="Fail",
-                   help="failurePolicy of the webhooks for our kinds (local mode); pod injection always fails open")
-    p.add_argument("--leader-elect", action="store_true",
-                   help="hold a coordination.k8s.io Lease; only the holder reconciles (run 2 replicas)")
+    p.add_argument(
+        "--webhook-cert-source",
+        choices=["secret", "dir"],
+        default="secret",
+        help="service mode: 'secret' keeps the certificate in --webhook-secret and patches caBundle "
+        "(self-managed); 'dir' serves tls.crt/tls.key from --cert-dir (cert-manager)",
+    )
+    p.add_argument(
+        "--webhook-secret",
+        default="kruise-py-webhook-certs",
+        help="Secret holding the webhook CA and serving certificate (service mode, cert source 'secret')",
+    )
+    p.add_argument(
+        "--webhook-failure-policy",
+        choices=["Fail", "Ignore"],
+        default="Fail",
+        help="failurePolicy of the webhooks for our kinds (local mode); pod injection always fails open",
+    )
+    p.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="hold a coordination.k8s.io Lease; only the holder reconciles (run 2 replicas)",
+    )
     p.add_argument("--leader-election-namespace", default=None, help="default: the operator namespace")
     p.add_argument("--leader-election-id", default="kruise-py", help="the Lease's name")
-    p.add_argument("--lease-duration", type=float, default=15.0, help="seconds a follower waits before taking over")
-    p.add_argument("--renew-deadline", type=float, default=10.0, help="seconds the leader keeps trying to renew")
+    p.add_argument(
+        "--lease-duration", type=float, default=15.0, help="seconds a follower waits before taking over"
+    )
+    p.add_argument(
+        "--renew-deadline", type=float, default=10.0, help="seconds the leader keeps trying to renew"
+    )
     p.add_argument("--retry-period", type=float, default=2.0, help="seconds between Lease attempts")
 
 
@@ -85,10 +136,18 @@ def _add_sandbox(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     up = ss.add_parser("up", help="start (idempotent) and print how to use it")
     up.add_argument("--nodes", type=int, default=3, help="simulated nodes")
     up.add_argument("--no-operator", action="store_true", help="start everything but the operator")
-    up.add_argument("--sim-arg", action="append", default=[], help="extra simulator flag, e.g. --sim-arg=--restart-delay=1")
+    up.add_argument(
+        "--sim-arg",
+        action="append",
+        default=[],
+        help="extra simulator flag, e.g. --sim-arg=--restart-delay=1",
+    )
     up.add_argument("--operator-arg", action="append", default=[], help="extra `kruise-py run` flag")
-    up.add_argument("--real-node", action="store_true",
-                    help="also start one real node (kubelet + containerd + runc; root; docs/realnode.md)")
+    up.add_argument(
+        "--real-node",
+        action="store_true",
+        help="also start one real node (kubelet + containerd + runc; root; docs/realnode.md)",
+    )
     down = ss.add_parser("down", help="stop everything")
     down.add_argument("--purge", action="store_true", help="also delete the work folder (etcd data, logs)")
     ss.add_parser("status", help="what is running")
@@ -96,7 +155,9 @@ def _add_sandbox(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
 
 def _add_rollout(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("rollout", help="manage the rollout of an Advanced StatefulSet (like kubectl-kruise rollout)")
+    p = sub.add_parser(
+        "rollout", help="manage the rollout of an Advanced StatefulSet (like kubectl-kruise rollout)"
+    )
     ss = p.add_subparsers(dest="action", required=True)
 
     def cmd(name: str, help: str) -> argparse.ArgumentParser:
@@ -106,31 +167,49 @@ def _add_rollout(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         return c
 
     st = cmd("status", "follow the rollout until it completes (exit 0) or fails (exit 1, with the reason)")
-    st.add_argument("-w", "--watch", action=argparse.BooleanOptionalAction, default=True,
-                    help="keep following (default); --no-watch prints once, exit 0 only if complete")
+    st.add_argument(
+        "-w",
+        "--watch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep following (default); --no-watch prints once, exit 0 only if complete",
+    )
     st.add_argument("--timeout", default="0", help="give up after this long (90s, 5m; 0 = never)")
     st.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
-    st.add_argument("--failure-grace", type=float, default=5.0,
-                    help="seconds a FailedCreatePod/FailedUpdatePod condition must persist to fail (default 5)")
+    st.add_argument(
+        "--failure-grace",
+        type=float,
+        default=5.0,
+        help="seconds a FailedCreatePod/FailedUpdatePod condition must persist to fail (default 5)",
+    )
     cmd("pause", "stop updating pods (spec.updateStrategy.rollingUpdate.paused=true)")
     cmd("resume", "continue a paused rollout")
     h = cmd("history", "list the revisions (ControllerRevisions) of the set")
     h.add_argument("--revision", type=int, default=0, help="show the pod template of this revision")
     u = cmd("undo", "roll back to the previous revision, or to --to-revision")
     u.add_argument("--to-revision", type=int, default=0, help="revision number from `history` (0 = previous)")
-    cmd("restart", "roll every pod (kubectl's restartedAt template annotation): in place under the "
-                   "in-place policies, recreated under ReCreate, bounded by maxUnavailable")
+    cmd(
+        "restart",
+        "roll every pod (kubectl's restartedAt template annotation): in place under the "
+        "in-place policies, recreated under ReCreate, bounded by maxUnavailable",
+    )
 
 
 def _namespace_and_kubeconfig(c: argparse.ArgumentParser) -> None:
-    c.add_argument("-n", "--namespace", default=None, help="default: the kubeconfig context's namespace, else default")
-    c.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="default: $KUBECONFIG, ~/.kube/config")
+    c.add_argument(
+        "-n", "--namespace", default=None, help="default: the kubeconfig context's namespace, else default"
+    )
+    c.add_argument(
+        "--kubeconfig", default=os.environ.get("KUBECONFIG"), help="default: $KUBECONFIG, ~/.kube/config"
+    )
 
 
 def _add_set(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("set", help="change an Advanced StatefulSet's template (like kubectl set)")
     ss = p.add_subparsers(dest="set_cmd", required=True)
-    img = ss.add_parser("image", help="set container images: kruise-py set image web nginx=nginx:1.27 ('*=IMAGE': all)")
+    img = ss.add_parser(
+        "image", help="set container images: kruise-py set image web nginx=nginx:1.27 ('*=IMAGE': all)"
+    )
     img.add_argument("name", help="the Advanced StatefulSet: NAME or asts/NAME")
     img.add_argument("images", nargs="+", metavar="CONTAINER=IMAGE")
     _namespace_and_kubeconfig(img)
@@ -143,25 +222,45 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_sandbox(sub)
     crds = sub.add_parser("crds", help="print the CRDs as YAML (kubectl apply -f -)")
-    crds.add_argument("--dir", type=Path, default=None, help="a folder of CRD files (default: the packaged crds/)")
+    crds.add_argument(
+        "--dir", type=Path, default=None, help="a folder of CRD files (default: the packaged crds/)"
+    )
     bi = sub.add_parser("binaries", help="find or build the control-plane binaries and print their paths")
     bi.add_argument("--kubelet", action="store_true", help="also the kubelet, for the real node")
-    pl = sub.add_parser("plan", help="show, per pod, what the next rollout of an Advanced StatefulSet would do (writes nothing)")
+    pl = sub.add_parser(
+        "plan",
+        help="show, per pod, what the next rollout of an Advanced StatefulSet would do (writes nothing)",
+    )
     pl.add_argument("name", nargs="?", help="an existing Advanced StatefulSet (as it is now)")
-    pl.add_argument("-f", "--filename", type=Path, help="a manifest: the rollout that applying it would cause")
+    pl.add_argument(
+        "-f", "--filename", type=Path, help="a manifest: the rollout that applying it would cause"
+    )
     _namespace_and_kubeconfig(pl)
     pl.add_argument("--offline", action="store_true", help="with -f: do not contact the cluster (a new set)")
     _add_rollout(sub)
     _add_set(sub)
     mig = sub.add_parser("migrate", help="switching from OpenKruise (docs/migrate.md)")
     mig_sub = mig.add_subparsers(dest="migrate_cmd", required=True)
-    chk = mig_sub.add_parser("check", help="read-only preflight: what taking over would do to each object; "
-                                           "exit 1 if any pod would restart")
-    chk.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="default: $KUBECONFIG, ~/.kube/config")
-    chk.add_argument("-n", "--namespace", action="append", dest="namespaces", default=[],
-                     help="only this namespace (repeatable; default: all)")
-    chk.add_argument("--sidecarset-revision-namespace", default="kruise-system",
-                     help="where kruise-py will keep SidecarSet revisions (OpenKruise keeps them in kruise-system)")
+    chk = mig_sub.add_parser(
+        "check",
+        help="read-only preflight: what taking over would do to each object; exit 1 if any pod would restart",
+    )
+    chk.add_argument(
+        "--kubeconfig", default=os.environ.get("KUBECONFIG"), help="default: $KUBECONFIG, ~/.kube/config"
+    )
+    chk.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        default=[],
+        help="only this namespace (repeatable; default: all)",
+    )
+    chk.add_argument(
+        "--sidecarset-revision-namespace",
+        default="kruise-system",
+        help="where kruise-py will keep SidecarSet revisions (OpenKruise keeps them in kruise-system)",
+    )
     chk.add_argument("-o", "--output", choices=["text", "json"], default="text", help="output format")
     return parser
 
@@ -219,8 +318,15 @@ def _plan(args: argparse.Namespace) -> int:
     desired = None
     if args.filename:
         docs = [d for d in yaml.safe_load_all(args.filename.read_text()) if d]
-        desired = next((d for d in docs if d.get("kind") == "StatefulSet" and
-                        str(d.get("apiVersion", "")).startswith("apps.kruise.io/")), None)
+        desired = next(
+            (
+                d
+                for d in docs
+                if d.get("kind") == "StatefulSet"
+                and str(d.get("apiVersion", "")).startswith("apps.kruise.io/")
+            ),
+            None,
+        )
         if desired is None:
             print(f"error: {args.filename} holds no apps.kruise.io StatefulSet", file=sys.stderr)
             return 2
@@ -230,26 +336,45 @@ def _plan(args: argparse.Namespace) -> int:
         from .runtime.client import KubeClient, load_credentials, path_for
 
         creds = load_credentials(args.kubeconfig)
-        ns = args.namespace or (desired or {}).get("metadata", {}).get("namespace") or creds.namespace or "default"
+        ns = (
+            args.namespace
+            or (desired or {}).get("metadata", {}).get("namespace")
+            or creds.namespace
+            or "default"
+        )
         async with KubeClient(creds) as c:
             live = await c.get_or_none(path_for("apps.kruise.io/v1beta1", "statefulsets", ns, name))
             if live is None:
                 return None, [], [], ns
             uid = live["metadata"]["uid"]
-            pods, _ = await c.list_all(path_for("v1", "pods", ns), labelSelector="statefulset.kubernetes.io/pod-name")
+            pods, _ = await c.list_all(
+                path_for("v1", "pods", ns), labelSelector="statefulset.kubernetes.io/pod-name"
+            )
             revs, _ = await c.list_all(path_for("apps/v1", "controllerrevisions", ns))
-            owned = [o for o in pods + revs
-                     if any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or [])]
-            return live, [o for o in owned if o.get("kind") == "Pod"], [o for o in owned if o.get("kind") == "ControllerRevision"], ns
+            owned = [
+                o
+                for o in pods + revs
+                if any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or [])
+            ]
+            return (
+                live,
+                [o for o in owned if o.get("kind") == "Pod"],
+                [o for o in owned if o.get("kind") == "ControllerRevision"],
+                ns,
+            )
 
-    live, pods, revs, ns = (None, [], [], args.namespace or "default") if args.offline else asyncio.run(read())
+    live, pods, revs, ns = (
+        (None, [], [], args.namespace or "default") if args.offline else asyncio.run(read())
+    )
     if live is None and desired is None:
         print(f"error: StatefulSet {ns}/{name} not found", file=sys.stderr)
         return 1
     sts = dict(desired or live)  # type: ignore[arg-type]
     sts["metadata"] = {**(sts.get("metadata") or {}), "namespace": ns}
     if live is not None:
-        sts["metadata"].update({k: live["metadata"][k] for k in ("uid", "generation") if k in live["metadata"]})
+        sts["metadata"].update(
+            {k: live["metadata"][k] for k in ("uid", "generation") if k in live["metadata"]}
+        )
         sts["status"] = live.get("status") or {}
     snap = preview.snapshot_for(default_statefulset(sts), pods, revs, datetime.now(UTC))
     rows, now_plan = preview.preview(snap)
@@ -265,15 +390,27 @@ def _sandbox(args: argparse.Namespace) -> int:
     sb = Sandbox(args.workdir)
     if args.action == "up":
         try:
-            st = sb.up(SandboxOptions(nodes=args.nodes, operator=not args.no_operator,
-                                      sim_args=args.sim_arg, operator_args=args.operator_arg,
-                                      real_node=args.real_node))
+            st = sb.up(
+                SandboxOptions(
+                    nodes=args.nodes,
+                    operator=not args.no_operator,
+                    sim_args=args.sim_arg,
+                    operator_args=args.operator_arg,
+                    real_node=args.real_node,
+                )
+            )
         except (BinariesMissing, RealNodeUnavailable) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        print(f"sandbox is up in {st.get('up_s')}s: {args.nodes} simulated nodes"
-              + (f", real node {st['real_node']['name']} ({st['real_node']['node_ip']})" if st.get("real_node") else "")
-              + ("" if args.no_operator else ", kruise-py operator running"))
+        print(
+            f"sandbox is up in {st.get('up_s')}s: {args.nodes} simulated nodes"
+            + (
+                f", real node {st['real_node']['name']} ({st['real_node']['node_ip']})"
+                if st.get("real_node")
+                else ""
+            )
+            + ("" if args.no_operator else ", kruise-py operator running")
+        )
         print(f"kubeconfig: {sb.kubeconfig}")
         print(f"logs:       {sb.workdir / 'logs'}")
         print("use it from this shell with:")

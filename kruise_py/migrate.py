@@ -28,8 +28,10 @@ Obj = dict[str, Any]
 GROUP = "apps.kruise.io"
 OPENKRUISE_NAMESPACE = "kruise-system"
 OPENKRUISE_LEASE = "kruise-manager"
-OPENKRUISE_WEBHOOKS = (("mutatingwebhookconfigurations", "kruise-mutating-webhook-configuration"),
-                       ("validatingwebhookconfigurations", "kruise-validating-webhook-configuration"))
+OPENKRUISE_WEBHOOKS = (
+    ("mutatingwebhookconfigurations", "kruise-mutating-webhook-configuration"),
+    ("validatingwebhookconfigurations", "kruise-validating-webhook-configuration"),
+)
 
 
 @dataclass
@@ -72,10 +74,16 @@ async def gather(client: KubeClient, namespaces: tuple[str, ...]) -> Cluster:
     c.revisions = items
     for plural in ("statefulsets", "broadcastjobs", "sidecarsets"):
         name = f"{plural}.{GROUP}"
-        c.crds[name] = await client.get_or_none(path_for("apiextensions.k8s.io/v1", "customresourcedefinitions", name=name))
+        c.crds[name] = await client.get_or_none(
+            path_for("apiextensions.k8s.io/v1", "customresourcedefinitions", name=name)
+        )
     for plural, name in OPENKRUISE_WEBHOOKS:
-        c.webhooks[name] = await client.get_or_none(path_for("admissionregistration.k8s.io/v1", plural, name=name))
-    c.lease = await client.get_or_none(path_for("coordination.k8s.io/v1", "leases", OPENKRUISE_NAMESPACE, OPENKRUISE_LEASE))
+        c.webhooks[name] = await client.get_or_none(
+            path_for("admissionregistration.k8s.io/v1", plural, name=name)
+        )
+    c.lease = await client.get_or_none(
+        path_for("coordination.k8s.io/v1", "leases", OPENKRUISE_NAMESPACE, OPENKRUISE_LEASE)
+    )
     return c
 
 
@@ -98,12 +106,22 @@ def environment(c: Cluster, now: datetime) -> list[tuple[str, str]]:
         if not all(versions.get(v, {}).get("served") for v in ("v1alpha1", "v1beta1")):
             out.append(("block", f"CRD {name} does not serve both v1alpha1 and v1beta1"))
         if not _is_kruise_py_crd(crd):
-            out.append(("info", f"CRD {name} is OpenKruise's: apply kruise-py's before starting it "
-                                "(kubectl apply --server-side --force-conflicts -f crds/)"))
+            out.append(
+                (
+                    "info",
+                    f"CRD {name} is OpenKruise's: apply kruise-py's before starting it "
+                    "(kubectl apply --server-side --force-conflicts -f crds/)",
+                )
+            )
     for name, wh in c.webhooks.items():
         if wh is not None:
-            out.append(("block", f"OpenKruise's {name} is still registered: stop its manager, then delete it "
-                                 "(its pod webhook fails closed, and it would answer beside ours)"))
+            out.append(
+                (
+                    "block",
+                    f"OpenKruise's {name} is still registered: stop its manager, then delete it "
+                    "(its pod webhook fails closed, and it would answer beside ours)",
+                )
+            )
     if c.lease is not None:
         spec = c.lease.get("spec") or {}
         renewed = spec.get("renewTime")
@@ -115,8 +133,13 @@ def environment(c: Cluster, now: datetime) -> list[tuple[str, str]]:
                 age = None
         duration = float(spec.get("leaseDurationSeconds") or 15)
         if age is not None and age < 2 * duration:
-            out.append(("block", f"OpenKruise's manager holds Lease {OPENKRUISE_NAMESPACE}/{OPENKRUISE_LEASE} "
-                                 f"(renewed {age:.0f}s ago): stop it first"))
+            out.append(
+                (
+                    "block",
+                    f"OpenKruise's manager holds Lease {OPENKRUISE_NAMESPACE}/{OPENKRUISE_LEASE} "
+                    f"(renewed {age:.0f}s ago): stop it first",
+                )
+            )
     return out
 
 
@@ -143,12 +166,21 @@ def check(c: Cluster, revision_namespace: str, now: datetime) -> list[preflight.
     for ss in c.sidecarsets:
         f = preflight.sidecarset(ss, c.pods, revs_here, revision_namespace, namespace_labels, now)
         name = _meta(ss)["name"]
-        elsewhere = sorted({_meta(r).get("namespace", "") for r in c.revisions
-                            if (_meta(r).get("labels") or {}).get(scs.SIDECARSET_NAME_LABEL) == name}
-                           - {revision_namespace})
-        if elsewhere and not any((_meta(r).get("labels") or {}).get(scs.SIDECARSET_NAME_LABEL) == name for r in revs_here):
-            f.details.append(f"its revisions are in {', '.join(elsewhere)}: run kruise-py with "
-                             f"--sidecarset-revision-namespace {elsewhere[0]} to keep its history")
+        elsewhere = sorted(
+            {
+                _meta(r).get("namespace", "")
+                for r in c.revisions
+                if (_meta(r).get("labels") or {}).get(scs.SIDECARSET_NAME_LABEL) == name
+            }
+            - {revision_namespace}
+        )
+        if elsewhere and not any(
+            (_meta(r).get("labels") or {}).get(scs.SIDECARSET_NAME_LABEL) == name for r in revs_here
+        ):
+            f.details.append(
+                f"its revisions are in {', '.join(elsewhere)}: run kruise-py with "
+                f"--sidecarset-revision-namespace {elsewhere[0]} to keep its history"
+            )
         out.append(f)
     return out
 
@@ -163,15 +195,21 @@ def render(findings: list[preflight.Finding], env: list[tuple[str, str]]) -> str
     lines.append(f"{'OBJECT':<{w}}  {'TAKEOVER':<12}  RESTARTS  WRITES  REVISIONS")
     for f in findings:
         obj = f"{f.kind} {f.namespace + '/' if f.namespace else ''}{f.name}"
-        revs = ", ".join([f"adopt {r}" for r in f.revisions_adopted] + [f"create {r}" for r in f.revisions_created])
-        lines.append(f"{obj:<{w}}  {f.verdict:<12}  {f.pod_restarts:>8}  {f.pod_writes + f.pod_creates:>6}  {revs}")
+        revs = ", ".join(
+            [f"adopt {r}" for r in f.revisions_adopted] + [f"create {r}" for r in f.revisions_created]
+        )
+        lines.append(
+            f"{obj:<{w}}  {f.verdict:<12}  {f.pod_restarts:>8}  {f.pod_writes + f.pod_creates:>6}  {revs}"
+        )
         lines.extend(f"{'':<{w}}    {d}" for d in f.details)
     restarts = sum(f.pod_restarts for f in findings)
     blocks = sum(1 for level, _ in env if level == "block")
     lines.append("")
-    lines.append(f"{len(findings)} object(s): {restarts} pod(s) would restart"
-                 + (f"; {blocks} blocker(s)" if blocks else "")
-                 + ("" if restarts or blocks else ": kruise-py can take over with no pod restart"))
+    lines.append(
+        f"{len(findings)} object(s): {restarts} pod(s) would restart"
+        + (f"; {blocks} blocker(s)" if blocks else "")
+        + ("" if restarts or blocks else ": kruise-py can take over with no pod restart")
+    )
     return "\n".join(lines)
 
 
@@ -189,8 +227,15 @@ def main(args: argparse.Namespace) -> int:
     env = environment(cluster, now)
     findings = check(cluster, args.sidecarset_revision_namespace, now)
     if args.output == "json":
-        print(json.dumps({"environment": [{"level": lv, "message": m} for lv, m in env],
-                          "objects": [f.as_dict() for f in findings]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "environment": [{"level": lv, "message": m} for lv, m in env],
+                    "objects": [f.as_dict() for f in findings],
+                },
+                indent=2,
+            )
+        )
     else:
         print(render(findings, env))
     failed = any(f.pod_restarts for f in findings) or any(level == "block" for level, _ in env)

@@ -75,17 +75,32 @@ class OperatorConfig:
 
 def config_from_args(a: argparse.Namespace) -> OperatorConfig:
     return OperatorConfig(
-        kubeconfig=a.kubeconfig, namespaces=tuple(a.namespaces or ()), metrics_host=a.metrics_host,
-        metrics_port=a.metrics_port, log_level=a.log_level, log_format=a.log_format, qps=a.qps,
-        burst=a.burst, workers=a.workers, webhook_mode=a.webhook_mode, webhook_host=a.webhook_host,
-        webhook_port=a.webhook_port, cert_dir=a.cert_dir, operator_namespace=a.operator_namespace,
-        webhook_service=a.webhook_service, sidecarset_revision_namespace=a.sidecarset_revision_namespace,
+        kubeconfig=a.kubeconfig,
+        namespaces=tuple(a.namespaces or ()),
+        metrics_host=a.metrics_host,
+        metrics_port=a.metrics_port,
+        log_level=a.log_level,
+        log_format=a.log_format,
+        qps=a.qps,
+        burst=a.burst,
+        workers=a.workers,
+        webhook_mode=a.webhook_mode,
+        webhook_host=a.webhook_host,
+        webhook_port=a.webhook_port,
+        cert_dir=a.cert_dir,
+        operator_namespace=a.operator_namespace,
+        webhook_service=a.webhook_service,
+        sidecarset_revision_namespace=a.sidecarset_revision_namespace,
         feature_gates=parse_feature_gates(a.feature_gates),
         webhook_failure_policy=a.webhook_failure_policy,
-        webhook_cert_source=a.webhook_cert_source, webhook_secret=a.webhook_secret,
-        leader_elect=a.leader_elect, leader_election_namespace=a.leader_election_namespace,
-        leader_election_id=a.leader_election_id, lease_duration=a.lease_duration,
-        renew_deadline=a.renew_deadline, retry_period=a.retry_period,
+        webhook_cert_source=a.webhook_cert_source,
+        webhook_secret=a.webhook_secret,
+        leader_elect=a.leader_elect,
+        leader_election_namespace=a.leader_election_namespace,
+        leader_election_id=a.leader_election_id,
+        lease_duration=a.lease_duration,
+        renew_deadline=a.renew_deadline,
+        retry_period=a.retry_period,
     )
 
 
@@ -99,7 +114,9 @@ def parse_feature_gates(text: str) -> dict[str, bool]:
     for item in filter(None, (x.strip() for x in (text or "").split(","))):
         name, _, value = item.partition("=")
         if name not in FEATURE_GATES or value.lower() not in ("true", "false"):
-            raise SystemExit(f"--feature-gates: unknown gate or value {item!r} (known: {', '.join(FEATURE_GATES)})")
+            raise SystemExit(
+                f"--feature-gates: unknown gate or value {item!r} (known: {', '.join(FEATURE_GATES)})"
+            )
         gates[name] = value.lower() == "true"
     return gates
 
@@ -119,10 +136,18 @@ class Operator:
         # One identity per process, in the Lease and in every request's User-Agent, so the apiserver's
         # audit log tells two replicas apart (the default field manager stays "kruise-py": the prefix).
         self.identity = default_identity()
-        self.client = KubeClient(self.creds, ClientOptions(qps=cfg.qps, burst=cfg.burst,
-                                                           user_agent=f"kruise-py/{__version__} ({self.identity})"))
-        self.manager = Manager(self.client, ManagerOptions(
-            namespaces=cfg.namespaces, metrics_host=cfg.metrics_host, metrics_port=cfg.metrics_port))
+        self.client = KubeClient(
+            self.creds,
+            ClientOptions(
+                qps=cfg.qps, burst=cfg.burst, user_agent=f"kruise-py/{__version__} ({self.identity})"
+            ),
+        )
+        self.manager = Manager(
+            self.client,
+            ManagerOptions(
+                namespaces=cfg.namespaces, metrics_host=cfg.metrics_host, metrics_port=cfg.metrics_port
+            ),
+        )
         self.elector: LeaseElector | None = None
         if cfg.leader_elect:
             self.manager.leader = LeaderFlag()
@@ -130,15 +155,23 @@ class Operator:
         self.statefulsets = StatefulSetController(self.manager, workers=cfg.workers)
         self.broadcastjobs = BroadcastJobController(self.manager, workers=cfg.workers)
         self.injector = SidecarSetInjector(
-            self.manager, cfg.sidecarset_revision_namespace or cfg.operator_namespace,
-            sort_sidecars_by_name=cfg.feature_gates.get("EnableSortSidecarContainerByName", False))
+            self.manager,
+            cfg.sidecarset_revision_namespace or cfg.operator_namespace,
+            sort_sidecars_by_name=cfg.feature_gates.get("EnableSortSidecarContainerByName", False),
+        )
         self.sidecarsets = SidecarSetController(self.manager, self.injector, workers=cfg.workers)
         if cfg.leader_elect:
             # Added last: at shutdown the controllers stop before the Lease is released.
             self.elector = LeaseElector(
-                self.client, cfg.leader_election_namespace or cfg.operator_namespace, cfg.leader_election_id,
-                lease_duration=cfg.lease_duration, renew_deadline=cfg.renew_deadline,
-                retry_period=cfg.retry_period, flag=cast(LeaderFlag, self.manager.leader), identity=self.identity)
+                self.client,
+                cfg.leader_election_namespace or cfg.operator_namespace,
+                cfg.leader_election_id,
+                lease_duration=cfg.lease_duration,
+                renew_deadline=cfg.renew_deadline,
+                retry_period=cfg.retry_period,
+                flag=cast(LeaderFlag, self.manager.leader),
+                identity=self.identity,
+            )
             self.manager.add(self.elector)
         self.webhooks_ready = cfg.webhook_mode == "none"
         self.manager.ready_checks.append(lambda: True if self.webhooks_ready else "webhooks not registered")
@@ -151,15 +184,24 @@ class Operator:
         self.stop_flag = asyncio.Event()
         self.failed = False
         # StorageClasses, for the admission rule that a grown claim template needs an expandable class.
-        self.storage_classes = self.manager.cache(Resource("storage.k8s.io/v1", "storageclasses", namespaced=False))
+        self.storage_classes = self.manager.cache(
+            Resource("storage.k8s.io/v1", "storageclasses", namespaced=False)
+        )
         self.crd_conversion_lock = asyncio.Lock()
         self._crd_tasks: set[asyncio.Task[None]] = set()
         self.conversion_ensured = False
         # Our CRDs, watched so that a conversion setting someone resets (a re-applied OpenKruise
         # CRD, a `kubectl replace`) is put back at once; one informer per name (field selector).
         for crd in (*whconfig.CONVERSION_CRDS, *whconfig.NONE_CONVERSION_CRDS):
-            self.manager.on_event(Resource("apiextensions.k8s.io/v1", "customresourcedefinitions", namespaced=False,
-                                           field_selector=f"metadata.name={crd}"), self._on_crd)
+            self.manager.on_event(
+                Resource(
+                    "apiextensions.k8s.io/v1",
+                    "customresourcedefinitions",
+                    namespaced=False,
+                    field_selector=f"metadata.name={crd}",
+                ),
+                self._on_crd,
+            )
 
     # -- webhooks ------------------------------------------------------------------------------
     def webhook_server(self) -> Any:
@@ -172,8 +214,9 @@ class Operator:
 
                 self.cfg.webhook_port = free_port()
             crt, key, self.ca_pem = certs.ensure(_cert_dir(self.cfg), dns=("localhost",), ips=(host,))
-            return kopf.WebhookServer(addr=host, port=self.cfg.webhook_port, host=host,
-                                      certfile=str(crt), pkeyfile=str(key))
+            return kopf.WebhookServer(
+                addr=host, port=self.cfg.webhook_port, host=host, certfile=str(crt), pkeyfile=str(key)
+            )
         # service: the chart's Service points at this port; the certificate is for the Service DNS
         # name. kopf re-reads the files when they change (renewal, or cert-manager's rotation).
         if self.cfg.webhook_cert_source == "dir":
@@ -182,8 +225,13 @@ class Operator:
         else:
             assert self.serving_pem is not None, "prepare_certs() first"
             crt = key = self.serving_pem  # one file: certificate and key replaced together
-        return kopf.WebhookServer(addr="0.0.0.0", port=self.cfg.webhook_port, certfile=str(crt), pkeyfile=str(key),
-                                  file_check_interval=CERT_FILE_CHECK_S)
+        return kopf.WebhookServer(
+            addr="0.0.0.0",
+            port=self.cfg.webhook_port,
+            certfile=str(crt),
+            pkeyfile=str(key),
+            file_check_interval=CERT_FILE_CHECK_S,
+        )
 
     def _service_names(self) -> tuple[str, ...]:
         return certs.service_names(self.cfg.webhook_service, self.cfg.operator_namespace)
@@ -193,8 +241,9 @@ class Operator:
         pair where kopf's server reads it. Every replica does this; they converge on one Secret."""
         if self.cfg.webhook_mode != "service" or self.cfg.webhook_cert_source != "secret":
             return
-        bundle = await certs.ensure_secret(self.client, self.cfg.operator_namespace, self.cfg.webhook_secret,
-                                           self._service_names())
+        bundle = await certs.ensure_secret(
+            self.client, self.cfg.operator_namespace, self.cfg.webhook_secret, self._service_names()
+        )
         self.serving_pem = certs.write_pair(_cert_dir(self.cfg), bundle)
         self.ca_pem = bundle.ca_crt
 
@@ -218,20 +267,35 @@ class Operator:
             pass
         elif self.cfg.webhook_mode == "local":
             base = f"https://{self.cfg.webhook_host}:{self.cfg.webhook_port}"
-            objs = whconfig.configurations(lambda h: whconfig.client_config_url(base, h, ca),
-                                           self.cfg.operator_namespace, self.cfg.webhook_failure_policy)
+            objs = whconfig.configurations(
+                lambda h: whconfig.client_config_url(base, h, ca),
+                self.cfg.operator_namespace,
+                self.cfg.webhook_failure_policy,
+            )
             for obj in objs:
-                await self.client.patch(_webhook_path(obj["kind"], obj["metadata"]["name"]), obj, "apply",
-                                        fieldManager="kruise-py", force="true")
+                await self.client.patch(
+                    _webhook_path(obj["kind"], obj["metadata"]["name"]),
+                    obj,
+                    "apply",
+                    fieldManager="kruise-py",
+                    force="true",
+                )
         else:
-            for kind, name in (("MutatingWebhookConfiguration", whconfig.MUTATING_NAME),
-                               ("ValidatingWebhookConfiguration", whconfig.VALIDATING_NAME)):
+            for kind, name in (
+                ("MutatingWebhookConfiguration", whconfig.MUTATING_NAME),
+                ("ValidatingWebhookConfiguration", whconfig.VALIDATING_NAME),
+            ):
                 path = _webhook_path(kind, name)
                 current = await self.client.get(path)
-                ops = [{"op": "replace" if "caBundle" in w["clientConfig"] else "add",
-                        "path": f"/webhooks/{i}/clientConfig/caBundle", "value": ca}
-                       for i, w in enumerate(current.get("webhooks", []))
-                       if w["clientConfig"].get("caBundle") != ca]
+                ops = [
+                    {
+                        "op": "replace" if "caBundle" in w["clientConfig"] else "add",
+                        "path": f"/webhooks/{i}/clientConfig/caBundle",
+                        "value": ca,
+                    }
+                    for i, w in enumerate(current.get("webhooks", []))
+                    if w["clientConfig"].get("caBundle") != ca
+                ]
                 if ops:
                     await self.client.patch(path, ops, "json")
                     log.info("patched the caBundle of %s %s", kind, name)
@@ -253,8 +317,9 @@ class Operator:
             # CRDs that Helm installs from crds/ (no templating there), so we put it in ourselves.
             with contextlib.suppress(OSError):
                 ca = (_cert_dir(self.cfg) / "ca.crt").read_bytes()
-        return whconfig.conversion_client_config_service(self.cfg.operator_namespace, self.cfg.webhook_service,
-                                                         base64.b64encode(ca).decode() if ca else "")
+        return whconfig.conversion_client_config_service(
+            self.cfg.operator_namespace, self.cfg.webhook_service, base64.b64encode(ca).decode() if ca else ""
+        )
 
     async def ensure_crd_conversion(self) -> None:
         """Give our CRDs the conversion they need (webhooks/config.py), as OpenKruise's manager points
@@ -268,7 +333,11 @@ class Operator:
                     patch = whconfig.conversion_patch(crd, whconfig.desired_conversion(name, client_config))
                     if patch is not None:
                         await self.client.patch(path, patch, "merge")
-                        log.info("set the conversion of CRD %s to %s", name, patch["spec"]["conversion"]["strategy"])
+                        log.info(
+                            "set the conversion of CRD %s to %s",
+                            name,
+                            patch["spec"]["conversion"]["strategy"],
+                        )
                 except ApiError as e:
                     if e.not_found or e.status == 403:
                         # Not installed, or RBAC without the CRD rule: v1alpha1 SidecarSets then
@@ -299,8 +368,10 @@ class Operator:
         # A URL webhook pointing at a dead local port would block every request it matches.
         if self.cfg.webhook_mode != "local":
             return
-        for kind, name in (("MutatingWebhookConfiguration", whconfig.MUTATING_NAME),
-                           ("ValidatingWebhookConfiguration", whconfig.VALIDATING_NAME)):
+        for kind, name in (
+            ("MutatingWebhookConfiguration", whconfig.MUTATING_NAME),
+            ("ValidatingWebhookConfiguration", whconfig.VALIDATING_NAME),
+        ):
             with contextlib.suppress(ApiError):
                 await self.client.delete(_webhook_path(kind, name))
 
@@ -308,8 +379,10 @@ class Operator:
         """Outside a cluster the operator namespace and the home of SidecarSet revisions may not exist."""
         for ns in sorted({self.cfg.operator_namespace, self.injector.revision_namespace}):
             try:
-                await self.client.create(path_for("v1", "namespaces"),
-                                         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+                await self.client.create(
+                    path_for("v1", "namespaces"),
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+                )
             except ApiError as e:
                 if not e.already_exists:
                     log.warning("could not create namespace %s: %s", ns, e)
@@ -318,9 +391,15 @@ class Operator:
         """A StorageClass by name, or the default class (its is-default-class annotation) for None."""
         if name is not None:
             return self.storage_classes.get(None, name)
-        return next((c for c in self.storage_classes.list()
-                     if (c["metadata"].get("annotations") or {}).get("storageclass.kubernetes.io/is-default-class") == "true"),
-                    None)
+        return next(
+            (
+                c
+                for c in self.storage_classes.list()
+                if (c["metadata"].get("annotations") or {}).get("storageclass.kubernetes.io/is-default-class")
+                == "true"
+            ),
+            None,
+        )
 
     def other_sidecarsets(self, name: str) -> list[dict[str, Any]]:
         """The other SidecarSets, for the cross-object conflict rules, from the informer cache the
@@ -329,7 +408,9 @@ class Operator:
 
 
 def _webhook_path(kind: str, name: str) -> str:
-    plural = "mutatingwebhookconfigurations" if kind.startswith("Mutating") else "validatingwebhookconfigurations"
+    plural = (
+        "mutatingwebhookconfigurations" if kind.startswith("Mutating") else "validatingwebhookconfigurations"
+    )
     return path_for("admissionregistration.k8s.io/v1", plural, name=name)
 
 
@@ -341,8 +422,11 @@ def build_registry(op: Operator) -> kopf.OperatorRegistry:
         c = op.creds
         header = c.auth_header()
         return kopf.ConnectionInfo(
-            server=c.server, ca_data=c.ca_data, insecure=c.insecure,
-            certificate_data=c.cert_data, private_key_data=c.key_data,
+            server=c.server,
+            ca_data=c.ca_data,
+            insecure=c.insecure,
+            certificate_data=c.cert_data,
+            private_key_data=c.key_data,
             token=header.split(" ", 1)[1] if header else None,
         )
 
@@ -356,8 +440,16 @@ def build_registry(op: Operator) -> kopf.OperatorRegistry:
         await op.prepare_certs()
         # Our own server on its own thread (webhooks/server.py): pod injection is answered there.
         base = op.webhook_server()
-        settings.admission.server = None if base is None else cast(Any, whserver.AdmissionServer(
-            base, _fast_hooks(op), {whconfig.CONVERSION_PATH.lstrip("/"): convert_review}))
+        settings.admission.server = (
+            None
+            if base is None
+            else cast(
+                Any,
+                whserver.AdmissionServer(
+                    base, _fast_hooks(op), {whconfig.CONVERSION_PATH.lstrip("/"): convert_review}
+                ),
+            )
+        )
         settings.admission.managed = None  # we register configurations ourselves (namespaceSelector)
         if op.cfg.webhook_mode == "local":
             await op.ensure_namespace()
@@ -392,6 +484,7 @@ def _register_admission(registry: kopf.OperatorRegistry, op: Operator, hook: whc
     if plural == "pods":
         return  # served by whserver.AdmissionServer on its own thread: see _fast_hooks
     if hook.mutating:
+
         def apply_defaults(b: kopf.RawBody) -> None:
             admission.default(plural, cast(dict[str, Any], b))
 
@@ -399,31 +492,50 @@ def _register_admission(registry: kopf.OperatorRegistry, op: Operator, hook: whc
             # kopf diffs the body before and after this function into the JSON patch it returns.
             patch.fns.append(apply_defaults)
 
-        kopf.on.mutate(hook.group, hook.version, plural, id=hook.id, registry=registry,
-                       operations=cast(Any, list(hook.operations)))(cast(Any, mutate))
+        kopf.on.mutate(
+            hook.group,
+            hook.version,
+            plural,
+            id=hook.id,
+            registry=registry,
+            operations=cast(Any, list(hook.operations)),
+        )(cast(Any, mutate))
     else:
+
         async def validate(body: kopf.Body, old: kopf.BodyEssence | None, operation: str, **_: Any) -> None:
             name = body.get("metadata", {}).get("name")
             if plural == "sidecarsets" and not op.manager.synced:
                 # The conflict rules need every other SidecarSet, from a cache still loading.
-                raise kopf.AdmissionError("kruise-py is starting: SidecarSet caches are not loaded yet", code=503)
+                raise kopf.AdmissionError(
+                    "kruise-py is starting: SidecarSet caches are not loaded yet", code=503
+                )
             try:
                 kwargs: dict[str, Any] = {}
                 if plural == "sidecarsets":
                     kwargs["others"] = op.other_sidecarsets(name)
                 elif plural == "statefulsets" and op.manager.synced:
                     kwargs["storage_class"] = op.storage_class
-                admission.validate(plural, dict(body), dict(old) if old and operation == "UPDATE" else None, **kwargs)
+                admission.validate(
+                    plural, dict(body), dict(old) if old and operation == "UPDATE" else None, **kwargs
+                )
             except admission.Denied as e:
                 # A rejection is an answer, not an error: INFO, and kopf's own ERROR line is muted.
                 log.info("denied %s %s %s: %s", operation, plural, name, e)
                 raise kopf.AdmissionError(str(e), code=e.code) from None
             except Exception as e:
                 log.exception("validating %s %s failed", plural, name)
-                raise kopf.AdmissionError(f"kruise-py could not validate {plural} {name}: {e}", code=500) from None
+                raise kopf.AdmissionError(
+                    f"kruise-py could not validate {plural} {name}: {e}", code=500
+                ) from None
 
-        kopf.on.validate(hook.group, hook.version, plural, id=hook.id, registry=registry,
-                         operations=cast(Any, list(hook.operations)))(cast(Any, validate))
+        kopf.on.validate(
+            hook.group,
+            hook.version,
+            plural,
+            id=hook.id,
+            registry=registry,
+            operations=cast(Any, list(hook.operations)),
+        )(cast(Any, validate))
 
 
 def _fast_hooks(op: Operator) -> dict[str, whserver.FastFn]:
@@ -468,7 +580,9 @@ async def _start_when_serving(op: Operator) -> None:
         for _ in range(300):
             try:
                 _, w = await asyncio.open_connection(
-                    op.cfg.webhook_host if op.cfg.webhook_mode == "local" else "127.0.0.1", op.cfg.webhook_port)
+                    op.cfg.webhook_host if op.cfg.webhook_mode == "local" else "127.0.0.1",
+                    op.cfg.webhook_port,
+                )
                 w.close()
                 break
             except OSError:

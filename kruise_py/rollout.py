@@ -72,10 +72,21 @@ def progress(sts: Mapping[str, Any]) -> Progress:
     def out(state: str, message: str) -> Progress:
         if state == "progressing" and paused:
             state, message = "paused", f"{message} (rollout paused: `kruise-py rollout resume {name}`)"
-        return Progress(name=name, replicas=replicas, updated=updated, ready=ready,
-                        available=_int(st.get("availableReplicas")), updated_ready=_int(st.get("updatedReadyReplicas")),
-                        partition=partition, paused=paused, update_revision=update_rev, current_revision=current_rev,
-                        target=target, state=state, message=message)
+        return Progress(
+            name=name,
+            replicas=replicas,
+            updated=updated,
+            ready=ready,
+            available=_int(st.get("availableReplicas")),
+            updated_ready=_int(st.get("updatedReadyReplicas")),
+            partition=partition,
+            paused=paused,
+            update_revision=update_rev,
+            current_revision=current_rev,
+            target=target,
+            state=state,
+            message=message,
+        )
 
     for c in st.get("conditions") or []:
         if c.get("type") in FAILURE_CONDITIONS and c.get("status") == "True":
@@ -89,19 +100,26 @@ def progress(sts: Mapping[str, Any]) -> Progress:
         return out("progressing", f"waiting for {replicas - ready} pods to be ready")
     if partition > 0:
         if updated < target:
-            return out("progressing", f"waiting for partitioned roll out to finish: {updated} of "
-                                      f"{target} new pods have been updated")
+            return out(
+                "progressing",
+                f"waiting for partitioned roll out to finish: {updated} of "
+                f"{target} new pods have been updated",
+            )
         return out("complete", f"partitioned roll out complete: {updated} new pods have been updated")
     if update_rev != current_rev:
-        return out("progressing", f"waiting for rolling update to complete: {updated} of {replicas} "
-                                  f"pods at revision {update_rev}")
+        return out(
+            "progressing",
+            f"waiting for rolling update to complete: {updated} of {replicas} pods at revision {update_rev}",
+        )
     return out("complete", f"rolling update complete: {replicas} pods at revision {update_rev}")
 
 
 def render(p: Progress, tty: bool, width: int = 24) -> str:
     """One status line; on a terminal it starts with a progress bar."""
-    counts = (f"{p.updated}/{p.replicas} updated, {p.ready}/{p.replicas} ready, "
-              f"{p.available}/{p.replicas} available, partition {p.partition}{', paused' if p.paused else ''}")
+    counts = (
+        f"{p.updated}/{p.replicas} updated, {p.ready}/{p.replicas} ready, "
+        f"{p.available}/{p.replicas} available, partition {p.partition}{', paused' if p.paused else ''}"
+    )
     line = f"{p.name}: {counts} - {p.message}"
     if not tty:
         return line
@@ -141,8 +159,14 @@ class FailureGrace:
 # -- pure: history and undo -------------------------------------------------------------------------
 def owned_revisions(sts: Mapping[str, Any], revisions: Iterable[Mapping[str, Any]]) -> list[Obj]:
     uid = (sts.get("metadata") or {}).get("uid")
-    mine = [r for r in revisions if any(o.get("uid") == uid and o.get("controller")
-                                        for o in (r.get("metadata") or {}).get("ownerReferences") or [])]
+    mine = [
+        r
+        for r in revisions
+        if any(
+            o.get("uid") == uid and o.get("controller")
+            for o in (r.get("metadata") or {}).get("ownerReferences") or []
+        )
+    ]
     return rev.sort_revisions(mine)
 
 
@@ -157,15 +181,20 @@ def history_rows(sts: Mapping[str, Any], revisions: list[Obj]) -> list[tuple[str
     rows = []
     for r in revisions:
         name = r["metadata"]["name"]
-        marks = [m for m, key in (("current", "currentRevision"), ("update", "updateRevision")) if st.get(key) == name]
+        marks = [
+            m
+            for m, key in (("current", "currentRevision"), ("update", "updateRevision"))
+            if st.get(key) == name
+        ]
         rows.append((str(r.get("revision", "")), name, ",".join(marks), images(rev.revision_template(r))))
     return rows
 
 
 def format_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                     for row in [header, *rows])
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]
+    )
 
 
 class UndoError(Exception):
@@ -201,8 +230,10 @@ def undo_patch(sts: Mapping[str, Any], target: Mapping[str, Any]) -> list[Obj]:
     """JSON patch restoring the revision's template as a whole (as the revision's `$patch: replace`
     says; a CRD takes no strategic merge patch). The `test` makes it fail if the set changed since
     we read it."""
-    return [{"op": "test", "path": "/metadata/resourceVersion", "value": sts["metadata"]["resourceVersion"]},
-            {"op": "replace", "path": "/spec/template", "value": rev.revision_template(target)}]
+    return [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": sts["metadata"]["resourceVersion"]},
+        {"op": "replace", "path": "/spec/template", "value": rev.revision_template(target)},
+    ]
 
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # kubectl's own annotation for `rollout restart`
@@ -225,7 +256,9 @@ def restart_patch(sts: Mapping[str, Any], now: str) -> list[Obj]:
     ops = [_rv_test(sts)]
     if not isinstance(tmeta.get("annotations"), Mapping):
         ops.append({"op": "add", "path": "/spec/template/metadata/annotations", "value": {}})
-    ops.append({"op": "add", "path": f"/spec/template/metadata/annotations/{_pointer(RESTARTED_AT)}", "value": now})
+    ops.append(
+        {"op": "add", "path": f"/spec/template/metadata/annotations/{_pointer(RESTARTED_AT)}", "value": now}
+    )
     if not ((sts.get("spec") or {}).get("template") or {}).get("metadata"):
         ops.insert(1, {"op": "add", "path": "/spec/template/metadata", "value": {}})
     return ops
@@ -267,7 +300,9 @@ def set_image_patch(sts: Mapping[str, Any], images: Mapping[str, str]) -> list[O
     missing = sorted(set(images) - found - {"*"})
     if missing:
         names = [c.get("name") for k in ("initContainers", "containers") for c in pod.get(k) or []]
-        raise ValueError(f"unable to find container named {', '.join(missing)} (the template has {', '.join(map(str, names))})")
+        raise ValueError(
+            f"unable to find container named {', '.join(missing)} (the template has {', '.join(map(str, names))})"
+        )
     return ops
 
 
@@ -276,8 +311,13 @@ def split_ref(ref: str) -> str:
     kind, sep, name = ref.partition("/")
     if not sep:
         return ref
-    if kind.lower() not in ("asts", "statefulset.apps.kruise.io", "statefulsets.apps.kruise.io",
-                            "statefulset", "statefulsets"):
+    if kind.lower() not in (
+        "asts",
+        "statefulset.apps.kruise.io",
+        "statefulsets.apps.kruise.io",
+        "statefulset",
+        "statefulsets",
+    ):
         raise ValueError(f"{ref}: only Advanced StatefulSets (asts/NAME) are supported")
     return name
 
@@ -332,7 +372,10 @@ async def _run(args: Any, out: TextIO, err: TextIO) -> int:
             from datetime import UTC, datetime
 
             await c.patch(path, restart_patch(sts, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")), "json")
-            print(f"{_kind_ref(args.name)} restarted (pods {restart_mode(sts)}, under the update strategy)", file=out)
+            print(
+                f"{_kind_ref(args.name)} restarted (pods {restart_mode(sts)}, under the update strategy)",
+                file=out,
+            )
             return 0
         if action == "image":
             ops = set_image_patch(sts, parse_image_args(args.images))
@@ -348,26 +391,41 @@ async def _run(args: Any, out: TextIO, err: TextIO) -> int:
             if args.revision:
                 r = next((r for r in mine if r.get("revision") == args.revision), None)
                 if r is None:
-                    print(f"error: unable to find the specified revision {args.revision} in history", file=err)
+                    print(
+                        f"error: unable to find the specified revision {args.revision} in history", file=err
+                    )
                     return 1
                 import yaml
 
-                print(f"{_kind_ref(args.name)} with revision #{args.revision} ({r['metadata']['name']})", file=out)
+                print(
+                    f"{_kind_ref(args.name)} with revision #{args.revision} ({r['metadata']['name']})",
+                    file=out,
+                )
                 print("Pod Template:", file=out)
-                print(yaml.safe_dump({"template": rev.revision_template(r)}, sort_keys=False).rstrip(), file=out)
+                print(
+                    yaml.safe_dump({"template": rev.revision_template(r)}, sort_keys=False).rstrip(), file=out
+                )
                 return 0
             print(f"{_kind_ref(args.name)}", file=out)
-            print(format_table(("REVISION", "NAME", "STATUS", "CONTAINERS"), history_rows(sts, mine)), file=out)
+            print(
+                format_table(("REVISION", "NAME", "STATUS", "CONTAINERS"), history_rows(sts, mine)), file=out
+            )
             return 0
         if action == "undo":
             target = rollback_target(sts, mine, args.to_revision)
             if target is None:
-                print(f"{_kind_ref(args.name)} skipped rollback (current template already matches "
-                      f"revision {args.to_revision or 'previous'})", file=out)
+                print(
+                    f"{_kind_ref(args.name)} skipped rollback (current template already matches "
+                    f"revision {args.to_revision or 'previous'})",
+                    file=out,
+                )
                 return 0
             await c.patch(path, undo_patch(sts, target), "json")
-            print(f"{_kind_ref(args.name)} rolled back to revision {target.get('revision')} "
-                  f"({target['metadata']['name']})", file=out)
+            print(
+                f"{_kind_ref(args.name)} rolled back to revision {target.get('revision')} "
+                f"({target['metadata']['name']})",
+                file=out,
+            )
             return 0
     return 2
 
@@ -405,6 +463,9 @@ async def _status(read: Callable[[], Any], args: Any, out: TextIO, err: TextIO) 
         if timeout and now - start >= timeout:
             if tty:
                 out.write("\n")
-            print(f"error: timed out after {args.timeout} waiting for the rollout of {args.name}: {p.message}", file=err)
+            print(
+                f"error: timed out after {args.timeout} waiting for the rollout of {args.name}: {p.message}",
+                file=err,
+            )
             return 1
         await asyncio.sleep(args.interval)

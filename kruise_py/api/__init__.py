@@ -46,7 +46,9 @@ from .validation import (
     validate_statefulset_deletion,
 )
 
-KruiseObject = StatefulSet | StatefulSetV1alpha1 | BroadcastJob | BroadcastJobV1alpha1 | SidecarSet | SidecarSetV1alpha1
+KruiseObject = (
+    StatefulSet | StatefulSetV1alpha1 | BroadcastJob | BroadcastJobV1alpha1 | SidecarSet | SidecarSetV1alpha1
+)
 
 _CLASSES: dict[tuple[str, str], type[KruiseObject]] = {
     (statefulset.API_VERSION_V1BETA1, statefulset.KIND): StatefulSet,

@@ -132,5 +132,8 @@ def convert_review(review: Mapping[str, Any]) -> Obj:
         response: Obj = {"uid": uid, "result": {"status": "Failure", "message": str(e)}}
     else:
         response = {"uid": uid, "convertedObjects": converted, "result": {"status": "Success"}}
-    return {"apiVersion": review.get("apiVersion", "apiextensions.k8s.io/v1"), "kind": "ConversionReview",
-            "response": response}
+    return {
+        "apiVersion": review.get("apiVersion", "apiextensions.k8s.io/v1"),
+        "kind": "ConversionReview",
+        "response": response,
+    }

@@ -419,7 +419,9 @@ def evaluate_resource(expr: str, aggregated: Quantity, is_limit: bool) -> Quanti
     try:
         result = evaluate(expr, {name: Value(quantity=aggregated)})
     except ExpressionError as e:
-        raise ExpressionError(f"failed to parse expression {json.dumps(expr, ensure_ascii=False)}: {e}") from None
+        raise ExpressionError(
+            f"failed to parse expression {json.dumps(expr, ensure_ascii=False)}: {e}"
+        ) from None
     if result.quantity is not None:
         return result.quantity
     if name == "cpu":

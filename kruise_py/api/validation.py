@@ -204,8 +204,13 @@ def _validate_statefulset_spec(spec: sts.StatefulSetSpec, raw_spec: Mapping[str,
     # Beyond OpenKruise (which accepts any string here and treats unknown ones as OnDelete).
     vcus = spec.volume_claim_update_strategy
     if vcus is not None and vcus.type not in (None, "", *sts.VOLUME_CLAIM_UPDATE_TYPES):
-        errs.append(FieldError("spec.volumeClaimUpdateStrategy.type",
-                               supported_values(sts.VOLUME_CLAIM_UPDATE_TYPES), NOT_SUPPORTED))
+        errs.append(
+            FieldError(
+                "spec.volumeClaimUpdateStrategy.type",
+                supported_values(sts.VOLUME_CLAIM_UPDATE_TYPES),
+                NOT_SUPPORTED,
+            )
+        )
     return errs
 
 
@@ -436,13 +441,19 @@ def validate_volume_claim_templates_update(
     a changed storage limit (OpenKruise accepts it, then fails to patch the claim) and changes to
     any other spec field (selector, volumeMode, dataSource...: OpenKruise applies them to new claims
     only) are rejected too, with the field's path."""
-    if (get_path(new_spec, "volumeClaimUpdateStrategy", "type") or "") != sts.VOLUME_CLAIM_UPDATE_ON_POD_ROLLING_UPDATE:
+    if (
+        get_path(new_spec, "volumeClaimUpdateStrategy", "type") or ""
+    ) != sts.VOLUME_CLAIM_UPDATE_ON_POD_ROLLING_UPDATE:
         return []
     new_vcts = [t for t in new_spec.get("volumeClaimTemplates") or [] if isinstance(t, Mapping)]
     old_vcts = [t for t in old_spec.get("volumeClaimTemplates") or [] if isinstance(t, Mapping)]
     if len(new_vcts) != len(old_vcts):
-        return [FieldError("spec.volumeClaimTemplates",
-                           "volumeClaimTemplate can not be added or deleted when OnRollingUpdate")]
+        return [
+            FieldError(
+                "spec.volumeClaimTemplates",
+                "volumeClaimTemplate can not be added or deleted when OnRollingUpdate",
+            )
+        ]
     old_by_name = {get_path(t, "metadata", "name"): t for t in old_vcts}
     errs: list[FieldError] = []
     for tmpl in new_vcts:
@@ -458,16 +469,25 @@ def validate_volume_claim_templates_update(
         if sc_new is not None and sc_old is not None and sc_new != sc_old:
             changed.insert(0, "storageClassName")
         if changed:
-            errs.append(FieldError(p, f"volumeClaimTemplate can not be modified when OnRollingUpdate ({', '.join(changed)})"))
+            errs.append(
+                FieldError(
+                    p, f"volumeClaimTemplate can not be modified when OnRollingUpdate ({', '.join(changed)})"
+                )
+            )
             continue
         for f in sorted(set(spec_new) | set(spec_old)):
             if f in ("resources", "storageClassName", "accessModes"):
                 continue
             default = _CLAIM_SPEC_DEFAULTS.get(f)
             if _strip_empty(spec_new.get(f, default)) != _strip_empty(spec_old.get(f, default)):
-                errs.append(FieldError(f"{p}.spec.{f}", "can not be changed when volumeClaimUpdateStrategy is "
-                                       "OnPodRollingUpdate: existing claims only follow a larger storage request",
-                                       FORBIDDEN))
+                errs.append(
+                    FieldError(
+                        f"{p}.spec.{f}",
+                        "can not be changed when volumeClaimUpdateStrategy is "
+                        "OnPodRollingUpdate: existing claims only follow a larger storage request",
+                        FORBIDDEN,
+                    )
+                )
         errs.extend(_validate_claim_resources(p, spec_new, spec_old, storage_class))
     return errs
 
@@ -479,25 +499,43 @@ def _same_quantity(a: Any, b: Any) -> bool:
         return False
 
 
-def _validate_claim_resources(p: str, spec_new: Mapping[str, Any], spec_old: Mapping[str, Any],
-                              storage_class: StorageClassLookup | None) -> list[FieldError]:
+def _validate_claim_resources(
+    p: str, spec_new: Mapping[str, Any], spec_old: Mapping[str, Any], storage_class: StorageClassLookup | None
+) -> list[FieldError]:
     req_path, lim_path = f"{p}.spec.resources.requests.storage", f"{p}.spec.resources.limits.storage"
     values = []
-    for raw in (_storage(spec_new.get("resources"), "requests"), _storage(spec_old.get("resources"), "requests")):
+    for raw in (
+        _storage(spec_new.get("resources"), "requests"),
+        _storage(spec_old.get("resources"), "requests"),
+    ):
         try:
             values.append(parse_quantity(raw if raw is not None else 0))
         except ValueError:
             return [FieldError(req_path, f"invalid quantity {raw!r}")]
     new_q, old_q = values
-    lim_new, lim_old = _storage(spec_new.get("resources"), "limits"), _storage(spec_old.get("resources"), "limits")
+    lim_new, lim_old = (
+        _storage(spec_new.get("resources"), "limits"),
+        _storage(spec_old.get("resources"), "limits"),
+    )
     errs: list[FieldError] = []
     if lim_new != lim_old and not _same_quantity(lim_new, lim_old):
-        errs.append(FieldError(lim_path, "can not be changed when volumeClaimUpdateStrategy is OnPodRollingUpdate: "
-                               "the limits of a bound claim are immutable", FORBIDDEN))
+        errs.append(
+            FieldError(
+                lim_path,
+                "can not be changed when volumeClaimUpdateStrategy is OnPodRollingUpdate: "
+                "the limits of a bound claim are immutable",
+                FORBIDDEN,
+            )
+        )
     if new_q < old_q:
-        errs.append(FieldError(req_path, "can not be decreased when volumeClaimUpdateStrategy is OnPodRollingUpdate "
-                               f"(was {_storage(spec_old.get('resources'), 'requests')}): claims can only grow",
-                               FORBIDDEN))
+        errs.append(
+            FieldError(
+                req_path,
+                "can not be decreased when volumeClaimUpdateStrategy is OnPodRollingUpdate "
+                f"(was {_storage(spec_old.get('resources'), 'requests')}): claims can only grow",
+                FORBIDDEN,
+            )
+        )
     elif new_q > old_q and storage_class is not None:
         sc_name = spec_new.get("storageClassName")
         sc = storage_class(sc_name)
@@ -506,13 +544,21 @@ def _validate_claim_resources(p: str, spec_new: Mapping[str, Any], spec_old: Map
         elif sc is not None and sc.get("allowVolumeExpansion") is False:
             # As OpenKruise: only an explicit false. Unset, the apiserver refuses the resize later and
             # the controller reports it on the set (condition FailedUpdatePVC, event FailedResize).
-            errs.append(FieldError(req_path, f"storage class {get_path(sc, 'metadata', 'name')} does not support "
-                                   "volume expansion", FORBIDDEN))
+            errs.append(
+                FieldError(
+                    req_path,
+                    f"storage class {get_path(sc, 'metadata', 'name')} does not support volume expansion",
+                    FORBIDDEN,
+                )
+            )
     return errs
 
 
 def validate_statefulset(
-    new: Mapping[str, Any], old: Mapping[str, Any] | None = None, *, apply_defaults: bool = True,
+    new: Mapping[str, Any],
+    old: Mapping[str, Any] | None = None,
+    *,
+    apply_defaults: bool = True,
     storage_class: StorageClassLookup | None = None,
 ) -> list[FieldError]:
     """Validate an ASTS create (``old=None``) or update. v1alpha1 objects are converted to v1beta1.
@@ -604,16 +650,27 @@ def validate_broadcastjob(
     # controller cannot act on are rejected, not silently read as the default.
     if cp is not None:
         if cp.type not in (None, "", bcj.COMPLETION_ALWAYS, bcj.COMPLETION_NEVER):
-            errs.append(FieldError("spec.completionPolicy.type",
-                                   f'Unsupported value: "{cp.type}": supported values: "Always", "Never"', NOT_SUPPORTED))
+            errs.append(
+                FieldError(
+                    "spec.completionPolicy.type",
+                    f'Unsupported value: "{cp.type}": supported values: "Always", "Never"',
+                    NOT_SUPPORTED,
+                )
+            )
         errs.extend(_non_negative(cp.active_deadline_seconds, "spec.completionPolicy.activeDeadlineSeconds"))
-        errs.extend(_non_negative(cp.ttl_seconds_after_finished, "spec.completionPolicy.ttlSecondsAfterFinished"))
+        errs.extend(
+            _non_negative(cp.ttl_seconds_after_finished, "spec.completionPolicy.ttlSecondsAfterFinished")
+        )
     fp = spec.failure_policy
     if fp is not None:
         if fp.type not in (None, "", bcj.FAILURE_CONTINUE, bcj.FAILURE_FAIL_FAST, bcj.FAILURE_PAUSE):
-            errs.append(FieldError("spec.failurePolicy.type",
-                                   f'Unsupported value: "{fp.type}": supported values: "Continue", "FailFast", "Pause"',
-                                   NOT_SUPPORTED))
+            errs.append(
+                FieldError(
+                    "spec.failurePolicy.type",
+                    f'Unsupported value: "{fp.type}": supported values: "Continue", "FailFast", "Pause"',
+                    NOT_SUPPORTED,
+                )
+            )
         errs.extend(_non_negative(fp.restart_limit, "spec.failurePolicy.restartLimit"))
     # Beyond OpenKruise: reject a parallelism the controller could not resolve (e.g. "abc").
     if spec.parallelism is not None:
@@ -664,7 +721,6 @@ _DOWNWARD_API_KNOWN = {
     "status.podIPs",
 }
 _SUBSCRIPT_RE = re.compile(r"^(metadata\.(?:annotations|labels))\['(.*)'\]$")
-
 
 
 def _validate_sidecarset_selector(selector: LabelSelector, path: str) -> list[FieldError]:
@@ -743,7 +799,10 @@ def _validate_hot_upgrade(spec: scs.SidecarSetSpec) -> list[FieldError]:
     empty image, different from its image, and its ``X-1``/``X-2`` names must be free; otherwise
     every pod it selects would be rejected or never upgrade."""
     errs: list[FieldError] = []
-    for key, containers in (("containers", spec.containers or []), ("initContainers", spec.init_containers or [])):
+    for key, containers in (
+        ("containers", spec.containers or []),
+        ("initContainers", spec.init_containers or []),
+    ):
         names = {c.name for c in [*(spec.containers or []), *(spec.init_containers or [])] if c.name}
         for i, c in enumerate(containers):
             strategy = c.upgrade_strategy
@@ -758,8 +817,12 @@ def _validate_hot_upgrade(spec: scs.SidecarSetSpec) -> list[FieldError]:
                 errs.append(FieldError(p, "hotUpgradeEmptyImage must differ from the container's image"))
             for suffix in ("-1", "-2"):
                 if f"{c.name}{suffix}" in names:
-                    errs.append(FieldError(f"spec.{key}[{i}].name",
-                                           f"HotUpgrade injects {c.name}{suffix}, which another container is named"))
+                    errs.append(
+                        FieldError(
+                            f"spec.{key}[{i}].name",
+                            f"HotUpgrade injects {c.name}{suffix}, which another container is named",
+                        )
+                    )
     return errs
 
 
@@ -888,10 +951,7 @@ def _validate_sidecarset_conflicts(
         if other_name == name:
             continue
         ospec = other_model.spec or scs.SidecarSetSpec()
-        if not (
-            _namespaces_overlap(spec, ospec)
-            and is_selector_overlapping(spec.selector, ospec.selector)
-        ):
+        if not (_namespaces_overlap(spec, ospec) and is_selector_overlapping(spec.selector, ospec.selector)):
             continue
         for c in ospec.init_containers or []:
             init_in_others[c.name or ""] = other_name
@@ -964,8 +1024,13 @@ def _validate_sidecarset_spec(
     errs.extend(_non_negative(spec.revision_history_limit, "spec.revisionHistoryLimit"))
     ust = spec.update_strategy.type if spec.update_strategy else None
     if ust not in (None, "", scs.UPDATE_STRATEGY_ROLLING_UPDATE, scs.UPDATE_STRATEGY_NOT_UPDATE):
-        errs.append(FieldError("spec.updateStrategy.type",
-                               f'Unsupported value: "{ust}": supported values: "NotUpdate", "RollingUpdate"', NOT_SUPPORTED))
+        errs.append(
+            FieldError(
+                "spec.updateStrategy.type",
+                f'Unsupported value: "{ust}": supported values: "NotUpdate", "RollingUpdate"',
+                NOT_SUPPORTED,
+            )
+        )
 
     if spec.selector is None:
         errs.append(FieldError("spec.selector", "no selector defined for SidecarSet", REQUIRED))
@@ -1131,7 +1196,5 @@ def validate_sidecarset(
                 )
 
     own_name = model.metadata.name if model.metadata else None
-    errs.extend(
-        _validate_sidecarset_conflicts(own_name, spec, new.get("spec") or {}, others)
-    )
+    errs.extend(_validate_sidecarset_conflicts(own_name, spec, new.get("spec") or {}, others))
     return errs

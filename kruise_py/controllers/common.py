@@ -24,7 +24,7 @@ def rv_lookup(pods: ObjectCache, owners: ObjectCache | None = None) -> Callable[
     def lookup(key: str) -> str | None:
         cache = pods
         if owners is not None and key.startswith(OWN_PREFIX):
-            cache, key = owners, key[len(OWN_PREFIX):]
+            cache, key = owners, key[len(OWN_PREFIX) :]
         ns, name = key.split("/", 1)
         obj = cache.get(ns, name)
         return None if obj is None else (obj.get("metadata") or {}).get("resourceVersion")
@@ -36,7 +36,11 @@ def owner_key(obj: Mapping[str, Any], kind: str) -> tuple[str, str] | None:
     """(namespace, name) of the apps.kruise.io controller of kind ``kind`` that owns ``obj``."""
     md = obj.get("metadata") or {}
     for ref in md.get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("kind") == kind and str(ref.get("apiVersion", "")).startswith("apps.kruise.io/"):
+        if (
+            ref.get("controller")
+            and ref.get("kind") == kind
+            and str(ref.get("apiVersion", "")).startswith("apps.kruise.io/")
+        ):
             return (md.get("namespace", ""), ref["name"])
     return None
 

@@ -58,24 +58,37 @@ class Finding:
         return self
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "namespace": self.namespace, "name": self.name, "verdict": self.verdict,
-                "revisionsAdopted": self.revisions_adopted, "revisionsCreated": self.revisions_created,
-                "podRestarts": self.pod_restarts, "podWrites": self.pod_writes, "podCreates": self.pod_creates,
-                "details": self.details}
+        return {
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "verdict": self.verdict,
+            "revisionsAdopted": self.revisions_adopted,
+            "revisionsCreated": self.revisions_created,
+            "podRestarts": self.pod_restarts,
+            "podWrites": self.pod_writes,
+            "podCreates": self.pod_creates,
+            "details": self.details,
+        }
 
 
 def _names(objs: Sequence[Mapping[str, Any]]) -> set[str]:
     return {str(_meta(o).get("name")) for o in objs}
 
 
-def statefulset(sts: Obj, pods: list[Obj], revisions: list[Obj], claims: Mapping[str, Obj], now: datetime) -> Finding:
+def statefulset(
+    sts: Obj, pods: list[Obj], revisions: list[Obj], claims: Mapping[str, Obj], now: datetime
+) -> Finding:
     """``pods``: the namespace's pods; ``revisions``: the set's ControllerRevisions."""
     md = _meta(sts)
     f = Finding("StatefulSet", md.get("namespace", ""), md.get("name", ""))
     sts = default_statefulset(sts)
-    owned = [p for p in pods if any(r.get("uid") == md.get("uid") for r in _meta(p).get("ownerReferences") or [])]
-    snap = sts_plan.Snapshot(sts=sts, pods=sts_plan.candidate_pods(sts, owned, pods), revisions=revisions,
-                             claims=claims, now=now)
+    owned = [
+        p for p in pods if any(r.get("uid") == md.get("uid") for r in _meta(p).get("ownerReferences") or [])
+    ]
+    snap = sts_plan.Snapshot(
+        sts=sts, pods=sts_plan.candidate_pods(sts, owned, pods), revisions=revisions, claims=claims, now=now
+    )
     rows, p = preview.preview(snap)
     existing = _names(revisions)
     status = _status(sts)
@@ -93,10 +106,16 @@ def statefulset(sts: Obj, pods: list[Obj], revisions: list[Obj], claims: Mapping
     rolling = [r for r in rows if r.action in ("in place", "recreate", "blocked") and r.restart]
     f.pod_restarts = len(rolling)
     if rolling:
-        cause = ("the update revision changes" if status.get("updateRevision") not in (None, "", p.update_revision)
-                 else "a rollout in progress continues")
-        f.details.append(f"{len(rolling)} pod(s) to roll to {p.update_revision} ({cause}): "
-                         + ", ".join(f"{r.pod} {r.action}" for r in rolling[:10]) + (" ..." if len(rolling) > 10 else ""))
+        cause = (
+            "the update revision changes"
+            if status.get("updateRevision") not in (None, "", p.update_revision)
+            else "a rollout in progress continues"
+        )
+        f.details.append(
+            f"{len(rolling)} pod(s) to roll to {p.update_revision} ({cause}): "
+            + ", ".join(f"{r.pod} {r.action}" for r in rolling[:10])
+            + (" ..." if len(rolling) > 10 else "")
+        )
     rolling_pods = {r.pod for r in rolling}
     writes = [w for w in p.pod_writes if _meta(w.pod).get("name") not in rolling_pods]
     f.pod_writes = len(writes)
@@ -128,8 +147,14 @@ def broadcastjob(job: Obj, pods: list[Obj], nodes: list[Obj], now: datetime) -> 
     return f.conclude()
 
 
-def sidecarset(ss: Obj, pods: list[Obj], revisions: list[Obj], revision_namespace: str,
-               namespace_labels: Callable[[str], Mapping[str, str]], now: datetime) -> Finding:
+def sidecarset(
+    ss: Obj,
+    pods: list[Obj],
+    revisions: list[Obj],
+    revision_namespace: str,
+    namespace_labels: Callable[[str], Mapping[str, str]],
+    now: datetime,
+) -> Finding:
     """``pods``: every pod; ``revisions``: the ControllerRevisions of ``revision_namespace``."""
     md = _meta(ss)
     name = str(md.get("name", ""))
@@ -140,24 +165,37 @@ def sidecarset(ss: Obj, pods: list[Obj], revisions: list[Obj], revision_namespac
     if action == "create":
         f.revisions_created.append(rname)
         others = sorted(r for r in _names(revisions) if r.startswith(name + "-"))
-        f.details.append(f"no revision in {revision_namespace} has the current sidecars: creates {rname}"
-                         + (f" (found {', '.join(others)})" if others else ""))
+        f.details.append(
+            f"no revision in {revision_namespace} has the current sidecars: creates {rname}"
+            + (f" (found {', '.join(others)})" if others else "")
+        )
     else:
         f.revisions_adopted.append(rname)
     old = _status(ss).get("latestRevision")
     if old and old != rname:
         f.details.append(f"status.latestRevision changes from {old} to {rname}")
     injected = [p for p in pods if name in ss_inject.injected_sidecarsets(p)]
-    snap = ss_plan.Snapshot(sidecarset=ss, pods=ss_plan.candidate_pods(ss, injected, namespace_labels),
-                            latest_revision=rname, now=now, collision_count=collisions)
+    snap = ss_plan.Snapshot(
+        sidecarset=ss,
+        pods=ss_plan.candidate_pods(ss, injected, namespace_labels),
+        latest_revision=rname,
+        now=now,
+        collision_count=collisions,
+    )
     p = ss_plan.plan(snap)
     f.pod_restarts = len(p.upgrades)
     for u in p.upgrades:
-        f.details.append(f"pod {_meta(u.pod).get('namespace')}/{_meta(u.pod).get('name')}: sidecar upgraded in place")
+        f.details.append(
+            f"pod {_meta(u.pod).get('namespace')}/{_meta(u.pod).get('name')}: sidecar upgraded in place"
+        )
     f.pod_writes = len(p.not_upgradable)
     for pod, _ in p.not_upgradable:
-        f.details.append(f"pod {_meta(pod).get('namespace')}/{_meta(pod).get('name')}: condition write (no restart)")
+        f.details.append(
+            f"pod {_meta(pod).get('namespace')}/{_meta(pod).get('name')}: condition write (no restart)"
+        )
     not_updated = [k for k, v in p.pod_plan.items() if v != "updated"]
     if not_updated:
-        f.details.append(f"{len(not_updated)} matched pod(s) not counted as updated: " + ", ".join(not_updated[:10]))
+        f.details.append(
+            f"{len(not_updated)} matched pod(s) not counted as updated: " + ", ".join(not_updated[:10])
+        )
     return f.conclude()

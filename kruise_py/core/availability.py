@@ -100,8 +100,9 @@ def lifecycle_normal(pod: Mapping[str, Any]) -> bool:
     return lifecycle_state(pod) in ("", NORMAL)
 
 
-def available(pod: Mapping[str, Any], min_ready_seconds: int, now: datetime, *,
-              ignore_lifecycle: bool = False) -> tuple[bool, float]:
+def available(
+    pod: Mapping[str, Any], min_ready_seconds: int, now: datetime, *, ignore_lifecycle: bool = False
+) -> tuple[bool, float]:
     """Kruise isRunningAndAvailable: ``(available, seconds_to_wait)``.
 
     - lifecycle state not ""/Normal (unless ``ignore_lifecycle``), not Running, or not Ready:

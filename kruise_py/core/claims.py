@@ -76,8 +76,10 @@ def compatible_and_ready(claim: Mapping[str, Any], template: Mapping[str, Any]) 
 
 
 def condition_true(claim: Mapping[str, Any], ctype: str) -> bool:
-    return any(isinstance(c, Mapping) and c.get("type") == ctype and c.get("status") == "True"
-               for c in _get(claim, "status", "conditions") or [])
+    return any(
+        isinstance(c, Mapping) and c.get("type") == ctype and c.get("status") == "True"
+        for c in _get(claim, "status", "conditions") or []
+    )
 
 
 def resize_completed(claim: Mapping[str, Any], template: Mapping[str, Any]) -> bool:

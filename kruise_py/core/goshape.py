@@ -141,10 +141,16 @@ def _fields(name: str) -> tuple[_Field, ...]:
         options = set(opts.split(",")) if opts else set()
         t = go_type(texpr)
         omitempty = "omitempty" in options
-        out.append(_Field(
-            name=fname, type=t, omitempty=omitempty, omitzero="omitzero" in options, new=len(entry) > 3,
-            written_when_absent=(not omitempty or t.kind in _NEVER_EMPTY) and "omitzero" not in options,
-        ))
+        out.append(
+            _Field(
+                name=fname,
+                type=t,
+                omitempty=omitempty,
+                omitzero="omitzero" in options,
+                new=len(entry) > 3,
+                written_when_absent=(not omitempty or t.kind in _NEVER_EMPTY) and "omitzero" not in options,
+            )
+        )
     return tuple(out)
 
 

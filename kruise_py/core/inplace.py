@@ -115,8 +115,6 @@ JSON = dict[str, Any]
 # Small helpers
 
 
-
-
 def _parse_time(s: Any) -> datetime | None:
     if not isinstance(s, str) or not s:
         return None
@@ -135,8 +133,13 @@ def _go_json(obj: Any) -> str:
     """encoding/json.Marshal's bytes: compact, UTF-8, HTML characters escaped. Dict order is kept,
     so callers build struct fields in declaration order and sort map keys themselves."""
     s = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-    return (s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return (
+        s.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -165,6 +168,7 @@ def _list(v: Any) -> list[Any]:
 
 # --------------------------------------------------------------------------------------------------
 # Quantities and QoS
+
 
 def _effective_resources(resources: Any) -> dict[str, dict[str, Any]]:
     """cpu/memory requests and limits, requests defaulted from limits as the API server does for pods."""
@@ -302,7 +306,9 @@ class UpdateSpec:
 
     def is_vertical_only(self) -> bool:
         """Only resources change: OpenKruise then keeps the pod Ready (no gate False)."""
-        return bool(self.container_resources) and not self.container_images and not self.update_env_from_metadata
+        return (
+            bool(self.container_resources) and not self.container_images and not self.update_env_from_metadata
+        )
 
     def to_json(self) -> str:
         """The grace-annotation JSON, byte-compatible with Go's json.Marshal(UpdateSpec)."""
@@ -359,7 +365,11 @@ class UpdateSpec:
                 raise ValueError(f"invalid metaDataPatch: {e}") from e
             patch = _dict(_dict(decoded).get("metadata"))
         ref = {
-            name: {k: dict(v) for k in ("labels", "annotations") if isinstance(v := _dict(meta).get(k), dict) and v}
+            name: {
+                k: dict(v)
+                for k in ("labels", "annotations")
+                if isinstance(v := _dict(meta).get(k), dict) and v
+            }
             for name, meta in _dict(data.get("containerRefMetadata")).items()
         }
         resources = {
@@ -482,7 +492,9 @@ def calculate_update_spec(
         if key not in ("metadata", "spec") and not _same(old_t.get(key, _MISSING), new_t.get(key, _MISSING)):
             return None
 
-    update = UpdateSpec(revision=str(_get(new_revision, "metadata", "name") or ""), grace_seconds=grace_seconds)
+    update = UpdateSpec(
+        revision=str(_get(new_revision, "metadata", "name") or ""), grace_seconds=grace_seconds
+    )
 
     # ---- spec: only images (and, with allow_resize, cpu/memory values)
     old_spec, new_spec = _dict(old_t.get("spec")), _dict(new_t.get("spec"))
@@ -557,8 +569,10 @@ def calculate_update_spec(
 
 def has_gate(pod: Mapping[str, Any]) -> bool:
     """The pod lists InPlaceUpdateReady in spec.readinessGates."""
-    return any(_dict(g).get("conditionType") == INPLACE_UPDATE_READY
-               for g in _list(_get(pod, "spec", "readinessGates")))
+    return any(
+        _dict(g).get("conditionType") == INPLACE_UPDATE_READY
+        for g in _list(_get(pod, "spec", "readinessGates"))
+    )
 
 
 def _condition(pod: Mapping[str, Any], ctype: str) -> dict[str, Any] | None:
@@ -672,7 +686,7 @@ class PodWrites:
 
     def write_count(self) -> int:
         """API writes this step costs (the pod patch counts once)."""
-        return (bool(self.status_conditions) + (self.pod_patch() is not None) + (self.resize_patch is not None))
+        return bool(self.status_conditions) + (self.pod_patch() is not None) + (self.resize_patch is not None)
 
 
 def _ready_message(pod: Mapping[str, Any], override: Mapping[str, Any]) -> str:
@@ -692,11 +706,20 @@ def _gate_false_conditions(pod: Mapping[str, Any], now: datetime) -> list[dict[s
     """Step 1 of §2.3: gate False (StartInPlaceUpdate) plus the recomputed Ready condition.
 
     Empty when the gate already says False/StartInPlaceUpdate with no message (hasEqualCondition)."""
-    gate = {"type": INPLACE_UPDATE_READY, "status": "False", "reason": START_REASON, "message": "",
-            "lastTransitionTime": format_time(now)}
+    gate = {
+        "type": INPLACE_UPDATE_READY,
+        "status": "False",
+        "reason": START_REASON,
+        "message": "",
+        "lastTransitionTime": format_time(now),
+    }
     current = gate_condition(pod)
-    if (current is not None and current.get("status") == "False"
-            and (current.get("reason") or "") == START_REASON and not current.get("message")):
+    if (
+        current is not None
+        and current.get("status") == "False"
+        and (current.get("reason") or "") == START_REASON
+        and not current.get("message")
+    ):
         return []
     out = [gate]
     ready = _condition(pod, "Ready")
@@ -706,8 +729,15 @@ def _gate_false_conditions(pod: Mapping[str, Any], now: datetime) -> list[dict[s
     if ready is not None and containers_ready is not None and containers_ready.get("status") == "True":
         message = _ready_message(pod, gate)
         if message and ready.get("status") != "False":
-            out.append({"type": "Ready", "status": "False", "reason": READINESS_GATES_NOT_READY,
-                        "message": message, "lastTransitionTime": format_time(now)})
+            out.append(
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": READINESS_GATES_NOT_READY,
+                    "message": message,
+                    "lastTransitionTime": format_time(now),
+                }
+            )
     return out
 
 
@@ -725,9 +755,13 @@ def _needs_unready(pod: Mapping[str, Any], spec: UpdateSpec) -> bool:
             continue
         current = _effective_resources(c.get("resources"))
         changed = {
-            res for kind in ("requests", "limits") for res in RESIZABLE_RESOURCES
-            if not _resources_equal({kind: {res: _dict(current.get(kind)).get(res)}},
-                                    {kind: {res: _dict(target.get(kind)).get(res)}})
+            res
+            for kind in ("requests", "limits")
+            for res in RESIZABLE_RESOURCES
+            if not _resources_equal(
+                {kind: {res: _dict(current.get(kind)).get(res)}},
+                {kind: {res: _dict(target.get(kind)).get(res)}},
+            )
         }
         for policy in _list(c.get("resizePolicy")):
             policy = _dict(policy)
@@ -745,14 +779,22 @@ def _container_status(pod: Mapping[str, Any], name: str) -> dict[str, Any] | Non
 
 def _state_json(state: Mapping[str, Any]) -> str:
     """InPlaceUpdateState in Go field order; empty maps, false flags and nils omitted."""
-    out: dict[str, Any] = {"revision": state.get("revision", ""), "updateTimestamp": state.get("updateTimestamp")}
+    out: dict[str, Any] = {
+        "revision": state.get("revision", ""),
+        "updateTimestamp": state.get("updateTimestamp"),
+    }
     last = _dict(state.get("lastContainerStatuses"))
     if last:
         out["lastContainerStatuses"] = {k: last[k] for k in sorted(last)}
     for flag in ("updateEnvFromMetadata", "updateResources", "updateImages"):
         if state.get(flag):
             out[flag] = True
-    for key in ("nextContainerImages", "nextContainerRefMetadata", "nextContainerResources", "preCheckBeforeNext"):
+    for key in (
+        "nextContainerImages",
+        "nextContainerRefMetadata",
+        "nextContainerResources",
+        "preCheckBeforeNext",
+    ):
         if state.get(key):
             out[key] = state[key]
     batches = _list(state.get("containerBatchesRecord"))
@@ -780,7 +822,11 @@ def _apply_spec(
     to_update: set[str] = set()
     for c in pod_containers:
         name = str(c.get("name") or "")
-        if name in spec.container_images or name in spec.container_ref_metadata or name in spec.container_resources:
+        if (
+            name in spec.container_images
+            or name in spec.container_ref_metadata
+            or name in spec.container_resources
+        ):
             to_update.add(name)
 
     images: list[dict[str, Any]] = []
@@ -928,9 +974,15 @@ def start_update(
 
 def _state_completed(pod: Mapping[str, Any], state: Mapping[str, Any]) -> bool:
     """defaultCheckContainersInPlaceUpdateCompleted (+ resize), without kruise-daemon hashes."""
-    if state.get("nextContainerImages") or state.get("nextContainerRefMetadata") or state.get("nextContainerResources"):
+    if (
+        state.get("nextContainerImages")
+        or state.get("nextContainerRefMetadata")
+        or state.get("nextContainerResources")
+    ):
         return False
-    spec_containers = {str(_dict(c).get("name") or ""): _dict(c) for c in _list(_get(pod, "spec", "containers"))}
+    spec_containers = {
+        str(_dict(c).get("name") or ""): _dict(c) for c in _list(_get(pod, "spec", "containers"))
+    }
     for name, raw in _dict(state.get("lastContainerStatuses")).items():
         last = _dict(raw)
         cs = _container_status(pod, name)
@@ -939,14 +991,19 @@ def _state_completed(pod: Mapping[str, Any], state: Mapping[str, Any]) -> bool:
         container = spec_containers.get(name, {})
         # OpenKruise assumes a new image never has the old imageID: an unchanged imageID means
         # not restarted yet, unless the status already shows the spec image (same digest, new tag).
-        if (last.get("imageID", "") == (cs.get("imageID") or "")
-                and not _images_match(str(container.get("image") or ""), str(cs.get("image") or ""))):
+        if last.get("imageID", "") == (cs.get("imageID") or "") and not _images_match(
+            str(container.get("image") or ""), str(cs.get("image") or "")
+        ):
             return False
         if "resources" in last:
             want = _effective_resources(container.get("resources"))
             if _resources_equal(want, _dict(last.get("resources"))):
                 return False  # the resize has not reached the pod spec yet
-            have = _effective_resources(cs.get("resources")) if isinstance(cs.get("resources"), Mapping) else None
+            have = (
+                _effective_resources(cs.get("resources"))
+                if isinstance(cs.get("resources"), Mapping)
+                else None
+            )
             if have is None:
                 return False
             for kind in ("requests", "limits"):
@@ -1004,7 +1061,9 @@ def refresh(pod: Mapping[str, Any], now: datetime) -> PodWrites | None:
             return _pod_write({}, annotations, [], [])
         stored = read_state(pod)
         # OpenKruise errors out when the state is missing; here the grace period is then over.
-        state = stored if stored is not None else {"revision": spec.revision, "updateTimestamp": format_time(now)}
+        state = (
+            stored if stored is not None else {"revision": spec.revision, "updateTimestamp": format_time(now)}
+        )
         started = _parse_time(stored.get("updateTimestamp")) if stored is not None else None
         if started is not None:
             remaining = (started - now).total_seconds() + spec.grace_seconds
@@ -1024,12 +1083,23 @@ def refresh(pod: Mapping[str, Any], now: datetime) -> PodWrites | None:
     if not has_gate(pod):
         return None
     current = gate_condition(pod)
-    if (current is not None and current.get("status") == "True"
-            and not current.get("reason") and not current.get("message")):
+    if (
+        current is not None
+        and current.get("status") == "True"
+        and not current.get("reason")
+        and not current.get("message")
+    ):
         return None
     # A strategic merge patch merges a condition's fields: clear reason and message explicitly, or
     # StartInPlaceUpdate would stay and every later refresh would write again.
-    return PodWrites(status_conditions=[
-        {"type": INPLACE_UPDATE_READY, "status": "True", "reason": "", "message": "",
-         "lastTransitionTime": format_time(now)},
-    ])
+    return PodWrites(
+        status_conditions=[
+            {
+                "type": INPLACE_UPDATE_READY,
+                "status": "True",
+                "reason": "",
+                "message": "",
+                "lastTransitionTime": format_time(now),
+            },
+        ]
+    )

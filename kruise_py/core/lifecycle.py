@@ -116,8 +116,6 @@ def is_all_hooked(pod: Mapping[str, Any], hook: Mapping[str, Any] | None) -> boo
 # Patches
 
 
-
-
 def state_patch(
     state: str,
     now: datetime,

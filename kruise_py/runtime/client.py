@@ -141,7 +141,9 @@ def load_kubeconfig(path: str | os.PathLike[str] | None = None, context: str | N
     ctx_name = context or cfg.get("current-context")
     ctx = next(c["context"] for c in cfg["contexts"] if c["name"] == ctx_name)
     cluster = next(c["cluster"] for c in cfg["clusters"] if c["name"] == ctx["cluster"])
-    user: dict[str, Any] = next((u["user"] for u in cfg.get("users", []) if u["name"] == ctx.get("user")), {}) or {}
+    user: dict[str, Any] = (
+        next((u["user"] for u in cfg.get("users", []) if u["name"] == ctx.get("user")), {}) or {}
+    )
     return Credentials(
         server=cluster["server"].rstrip("/"),
         ca_data=_data_or_file(cluster, "certificate-authority", p.parent),
@@ -300,7 +302,11 @@ class KubeClient:
         retry: bool = True,
     ) -> Any:
         url = self.creds.server + path
-        data = None if body is None else (body if isinstance(body, bytes | str) else json.dumps(body, separators=(",", ":")))
+        data = (
+            None
+            if body is None
+            else (body if isinstance(body, bytes | str) else json.dumps(body, separators=(",", ":")))
+        )
         resource = _resource_of(path)
         if method != "GET":
             self.writes += 1
@@ -357,8 +363,13 @@ class KubeClient:
     async def list(self, path: str, **params: Any) -> dict[str, Any]:
         return await self.get(path, params=params)
 
-    async def list_all(self, path: str, limit: int = 500, transform: Callable[[dict[str, Any]], Any] | None = None,
-                       **params: Any) -> tuple[builtins.list[dict[str, Any]], str]:
+    async def list_all(
+        self,
+        path: str,
+        limit: int = 500,
+        transform: Callable[[dict[str, Any]], Any] | None = None,
+        **params: Any,
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
         """Every item of a (paginated) list, plus the list's resourceVersion.
 
         The apiserver leaves apiVersion/kind off list items; they are filled in from the list so
@@ -387,9 +398,7 @@ class KubeClient:
         result: dict[str, Any] = await self.request("PUT", path, body=body, params=params)
         return result
 
-    async def patch(
-        self, path: str, body: Any, patch_type: str = "merge", **params: Any
-    ) -> dict[str, Any]:
+    async def patch(self, path: str, body: Any, patch_type: str = "merge", **params: Any) -> dict[str, Any]:
         if patch_type == "apply":
             # The manager is the product name, not the per-process User-Agent: replicas share fields.
             params.setdefault("fieldManager", self.options.user_agent.split("/")[0])

@@ -155,7 +155,11 @@ class Expectations(Generic[Owner]):
                 self._timeouts.inc()
                 log.warning(
                     "%s: expectation %s %s of %r not observed in %.0fs; dropping it",
-                    self.controller, kind, name, owner, now - entry.since,
+                    self.controller,
+                    kind,
+                    name,
+                    owner,
+                    now - entry.since,
                 )
         if entries:
             return False

@@ -163,13 +163,17 @@ class Informer:
         return params
 
     async def relist(self) -> None:
-        items, rv = await self.client.list_all(self.path, limit=self.page_size, transform=_slim, **self._selectors())
+        items, rv = await self.client.list_all(
+            self.path, limit=self.page_size, transform=_slim, **self._selectors()
+        )
         seen = set()
         for obj in items:
             k = _key(obj)
             seen.add(k)
             old = self.store.get(*k)
-            if old is not None and old.get("metadata", {}).get("resourceVersion") == obj["metadata"].get("resourceVersion"):
+            if old is not None and old.get("metadata", {}).get("resourceVersion") == obj["metadata"].get(
+                "resourceVersion"
+            ):
                 continue
             self.store.apply("MODIFIED" if old is not None else "ADDED", obj)
             self._notify("MODIFIED" if old is not None else "ADDED", old, obj)
@@ -205,7 +209,9 @@ class Informer:
 
     async def _watch_once(self) -> bool:
         """Watch from the last resourceVersion; returns True if a relist is needed."""
-        events = self.client.watch(self.path, self._rv, timeout_seconds=self.watch_timeout, **self._selectors())
+        events = self.client.watch(
+            self.path, self._rv, timeout_seconds=self.watch_timeout, **self._selectors()
+        )
         async for ev in events:
             etype, obj = ev.get("type"), ev.get("object") or {}
             if etype == "ERROR":

@@ -51,8 +51,9 @@ class Observed:
 Action = Literal["create", "renew", "acquire", "wait"]
 
 
-def decide(lease: dict[str, Any] | None, me: str, observed: Observed, now_mono: float,
-           lease_duration: float) -> Action:
+def decide(
+    lease: dict[str, Any] | None, me: str, observed: Observed, now_mono: float, lease_duration: float
+) -> Action:
     """What to do with the Lease this round (pure; ``observed`` is updated by the caller)."""
     if lease is None:
         return "create"
@@ -75,12 +76,25 @@ def record_of(lease: dict[str, Any] | None) -> tuple[Any, ...] | None:
 
 
 class LeaseElector:
-    def __init__(self, client: KubeClient, namespace: str, name: str, *, identity: str | None = None,
-                 lease_duration: float = 15.0, renew_deadline: float = 10.0, retry_period: float = 2.0,
-                 flag: LeaderFlag | None = None) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        namespace: str,
+        name: str,
+        *,
+        identity: str | None = None,
+        lease_duration: float = 15.0,
+        renew_deadline: float = 10.0,
+        retry_period: float = 2.0,
+        flag: LeaderFlag | None = None,
+    ) -> None:
         self.client, self.namespace, self.lease_name = client, namespace, name
         self.identity = identity or default_identity()
-        self.lease_duration, self.renew_deadline, self.retry_period = lease_duration, renew_deadline, retry_period
+        self.lease_duration, self.renew_deadline, self.retry_period = (
+            lease_duration,
+            renew_deadline,
+            retry_period,
+        )
         self.flag = flag or LeaderFlag()
         self.name = f"leader-election:{name}"
         self._observed = Observed()
@@ -113,8 +127,10 @@ class LeaseElector:
             except Exception as e:  # apiserver away, conflicts: try again next period
                 log.warning("leader election: %s", e)
             if self.flag.is_leading() and time.monotonic() - self._last_renew > self.renew_deadline:
-                log.error("leader election: could not renew the lease within %.0fs; no longer leading",
-                          self.renew_deadline)
+                log.error(
+                    "leader election: could not renew the lease within %.0fs; no longer leading",
+                    self.renew_deadline,
+                )
                 self._lead(False)
             await asyncio.sleep(self.retry_period)
 
@@ -130,22 +146,33 @@ class LeaseElector:
             return
         now = datetime.now(UTC)
         spec: dict[str, Any] = {
-            "holderIdentity": self.identity, "leaseDurationSeconds": int(self.lease_duration),
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": int(self.lease_duration),
             "renewTime": _micro(now),
         }
         try:
             if action == "create":
                 spec.update(acquireTime=_micro(now), leaseTransitions=0)
-                await self.client.create(path_for("coordination.k8s.io/v1", "leases", self.namespace), {
-                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": self.lease_name, "namespace": self.namespace}, "spec": spec})
+                await self.client.create(
+                    path_for("coordination.k8s.io/v1", "leases", self.namespace),
+                    {
+                        "apiVersion": "coordination.k8s.io/v1",
+                        "kind": "Lease",
+                        "metadata": {"name": self.lease_name, "namespace": self.namespace},
+                        "spec": spec,
+                    },
+                )
             else:
                 assert lease is not None
                 old = lease.get("spec") or {}
                 if action == "acquire":
-                    spec.update(acquireTime=_micro(now), leaseTransitions=int(old.get("leaseTransitions") or 0) + 1)
+                    spec.update(
+                        acquireTime=_micro(now), leaseTransitions=int(old.get("leaseTransitions") or 0) + 1
+                    )
                 else:
-                    spec.update(acquireTime=old.get("acquireTime"), leaseTransitions=old.get("leaseTransitions", 0))
+                    spec.update(
+                        acquireTime=old.get("acquireTime"), leaseTransitions=old.get("leaseTransitions", 0)
+                    )
                 # PUT with the resourceVersion we read: two candidates cannot both win.
                 await self.client.replace(self.path, {**lease, "spec": {**old, **spec}})
         except ApiError as e:
@@ -154,7 +181,13 @@ class LeaseElector:
             raise
         self._last_renew = time.monotonic()
         if not self.flag.is_leading():
-            log.info("leader election: %s now leads %s/%s (%s)", self.identity, self.namespace, self.lease_name, action)
+            log.info(
+                "leader election: %s now leads %s/%s (%s)",
+                self.identity,
+                self.namespace,
+                self.lease_name,
+                action,
+            )
         self._lead(True)
 
     async def release(self) -> None:

@@ -66,7 +66,9 @@ class Manager:
 
     def __post_init__(self) -> None:
         self.events = EventRecorder(self.client)
-        self.metrics = MetricsServer(self.options.metrics_host, self.options.metrics_port, readiness=self.readiness)
+        self.metrics = MetricsServer(
+            self.options.metrics_host, self.options.metrics_port, readiness=self.readiness
+        )
         self._synced = False
 
     # -- wiring --------------------------------------------------------------------------------
@@ -75,11 +77,19 @@ class Manager:
         if res.key not in self.caches:
             cache = ObjectCache()
             self.caches[res.key] = cache
-            spaces: Iterable[str | None] = self.options.namespaces if (res.namespaced and self.options.namespaces) else (None,)
+            spaces: Iterable[str | None] = (
+                self.options.namespaces if (res.namespaced and self.options.namespaces) else (None,)
+            )
             self.informers[res.key] = [
-                Informer(self.client, path_for(res.api_version, res.plural, ns), cache,
-                         name=f"{res.plural}{'/' + ns if ns else ''}", namespace=ns, label_selector=res.label_selector,
-                         field_selector=res.field_selector)
+                Informer(
+                    self.client,
+                    path_for(res.api_version, res.plural, ns),
+                    cache,
+                    name=f"{res.plural}{'/' + ns if ns else ''}",
+                    namespace=ns,
+                    label_selector=res.label_selector,
+                    field_selector=res.field_selector,
+                )
                 for ns in spaces
             ]
         return self.caches[res.key]

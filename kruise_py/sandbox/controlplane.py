@@ -146,30 +146,49 @@ class ControlPlane:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
         ports = {
-            "etcd": free_port(), "etcd_peer": free_port(), "apiserver": free_port(),
-            "controller_manager": free_port(), "scheduler": free_port(),
+            "etcd": free_port(),
+            "etcd_peer": free_port(),
+            "apiserver": free_port(),
+            "controller_manager": free_port(),
+            "scheduler": free_port(),
         }
         self.state = {"ports": ports, "pids": {}, "started": time.time()}
         self._write_pki()
         self._write_kubeconfigs(ports["apiserver"])
         self._write_state()
         t0 = time.monotonic()
-        self._spawn("etcd", [
-            str(bins.etcd), "--data-dir", str(self.workdir / "etcd"), "--name", "kruise-py",
-            "--listen-client-urls", f"http://127.0.0.1:{ports['etcd']}",
-            "--advertise-client-urls", f"http://127.0.0.1:{ports['etcd']}",
-            "--listen-peer-urls", f"http://127.0.0.1:{ports['etcd_peer']}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{ports['etcd_peer']}",
-            "--initial-cluster", f"kruise-py=http://127.0.0.1:{ports['etcd_peer']}",
-            "--unsafe-no-fsync", "--quota-backend-bytes", str(4 * 1024**3),
-        ])
+        self._spawn(
+            "etcd",
+            [
+                str(bins.etcd),
+                "--data-dir",
+                str(self.workdir / "etcd"),
+                "--name",
+                "kruise-py",
+                "--listen-client-urls",
+                f"http://127.0.0.1:{ports['etcd']}",
+                "--advertise-client-urls",
+                f"http://127.0.0.1:{ports['etcd']}",
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{ports['etcd_peer']}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{ports['etcd_peer']}",
+                "--initial-cluster",
+                f"kruise-py=http://127.0.0.1:{ports['etcd_peer']}",
+                "--unsafe-no-fsync",
+                "--quota-backend-bytes",
+                str(4 * 1024**3),
+            ],
+        )
         p = self.workdir / "pki"
         apiserver = [
             str(bins.kube_apiserver),
             f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
             f"--secure-port={ports['apiserver']}",
-            f"--tls-cert-file={p / 'apiserver.crt'}", f"--tls-private-key-file={p / 'apiserver.key'}",
+            f"--tls-cert-file={p / 'apiserver.crt'}",
+            f"--tls-private-key-file={p / 'apiserver.key'}",
             f"--client-ca-file={p / 'ca.crt'}",
             # Without a requestheader CA the apiserver logs a stream of "missing content for CA bundle".
             f"--requestheader-client-ca-file={p / 'ca.crt'}",
@@ -186,48 +205,67 @@ class ControlPlane:
             "--allow-privileged=true",
             # Default plugins already include MutatingAdmissionWebhook and ValidatingAdmissionWebhook.
             "--enable-admission-plugins=NodeRestriction",
-            f"--kubelet-client-certificate={p / 'admin.crt'}", f"--kubelet-client-key={p / 'admin.key'}",
+            f"--kubelet-client-certificate={p / 'admin.crt'}",
+            f"--kubelet-client-key={p / 'admin.key'}",
             "--profiling=false",
-            "--max-requests-inflight=800", "--max-mutating-requests-inflight=400",
+            "--max-requests-inflight=800",
+            "--max-mutating-requests-inflight=400",
         ]
         if self.audit:
             (self.workdir / "audit-policy.yaml").write_text(AUDIT_POLICY)
             apiserver += [
                 f"--audit-policy-file={self.workdir / 'audit-policy.yaml'}",
                 f"--audit-log-path={self.audit_log}",
-                "--audit-log-format=json", "--audit-log-maxsize=500",
+                "--audit-log-format=json",
+                "--audit-log-maxsize=500",
             ]
         apiserver += list(self.extra_apiserver_flags)
         self._spawn("kube-apiserver", apiserver)
         self._wait(lambda: self.healthy(), timeout, "kube-apiserver /readyz")
         self.state["apiserver_ready_s"] = round(time.monotonic() - t0, 2)
         controllers = ",".join(["*"] + [f"-{c}" for c in DISABLED_CONTROLLERS])
-        self._spawn("kube-controller-manager", [
-            str(bins.kube_controller_manager),
-            f"--kubeconfig={self.workdir / 'controller-manager.kubeconfig'}",
-            f"--authentication-kubeconfig={self.workdir / 'controller-manager.kubeconfig'}",
-            f"--authorization-kubeconfig={self.workdir / 'controller-manager.kubeconfig'}",
-            "--bind-address=127.0.0.1", f"--secure-port={ports['controller_manager']}",
-            "--leader-elect=false", f"--controllers={controllers}",
-            "--use-service-account-credentials=true",
-            f"--service-account-private-key-file={p / 'sa.key'}",
-            f"--root-ca-file={p / 'ca.crt'}",
-            f"--cluster-signing-cert-file={p / 'ca.crt'}", f"--cluster-signing-key-file={p / 'ca.key'}",
-            # Upstream defaults (20/30) would make the upstream StatefulSet baseline client-bound.
-            "--kube-api-qps=100", "--kube-api-burst=200",
-            "--concurrent-statefulset-syncs=5",
-        ])
-        self._spawn("kube-scheduler", [
-            str(bins.kube_scheduler),
-            f"--kubeconfig={self.workdir / 'scheduler.kubeconfig'}",
-            f"--authentication-kubeconfig={self.workdir / 'scheduler.kubeconfig'}",
-            f"--authorization-kubeconfig={self.workdir / 'scheduler.kubeconfig'}",
-            "--bind-address=127.0.0.1", f"--secure-port={ports['scheduler']}",
-            "--leader-elect=false", "--kube-api-qps=200", "--kube-api-burst=400",
-        ])
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(bins.kube_controller_manager),
+                f"--kubeconfig={self.workdir / 'controller-manager.kubeconfig'}",
+                f"--authentication-kubeconfig={self.workdir / 'controller-manager.kubeconfig'}",
+                f"--authorization-kubeconfig={self.workdir / 'controller-manager.kubeconfig'}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports['controller_manager']}",
+                "--leader-elect=false",
+                f"--controllers={controllers}",
+                "--use-service-account-credentials=true",
+                f"--service-account-private-key-file={p / 'sa.key'}",
+                f"--root-ca-file={p / 'ca.crt'}",
+                f"--cluster-signing-cert-file={p / 'ca.crt'}",
+                f"--cluster-signing-key-file={p / 'ca.key'}",
+                # Upstream defaults (20/30) would make the upstream StatefulSet baseline client-bound.
+                "--kube-api-qps=100",
+                "--kube-api-burst=200",
+                "--concurrent-statefulset-syncs=5",
+            ],
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(bins.kube_scheduler),
+                f"--kubeconfig={self.workdir / 'scheduler.kubeconfig'}",
+                f"--authentication-kubeconfig={self.workdir / 'scheduler.kubeconfig'}",
+                f"--authorization-kubeconfig={self.workdir / 'scheduler.kubeconfig'}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports['scheduler']}",
+                "--leader-elect=false",
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+            ],
+        )
         # Pod admission needs the "default" ServiceAccount, which the controller-manager creates.
-        self._wait(lambda: self._exists("/api/v1/namespaces/default/serviceaccounts/default"),
-                   timeout, "the default ServiceAccount")
+        self._wait(
+            lambda: self._exists("/api/v1/namespaces/default/serviceaccounts/default"),
+            timeout,
+            "the default ServiceAccount",
+        )
         self.state["ready_s"] = round(time.monotonic() - t0, 2)
         self._write_state()
         return self.kubeconfig
@@ -273,8 +311,12 @@ class ControlPlane:
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
         proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=self.workdir,
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.workdir,
         )
         log.close()
         self.state.setdefault("pids", {})[name] = proc.pid
@@ -321,10 +363,19 @@ class ControlPlane:
             return
         ca = pki.make_ca()
         ca.write(p, "ca")
-        pki.issue(ca, "kube-apiserver", server=True,
-                  dns=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                       "kubernetes.default.svc.cluster.local"),
-                  ips=("127.0.0.1", "10.96.0.1")).write(p, "apiserver")
+        pki.issue(
+            ca,
+            "kube-apiserver",
+            server=True,
+            dns=(
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ),
+            ips=("127.0.0.1", "10.96.0.1"),
+        ).write(p, "apiserver")
         pki.issue(ca, "kruise-py-admin", orgs=("system:masters",), client=True).write(p, "admin")
         pki.issue(ca, "system:kube-controller-manager", client=True).write(p, "controller-manager")
         pki.issue(ca, "system:kube-scheduler", client=True).write(p, "scheduler")
@@ -334,19 +385,32 @@ class ControlPlane:
 
     def _write_kubeconfigs(self, port: int) -> None:
         p = self.workdir / "pki"
-        for user, fname in (("admin", "kubeconfig"), ("controller-manager", "controller-manager.kubeconfig"),
-                            ("scheduler", "scheduler.kubeconfig")):
+        for user, fname in (
+            ("admin", "kubeconfig"),
+            ("controller-manager", "controller-manager.kubeconfig"),
+            ("scheduler", "scheduler.kubeconfig"),
+        ):
             (self.workdir / fname).write_text(
-                kubeconfig_yaml(f"https://127.0.0.1:{port}", (p / "ca.crt").read_bytes(),
-                                cert=(p / f"{user}.crt").read_bytes(), key=(p / f"{user}.key").read_bytes(),
-                                user=user)
+                kubeconfig_yaml(
+                    f"https://127.0.0.1:{port}",
+                    (p / "ca.crt").read_bytes(),
+                    cert=(p / f"{user}.crt").read_bytes(),
+                    key=(p / f"{user}.key").read_bytes(),
+                    user=user,
+                )
             )
             (self.workdir / fname).chmod(0o600)
 
 
 def kubeconfig_yaml(
-    server: str, ca: bytes, *, cert: bytes | None = None, key: bytes | None = None,
-    token: str | None = None, user: str = "admin", namespace: str | None = None,
+    server: str,
+    ca: bytes,
+    *,
+    cert: bytes | None = None,
+    key: bytes | None = None,
+    token: str | None = None,
+    user: str = "admin",
+    namespace: str | None = None,
 ) -> str:
     def b64(b: bytes) -> str:
         return base64.b64encode(b).decode()
@@ -360,8 +424,12 @@ def kubeconfig_yaml(
     if namespace:
         ctx["namespace"] = namespace
     cfg = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "kruise-py",
-        "clusters": [{"name": "kruise-py", "cluster": {"server": server, "certificate-authority-data": b64(ca)}}],
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "kruise-py",
+        "clusters": [
+            {"name": "kruise-py", "cluster": {"server": server, "certificate-authority-data": b64(ca)}}
+        ],
         "users": [{"name": user, "user": u}],
         "contexts": [{"name": "kruise-py", "context": ctx}],
     }

@@ -29,8 +29,29 @@ APP_V2 = f"{BUSYBOX}:v2"
 PAUSE = f"{REPO}/pause:3.10"
 BUSYBOX_BIN = Path("/bin/busybox")
 # Applets the test pods and the pause image use (symlinks to /bin/busybox).
-APPLETS = ("sh", "sleep", "cat", "echo", "ls", "touch", "rm", "test", "true", "false", "httpd",
-           "wget", "ps", "kill", "hostname", "ip", "date", "env", "grep", "nc", "mkdir")
+APPLETS = (
+    "sh",
+    "sleep",
+    "cat",
+    "echo",
+    "ls",
+    "touch",
+    "rm",
+    "test",
+    "true",
+    "false",
+    "httpd",
+    "wget",
+    "ps",
+    "kill",
+    "hostname",
+    "ip",
+    "date",
+    "env",
+    "grep",
+    "nc",
+    "mkdir",
+)
 # PID 1 ignores signals it has no handler for: each script traps TERM, so a container stops at
 # once instead of after its grace period.
 PAUSE_SCRIPT = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"
@@ -48,7 +69,7 @@ class Entry:
     path: str
     data: bytes = b""
     mode: int = 0o644
-    kind: str = "file"          # file | dir | symlink
+    kind: str = "file"  # file | dir | symlink
     target: str = ""
 
 
@@ -105,11 +126,14 @@ def oci_archive(spec: ImageSpec) -> bytes:
         blobs[_digest(gz)] = gz
         layers.append({"mediaType": MT_LAYER, "digest": _digest(gz), "size": len(gz)})
     config: dict[str, Any] = {
-        "architecture": "amd64", "os": "linux", "created": "1970-01-01T00:00:00Z",
+        "architecture": "amd64",
+        "os": "linux",
+        "created": "1970-01-01T00:00:00Z",
         "config": {"Env": list(spec.env), "WorkingDir": "/", "Labels": dict(spec.labels)},
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "kruise-py images.py"}
-                    for _ in spec.layers],
+        "history": [
+            {"created": "1970-01-01T00:00:00Z", "created_by": "kruise-py images.py"} for _ in spec.layers
+        ],
     }
     if spec.entrypoint:
         config["config"]["Entrypoint"] = list(spec.entrypoint)
@@ -117,23 +141,40 @@ def oci_archive(spec: ImageSpec) -> bytes:
         config["config"]["Cmd"] = list(spec.cmd)
     cfg = _canon(config)
     blobs[_digest(cfg)] = cfg
-    manifest = _canon({
-        "schemaVersion": 2, "mediaType": MT_MANIFEST,
-        "config": {"mediaType": MT_CONFIG, "digest": _digest(cfg), "size": len(cfg)},
-        "layers": layers,
-    })
+    manifest = _canon(
+        {
+            "schemaVersion": 2,
+            "mediaType": MT_MANIFEST,
+            "config": {"mediaType": MT_CONFIG, "digest": _digest(cfg), "size": len(cfg)},
+            "layers": layers,
+        }
+    )
     blobs[_digest(manifest)] = manifest
     tag = spec.ref.rsplit(":", 1)[1]
-    index = _canon({
-        "schemaVersion": 2, "mediaType": MT_INDEX,
-        "manifests": [{
-            "mediaType": MT_MANIFEST, "digest": _digest(manifest), "size": len(manifest),
-            "platform": {"architecture": "amd64", "os": "linux"},
-            "annotations": {"io.containerd.image.name": spec.ref, "org.opencontainers.image.ref.name": tag},
-        }],
-    })
-    files = [Entry("oci-layout", _canon({"imageLayoutVersion": "1.0.0"})), Entry("index.json", index),
-             Entry("blobs", kind="dir", mode=0o755), Entry("blobs/sha256", kind="dir", mode=0o755)]
+    index = _canon(
+        {
+            "schemaVersion": 2,
+            "mediaType": MT_INDEX,
+            "manifests": [
+                {
+                    "mediaType": MT_MANIFEST,
+                    "digest": _digest(manifest),
+                    "size": len(manifest),
+                    "platform": {"architecture": "amd64", "os": "linux"},
+                    "annotations": {
+                        "io.containerd.image.name": spec.ref,
+                        "org.opencontainers.image.ref.name": tag,
+                    },
+                }
+            ],
+        }
+    )
+    files = [
+        Entry("oci-layout", _canon({"imageLayoutVersion": "1.0.0"})),
+        Entry("index.json", index),
+        Entry("blobs", kind="dir", mode=0o755),
+        Entry("blobs/sha256", kind="dir", mode=0o755),
+    ]
     files += [Entry(f"blobs/sha256/{d.split(':', 1)[1]}", b) for d, b in blobs.items()]
     return layer_tar(files)
 
@@ -155,14 +196,18 @@ def busybox_layer(busybox: bytes) -> tuple[Entry, ...]:
     entries = [Entry(d, kind="dir", mode=0o755) for d in ("bin", "etc", "www", "dev", "proc", "sys", "var")]
     entries += [Entry("tmp", kind="dir", mode=0o1777), Entry("bin/busybox", busybox, mode=0o755)]
     entries += [Entry(f"bin/{a}", kind="symlink", target="busybox", mode=0o777) for a in APPLETS]
-    entries += [Entry("etc/passwd", b"root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"),
-                Entry("etc/group", b"root:x:0:\nnobody:x:65534:\n")]
+    entries += [
+        Entry("etc/passwd", b"root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"),
+        Entry("etc/group", b"root:x:0:\nnobody:x:65534:\n"),
+    ]
     return tuple(entries)
 
 
 def version_layer(version: str) -> tuple[Entry, ...]:
-    return (Entry("etc/kruise-py-image", f"{version}\n".encode()),
-            Entry("www/index.html", f"kruise-py test image {version}\n".encode()))
+    return (
+        Entry("etc/kruise-py-image", f"{version}\n".encode()),
+        Entry("www/index.html", f"kruise-py test image {version}\n".encode()),
+    )
 
 
 def image_specs(busybox: bytes) -> list[ImageSpec]:

@@ -51,16 +51,20 @@ DEFAULT_UNPULLABLE = r"(?i)(^|/)(invalid|unpullable|does-not-exist)[^/]*$|:unpul
 # Condition types the kubelet owns (pkg/kubelet/types PodConditionByKubelet); all others
 # (readiness gates, DisruptionTarget, …) belong to someone else and are never written here.
 KUBELET_CONDITIONS = (
-    "PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled",
+    "PodReadyToStartContainers",
+    "Initialized",
+    "Ready",
+    "ContainersReady",
+    "PodScheduled",
     "PodResizeInProgress",
 )
 
 # Container phases of the simulated runtime.
-PENDING = "pending"      # may not start yet (init containers before it are not done)
-CREATING = "creating"    # being pulled/created, starts at since + start_delay
-PULLFAIL = "pullfail"    # image cannot be pulled; stays until the spec image changes
+PENDING = "pending"  # may not start yet (init containers before it are not done)
+CREATING = "creating"  # being pulled/created, starts at since + start_delay
+PULLFAIL = "pullfail"  # image cannot be pulled; stays until the spec image changes
 RUNNING = "running"
-EXITED = "exited"        # terminated; restart_at set if the kubelet will restart it
+EXITED = "exited"  # terminated; restart_at set if the kubelet will restart it
 
 # A zero-delay crash loop would otherwise spin forever inside one step.
 MAX_EVENTS_PER_STEP = 500
@@ -70,20 +74,20 @@ MAX_EVENTS_PER_STEP = 500
 class SimConfig:
     """Every delay of the simulated kubelet, in seconds (all may be 0)."""
 
-    start_delay: float = 0.3          # pull + create + start of a container
-    ready_delay: float = 0.2          # started -> ready (stands in for readiness probes)
-    stop_delay: float = 0.2           # in-place restart: change seen -> old container killed
-    restart_delay: float = 0.5        # crashed container -> restarted (CrashLoopBackOff back-off)
-    resize_delay: float = 0.2         # in-place resize: allocated -> actuated
-    delete_delay: float = 0.2         # deletionTimestamp seen -> DELETE with grace 0
-    pull_backoff_delay: float = 0.5   # ErrImagePull -> ImagePullBackOff
-    init_run_seconds: float = 0.2     # how long a regular init container runs (exit 0)
-    complete_after: float = 1.0       # run time of Never/OnFailure containers (annotation overrides)
+    start_delay: float = 0.3  # pull + create + start of a container
+    ready_delay: float = 0.2  # started -> ready (stands in for readiness probes)
+    stop_delay: float = 0.2  # in-place restart: change seen -> old container killed
+    restart_delay: float = 0.5  # crashed container -> restarted (CrashLoopBackOff back-off)
+    resize_delay: float = 0.2  # in-place resize: allocated -> actuated
+    delete_delay: float = 0.2  # deletionTimestamp seen -> DELETE with grace 0
+    pull_backoff_delay: float = 0.5  # ErrImagePull -> ImagePullBackOff
+    init_run_seconds: float = 0.2  # how long a regular init container runs (exit 0)
+    complete_after: float = 1.0  # run time of Never/OnFailure containers (annotation overrides)
     # The sandbox storage driver (kruise_py.sandbox.storage), for classes of its provisioner:
-    provision_delay: float = 0.2      # Pending claim seen -> PersistentVolume created
-    expand_delay: float = 0.3         # larger request seen -> volume grown (FileSystemResizePending)
-    fs_resize_delay: float = 0.3      # a pod mounts a FileSystemResizePending claim -> capacity grown
-    deprovision_delay: float = 0.1    # Released volume seen -> deleted (reclaim policy Delete)
+    provision_delay: float = 0.2  # Pending claim seen -> PersistentVolume created
+    expand_delay: float = 0.3  # larger request seen -> volume grown (FileSystemResizePending)
+    fs_resize_delay: float = 0.3  # a pod mounts a FileSystemResizePending claim -> capacity grown
+    deprovision_delay: float = 0.1  # Released volume seen -> deleted (reclaim policy Delete)
     unpullable_pattern: str = DEFAULT_UNPULLABLE
     node_capacity: dict[str, str] = field(
         default_factory=lambda: {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"}
@@ -185,7 +189,9 @@ def qos_class(pod: Mapping[str, Any]) -> str:
     guaranteed, any_set = True, False
     for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
         res = c.get("resources") or {}
-        req = {k: v for k, v in (res.get("requests") or {}).items() if k in ("cpu", "memory") and str(v) != "0"}
+        req = {
+            k: v for k, v in (res.get("requests") or {}).items() if k in ("cpu", "memory") and str(v) != "0"
+        }
         lim = {k: v for k, v in (res.get("limits") or {}).items() if k in ("cpu", "memory") and str(v) != "0"}
         any_set = any_set or bool(req) or bool(lim)
         if set(lim) != {"cpu", "memory"} or any(req.get(k, lim[k]) != lim[k] for k in lim):
@@ -233,13 +239,13 @@ class CState:
     """One container slot as the simulated runtime sees it."""
 
     name: str
-    kind: str                       # "init" | "sidecar" | "main"
+    kind: str  # "init" | "sidecar" | "main"
     phase: str = PENDING
-    since: float = 0.0              # when the current phase began
-    image: str = ""                 # image being created / last attempted
-    run_image: str = ""             # image of the latest created instance
-    instances: int = 0              # instances created so far; restartCount = instances - 1
-    cid: str = ""                   # containerID of the latest instance
+    since: float = 0.0  # when the current phase began
+    image: str = ""  # image being created / last attempted
+    run_image: str = ""  # image of the latest created instance
+    instances: int = 0  # instances created so far; restartCount = instances - 1
+    cid: str = ""  # containerID of the latest instance
     started_at: float = 0.0
     ever_started: bool = False
     ready: bool = False
@@ -248,10 +254,10 @@ class CState:
     kill_at: float | None = None
     restart_at: float | None = None
     resize_at: float | None = None
-    final: bool = False             # exited and will not run again
+    final: bool = False  # exited and will not run again
     exit_code: int = 0
     waiting_reason: str = ""
-    term: dict[str, Any] | None = None       # latest terminated instance
+    term: dict[str, Any] | None = None  # latest terminated instance
     prev_term: dict[str, Any] | None = None  # the one before (lastState while term is the state)
     resources: dict[str, Any] | None = None  # actuated (status.resources)
     allocated: dict[str, Any] | None = None  # allocatedResources
@@ -269,7 +275,7 @@ class PodState:
     start_time: float
     init: list[CState] = field(default_factory=list)
     main: list[CState] = field(default_factory=list)
-    terminal: str = ""              # "", "Succeeded" or "Failed"
+    terminal: str = ""  # "", "Succeeded" or "Failed"
     # The kubelet's status manager keeps the phase non-terminal until the pod worker has finished
     # terminating the pod; the terminal phase is written from here on.
     terminal_at: float | None = None
@@ -295,19 +301,34 @@ class PodState:
 @dataclass
 class Decision:
     state: PodState
-    patch: dict[str, Any] | None = None   # strategic merge patch for pods/<name>/status
-    signature: str | None = None          # of the status in the patch; set as last_written on success
-    delete: bool = False                  # confirm the deletion (DELETE grace 0, uid precondition)
-    wake: float | None = None             # call step again at this time (if nothing happens before)
+    patch: dict[str, Any] | None = None  # strategic merge patch for pods/<name>/status
+    signature: str | None = None  # of the status in the patch; set as last_written on success
+    delete: bool = False  # confirm the deletion (DELETE grace 0, uid precondition)
+    wake: float | None = None  # call step again at this time (if nothing happens before)
 
 
 # Container fields the state machine reads; everything else (env, probes, mounts…) is dropped from
 # the simulator's cache, which holds every bound pod of the cluster.
-_CONTAINER_KEYS = ("name", "image", "resources", "resizePolicy", "restartPolicy", "restartPolicyRules",
-                   "readinessProbe", "volumeMounts")
+_CONTAINER_KEYS = (
+    "name",
+    "image",
+    "resources",
+    "resizePolicy",
+    "restartPolicy",
+    "restartPolicyRules",
+    "readinessProbe",
+    "volumeMounts",
+)
 _SPEC_KEYS = ("nodeName", "restartPolicy", "readinessGates", "activeDeadlineSeconds", "hostNetwork")
-_META_KEYS = ("name", "namespace", "uid", "resourceVersion", "generation", "deletionTimestamp",
-              "deletionGracePeriodSeconds")
+_META_KEYS = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
 
 
 def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
@@ -322,8 +343,11 @@ def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
         if spec.get(key):
             out_spec[key] = [{k: c[k] for k in _CONTAINER_KEYS if k in c} for c in spec[key]]
     # The claims it mounts, for the storage driver's file-system expansion.
-    claims = [{"persistentVolumeClaim": {"claimName": v["persistentVolumeClaim"].get("claimName")}}
-              for v in spec.get("volumes") or [] if isinstance(v, Mapping) and isinstance(v.get("persistentVolumeClaim"), Mapping)]
+    claims = [
+        {"persistentVolumeClaim": {"claimName": v["persistentVolumeClaim"].get("claimName")}}
+        for v in spec.get("volumes") or []
+        if isinstance(v, Mapping) and isinstance(v.get("persistentVolumeClaim"), Mapping)
+    ]
     if claims:
         out_spec["volumes"] = claims
     return {"metadata": out_meta, "spec": out_spec, "status": pod.get("status") or {}}
@@ -346,16 +370,27 @@ def new_pod_state(pod: Mapping[str, Any], pod_ip: str, host_ip: str, now: float)
         pod_ip=status.get("podIP") or pod_ip,
         host_ip=host_ip,
         start_time=parse_time(status.get("startTime")) or now,
-        init=[CState(c["name"], "sidecar" if is_sidecar(c) else "init", image=c.get("image", ""),
-                     allocated=spec_resources(c).get("requests")) for c in init_specs],
-        main=[CState(c["name"], "main", image=c.get("image", ""),
-                     allocated=spec_resources(c).get("requests")) for c in main_specs],
+        init=[
+            CState(
+                c["name"],
+                "sidecar" if is_sidecar(c) else "init",
+                image=c.get("image", ""),
+                allocated=spec_resources(c).get("requests"),
+            )
+            for c in init_specs
+        ],
+        main=[
+            CState(c["name"], "main", image=c.get("image", ""), allocated=spec_resources(c).get("requests"))
+            for c in main_specs
+        ],
     )
     if status.get("phase") in ("Succeeded", "Failed"):
         st.terminal, st.terminal_at = status["phase"], now
         st.reason, st.message = status.get("reason", ""), status.get("message", "")
-    old = {cs.get("name"): cs for cs in [*(status.get("initContainerStatuses") or []),
-                                         *(status.get("containerStatuses") or [])]}
+    old = {
+        cs.get("name"): cs
+        for cs in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+    }
     if st.terminal or any(old.get(c.name, {}).get("containerID") for c in st.containers()):
         for c in st.containers():
             _adopt(c, old.get(c.name), now, bool(st.terminal))
@@ -413,10 +448,16 @@ def _run_plan(pod: Mapping[str, Any], cfg: SimConfig) -> tuple[float | None, int
 
 
 def _terminate(c: CState, t: float, code: int, reason: str) -> None:
-    c.prev_term, c.term = c.term, {
-        "exitCode": code, "reason": reason, "startedAt": fmt_time(c.started_at),
-        "finishedAt": fmt_time(t), "containerID": c.cid,
-    }
+    c.prev_term, c.term = (
+        c.term,
+        {
+            "exitCode": code,
+            "reason": reason,
+            "startedAt": fmt_time(c.started_at),
+            "finishedAt": fmt_time(t),
+            "containerID": c.cid,
+        },
+    )
     c.phase, c.since, c.exit_code = EXITED, t, code
     c.ready = False
     c.ready_at = c.exit_at = c.kill_at = c.resize_at = c.restart_at = None
@@ -452,8 +493,12 @@ class _Sim:
         elif c.phase == PULLFAIL and c.waiting_reason == "ErrImagePull":
             ev.append((c.since + self.cfg.pull_backoff_delay, "backoff"))
         elif c.phase == RUNNING:
-            for t, name in ((c.ready_at, "ready"), (c.kill_at, "kill"), (c.exit_at, "exit"),
-                            (c.resize_at, "resize")):
+            for t, name in (
+                (c.ready_at, "ready"),
+                (c.kill_at, "kill"),
+                (c.exit_at, "exit"),
+                (c.resize_at, "resize"),
+            ):
                 if t is not None:
                     ev.append((t, name))
         elif c.phase == EXITED and c.restart_at is not None:
@@ -491,7 +536,10 @@ class _Sim:
             # Without a readiness probe the kubelet reports a running container ready at once;
             # ready_delay stands for the probe's first success.
             probe = self.by_name.get(c.name, {}).get("readinessProbe")
-            c.ready, c.ready_at = False, (None if c.kind == "init" else t + (cfg.ready_delay if probe else 0.0))
+            c.ready, c.ready_at = (
+                False,
+                (None if c.kind == "init" else t + (cfg.ready_delay if probe else 0.0)),
+            )
             c.waiting_reason, c.kill_at, c.resize_at = "", None, None
             res = spec_resources(self.by_name.get(c.name, {}))
             c.resources, c.allocated = res, res.get("requests")
@@ -553,10 +601,14 @@ class _Sim:
             if c.phase == RUNNING:
                 _terminate(c, t, code, reason)
             elif c.instances == 0 and not c.final:
-                c.prev_term, c.term = c.term, {
-                    "exitCode": 137, "reason": "ContainerStatusUnknown",
-                    "message": "The container could not be located when the pod was terminated",
-                }
+                c.prev_term, c.term = (
+                    c.term,
+                    {
+                        "exitCode": 137,
+                        "reason": "ContainerStatusUnknown",
+                        "message": "The container could not be located when the pod was terminated",
+                    },
+                )
             c.phase, c.final = EXITED, True
             c.restart_at = c.ready_at = c.exit_at = c.kill_at = c.resize_at = None
 
@@ -596,7 +648,9 @@ class _Sim:
                     _begin_create(c, now, img, "ContainerCreating")
 
     @staticmethod
-    def _resize_needs_restart(spec_c: Mapping[str, Any], have: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
+    def _resize_needs_restart(
+        spec_c: Mapping[str, Any], have: Mapping[str, Any], want: Mapping[str, Any]
+    ) -> bool:
         policies = {p.get("resourceName"): p.get("restartPolicy") for p in spec_c.get("resizePolicy") or []}
         for res_name in ("cpu", "memory"):
             if policies.get(res_name) != "RestartContainer":
@@ -642,8 +696,11 @@ def step(pod: Mapping[str, Any], state: PodState, cfg: SimConfig, now: float) ->
     patch = None
     current = pod.get("status") or {}
     # A terminal pod's status is final (the kubelet refuses to move it, and so do we).
-    if current.get("phase") not in ("Succeeded", "Failed") and sig != st.last_written \
-            and status_differs(status, current):
+    if (
+        current.get("phase") not in ("Succeeded", "Failed")
+        and sig != st.last_written
+        and status_differs(status, current)
+    ):
         patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": status}
     if not finished:
         wake: float | None = now + 0.05
@@ -664,13 +721,16 @@ def volume_mount_statuses(spec_c: Mapping[str, Any]) -> list[dict[str, Any]]:
         ms: dict[str, Any] = {"name": m.get("name"), "mountPath": m.get("mountPath")}
         if m.get("readOnly"):
             ms["readOnly"] = True
-            ms["recursiveReadOnly"] = "Enabled" if m.get("recursiveReadOnly") in ("Enabled", "IfPossible") else "Disabled"
+            ms["recursiveReadOnly"] = (
+                "Enabled" if m.get("recursiveReadOnly") in ("Enabled", "IfPossible") else "Disabled"
+            )
         out.append(ms)
     return out
 
 
-def _container_status(c: CState, pod: Mapping[str, Any], spec_image: str,
-                      spec_c: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _container_status(
+    c: CState, pod: Mapping[str, Any], spec_image: str, spec_c: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     state: dict[str, Any]
     last: dict[str, Any] = {"terminated": c.term} if c.term else {}
     if c.phase == RUNNING:
@@ -679,15 +739,20 @@ def _container_status(c: CState, pod: Mapping[str, Any], spec_image: str,
         state = {"terminated": c.term or {"exitCode": 0, "reason": "Completed"}}
         last = {"terminated": c.prev_term} if c.prev_term else {}
     elif c.phase == EXITED:
-        state = {"waiting": {
-            "reason": "CrashLoopBackOff",
-            "message": f"back-off restarting failed container={c.name} pod="
-                       f"{(pod.get('metadata') or {}).get('name')}_{(pod.get('metadata') or {}).get('namespace')}"
-                       f"({(pod.get('metadata') or {}).get('uid')})",
-        }}
+        state = {
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": f"back-off restarting failed container={c.name} pod="
+                f"{(pod.get('metadata') or {}).get('name')}_{(pod.get('metadata') or {}).get('namespace')}"
+                f"({(pod.get('metadata') or {}).get('uid')})",
+            }
+        }
     elif c.phase == PULLFAIL:
-        msg = (f'Back-off pulling image "{c.image}"' if c.waiting_reason == "ImagePullBackOff" else
-               f'failed to pull and unpack image "{c.image}": not found')
+        msg = (
+            f'Back-off pulling image "{c.image}"'
+            if c.waiting_reason == "ImagePullBackOff"
+            else f'failed to pull and unpack image "{c.image}": not found'
+        )
         state = {"waiting": {"reason": c.waiting_reason, "message": msg}}
     else:
         state = {"waiting": {"reason": c.waiting_reason or _default_waiting(pod)}}
@@ -795,10 +860,13 @@ def _conditions(
         old = existing.get(ctype)
         ltt = old.get("lastTransitionTime") if old and old.get("status") == status else None
         c: dict[str, Any] = {
-            "type": ctype, "status": status, "lastProbeTime": None,
+            "type": ctype,
+            "status": status,
+            "lastProbeTime": None,
             "lastTransitionTime": ltt or fmt_time(now),
             # null deletes a stale reason/message under a strategic merge patch.
-            "reason": reason or None, "message": message or None,
+            "reason": reason or None,
+            "message": message or None,
         }
         gen = (pod.get("metadata") or {}).get("generation")
         if gen is not None:
@@ -818,18 +886,31 @@ def _conditions(
     elif main_started or not incomplete:
         initialized = cond("Initialized", True)
     else:
-        initialized = cond("Initialized", False, "ContainersNotInitialized",
-                           f"containers with incomplete status: {_go_list(incomplete)}")
+        initialized = cond(
+            "Initialized",
+            False,
+            "ContainersNotInitialized",
+            f"containers with incomplete status: {_go_list(incomplete)}",
+        )
     # ContainersReady
-    unready = [c["name"] for c in spec.get("initContainers") or []
-               if is_sidecar(c) and not by_name.get(c["name"], {}).get("ready")]
-    unready += [c["name"] for c in spec.get("containers") or [] if not by_name.get(c["name"], {}).get("ready")]
+    unready = [
+        c["name"]
+        for c in spec.get("initContainers") or []
+        if is_sidecar(c) and not by_name.get(c["name"], {}).get("ready")
+    ]
+    unready += [
+        c["name"] for c in spec.get("containers") or [] if not by_name.get(c["name"], {}).get("ready")
+    ]
     if phase in ("Succeeded", "Failed"):
         creason = "PodCompleted" if phase == "Succeeded" else "PodFailed"
         containers_ready = cond("ContainersReady", False, creason)
     elif unready:
-        containers_ready = cond("ContainersReady", False, "ContainersNotReady",
-                                f"containers with unready status: {_go_list(unready)}")
+        containers_ready = cond(
+            "ContainersReady",
+            False,
+            "ContainersNotReady",
+            f"containers with unready status: {_go_list(unready)}",
+        )
     else:
         containers_ready = cond("ContainersReady", True)
     # Ready = ContainersReady and every readiness gate True (gates are written by controllers).
@@ -843,11 +924,17 @@ def _conditions(
             if gc is None:
                 msgs.append(f'corresponding condition of pod readiness gate "{gtype}" does not exist.')
             elif gc.get("status") != "True":
-                msgs.append(f'the status of pod readiness gate "{gtype}" is not "True", but {gc.get("status")}')
-        ready = cond("Ready", False, "ReadinessGatesNotReady", ", ".join(msgs)) if msgs else cond("Ready", True)
+                msgs.append(
+                    f'the status of pod readiness gate "{gtype}" is not "True", but {gc.get("status")}'
+                )
+        ready = (
+            cond("Ready", False, "ReadinessGatesNotReady", ", ".join(msgs)) if msgs else cond("Ready", True)
+        )
     out = [
         cond("PodReadyToStartContainers", not st.terminal),
-        initialized, ready, containers_ready,
+        initialized,
+        ready,
+        containers_ready,
         cond("PodScheduled", True),
     ]
     if not st.terminal and any(c.resize_at is not None for c in st.containers()):
@@ -862,10 +949,14 @@ def render_status(pod: Mapping[str, Any], st: PodState, cfg: SimConfig, now: flo
     init_specs, main_specs = _specs(pod)
     by_name = {c["name"]: c for c in [*init_specs, *main_specs]}
     images = {n: c.get("image", "") for n, c in by_name.items()}
-    init_statuses = [_container_status(c, pod, images.get(c.name, c.image), by_name.get(c.name)) for c in st.init]
+    init_statuses = [
+        _container_status(c, pod, images.get(c.name, c.image), by_name.get(c.name)) for c in st.init
+    ]
     # The kubelet sorts regular container statuses by name (SortedContainerStatuses).
-    main_statuses = sorted((_container_status(c, pod, images.get(c.name, c.image), by_name.get(c.name))
-                            for c in st.main), key=lambda s: s["name"])
+    main_statuses = sorted(
+        (_container_status(c, pod, images.get(c.name, c.image), by_name.get(c.name)) for c in st.main),
+        key=lambda s: s["name"],
+    )
     all_statuses = [*init_statuses, *main_statuses]
     if st.terminal:
         phase = st.terminal
@@ -903,8 +994,18 @@ def render_status(pod: Mapping[str, Any], st: PodState, cfg: SimConfig, now: flo
 
 
 _QTY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
-_SUFFIX = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_SUFFIX = {
+    "": 1,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
 
 
 def _parse_qty(q: Any) -> float | None:
@@ -970,14 +1071,20 @@ def pod_resources(pod: Mapping[str, Any], st: PodState) -> dict[str, dict[str, s
     cgroup v2 node, which this models, keeps the declared aggregate."""
     init_specs, main_specs = _specs(pod)
     spec_by_name = {c["name"]: spec_resources(c) for c in [*init_specs, *main_specs]}
-    actual = {c.name: (c.resources if c.instances and c.resources is not None else spec_by_name.get(c.name, {}))
-              for c in st.containers()}
-    return {"requests": _aggregate(pod, {n: (r or {}).get("requests") for n, r in actual.items()}),
-            "limits": _aggregate(pod, {n: (r or {}).get("limits") for n, r in actual.items()})}
+    actual = {
+        c.name: (c.resources if c.instances and c.resources is not None else spec_by_name.get(c.name, {}))
+        for c in st.containers()
+    }
+    return {
+        "requests": _aggregate(pod, {n: (r or {}).get("requests") for n, r in actual.items()}),
+        "limits": _aggregate(pod, {n: (r or {}).get("limits") for n, r in actual.items()}),
+    }
 
 
 def _signature(status: Mapping[str, Any]) -> str:
-    conds = [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []]
+    conds = [
+        {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []
+    ]
     text = json.dumps(_prune({**status, "conditions": conds}), sort_keys=True)
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
@@ -1013,17 +1120,25 @@ NODE_CONDITIONS = (
 
 
 def new_node(
-    name: str, cfg: SimConfig, labels: Mapping[str, str] | None = None,
-    capacity: Mapping[str, str] | None = None, now: float = 0.0,
+    name: str,
+    cfg: SimConfig,
+    labels: Mapping[str, str] | None = None,
+    capacity: Mapping[str, str] | None = None,
+    now: float = 0.0,
 ) -> dict[str, Any]:
     """The Node object the simulator registers (as a kubelet would, status included)."""
     lbl = {
-        "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-        **cfg.node_labels, **(labels or {}), SIM_LABEL: "true",
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        **cfg.node_labels,
+        **(labels or {}),
+        SIM_LABEL: "true",
     }
     cap = dict(capacity or cfg.node_capacity)
     node: dict[str, Any] = {
-        "apiVersion": "v1", "kind": "Node",
+        "apiVersion": "v1",
+        "kind": "Node",
         "metadata": {"name": name, "labels": lbl},
         "status": {"capacity": cap, "allocatable": dict(cap)},
     }
@@ -1041,17 +1156,23 @@ def desired_node_status(node: Mapping[str, Any], cfg: SimConfig, now: float) -> 
     for ctype, cstatus, reason, message in NODE_CONDITIONS:
         old = existing.get(ctype)
         keep = old is not None and old.get("status") == cstatus
-        conds.append({
-            "type": ctype, "status": cstatus, "reason": reason, "message": message,
-            # No node-lifecycle controller runs: no heartbeats needed, so never bump these.
-            "lastHeartbeatTime": (old or {}).get("lastHeartbeatTime") if keep else fmt_time(now),
-            "lastTransitionTime": (old or {}).get("lastTransitionTime") if keep else fmt_time(now),
-        })
+        conds.append(
+            {
+                "type": ctype,
+                "status": cstatus,
+                "reason": reason,
+                "message": message,
+                # No node-lifecycle controller runs: no heartbeats needed, so never bump these.
+                "lastHeartbeatTime": (old or {}).get("lastHeartbeatTime") if keep else fmt_time(now),
+                "lastTransitionTime": (old or {}).get("lastTransitionTime") if keep else fmt_time(now),
+            }
+        )
     # Honour a capacity the creator put in the status (tests may want a small node).
     cap = status.get("capacity") or dict(cfg.node_capacity)
     alloc = status.get("allocatable") or dict(cap)
-    ip = next((a.get("address") for a in status.get("addresses") or [] if a.get("type") == "InternalIP"),
-              None) or node_ip(name)
+    ip = next(
+        (a.get("address") for a in status.get("addresses") or [] if a.get("type") == "InternalIP"), None
+    ) or node_ip(name)
     ident = hashlib.sha256(name.encode()).hexdigest()
     return {
         "conditions": conds,
@@ -1060,10 +1181,16 @@ def desired_node_status(node: Mapping[str, Any], cfg: SimConfig, now: float) -> 
         "allocatable": alloc,
         "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
         "nodeInfo": {
-            "machineID": ident[:32], "systemUUID": ident[32:64], "bootID": ident[:32],
-            "kernelVersion": "6.1.0-kruise-py-sim", "osImage": "kruise-py simulated node",
-            "containerRuntimeVersion": "containerd://2.1.0-sim", "kubeletVersion": cfg.kubelet_version,
-            "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64",
+            "machineID": ident[:32],
+            "systemUUID": ident[32:64],
+            "bootID": ident[:32],
+            "kernelVersion": "6.1.0-kruise-py-sim",
+            "osImage": "kruise-py simulated node",
+            "containerRuntimeVersion": "containerd://2.1.0-sim",
+            "kubeletVersion": cfg.kubelet_version,
+            "kubeProxyVersion": "",
+            "operatingSystem": "linux",
+            "architecture": "amd64",
         },
     }
 
@@ -1089,8 +1216,9 @@ def node_actions(
     desired = desired_node_status(node, cfg, now)
     current = node.get("status") or {}
     status_patch = None
-    if any(_prune(v) != _prune(current.get(k)) for k, v in desired.items() if k != "conditions") or \
-            _node_conditions_differ(desired["conditions"], current.get("conditions") or []):
+    if any(
+        _prune(v) != _prune(current.get(k)) for k, v in desired.items() if k != "conditions"
+    ) or _node_conditions_differ(desired["conditions"], current.get("conditions") or []):
         status_patch = {"metadata": {"resourceVersion": rv}, "status": desired}
     taints = (node.get("spec") or {}).get("taints") or []
     keep = [t for t in taints if t.get("key") != NOT_READY_TAINT]

@@ -67,7 +67,8 @@ def find(env: dict[str, str] | None = None) -> OpenKruiseDist:
     if not manager:
         raise OpenKruiseMissing(
             f"{BIN_ENV} is not set: build OpenKruise v1.9.0's manager from its source (docs/migrate.md, "
-            f"'Testing against OpenKruise') and point {BIN_ENV} at it")
+            f"'Testing against OpenKruise') and point {BIN_ENV} at it"
+        )
     mpath = Path(manager)
     if not os.access(mpath, os.X_OK):
         raise OpenKruiseMissing(f"{BIN_ENV}={manager} is not an executable file")
@@ -76,7 +77,8 @@ def find(env: dict[str, str] | None = None) -> OpenKruiseDist:
     if not dist.crd_dir.is_dir() or not dist.webhook_manifests.is_file():
         raise OpenKruiseMissing(
             f"no OpenKruise source tree at {src} (config/crd/bases, config/webhook/manifests.yaml): "
-            f"set {SRC_ENV} to the checkout the manager was built from")
+            f"set {SRC_ENV} to the checkout the manager was built from"
+        )
     return dist
 
 
@@ -104,9 +106,16 @@ class OpenKruiseManager:
     proc: subprocess.Popen[bytes] | None = None
     ports: dict[str, int] = field(default_factory=dict)
 
-    def _kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        res = subprocess.run([str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args], input=input,
-                             capture_output=True, text=True, timeout=180)
+    def _kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        res = subprocess.run(
+            [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         if check and res.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)}: {res.stderr.strip()}")
         return res
@@ -114,8 +123,15 @@ class OpenKruiseManager:
     def install_crds(self, plurals: tuple[str, ...] | None = None) -> None:
         for f in self.dist.crd_files(plurals):
             self._kubectl("apply", "--server-side", "--force-conflicts", "-f", str(f))
-        self._kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                      *[f"crd/{yaml.safe_load(f.read_text())['metadata']['name']}" for f in self.dist.crd_files(plurals)])
+        self._kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            *[
+                f"crd/{yaml.safe_load(f.read_text())['metadata']['name']}"
+                for f in self.dist.crd_files(plurals)
+            ],
+        )
 
     def install(self) -> None:
         """Its CRDs, its namespace and its webhook configurations (as its deployment would)."""
@@ -144,14 +160,28 @@ class OpenKruiseManager:
         certs = self.workdir / "openkruise-certs"
         certs.mkdir(exist_ok=True)
         self.ports = {"webhook": free_port(), "metrics": free_port(), "health": free_port()}
-        env = dict(os.environ, WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(self.ports["webhook"]),
-                   WEBHOOK_CERT_DIR=str(certs), POD_NAMESPACE=NAMESPACE, KUBECONFIG=str(self.kubeconfig))
-        argv = [str(self.dist.manager), f"--kubeconfig={self.kubeconfig}",
-                f"--metrics-addr=127.0.0.1:{self.ports['metrics']}",
-                f"--health-probe-addr=127.0.0.1:{self.ports['health']}",
-                "--enable-leader-election=false", "--enable-pprof=false", "-v=1", *self.extra_args]
+        env = dict(
+            os.environ,
+            WEBHOOK_HOST="127.0.0.1",
+            WEBHOOK_PORT=str(self.ports["webhook"]),
+            WEBHOOK_CERT_DIR=str(certs),
+            POD_NAMESPACE=NAMESPACE,
+            KUBECONFIG=str(self.kubeconfig),
+        )
+        argv = [
+            str(self.dist.manager),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--metrics-addr=127.0.0.1:{self.ports['metrics']}",
+            f"--health-probe-addr=127.0.0.1:{self.ports['health']}",
+            "--enable-leader-election=false",
+            "--enable-pprof=false",
+            "-v=1",
+            *self.extra_args,
+        ]
         log = open(self.log, "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float) -> None:
@@ -167,8 +197,14 @@ class OpenKruiseManager:
             except OSError:
                 healthy = False
             if healthy:  # readyz: its webhook server is up (it has no healthz check)
-                res = self._kubectl("get", "mutatingwebhookconfiguration", MUTATING, "-o",
-                                    "jsonpath={.webhooks[0].clientConfig.url}", check=False)
+                res = self._kubectl(
+                    "get",
+                    "mutatingwebhookconfiguration",
+                    MUTATING,
+                    "-o",
+                    "jsonpath={.webhooks[0].clientConfig.url}",
+                    check=False,
+                )
                 if res.stdout.startswith(url):
                     return
             time.sleep(0.5)

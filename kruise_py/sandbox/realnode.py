@@ -56,8 +56,22 @@ CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
 CNI_DIRS = (Path("/usr/lib/cni"), Path("/opt/cni/bin"))
 RUNTIMES = {"runc": ("/usr/sbin/runc", "/usr/bin/runc"), "crun": ("/usr/bin/crun",)}
 # cgroup v1 hierarchies the pods' cgroup root is created in (those that exist on this machine).
-CGROUP_V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "devices", "freezer",
-                         "hugetlb", "net_cls", "net_prio", "perf_event", "systemd", "unified")
+CGROUP_V1_CONTROLLERS = (
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "pids",
+    "blkio",
+    "devices",
+    "freezer",
+    "hugetlb",
+    "net_cls",
+    "net_prio",
+    "perf_event",
+    "systemd",
+    "unified",
+)
 CGROUP_FS = Path("/sys/fs/cgroup")
 RBAC_BINDING = "kruise-py:real-nodes"
 SUBNET_BASE = ipaddress.IPv4Network("10.88.0.0/16")
@@ -103,13 +117,21 @@ def preflight(runtime: str = "runc", build: bool = True) -> Tools:
     found = {n: _which(n) for n in ("containerd", "ctr", "unshare", "nsenter", "ip")}
     rt = _which(*RUNTIMES.get(runtime, (runtime,)), runtime)
     cni = next((d for d in CNI_DIRS if all((d / p).exists() for p in CNI_PLUGINS)), None)
-    missing_pkgs = [pkg for pkg, ok in (("containerd", found["containerd"] and found["ctr"]), (runtime, rt),
-                                        ("containernetworking-plugins", cni),
-                                        ("busybox-static", _static(images.BUSYBOX_BIN)))
-                    if not ok]
+    missing_pkgs = [
+        pkg
+        for pkg, ok in (
+            ("containerd", found["containerd"] and found["ctr"]),
+            (runtime, rt),
+            ("containernetworking-plugins", cni),
+            ("busybox-static", _static(images.BUSYBOX_BIN)),
+        )
+        if not ok
+    ]
     if missing_pkgs:
-        problems.append(f"missing Debian packages: {' '.join(missing_pkgs)} "
-                        f"(`apt-get install -y {' '.join(missing_pkgs)}`)")
+        problems.append(
+            f"missing Debian packages: {' '.join(missing_pkgs)} "
+            f"(`apt-get install -y {' '.join(missing_pkgs)}`)"
+        )
     for tool in ("unshare", "nsenter", "ip"):
         if found[tool] is None:
             problems.append(f"`{tool}` not on PATH (util-linux / iproute2)")
@@ -121,8 +143,16 @@ def preflight(runtime: str = "runc", build: bool = True) -> Tools:
     if problems:
         raise RealNodeUnavailable("the real node cannot start: " + "; ".join(problems))
     assert rt and cni and kubelet
-    return Tools(containerd=found["containerd"], ctr=found["ctr"], runtime=rt, cni_dir=cni,  # type: ignore[arg-type]
-                 kubelet=kubelet, unshare=found["unshare"], nsenter=found["nsenter"], ip=found["ip"])  # type: ignore[arg-type]
+    return Tools(
+        containerd=found["containerd"],
+        ctr=found["ctr"],
+        runtime=rt,
+        cni_dir=cni,  # type: ignore[arg-type]
+        kubelet=kubelet,
+        unshare=found["unshare"],
+        nsenter=found["nsenter"],
+        ip=found["ip"],
+    )  # type: ignore[arg-type]
 
 
 def _static(path: Path) -> bool:
@@ -151,8 +181,17 @@ def pick_subnet(node_id: str, used: set[str]) -> ipaddress.IPv4Network:
     raise RealNodeUnavailable("every /24 of 10.88.0.0/16 is in use on this machine")
 
 
-def containerd_config(*, root: Path, state: Path, socket: Path, runc_root: Path, runtime: Path,
-                      cni_bin: Path, cni_conf: Path, opt: Path) -> str:
+def containerd_config(
+    *,
+    root: Path,
+    state: Path,
+    socket: Path,
+    runc_root: Path,
+    runtime: Path,
+    cni_bin: Path,
+    cni_conf: Path,
+    opt: Path,
+) -> str:
     """containerd 1.6's config (version 2). ``restrict_oom_score_adj``: the sandbox container's
     oom_score_adj is -998, and lowering it needs CAP_SYS_RESOURCE, which these machines do not
     grant even to root (runc fails with "failed to update /proc/self/oom_score_adj: Permission
@@ -192,21 +231,41 @@ state = "{state}"
 def cni_config(name: str, bridge: str, subnet: ipaddress.IPv4Network, ipam_dir: Path) -> dict[str, Any]:
     """bridge + host-local (+ portmap, loopback). No masquerade: pods talk only to this machine."""
     return {
-        "cniVersion": "1.0.0", "name": name,
+        "cniVersion": "1.0.0",
+        "name": name,
         "plugins": [
-            {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": False, "hairpinMode": True,
-             "ipam": {"type": "host-local", "ranges": [[{"subnet": str(subnet), "gateway": str(subnet[1])}]],
-                      "dataDir": str(ipam_dir)}},
+            {
+                "type": "bridge",
+                "bridge": bridge,
+                "isGateway": True,
+                "ipMasq": False,
+                "hairpinMode": True,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": str(subnet), "gateway": str(subnet[1])}]],
+                    "dataDir": str(ipam_dir),
+                },
+            },
             {"type": "portmap", "capabilities": {"portMappings": True}},
             {"type": "loopback"},
         ],
     }
 
 
-def kubelet_config(*, socket: Path, cgroup_root: str, address: str, port: int, healthz_port: int, ca: Path,
-                   pod_logs: Path, max_pods: int = 30) -> dict[str, Any]:
+def kubelet_config(
+    *,
+    socket: Path,
+    cgroup_root: str,
+    address: str,
+    port: int,
+    healthz_port: int,
+    ca: Path,
+    pod_logs: Path,
+    max_pods: int = 30,
+) -> dict[str, Any]:
     return {
-        "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
         # cgroup v1: kubelet 1.35+ refuses to start on it unless told (pkg/kubelet/apis/config/
         # validation/validation_linux.go); containerd 1.6 does not report a driver: cgroupfs.
         "failCgroupV1": False,
@@ -214,17 +273,28 @@ def kubelet_config(*, socket: Path, cgroup_root: str, address: str, port: int, h
         "cgroupRoot": cgroup_root,
         "containerRuntimeEndpoint": f"unix://{socket}",
         # The apiserver reaches the kubelet (logs, exec) at the node's InternalIP.
-        "address": address, "port": port, "readOnlyPort": 0,
-        "healthzBindAddress": "127.0.0.1", "healthzPort": healthz_port,
+        "address": address,
+        "port": port,
+        "readOnlyPort": 0,
+        "healthzBindAddress": "127.0.0.1",
+        "healthzPort": healthz_port,
         "podLogsDir": str(pod_logs),
         "failSwapOn": False,
-        "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False},
-                           "x509": {"clientCAFile": str(ca)}},
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": False},
+            "x509": {"clientCAFile": str(ca)},
+        },
         "authorization": {"mode": "AlwaysAllow"},
         # A shared build machine: never evict test pods, never collect the imported images.
-        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%",
-                         "nodefs.inodesFree": "1%"},
-        "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
+        "evictionHard": {
+            "memory.available": "100Mi",
+            "nodefs.available": "1%",
+            "imagefs.available": "1%",
+            "nodefs.inodesFree": "1%",
+        },
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
         "registerWithTaints": [REAL_TAINT],
         "maxPods": max_pods,
         "serializeImagePulls": False,
@@ -238,8 +308,15 @@ def kubelet_config(*, socket: Path, cgroup_root: str, address: str, port: int, h
 class RealNode:
     """Start/stop one real node for the control plane whose PKI folder and server URL are given."""
 
-    def __init__(self, workdir: Path, pki_dir: Path, server: str, admin_kubeconfig: Path,
-                 name: str = "real-node-0", runtime: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        pki_dir: Path,
+        server: str,
+        admin_kubeconfig: Path,
+        name: str = "real-node-0",
+        runtime: str | None = None,
+    ) -> None:
         self.workdir = workdir
         self.pki_dir, self.server, self.admin_kubeconfig = pki_dir, server, admin_kubeconfig
         self.name = name
@@ -268,36 +345,77 @@ class RealNode:
             d.mkdir(parents=True, exist_ok=True)
         subnet = pick_subnet(self.id, _used_subnets(tools.ip))
         node_ip = str(subnet[1])
-        self.state = {"id": self.id, "name": self.name, "bridge": self.bridge, "subnet": str(subnet),
-                      "node_ip": node_ip, "cgroup_root": self.cgroup_root, "run_dir": str(self.run_dir),
-                      "runtime": str(tools.runtime), "pids": {}}
+        self.state = {
+            "id": self.id,
+            "name": self.name,
+            "bridge": self.bridge,
+            "subnet": str(subnet),
+            "node_ip": node_ip,
+            "cgroup_root": self.cgroup_root,
+            "run_dir": str(self.run_dir),
+            "runtime": str(tools.runtime),
+            "pids": {},
+        }
         self._save()
         self._bridge_up(tools.ip, subnet)
         self._cgroups_up()
         cni_conf = self.workdir / "cni" / "net.d"
         cni_conf.mkdir(parents=True, exist_ok=True)
-        (cni_conf / "10-kruise-py.conflist").write_text(json.dumps(
-            cni_config(f"kruise-py-{self.id}", self.bridge, subnet, self.workdir / "cni" / "ipam"), indent=1))
+        (cni_conf / "10-kruise-py.conflist").write_text(
+            json.dumps(
+                cni_config(f"kruise-py-{self.id}", self.bridge, subnet, self.workdir / "cni" / "ipam"),
+                indent=1,
+            )
+        )
         ctd = self.workdir / "containerd"
         ctd.mkdir(exist_ok=True)
-        (ctd / "config.toml").write_text(containerd_config(
-            root=ctd / "root", state=self.run_dir / "state", socket=self.socket, runc_root=self.run_dir / "runc",
-            runtime=tools.runtime, cni_bin=tools.cni_dir, cni_conf=cni_conf, opt=ctd / "opt"))
+        (ctd / "config.toml").write_text(
+            containerd_config(
+                root=ctd / "root",
+                state=self.run_dir / "state",
+                socket=self.socket,
+                runc_root=self.run_dir / "runc",
+                runtime=tools.runtime,
+                cni_bin=tools.cni_dir,
+                cni_conf=cni_conf,
+                opt=ctd / "opt",
+            )
+        )
         # A private mount namespace whose mounts stay out of the host's (propagation slave).
-        self._spawn("containerd", [str(tools.unshare), "--mount", "--propagation", "slave",
-                                   str(tools.containerd), "--config", str(ctd / "config.toml")])
+        self._spawn(
+            "containerd",
+            [
+                str(tools.unshare),
+                "--mount",
+                "--propagation",
+                "slave",
+                str(tools.containerd),
+                "--config",
+                str(ctd / "config.toml"),
+            ],
+        )
         self._wait(lambda: self._ctr(tools, "version").returncode == 0, 30, "containerd's socket")
         self._import_images(tools)
         self.state["images_s"] = round(time.monotonic() - t0, 2)
         self._kubelet_files()
         self._ensure_rbac()
         kubelet_argv = [
-            str(tools.nsenter), f"--mount=/proc/{self.state['pids']['containerd']}/ns/mnt",
-            str(tools.kubelet), "--config", str(self.workdir / "kubelet" / "config.json"),
-            "--kubeconfig", str(self.workdir / "kubelet" / "kubeconfig"),
-            "--root-dir", str(self.workdir / "kubelet" / "root"),
-            "--hostname-override", self.name, "--node-ip", node_ip,
-            "--node-labels", f"{REAL_LABEL}=true", "-v=2",
+            str(tools.nsenter),
+            f"--mount=/proc/{self.state['pids']['containerd']}/ns/mnt",
+            str(tools.kubelet),
+            "--config",
+            str(self.workdir / "kubelet" / "config.json"),
+            "--kubeconfig",
+            str(self.workdir / "kubelet" / "kubeconfig"),
+            "--root-dir",
+            str(self.workdir / "kubelet" / "root"),
+            "--hostname-override",
+            self.name,
+            "--node-ip",
+            node_ip,
+            "--node-labels",
+            f"{REAL_LABEL}=true",
+            "-v=2",
         ]
         self._spawn("kubelet", kubelet_argv)
         self._wait(self._node_ready, timeout, f"node {self.name} Ready")
@@ -316,7 +434,11 @@ class RealNode:
         shims and containerd; then the netns files, cgroups, bridge and folders it made."""
         st = self._load()
         pids = st.get("pids", {})
-        netns = _netns_of(int(pids["containerd"])) if "containerd" in pids and _pid_alive(int(pids["containerd"])) else []
+        netns = (
+            _netns_of(int(pids["containerd"]))
+            if "containerd" in pids and _pid_alive(int(pids["containerd"]))
+            else []
+        )
         if "kubelet" in pids:
             _terminate(int(pids["kubelet"]))
         root = st.get("cgroup_root", self.cgroup_root)
@@ -344,8 +466,11 @@ class RealNode:
     def _bridge_up(self, ip: Path, subnet: ipaddress.IPv4Network) -> None:
         gw = f"{subnet[1]}/{subnet.prefixlen}"
         subprocess.run([str(ip), "link", "del", self.bridge], capture_output=True)
-        for argv in (["link", "add", self.bridge, "type", "bridge"], ["addr", "add", gw, "dev", self.bridge],
-                     ["link", "set", self.bridge, "up"]):
+        for argv in (
+            ["link", "add", self.bridge, "type", "bridge"],
+            ["addr", "add", gw, "dev", self.bridge],
+            ["link", "set", self.bridge, "up"],
+        ):
             res = subprocess.run([str(ip), *argv], capture_output=True, text=True)
             if res.returncode != 0:
                 raise RealNodeUnavailable(f"`ip {' '.join(argv)}` failed: {res.stderr.strip()}")
@@ -370,18 +495,33 @@ class RealNode:
         d.mkdir(parents=True, exist_ok=True)
         ca = pki.KeyPair((self.pki_dir / "ca.crt").read_bytes(), (self.pki_dir / "ca.key").read_bytes())
         kp = pki.issue(ca, f"system:node:{self.name}", orgs=("system:nodes",), client=True)
-        (d / "kubeconfig").write_text(kubeconfig_yaml(self.server, ca.cert_pem, cert=kp.cert_pem, key=kp.key_pem,
-                                                      user=f"system:node:{self.name}"))
+        (d / "kubeconfig").write_text(
+            kubeconfig_yaml(
+                self.server, ca.cert_pem, cert=kp.cert_pem, key=kp.key_pem, user=f"system:node:{self.name}"
+            )
+        )
         (d / "kubeconfig").chmod(0o600)
-        cfg = kubelet_config(socket=self.socket, cgroup_root=self.cgroup_root, address=self.state["node_ip"], port=free_port(),
-                             healthz_port=free_port(), ca=self.pki_dir / "ca.crt", pod_logs=self.workdir / "pod-logs")
+        cfg = kubelet_config(
+            socket=self.socket,
+            cgroup_root=self.cgroup_root,
+            address=self.state["node_ip"],
+            port=free_port(),
+            healthz_port=free_port(),
+            ca=self.pki_dir / "ca.crt",
+            pod_logs=self.workdir / "pod-logs",
+        )
         (d / "config.json").write_text(json.dumps(cfg, indent=1))
 
     def _ensure_rbac(self) -> None:
         binding = {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
             "metadata": {"name": RBAC_BINDING},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:node"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:node",
+            },
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:nodes"}],
         }
         self._kubectl("apply", "-f", "-", input=json.dumps(binding))
@@ -392,8 +532,10 @@ class RealNode:
 
     def _node_ready(self) -> bool:
         node = self._node()
-        return bool(node) and any(c["type"] == "Ready" and c["status"] == "True"
-                                  for c in (node or {}).get("status", {}).get("conditions", []))
+        return bool(node) and any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in (node or {}).get("status", {}).get("conditions", [])
+        )
 
     def _untaint_not_ready(self) -> None:
         node = self._node() or {}
@@ -402,21 +544,38 @@ class RealNode:
 
     # -- helpers ---------------------------------------------------------------------------------
     def _ctr(self, tools: Tools, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(tools.ctr), "--address", str(self.socket), *args],
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [str(tools.ctr), "--address", str(self.socket), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
-    def _kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         kubectl = binaries.find(build=False).kubectl
-        res = subprocess.run([str(kubectl), f"--kubeconfig={self.admin_kubeconfig}", *args],
-                             input=input, capture_output=True, text=True, timeout=60)
+        res = subprocess.run(
+            [str(kubectl), f"--kubeconfig={self.admin_kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if check and res.returncode != 0:
             raise RealNodeUnavailable(f"kubectl {' '.join(args)} failed: {res.stderr.strip()}")
         return res
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=self.workdir)
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.workdir,
+        )
         log.close()
         self.state.setdefault("pids", {})[name] = proc.pid
         self._save()
@@ -428,10 +587,13 @@ class RealNode:
                 return
             for comp, pid in self.state.get("pids", {}).items():
                 if not _pid_alive(int(pid)):
-                    raise RealNodeUnavailable(f"{comp} exited while waiting for {what}; log tail:\n{self.log_tail(comp)}")
+                    raise RealNodeUnavailable(
+                        f"{comp} exited while waiting for {what}; log tail:\n{self.log_tail(comp)}"
+                    )
             time.sleep(0.3)
-        raise RealNodeUnavailable(f"timed out after {timeout}s waiting for {what}; kubelet log tail:\n"
-                                  f"{self.log_tail('kubelet')}")
+        raise RealNodeUnavailable(
+            f"timed out after {timeout}s waiting for {what}; kubelet log tail:\n{self.log_tail('kubelet')}"
+        )
 
     def log_tail(self, comp: str, n: int = 3000) -> str:
         p = self.logs / f"{comp}.log"

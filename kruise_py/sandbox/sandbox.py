@@ -42,7 +42,7 @@ class SandboxOptions:
     operator: bool = True
     sim_args: list[str] = field(default_factory=list)
     operator_args: list[str] = field(default_factory=list)
-    real_node: bool = False       # also one real kubelet + containerd node (realnode.py)
+    real_node: bool = False  # also one real kubelet + containerd node (realnode.py)
 
 
 class Sandbox:
@@ -50,7 +50,9 @@ class Sandbox:
         self.workdir = workdir or default_workdir()
         # No kube-proxy here: with aggregator routing the apiserver reaches webhook Services (the
         # Helm chart's) through their endpoints instead of an unroutable ClusterIP.
-        self.cp = ControlPlane(workdir=self.workdir, extra_apiserver_flags=("--enable-aggregator-routing=true",))
+        self.cp = ControlPlane(
+            workdir=self.workdir, extra_apiserver_flags=("--enable-aggregator-routing=true",)
+        )
         self.state_file = self.workdir / "sandbox.json"
 
     # -- state ---------------------------------------------------------------------------------
@@ -78,28 +80,56 @@ class Sandbox:
         if not _alive(procs.get("simulator")):
             procs["simulator"] = self._spawn(
                 "simulator",
-                [sys.executable, "-m", "kruise_py.sandbox.simulator", "--kubeconfig", str(self.kubeconfig),
-                 "--nodes", str(opts.nodes), "--storage-classes", *opts.sim_args],
+                [
+                    sys.executable,
+                    "-m",
+                    "kruise_py.sandbox.simulator",
+                    "--kubeconfig",
+                    str(self.kubeconfig),
+                    "--nodes",
+                    str(opts.nodes),
+                    "--storage-classes",
+                    *opts.sim_args,
+                ],
             )
         if opts.operator and not _alive(procs.get("operator")):
             metrics_port = free_port()
             procs["operator"] = self._spawn(
                 "operator",
-                [sys.executable, "-m", "kruise_py", "run", "--kubeconfig", str(self.kubeconfig),
-                 "--webhook-mode", "local", "--metrics-port", str(metrics_port),
-                 "--cert-dir", str(self.workdir / "webhook-certs"), *opts.operator_args],
+                [
+                    sys.executable,
+                    "-m",
+                    "kruise_py",
+                    "run",
+                    "--kubeconfig",
+                    str(self.kubeconfig),
+                    "--webhook-mode",
+                    "local",
+                    "--metrics-port",
+                    str(metrics_port),
+                    "--cert-dir",
+                    str(self.workdir / "webhook-certs"),
+                    *opts.operator_args,
+                ],
             )
             procs["operator"]["metrics_port"] = metrics_port
         st["procs"] = procs
         self._save(st)
         if opts.real_node:
             rn = self.real_node().start()
-            st["real_node"] = {"name": rn.name, "node_ip": rn.state["node_ip"], "ready_s": rn.state.get("ready_s")}
+            st["real_node"] = {
+                "name": rn.name,
+                "node_ip": rn.state["node_ip"],
+                "ready_s": rn.state.get("ready_s"),
+            }
             self._save(st)
         wait_nodes_ready(self.kubeconfig, opts.nodes)
         if opts.operator:
-            wait_http_ok(f"http://127.0.0.1:{procs['operator']['metrics_port']}/readyz", 60,
-                         self.workdir / "logs" / "operator.log")
+            wait_http_ok(
+                f"http://127.0.0.1:{procs['operator']['metrics_port']}/readyz",
+                60,
+                self.workdir / "logs" / "operator.log",
+            )
         st["up_s"] = round(time.monotonic() - t0, 2)
         self._save(st)
         return st
@@ -140,8 +170,15 @@ class Sandbox:
         logs.mkdir(parents=True, exist_ok=True)
         log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=env, cwd=REPO_ROOT)
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+            cwd=REPO_ROOT,
+        )
         log.close()
         return {"pid": proc.pid, "argv": argv}
 
@@ -163,8 +200,13 @@ def _kill(p: dict[str, Any]) -> None:
 
 def kubectl(kubeconfig: Path, *args: str, input: str | None = None, check: bool = True) -> str:
     bins = binaries.find(build=False)
-    res = subprocess.run([str(bins.kubectl), f"--kubeconfig={kubeconfig}", *args],
-                         input=input, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [str(bins.kubectl), f"--kubeconfig={kubeconfig}", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if check and res.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)} failed: {res.stderr.strip()}")
     return res.stdout
@@ -185,8 +227,12 @@ def apply_crds(kubeconfig: Path, directory: Path | None = None, timeout: float =
     while True:
         items = json.loads(kubectl(kubeconfig, "get", "crd", "-o", "json")).get("items", [])
         established = {
-            i["metadata"]["name"] for i in items
-            if any(c["type"] == "Established" and c["status"] == "True" for c in i.get("status", {}).get("conditions", []))
+            i["metadata"]["name"]
+            for i in items
+            if any(
+                c["type"] == "Established" and c["status"] == "True"
+                for c in i.get("status", {}).get("conditions", [])
+            )
         }
         if names <= established:
             break
@@ -199,12 +245,18 @@ def apply_crds(kubeconfig: Path, directory: Path | None = None, timeout: float =
 def wait_nodes_ready(kubeconfig: Path, n: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        out = kubectl(kubeconfig, "get", "nodes", "-l", "kruise-py.io/simulated=true", "-o", "json", check=False)
+        out = kubectl(
+            kubeconfig, "get", "nodes", "-l", "kruise-py.io/simulated=true", "-o", "json", check=False
+        )
         with contextlib.suppress(ValueError):
             items = json.loads(out).get("items", [])
             ready = [
-                i for i in items
-                if any(c["type"] == "Ready" and c["status"] == "True" for c in i.get("status", {}).get("conditions", []))
+                i
+                for i in items
+                if any(
+                    c["type"] == "Ready" and c["status"] == "True"
+                    for c in i.get("status", {}).get("conditions", [])
+                )
             ]
             if len(ready) >= n:
                 return

@@ -112,23 +112,27 @@ class Simulator:
     def __init__(self, client: KubeClient, config: SimConfig | None = None) -> None:
         self.client = client
         self.cfg = config or SimConfig()
-        self.nodes: dict[str, dict[str, Any]] = {}          # owned nodes by name
-        self.pods: dict[str, dict[str, Any]] = {}           # bound pods (any node) by uid
+        self.nodes: dict[str, dict[str, Any]] = {}  # owned nodes by name
+        self.pods: dict[str, dict[str, Any]] = {}  # bound pods (any node) by uid
         self.pods_by_node: dict[str, set[str]] = defaultdict(set)
         self._uid_by_name: dict[tuple[str | None, str], str] = {}
         self.states: dict[str, PodState] = {}
         self.ips = IPPool(self.cfg.pod_cidr)
-        self._ip_of: dict[str, str] = {}                    # uid -> allocated pod IP
+        self._ip_of: dict[str, str] = {}  # uid -> allocated pod IP
         self.stats: Counter[str] = Counter()
         # storage driver: claims by "ns/name", volumes and classes by name, who mounts which claim
         self.claims: dict[str, dict[str, Any]] = {}
         self.volumes: dict[str, dict[str, Any]] = {}
         self.classes: dict[str, dict[str, Any]] = {}
-        self.claim_users: dict[str, set[str]] = defaultdict(set)   # "ns/claim" -> pod uids
-        self._pod_claims: dict[str, set[str]] = {}                 # pod uid -> "ns/claim"
-        self._timers: dict[str, storage.Timers] = {}                # "c/…" or "v/…" key -> timers
-        self.delays = storage.StorageDelays(self.cfg.provision_delay, self.cfg.expand_delay,
-                                            self.cfg.fs_resize_delay, self.cfg.deprovision_delay)
+        self.claim_users: dict[str, set[str]] = defaultdict(set)  # "ns/claim" -> pod uids
+        self._pod_claims: dict[str, set[str]] = {}  # pod uid -> "ns/claim"
+        self._timers: dict[str, storage.Timers] = {}  # "c/…" or "v/…" key -> timers
+        self.delays = storage.StorageDelays(
+            self.cfg.provision_delay,
+            self.cfg.expand_delay,
+            self.cfg.fs_resize_delay,
+            self.cfg.deprovision_delay,
+        )
         self.synced = asyncio.Event()
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -143,17 +147,38 @@ class Simulator:
         self._wake_at: dict[str, float] = {}
         self._timer_kick = asyncio.Event()
         self.informers = (
-            Informer(client, NODES_PATH, _StoreView(self.nodes, lambda _, name: name, self._on_node_event),
-                     name="sim-nodes", label_selector=NODE_SELECTOR),
-            Informer(client, PODS_PATH, _StoreView(self.pods, lambda ns, name: self._uid_by_name.get((ns, name)),
-                                                   self._on_pod_event),
-                     name="sim-pods", field_selector=BOUND_PODS),
-            Informer(client, CLAIMS_PATH, _StoreView(self.claims, lambda ns, name: f"{ns}/{name}", self._on_claim_event),
-                     name="sim-claims"),
-            Informer(client, VOLUMES_PATH, _StoreView(self.volumes, lambda _, name: name, self._on_volume_event),
-                     name="sim-volumes"),
-            Informer(client, CLASSES_PATH, _StoreView(self.classes, lambda _, name: name, self._on_class_event),
-                     name="sim-classes"),
+            Informer(
+                client,
+                NODES_PATH,
+                _StoreView(self.nodes, lambda _, name: name, self._on_node_event),
+                name="sim-nodes",
+                label_selector=NODE_SELECTOR,
+            ),
+            Informer(
+                client,
+                PODS_PATH,
+                _StoreView(self.pods, lambda ns, name: self._uid_by_name.get((ns, name)), self._on_pod_event),
+                name="sim-pods",
+                field_selector=BOUND_PODS,
+            ),
+            Informer(
+                client,
+                CLAIMS_PATH,
+                _StoreView(self.claims, lambda ns, name: f"{ns}/{name}", self._on_claim_event),
+                name="sim-claims",
+            ),
+            Informer(
+                client,
+                VOLUMES_PATH,
+                _StoreView(self.volumes, lambda _, name: name, self._on_volume_event),
+                name="sim-volumes",
+            ),
+            Informer(
+                client,
+                CLASSES_PATH,
+                _StoreView(self.classes, lambda _, name: name, self._on_class_event),
+                name="sim-classes",
+            ),
         )
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -208,14 +233,16 @@ class Simulator:
             async with sem:
                 try:
                     node = await self.client.create(
-                        NODES_PATH, new_node(name, self.cfg, labels, capacity, time.time()))
+                        NODES_PATH, new_node(name, self.cfg, labels, capacity, time.time())
+                    )
                 except ApiError as e:
                     if not e.already_exists:
                         raise
                     node = await self.client.get(path_for("v1", "nodes", name=name))
                     if (node["metadata"].get("labels") or {}).get(SIM_LABEL) != "true":
                         node = await self.client.patch(
-                            path_for("v1", "nodes", name=name), {"metadata": {"labels": {SIM_LABEL: "true"}}})
+                            path_for("v1", "nodes", name=name), {"metadata": {"labels": {SIM_LABEL: "true"}}}
+                        )
                 await self._reconcile_node(node)
 
         await asyncio.gather(*(one(name) for name in names))
@@ -253,7 +280,8 @@ class Simulator:
                     node = await self.client.patch(path_for("v1", "nodes", name=name), spec_patch, "merge")
                 else:
                     node = await self.client.patch(
-                        path_for("v1", "nodes", name=name, subresource="status"), status_patch, "strategic")
+                        path_for("v1", "nodes", name=name, subresource="status"), status_patch, "strategic"
+                    )
                 self.stats["node_writes"] += 1
                 log.debug("node %s: wrote %s", name, "taints" if spec_patch is not None else "status")
             except ApiError as e:
@@ -350,8 +378,9 @@ class Simulator:
         meta = pod["metadata"]
         if d.delete:
             try:
-                await self.client.delete(path_for("v1", "pods", meta["namespace"], meta["name"]),
-                                         grace_period_seconds=0, uid=uid)
+                await self.client.delete(
+                    path_for("v1", "pods", meta["namespace"], meta["name"]), grace_period_seconds=0, uid=uid
+                )
                 self.stats["deletes"] += 1
                 log.debug("pod %s/%s: deletion confirmed", meta["namespace"], meta["name"])
             except ApiError as e:
@@ -481,14 +510,22 @@ class Simulator:
                     if not e.already_exists:
                         raise
             if d.volume_patch is not None and volume is not None:
-                new = await self.client.patch(path_for("v1", "persistentvolumes", name=volume["metadata"]["name"]),
-                                              d.volume_patch, "merge")
+                new = await self.client.patch(
+                    path_for("v1", "persistentvolumes", name=volume["metadata"]["name"]),
+                    d.volume_patch,
+                    "merge",
+                )
                 self._on_volume_event("MODIFIED", new)
                 self.stats["volume_writes"] += 1
             if d.status_patch is not None:
                 # The resourceVersion makes a stale decision fail (409) instead of overwriting.
-                body = {**d.status_patch, "metadata": {"resourceVersion": claim["metadata"]["resourceVersion"]}}
-                new = await self.client.patch(path_for("v1", "persistentvolumeclaims", ns, name, "status"), body, "merge")
+                body = {
+                    **d.status_patch,
+                    "metadata": {"resourceVersion": claim["metadata"]["resourceVersion"]},
+                }
+                new = await self.client.patch(
+                    path_for("v1", "persistentvolumeclaims", ns, name, "status"), body, "merge"
+                )
                 self._on_claim_event("MODIFIED", new)
                 self.stats["claim_writes"] += 1
         except ApiError as e:
@@ -510,11 +547,14 @@ class Simulator:
         if volume is None:
             self._timers.pop(f"v/{name}", None)
             return
-        delete, wake = storage.step_volume(volume, self._timers.setdefault(f"v/{name}", storage.Timers()),
-                                           self.delays, time.time())
+        delete, wake = storage.step_volume(
+            volume, self._timers.setdefault(f"v/{name}", storage.Timers()), self.delays, time.time()
+        )
         if delete:
             try:
-                await self.client.delete(path_for("v1", "persistentvolumes", name=name), uid=volume["metadata"].get("uid"))
+                await self.client.delete(
+                    path_for("v1", "persistentvolumes", name=name), uid=volume["metadata"].get("uid")
+                )
                 self.stats["volume_deletes"] += 1
             except ApiError as e:
                 if not (e.not_found or e.status == 409):
@@ -659,8 +699,9 @@ class BackgroundSimulator:
 
 def simulator_client_options(cfg: SimConfig, qps: float = 0.0, burst: int = 1000) -> ClientOptions:
     """No client-side rate limit by default: the write concurrency bounds the load instead."""
-    return ClientOptions(qps=qps, burst=burst, connections=cfg.write_concurrency + 8,
-                         user_agent="kruise-py-simulator")
+    return ClientOptions(
+        qps=qps, burst=burst, connections=cfg.write_concurrency + 8, user_agent="kruise-py-simulator"
+    )
 
 
 # -- CLI -----------------------------------------------------------------------------------------------
@@ -675,19 +716,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu", help="node cpu capacity (default 8)")
     p.add_argument("--memory", help="node memory capacity (default 32Gi)")
     p.add_argument("--max-pods", help="node pods capacity (default 110)")
-    p.add_argument("--label", action="append", default=[], metavar="K=V", help="extra node label (repeatable)")
+    p.add_argument(
+        "--label", action="append", default=[], metavar="K=V", help="extra node label (repeatable)"
+    )
     defaults = SimConfig()
     for f in dataclasses.fields(SimConfig):
         if f.type in ("float", float):
-            p.add_argument(f"--{f.name.replace('_', '-')}", type=float, default=getattr(defaults, f.name),
-                           metavar="SECONDS", help=f"(default {getattr(defaults, f.name)})")
-    p.add_argument("--unpullable-pattern", default=defaults.unpullable_pattern,
-                   help="regex of images that can never be pulled")
+            p.add_argument(
+                f"--{f.name.replace('_', '-')}",
+                type=float,
+                default=getattr(defaults, f.name),
+                metavar="SECONDS",
+                help=f"(default {getattr(defaults, f.name)})",
+            )
+    p.add_argument(
+        "--unpullable-pattern",
+        default=defaults.unpullable_pattern,
+        help="regex of images that can never be pulled",
+    )
     p.add_argument("--pod-cidr", default=defaults.pod_cidr)
     p.add_argument("--write-concurrency", type=int, default=defaults.write_concurrency)
-    p.add_argument("--storage-classes", action="store_true",
-                   help=f"create the sandbox StorageClasses ({storage.EXPANDABLE_CLASS}, the default one, and "
-                        f"{storage.FIXED_CLASS}) served by the simulated provisioner {storage.PROVISIONER}")
+    p.add_argument(
+        "--storage-classes",
+        action="store_true",
+        help=f"create the sandbox StorageClasses ({storage.EXPANDABLE_CLASS}, the default one, and "
+        f"{storage.FIXED_CLASS}) served by the simulated provisioner {storage.PROVISIONER}",
+    )
     p.add_argument("--qps", type=float, default=0.0, help="client rate limit (0: none)")
     p.add_argument("--burst", type=int, default=1000)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -703,14 +757,22 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         if val:
             cap[key] = val
     labels = dict(item.split("=", 1) for item in args.label)
-    return SimConfig(**kw, unpullable_pattern=args.unpullable_pattern, pod_cidr=args.pod_cidr,
-                     write_concurrency=args.write_concurrency, node_capacity=cap, node_labels=labels)
+    return SimConfig(
+        **kw,
+        unpullable_pattern=args.unpullable_pattern,
+        pod_cidr=args.pod_cidr,
+        write_concurrency=args.write_concurrency,
+        node_capacity=cap,
+        node_labels=labels,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     cfg = config_from_args(args)
 
     async def amain() -> None:

@@ -45,7 +45,9 @@ SELECTED_NODE = "volume.kubernetes.io/selected-node"
 RESIZING = "Resizing"
 FS_RESIZE_PENDING = "FileSystemResizePending"
 # external-resizer's message for FileSystemResizePending.
-FS_RESIZE_PENDING_MESSAGE = "Waiting for user to (re-)start a pod to finish file system resize of volume on node."
+FS_RESIZE_PENDING_MESSAGE = (
+    "Waiting for user to (re-)start a pod to finish file system resize of volume on node."
+)
 
 Obj = dict[str, Any]
 
@@ -54,16 +56,26 @@ def storage_objects(default: bool = True) -> list[Obj]:
     """The sandbox's CSIDriver (no attach step) and its two classes: ``sandbox-expandable``
     (``allowVolumeExpansion: true``, the cluster default when ``default``) and ``sandbox-fixed``
     (``allowVolumeExpansion: false``)."""
-    driver = {"apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver", "metadata": {"name": PROVISIONER},
-              "spec": {"attachRequired": False, "podInfoOnMount": False, "volumeLifecycleModes": ["Persistent"]}}
+    driver = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "CSIDriver",
+        "metadata": {"name": PROVISIONER},
+        "spec": {"attachRequired": False, "podInfoOnMount": False, "volumeLifecycleModes": ["Persistent"]},
+    }
 
     def sc(name: str, expandable: bool, is_default: bool) -> Obj:
         meta: Obj = {"name": name, "labels": {"app.kubernetes.io/managed-by": "kruise-py-sandbox"}}
         if is_default:
             meta["annotations"] = {DEFAULT_CLASS_ANNOTATION: "true"}
-        return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": meta,
-                "provisioner": PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate",
-                "allowVolumeExpansion": expandable}
+        return {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": meta,
+            "provisioner": PROVISIONER,
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate",
+            "allowVolumeExpansion": expandable,
+        }
 
     return [driver, sc(EXPANDABLE_CLASS, True, default), sc(FIXED_CLASS, False, False)]
 
@@ -106,7 +118,8 @@ def claim_key(claim: Mapping[str, Any]) -> str:
 def new_volume(claim: Mapping[str, Any], sc: Mapping[str, Any]) -> Obj:
     meta, spec = claim.get("metadata") or {}, claim.get("spec") or {}
     return {
-        "apiVersion": "v1", "kind": "PersistentVolume",
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
         "metadata": {"name": volume_name(claim), "annotations": {PROVISIONED_BY: PROVISIONER}},
         "spec": {
             "capacity": {"storage": _get(spec, "resources", "requests", "storage") or "1Gi"},
@@ -114,8 +127,13 @@ def new_volume(claim: Mapping[str, Any], sc: Mapping[str, Any]) -> Obj:
             "volumeMode": spec.get("volumeMode") or "Filesystem",
             "persistentVolumeReclaimPolicy": sc.get("reclaimPolicy") or "Delete",
             "storageClassName": _get(sc, "metadata", "name"),
-            "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": meta.get("namespace"),
-                         "name": meta.get("name"), "uid": meta.get("uid")},
+            "claimRef": {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "namespace": meta.get("namespace"),
+                "name": meta.get("name"),
+                "uid": meta.get("uid"),
+            },
             "csi": {"driver": PROVISIONER, "volumeHandle": f"sandbox-{meta.get('uid')}", "fsType": "ext4"},
         },
     }
@@ -141,9 +159,9 @@ class Timers:
 @dataclass
 class ClaimDecision:
     create_volume: Obj | None = None
-    volume_patch: Obj | None = None   # JSON merge patch of the PV
-    status_patch: Obj | None = None   # JSON merge patch of the claim's status (subresource)
-    wake: float | None = None         # step again at this time (if nothing happens before)
+    volume_patch: Obj | None = None  # JSON merge patch of the PV
+    status_patch: Obj | None = None  # JSON merge patch of the claim's status (subresource)
+    wake: float | None = None  # step again at this time (if nothing happens before)
 
 
 @dataclass(frozen=True)
@@ -155,17 +173,34 @@ class StorageDelays:
 
 
 def _conditions(claim: Mapping[str, Any], drop: tuple[str, ...], add: Obj | None = None) -> list[Obj]:
-    kept = [c for c in _get(claim, "status", "conditions") or [] if isinstance(c, Mapping) and c.get("type") not in drop]
+    kept = [
+        c
+        for c in _get(claim, "status", "conditions") or []
+        if isinstance(c, Mapping) and c.get("type") not in drop
+    ]
     return [dict(c) for c in kept] + ([add] if add else [])
 
 
 def _condition(claim: Mapping[str, Any], ctype: str) -> Mapping[str, Any] | None:
-    return next((c for c in _get(claim, "status", "conditions") or []
-                 if isinstance(c, Mapping) and c.get("type") == ctype and c.get("status") == "True"), None)
+    return next(
+        (
+            c
+            for c in _get(claim, "status", "conditions") or []
+            if isinstance(c, Mapping) and c.get("type") == ctype and c.get("status") == "True"
+        ),
+        None,
+    )
 
 
-def step_claim(claim: Mapping[str, Any], volume: Mapping[str, Any] | None, sc: Mapping[str, Any] | None,
-               consumers: Sequence[float], timers: Timers, delays: StorageDelays, now: float) -> ClaimDecision:
+def step_claim(
+    claim: Mapping[str, Any],
+    volume: Mapping[str, Any] | None,
+    sc: Mapping[str, Any] | None,
+    consumers: Sequence[float],
+    timers: Timers,
+    delays: StorageDelays,
+    now: float,
+) -> ClaimDecision:
     """What the driver does next for ``claim``. ``volume`` is its PV (``spec.volumeName`` or the
     one we provisioned), ``consumers`` the start times of the pods on simulated nodes that mount it."""
     if not is_ours(sc) or _get(claim, "metadata", "deletionTimestamp"):
@@ -174,14 +209,23 @@ def step_claim(claim: Mapping[str, Any], volume: Mapping[str, Any] | None, sc: M
     assert sc is not None
     req_raw = _get(claim, "spec", "resources", "requests", "storage")
     req = _qty(req_raw)
-    bound = _get(claim, "status", "phase") == "Bound" and volume is not None \
+    bound = (
+        _get(claim, "status", "phase") == "Bound"
+        and volume is not None
         and _get(volume, "spec", "claimRef", "uid") == _get(claim, "metadata", "uid")
+    )
 
     if not bound:
-        if volume is not None or _get(claim, "spec", "volumeName") or _get(claim, "status", "phase") == "Bound":
+        if (
+            volume is not None
+            or _get(claim, "spec", "volumeName")
+            or _get(claim, "status", "phase") == "Bound"
+        ):
             timers.clear()
             return ClaimDecision()  # provisioned: kube-controller-manager binds it
-        if sc.get("volumeBindingMode") == "WaitForFirstConsumer" and not _get(claim, "metadata", "annotations", SELECTED_NODE):
+        if sc.get("volumeBindingMode") == "WaitForFirstConsumer" and not _get(
+            claim, "metadata", "annotations", SELECTED_NODE
+        ):
             timers.clear()
             return ClaimDecision()
         due, at = timers.due("provision", delays.provision_delay, now)
@@ -195,20 +239,32 @@ def step_claim(claim: Mapping[str, Any], volume: Mapping[str, Any] | None, sc: M
         if sc.get("allowVolumeExpansion") is not True:
             timers.clear()
             return ClaimDecision()  # the apiserver would not have let the request grow
-        if _condition(claim, RESIZING) is None or _qty(_get(claim, "status", "allocatedResources", "storage")) != req:
+        if (
+            _condition(claim, RESIZING) is None
+            or _qty(_get(claim, "status", "allocatedResources", "storage")) != req
+        ):
             timers.due(f"expand:{req}", delays.expand_delay, now)
-            return ClaimDecision(status_patch={"status": {
-                "conditions": _conditions(claim, (RESIZING,), {"type": RESIZING, "status": "True",
-                                                                "lastTransitionTime": fmt_time(now)}),
-                "allocatedResources": {"storage": req_raw},
-                "allocatedResourceStatuses": {"storage": "ControllerResizeInProgress"},
-            }})
+            return ClaimDecision(
+                status_patch={
+                    "status": {
+                        "conditions": _conditions(
+                            claim,
+                            (RESIZING,),
+                            {"type": RESIZING, "status": "True", "lastTransitionTime": fmt_time(now)},
+                        ),
+                        "allocatedResources": {"storage": req_raw},
+                        "allocatedResourceStatuses": {"storage": "ControllerResizeInProgress"},
+                    }
+                }
+            )
         due, at = timers.due(f"expand:{req}", delays.expand_delay, now)
         if not due:
             return ClaimDecision(wake=at)
         timers.clear()
-        return ClaimDecision(volume_patch={"spec": {"capacity": {"storage": req_raw}}},
-                             status_patch=_after_controller_expansion(claim, req_raw, node_expansion, now))
+        return ClaimDecision(
+            volume_patch={"spec": {"capacity": {"storage": req_raw}}},
+            status_patch=_after_controller_expansion(claim, req_raw, node_expansion, now),
+        )
 
     if pv_cap is None or (cap is not None and cap >= pv_cap):
         timers.clear()
@@ -234,26 +290,45 @@ def step_claim(claim: Mapping[str, Any], volume: Mapping[str, Any] | None, sc: M
 def _after_controller_expansion(claim: Mapping[str, Any], size: Any, node_expansion: bool, now: float) -> Obj:
     if not node_expansion:
         return _done(claim, size)
-    return {"status": {
-        "conditions": _conditions(claim, (RESIZING, FS_RESIZE_PENDING), {
-            "type": FS_RESIZE_PENDING, "status": "True", "lastTransitionTime": fmt_time(now),
-            "message": FS_RESIZE_PENDING_MESSAGE}),
-        "allocatedResources": {"storage": size},
-        "allocatedResourceStatuses": {"storage": "NodeResizePending"},
-    }}
+    return {
+        "status": {
+            "conditions": _conditions(
+                claim,
+                (RESIZING, FS_RESIZE_PENDING),
+                {
+                    "type": FS_RESIZE_PENDING,
+                    "status": "True",
+                    "lastTransitionTime": fmt_time(now),
+                    "message": FS_RESIZE_PENDING_MESSAGE,
+                },
+            ),
+            "allocatedResources": {"storage": size},
+            "allocatedResourceStatuses": {"storage": "NodeResizePending"},
+        }
+    }
 
 
 def _done(claim: Mapping[str, Any], size: Any) -> Obj:
-    return {"status": {"capacity": {"storage": size}, "conditions": _conditions(claim, (RESIZING, FS_RESIZE_PENDING)),
-                       "allocatedResources": {"storage": size}, "allocatedResourceStatuses": None}}
+    return {
+        "status": {
+            "capacity": {"storage": size},
+            "conditions": _conditions(claim, (RESIZING, FS_RESIZE_PENDING)),
+            "allocatedResources": {"storage": size},
+            "allocatedResourceStatuses": None,
+        }
+    }
 
 
-def step_volume(volume: Mapping[str, Any], timers: Timers, delays: StorageDelays, now: float) -> tuple[bool, float | None]:
+def step_volume(
+    volume: Mapping[str, Any], timers: Timers, delays: StorageDelays, now: float
+) -> tuple[bool, float | None]:
     """(delete the PV now, wake at): a Released PV we provisioned, with reclaim policy Delete."""
-    if _get(volume, "metadata", "annotations", PROVISIONED_BY) != PROVISIONER \
-            or _get(volume, "metadata", "deletionTimestamp") \
-            or _get(volume, "status", "phase") != "Released" \
-            or _get(volume, "spec", "persistentVolumeReclaimPolicy") != "Delete":
+    if (
+        _get(volume, "metadata", "annotations", PROVISIONED_BY) != PROVISIONER
+        or _get(volume, "metadata", "deletionTimestamp")
+        or _get(volume, "status", "phase") != "Released"
+        or _get(volume, "spec", "persistentVolumeReclaimPolicy") != "Delete"
+    ):
         timers.clear()
         return False, None
     due, at = timers.due("delete", delays.deprovision_delay, now)
@@ -262,6 +337,10 @@ def step_volume(volume: Mapping[str, Any], timers: Timers, delays: StorageDelays
 
 def pod_claim_names(pod: Mapping[str, Any]) -> list[str]:
     """Names of the claims a pod mounts (``persistentVolumeClaim`` volumes)."""
-    return [str(v["persistentVolumeClaim"]["claimName"]) for v in _get(pod, "spec", "volumes") or []
-            if isinstance(v, Mapping) and isinstance(v.get("persistentVolumeClaim"), Mapping)
-            and v["persistentVolumeClaim"].get("claimName")]
+    return [
+        str(v["persistentVolumeClaim"]["claimName"])
+        for v in _get(pod, "spec", "volumes") or []
+        if isinstance(v, Mapping)
+        and isinstance(v.get("persistentVolumeClaim"), Mapping)
+        and v["persistentVolumeClaim"].get("claimName")
+    ]

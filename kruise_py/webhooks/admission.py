@@ -77,7 +77,9 @@ def validate(
     elif plural == "broadcastjobs":
         errs = api_validation.validate_broadcastjob(new, old)
     elif plural == "sidecarsets":
-        errs = api_validation.validate_sidecarset(new, old, others=others or [], revision_exists=revision_exists)
+        errs = api_validation.validate_sidecarset(
+            new, old, others=others or [], revision_exists=revision_exists
+        )
     else:
         raise Denied(f"kruise-py does not validate {plural}", 400)
     ADMISSION_LATENCY.labels(f"validate-{plural}").observe(time.perf_counter() - t0)

@@ -59,7 +59,11 @@ class Bundle:
 
 def service_names(service: str, namespace: str) -> tuple[str, ...]:
     """The names the apiserver may use to reach a webhook Service (it dials <svc>.<ns>.svc)."""
-    return (f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.cluster.local", f"{service}.{namespace}")
+    return (
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.cluster.local",
+        f"{service}.{namespace}",
+    )
 
 
 def _load(pem: bytes) -> x509.Certificate | None:
@@ -75,7 +79,8 @@ def _names(cert: x509.Certificate) -> set[str]:
     except x509.ExtensionNotFound:
         return set()
     return {str(v) for v in san.get_values_for_type(x509.DNSName)} | {
-        str(v) for v in san.get_values_for_type(x509.IPAddress)}
+        str(v) for v in san.get_values_for_type(x509.IPAddress)
+    }
 
 
 def renewal_reason(b: Bundle, names: set[str], now: dt.datetime) -> str | None:
@@ -111,8 +116,9 @@ def renewed(b: Bundle, names: tuple[str, ...], now: dt.datetime) -> Bundle:
     return issue(names, ca=pki.KeyPair(b.ca_crt, b.ca_key) if keep_ca else None)
 
 
-async def ensure_secret(client: KubeClient, namespace: str, name: str, names: tuple[str, ...],
-                        now: dt.datetime | None = None) -> Bundle:
+async def ensure_secret(
+    client: KubeClient, namespace: str, name: str, names: tuple[str, ...], now: dt.datetime | None = None
+) -> Bundle:
     """The webhook certificate kept in Secret ``namespace/name``: created when absent, renewed when
     near expiry. Replicas racing converge on one: a lost create (409) or update (409) means another
     replica wrote first, and its Secret is read and used."""
@@ -121,11 +127,20 @@ async def ensure_secret(client: KubeClient, namespace: str, name: str, names: tu
     for _ in range(5):
         secret = await client.get_or_none(path)
         if secret is None:
-            body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                    "metadata": {"name": name, "namespace": namespace,
-                                 "labels": {"app.kubernetes.io/name": "kruise-py",
-                                            "app.kubernetes.io/component": "webhook-certificate"}},
-                    "data": issue(names).secret_data()}
+            body = {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "Opaque",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": {
+                        "app.kubernetes.io/name": "kruise-py",
+                        "app.kubernetes.io/component": "webhook-certificate",
+                    },
+                },
+                "data": issue(names).secret_data(),
+            }
             try:
                 return Bundle.from_secret(await client.create(path_for("v1", "secrets", namespace), body))
             except ApiError as e:
@@ -162,6 +177,7 @@ def write_pair(cert_dir: Path, b: Bundle) -> Path:
 
 def read_dir(cert_dir: Path) -> Bundle:
     """A mounted certificate Secret (cert-manager's tls.crt, tls.key, ca.crt)."""
+
     def read(n: str) -> bytes:
         p = cert_dir / n
         return p.read_bytes() if p.exists() else b""

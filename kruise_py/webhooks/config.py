@@ -36,18 +36,58 @@ class Webhook:
 # Validation and defaulting for our kinds fail closed, like OpenKruise: an object that was never
 # checked must not reach the controllers.
 WEBHOOKS: tuple[Webhook, ...] = (
-    Webhook("mutate-statefulset", True, GROUP, "v1beta1", "statefulsets", ("CREATE", "UPDATE"), scope="Namespaced"),
-    Webhook("mutate-broadcastjob", True, GROUP, "v1beta1", "broadcastjobs", ("CREATE", "UPDATE"), scope="Namespaced"),
-    Webhook("mutate-sidecarset", True, GROUP, "v1beta1", "sidecarsets", ("CREATE", "UPDATE"), scope="Cluster"),
+    Webhook(
+        "mutate-statefulset", True, GROUP, "v1beta1", "statefulsets", ("CREATE", "UPDATE"), scope="Namespaced"
+    ),
+    Webhook(
+        "mutate-broadcastjob",
+        True,
+        GROUP,
+        "v1beta1",
+        "broadcastjobs",
+        ("CREATE", "UPDATE"),
+        scope="Namespaced",
+    ),
+    Webhook(
+        "mutate-sidecarset", True, GROUP, "v1beta1", "sidecarsets", ("CREATE", "UPDATE"), scope="Cluster"
+    ),
     # Sidecar injection, CREATE only (spec §5.2). Ignore, unlike OpenKruise's Fail: this entry
     # sees every pod of every namespace but kube-system and ours, and with Fail an operator outage
     # would stop pod creation cluster-wide, also where no SidecarSet selects anything
     # (docs/decisions.md). Explicit denials (e.g. 503 while caches load) still reject the pod.
-    Webhook("inject-sidecarset", True, "", "v1", "pods", ("CREATE",), failure_policy="Ignore",
-            scope="Namespaced", exclude_protected_namespaces=True, policy_overridable=False),
-    Webhook("validate-statefulset", False, GROUP, "v1beta1", "statefulsets", ("CREATE", "UPDATE"), scope="Namespaced"),
-    Webhook("validate-broadcastjob", False, GROUP, "v1beta1", "broadcastjobs", ("CREATE", "UPDATE"), scope="Namespaced"),
-    Webhook("validate-sidecarset", False, GROUP, "v1beta1", "sidecarsets", ("CREATE", "UPDATE"), scope="Cluster"),
+    Webhook(
+        "inject-sidecarset",
+        True,
+        "",
+        "v1",
+        "pods",
+        ("CREATE",),
+        failure_policy="Ignore",
+        scope="Namespaced",
+        exclude_protected_namespaces=True,
+        policy_overridable=False,
+    ),
+    Webhook(
+        "validate-statefulset",
+        False,
+        GROUP,
+        "v1beta1",
+        "statefulsets",
+        ("CREATE", "UPDATE"),
+        scope="Namespaced",
+    ),
+    Webhook(
+        "validate-broadcastjob",
+        False,
+        GROUP,
+        "v1beta1",
+        "broadcastjobs",
+        ("CREATE", "UPDATE"),
+        scope="Namespaced",
+    ),
+    Webhook(
+        "validate-sidecarset", False, GROUP, "v1beta1", "sidecarsets", ("CREATE", "UPDATE"), scope="Cluster"
+    ),
 )
 
 
@@ -64,8 +104,12 @@ def conversion_client_config_url(base_url: str, ca_bundle: str) -> dict[str, Any
     return {"url": f"{base_url.rstrip('/')}{CONVERSION_PATH}", "caBundle": ca_bundle}
 
 
-def conversion_client_config_service(namespace: str, service: str, ca_bundle: str, port: int = 443) -> dict[str, Any]:
-    cfg: dict[str, Any] = {"service": {"namespace": namespace, "name": service, "path": CONVERSION_PATH, "port": port}}
+def conversion_client_config_service(
+    namespace: str, service: str, ca_bundle: str, port: int = 443
+) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "service": {"namespace": namespace, "name": service, "path": CONVERSION_PATH, "port": port}
+    }
     if ca_bundle:
         cfg["caBundle"] = ca_bundle
     return cfg
@@ -73,7 +117,10 @@ def conversion_client_config_service(namespace: str, service: str, ca_bundle: st
 
 def crd_conversion(client_config: dict[str, Any]) -> dict[str, Any]:
     """A CRD's ``spec.conversion`` through our webhook (ConversionReview v1 only, as we answer it)."""
-    return {"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"], "clientConfig": client_config}}
+    return {
+        "strategy": "Webhook",
+        "webhook": {"conversionReviewVersions": ["v1"], "clientConfig": client_config},
+    }
 
 
 def desired_conversion(crd_name: str, client_config: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -101,20 +148,27 @@ def conversion_patch(crd: dict[str, Any], desired: dict[str, Any] | None) -> dic
     want = desired["webhook"]
     have = current.get("webhook") or {}
     cc_want, cc_have = want["clientConfig"], have.get("clientConfig") or {}
-    if (current.get("strategy") == "Webhook" and have.get("conversionReviewVersions") == want["conversionReviewVersions"]
-            and all(cc_have.get(k) == cc_want.get(k) for k in ("url", "service", "caBundle"))):
+    if (
+        current.get("strategy") == "Webhook"
+        and have.get("conversionReviewVersions") == want["conversionReviewVersions"]
+        and all(cc_have.get(k) == cc_want.get(k) for k in ("url", "service", "caBundle"))
+    ):
         return None
     client_config = {"url": None, "service": None, "caBundle": None, **cc_want}
-    return {"spec": {"conversion": {"strategy": "Webhook", "webhook": {**want, "clientConfig": client_config}}}}
+    return {
+        "spec": {"conversion": {"strategy": "Webhook", "webhook": {**want, "clientConfig": client_config}}}
+    }
 
 
 def namespace_selector(operator_namespace: str) -> dict[str, Any]:
     return {
-        "matchExpressions": [{
-            "key": "kubernetes.io/metadata.name",
-            "operator": "NotIn",
-            "values": sorted({*PROTECTED_NAMESPACES, operator_namespace}),
-        }]
+        "matchExpressions": [
+            {
+                "key": "kubernetes.io/metadata.name",
+                "operator": "NotIn",
+                "values": sorted({*PROTECTED_NAMESPACES, operator_namespace}),
+            }
+        ]
     }
 
 
@@ -122,15 +176,20 @@ def client_config_url(base_url: str, hook: Webhook, ca_bundle: str) -> dict[str,
     return {"url": f"{base_url.rstrip('/')}/{hook.id}", "caBundle": ca_bundle}
 
 
-def client_config_service(namespace: str, service: str, hook: Webhook, ca_bundle: str, port: int = 443) -> dict[str, Any]:
-    cfg: dict[str, Any] = {"service": {"namespace": namespace, "name": service, "path": f"/{hook.id}", "port": port}}
+def client_config_service(
+    namespace: str, service: str, hook: Webhook, ca_bundle: str, port: int = 443
+) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "service": {"namespace": namespace, "name": service, "path": f"/{hook.id}", "port": port}
+    }
     if ca_bundle:
         cfg["caBundle"] = ca_bundle
     return cfg
 
 
-def webhook_entry(hook: Webhook, client_config: dict[str, Any], operator_namespace: str,
-                  failure_policy: str | None = None) -> dict[str, Any]:
+def webhook_entry(
+    hook: Webhook, client_config: dict[str, Any], operator_namespace: str, failure_policy: str | None = None
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "name": f"{hook.id}.{GROUP}",
         "admissionReviewVersions": ["v1"],
@@ -139,13 +198,15 @@ def webhook_entry(hook: Webhook, client_config: dict[str, Any], operator_namespa
         "matchPolicy": "Equivalent",
         "failurePolicy": (failure_policy if hook.policy_overridable else None) or hook.failure_policy,
         "clientConfig": client_config,
-        "rules": [{
-            "apiGroups": [hook.group],
-            "apiVersions": [hook.version],
-            "resources": [hook.plural],
-            "operations": list(hook.operations),
-            "scope": hook.scope,
-        }],
+        "rules": [
+            {
+                "apiGroups": [hook.group],
+                "apiVersions": [hook.version],
+                "resources": [hook.plural],
+                "operations": list(hook.operations),
+                "scope": hook.scope,
+            }
+        ],
         **hook.extra,
     }
     if hook.exclude_protected_namespaces:
@@ -156,21 +217,28 @@ def webhook_entry(hook: Webhook, client_config: dict[str, Any], operator_namespa
 
 
 def configurations(
-    client_config_for: Any, operator_namespace: str, failure_policy: str | None = None,
+    client_config_for: Any,
+    operator_namespace: str,
+    failure_policy: str | None = None,
     hooks: tuple[Webhook, ...] = WEBHOOKS,
 ) -> list[dict[str, Any]]:
     """The Mutating- and ValidatingWebhookConfiguration objects for ``hooks``."""
     out = []
-    for mutating, kind, name in ((True, "MutatingWebhookConfiguration", MUTATING_NAME),
-                                 (False, "ValidatingWebhookConfiguration", VALIDATING_NAME)):
+    for mutating, kind, name in (
+        (True, "MutatingWebhookConfiguration", MUTATING_NAME),
+        (False, "ValidatingWebhookConfiguration", VALIDATING_NAME),
+    ):
         entries = [
             webhook_entry(h, client_config_for(h), operator_namespace, failure_policy)
-            for h in hooks if h.mutating == mutating
+            for h in hooks
+            if h.mutating == mutating
         ]
-        out.append({
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": kind,
-            "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "kruise-py"}},
-            "webhooks": entries,
-        })
+        out.append(
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": kind,
+                "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "kruise-py"}},
+                "webhooks": entries,
+            }
+        )
     return out

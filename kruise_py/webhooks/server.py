@@ -86,13 +86,19 @@ def review_response(review: Mapping[str, Any], fast: FastFn) -> Obj:
             if ops:
                 resp["patchType"] = "JSONPatch"
                 resp["patch"] = base64.b64encode(json.dumps(ops, separators=(",", ":")).encode()).decode()
-    return {"apiVersion": review.get("apiVersion", "admission.k8s.io/v1"), "kind": "AdmissionReview", "response": resp}
+    return {
+        "apiVersion": review.get("apiVersion", "admission.k8s.io/v1"),
+        "kind": "AdmissionReview",
+        "response": resp,
+    }
 
 
 class AdmissionServer:
     """Serves every webhook path; ``fast`` ids on this server's thread, the rest through kopf's fn."""
 
-    def __init__(self, base: Any, fast: Mapping[str, FastFn], reviews: Mapping[str, ReviewFn] | None = None) -> None:
+    def __init__(
+        self, base: Any, fast: Mapping[str, FastFn], reviews: Mapping[str, ReviewFn] | None = None
+    ) -> None:
         # ``base``: a configured kopf.WebhookServer (addr, port, host, certfile, pkeyfile, ...).
         self.addr: str | None = getattr(base, "addr", None)
         self.port: int = int(getattr(base, "port", None) or 9443)
@@ -114,8 +120,9 @@ class AdmissionServer:
         main = asyncio.get_running_loop()
         ctx = self._ssl()
         started = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(fn, main, ctx, started), daemon=True,
-                                        name="admission-server")
+        self._thread = threading.Thread(
+            target=self._run, args=(fn, main, ctx, started), daemon=True, name="admission-server"
+        )
         self._thread.start()
         try:
             await main.run_in_executor(None, started.wait)
@@ -155,8 +162,13 @@ class AdmissionServer:
                 out.append(0.0)
         return tuple(out)
 
-    def _run(self, fn: KopfFn, main: asyncio.AbstractEventLoop, ctx: ssl.SSLContext | None,
-             started: threading.Event) -> None:
+    def _run(
+        self,
+        fn: KopfFn,
+        main: asyncio.AbstractEventLoop,
+        ctx: ssl.SSLContext | None,
+        started: threading.Event,
+    ) -> None:
         loop = self._loop = asyncio.new_event_loop()
         try:
             loop.run_until_complete(self._serve(fn, main, ctx, started))
@@ -164,8 +176,13 @@ class AdmissionServer:
             started.set()
             loop.close()
 
-    async def _serve(self, fn: KopfFn, main: asyncio.AbstractEventLoop, ctx: ssl.SSLContext | None,
-                     started: threading.Event) -> None:
+    async def _serve(
+        self,
+        fn: KopfFn,
+        main: asyncio.AbstractEventLoop,
+        ctx: ssl.SSLContext | None,
+        started: threading.Event,
+    ) -> None:
         async def on_main(review: Obj, hook: str, headers: dict[str, str]) -> Obj:
             return await fn(review, webhook=hook, headers=headers, sslpeer=None)
 
@@ -188,7 +205,9 @@ class AdmissionServer:
             except Exception as e:  # a webhook failure: the configuration's failurePolicy decides
                 log.exception("admission webhook %s failed", hook)
                 return web.json_response({"error": str(e)}, status=500)
-            return web.Response(body=json.dumps(body, separators=(",", ":")).encode(), content_type="application/json")
+            return web.Response(
+                body=json.dumps(body, separators=(",", ":")).encode(), content_type="application/json"
+            )
 
         self._stop = asyncio.Event()
         app = web.Application()

@@ -44,8 +44,11 @@ def openkruise_dist() -> openkruise.OpenKruiseDist:
 
 
 @pytest.fixture(scope="session")
-def control_plane(tmp_path_factory: pytest.TempPathFactory, bins: binaries.Binaries,  # noqa: F811
-                  openkruise_dist: openkruise.OpenKruiseDist) -> Iterator[ControlPlane]:
+def control_plane(
+    tmp_path_factory: pytest.TempPathFactory,
+    bins: binaries.Binaries,  # noqa: F811
+    openkruise_dist: openkruise.OpenKruiseDist,
+) -> Iterator[ControlPlane]:
     cp = ControlPlane(workdir=tmp_path_factory.mktemp("compat-controlplane"), bins=bins)
     cp.start()
     yield cp

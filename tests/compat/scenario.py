@@ -139,12 +139,36 @@ spec:
 
 # The one change each of them has seen under OpenKruise (after the first settle).
 ROLL_ONCE = [
-    ("asts", "web", NS, [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "nginx:1.27"}]),
-    ("asts", "canary", NS, [{"op": "replace", "path": "/spec/template/spec/containers/0/image",
-                             "value": "registry.example/app:2"}]),
-    ("sidecarset", "log-agent", None, [{"op": "replace", "path": "/spec/containers/0/image", "value": "busybox:1.37"}]),
-    ("sidecarset", "mesh", None, [{"op": "replace", "path": "/spec/containers/0/image",
-                                   "value": "envoyproxy/envoy:v1.31.0"}]),
+    (
+        "asts",
+        "web",
+        NS,
+        [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "nginx:1.27"}],
+    ),
+    (
+        "asts",
+        "canary",
+        NS,
+        [
+            {
+                "op": "replace",
+                "path": "/spec/template/spec/containers/0/image",
+                "value": "registry.example/app:2",
+            }
+        ],
+    ),
+    (
+        "sidecarset",
+        "log-agent",
+        None,
+        [{"op": "replace", "path": "/spec/containers/0/image", "value": "busybox:1.37"}],
+    ),
+    (
+        "sidecarset",
+        "mesh",
+        None,
+        [{"op": "replace", "path": "/spec/containers/0/image", "value": "envoyproxy/envoy:v1.31.0"}],
+    ),
 ]
 SETS = {"web": 20, "canary": 4, "legacy": 2}
 PARTITION = {"canary": 2}
@@ -152,6 +176,7 @@ PARTITION = {"canary": 2}
 
 # ------------------------------------------------------------------------------------------------
 # Waiting for a settled state (whoever the controller is)
+
 
 def _get(kubectl: Any, *args: str) -> Any:
     return kubectl.json("get", *args)
@@ -165,7 +190,9 @@ def settled(kubectl: Any, rolled: bool) -> str | None:
         if st.get("observedGeneration") != s["metadata"]["generation"]:
             return f"asts {name}: generation {s['metadata']['generation']} not observed"
         want_updated = n - PARTITION.get(name, 0) if rolled else n
-        if (st.get("readyReplicas"), st.get("replicas")) != (n, n) or st.get("updatedReplicas") != want_updated:
+        if (st.get("readyReplicas"), st.get("replicas")) != (n, n) or st.get(
+            "updatedReplicas"
+        ) != want_updated:
             return f"asts {name}: {st}"
     for name in ("log-agent", "mesh"):
         st = _get(kubectl, "sidecarset", name).get("status") or {}
@@ -174,7 +201,9 @@ def settled(kubectl: Any, rolled: bool) -> str | None:
     jobs = {j["metadata"]["name"]: j.get("status") or {} for j in _get(kubectl, "bcj", "-n", NS)["items"]}
     if jobs.get("once", {}).get("phase") != "completed":
         return f"bcj once: {jobs.get('once')}"
-    if jobs.get("long", {}).get("active") != jobs.get("long", {}).get("desired") or not jobs.get("long", {}).get("desired"):
+    if jobs.get("long", {}).get("active") != jobs.get("long", {}).get("desired") or not jobs.get(
+        "long", {}
+    ).get("desired"):
         return f"bcj long: {jobs.get('long')}"
     if not jobs.get("forever", {}).get("succeeded"):
         return f"bcj forever: {jobs.get('forever')}"
@@ -210,6 +239,7 @@ def apply_scenario(kubectl: Any) -> None:
 # ------------------------------------------------------------------------------------------------
 # What a user would compare: pods, revisions, statuses
 
+
 def pod_state(kubectl: Any) -> dict[str, Obj]:
     """Per pod: what a restart, recreation or in-place patch would change."""
     out = {}
@@ -241,12 +271,14 @@ def statuses(kubectl: Any) -> dict[str, Obj]:
         out[f"asts/{s['metadata']['name']}"] = {k: st.get(k) for k in ("currentRevision", "updateRevision")}
     for ss in _get(kubectl, "sidecarset")["items"]:
         st = ss.get("status") or {}
-        out[f"sidecarset/{ss['metadata']['name']}"] = {k: st.get(k) for k in (
-            "latestRevision", "matchedPods", "updatedPods", "readyPods")}
+        out[f"sidecarset/{ss['metadata']['name']}"] = {
+            k: st.get(k) for k in ("latestRevision", "matchedPods", "updatedPods", "readyPods")
+        }
     for j in _get(kubectl, "bcj", "-n", NS)["items"]:
         st = j.get("status") or {}
-        out[f"bcj/{j['metadata']['name']}"] = {k: st.get(k) for k in (
-            "phase", "completionTime", "desired", "succeeded", "failed")}
+        out[f"bcj/{j['metadata']['name']}"] = {
+            k: st.get(k) for k in ("phase", "completionTime", "desired", "succeeded", "failed")
+        }
     return out
 
 
@@ -265,13 +297,21 @@ def writes_by(cp: Any, since: int, user_agent_prefix: str) -> list[Obj]:
 
 
 def pod_writes(events: Iterable[Obj]) -> list[str]:
-    return [f"{e['verb']} {e['objectRef'].get('name')}{'/' + e['objectRef']['subresource'] if e['objectRef'].get('subresource') else ''}"
-            for e in events if e["objectRef"].get("resource") == "pods"]
+    return [
+        f"{e['verb']} {e['objectRef'].get('name')}{'/' + e['objectRef']['subresource'] if e['objectRef'].get('subresource') else ''}"
+        for e in events
+        if e["objectRef"].get("resource") == "pods"
+    ]
 
 
 def creates(events: Iterable[Obj], resource: str) -> list[str]:
-    return [f"{e['objectRef'].get('namespace')}/{e['objectRef'].get('name')}" for e in events
-            if e["verb"] == "create" and e["objectRef"].get("resource") == resource and e["responseStatus"]["code"] < 300]
+    return [
+        f"{e['objectRef'].get('namespace')}/{e['objectRef'].get('name')}"
+        for e in events
+        if e["verb"] == "create"
+        and e["objectRef"].get("resource") == resource
+        and e["responseStatus"]["code"] < 300
+    ]
 
 
 def wait_quiet(metrics: Callable[[], str], controllers: Iterable[str], timeout: float = 90) -> None:
@@ -318,13 +358,20 @@ def _clean(obj: Obj) -> Obj:
 def record(kubectl: Any, path: Path = FIXTURE) -> dict[str, int]:
     """Write the scenario's objects as OpenKruise left them (kept: uids, for owner references)."""
     docs: list[Obj] = []
-    for args in (("sidecarsets",), ("controllerrevisions", "-n", REVISION_NS, "-l", "kruise.io/sidecarset-name"),
-                 ("statefulsets.v1beta1.apps.kruise.io", "-n", NS), ("broadcastjobs.v1beta1.apps.kruise.io", "-n", NS),
-                 ("controllerrevisions", "-n", NS), ("pods", "-n", NS)):
+    for args in (
+        ("sidecarsets",),
+        ("controllerrevisions", "-n", REVISION_NS, "-l", "kruise.io/sidecarset-name"),
+        ("statefulsets.v1beta1.apps.kruise.io", "-n", NS),
+        ("broadcastjobs.v1beta1.apps.kruise.io", "-n", NS),
+        ("controllerrevisions", "-n", NS),
+        ("pods", "-n", NS),
+    ):
         docs.extend(_clean(o) for o in _get(kubectl, *args)["items"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = ("# Recorded by tests/compat (KRUISE_COMPAT_RECORD=1): the takeover scenario as OpenKruise 1.9.0's\n"
-              "# manager left it on our control plane. Replayed by tests/integration/test_takeover_replay.py.\n")
+    header = (
+        "# Recorded by tests/compat (KRUISE_COMPAT_RECORD=1): the takeover scenario as OpenKruise 1.9.0's\n"
+        "# manager left it on our control plane. Replayed by tests/integration/test_takeover_replay.py.\n"
+    )
     path.write_text(header + yaml.safe_dump_all(docs, sort_keys=True, width=200))
     counts: dict[str, int] = {}
     for d in docs:
@@ -353,8 +400,9 @@ def replay(kubectl: Any, docs: list[Obj]) -> dict[str, str]:
             ref["uid"] = uids.get(ref["uid"], ref["uid"])
         labels = md.get("labels") or {}
         if "broadcastjob-controller-uid" in labels:
-            labels["broadcastjob-controller-uid"] = uids.get(labels["broadcastjob-controller-uid"],
-                                                             labels["broadcastjob-controller-uid"])
+            labels["broadcastjob-controller-uid"] = uids.get(
+                labels["broadcastjob-controller-uid"], labels["broadcastjob-controller-uid"]
+            )
         obj["metadata"]["annotations"] = md.get("annotations") or {}
         obj["_old_uid"] = old_uid
         return obj
@@ -369,7 +417,20 @@ def replay(kubectl: Any, docs: list[Obj]) -> dict[str, str]:
             if old_uid:
                 uids[old_uid] = created["metadata"]["uid"]
             if status and kind != "ControllerRevision":
-                resource = {"SidecarSet": "sidecarset", "StatefulSet": "asts", "BroadcastJob": "bcj", "Pod": "pod"}[kind]
-                kubectl("patch", resource, obj["metadata"]["name"], *(["-n", ns] if ns else []),
-                        "--subresource=status", "--type=merge", "-p", json.dumps({"status": status}))
+                resource = {
+                    "SidecarSet": "sidecarset",
+                    "StatefulSet": "asts",
+                    "BroadcastJob": "bcj",
+                    "Pod": "pod",
+                }[kind]
+                kubectl(
+                    "patch",
+                    resource,
+                    obj["metadata"]["name"],
+                    *(["-n", ns] if ns else []),
+                    "--subresource=status",
+                    "--type=merge",
+                    "-p",
+                    json.dumps({"status": status}),
+                )
     return uids

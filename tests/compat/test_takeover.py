@@ -62,10 +62,28 @@ spec:
 
 def _start_kruise_py(cp: ControlPlane, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    argv = [sys.executable, "-m", "kruise_py", "run", "--kubeconfig", str(cp.kubeconfig),
-            "--metrics-host", "127.0.0.1", "--metrics-port", str(port), "--webhook-mode", "local",
-            "--webhook-port", str(free_port()), "--cert-dir", str(tmp / "kruise-py-certs"),
-            "--sidecarset-revision-namespace", sc.REVISION_NS, "--operator-namespace", "kruise-py-system"]
+    argv = [
+        sys.executable,
+        "-m",
+        "kruise_py",
+        "run",
+        "--kubeconfig",
+        str(cp.kubeconfig),
+        "--metrics-host",
+        "127.0.0.1",
+        "--metrics-port",
+        str(port),
+        "--webhook-mode",
+        "local",
+        "--webhook-port",
+        str(free_port()),
+        "--cert-dir",
+        str(tmp / "kruise-py-certs"),
+        "--sidecarset-revision-namespace",
+        sc.REVISION_NS,
+        "--operator-namespace",
+        "kruise-py-system",
+    ]
     proc = _spawn("kruise-py", argv, cp.logs, cp.kubeconfig)
     wait_http_ok(f"http://127.0.0.1:{port}/readyz", 90, cp.logs / "kruise-py.log")
     return proc, port
@@ -77,9 +95,27 @@ def _metrics(url: str) -> str:
 
 
 def _migrate_check(cp: ControlPlane) -> tuple[int, Any]:
-    res = subprocess.run([sys.executable, "-m", "kruise_py", "migrate", "check", "--kubeconfig", str(cp.kubeconfig),
-                          "-n", sc.NS, "--sidecarset-revision-namespace", sc.REVISION_NS, "-o", "json"],
-                         capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kruise_py",
+            "migrate",
+            "check",
+            "--kubeconfig",
+            str(cp.kubeconfig),
+            "-n",
+            sc.NS,
+            "--sidecarset-revision-namespace",
+            sc.REVISION_NS,
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+    )
     return res.returncode, json.loads(res.stdout)
 
 
@@ -101,25 +137,38 @@ def _restarts(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 def _wait_rolled(kubectl: Kubectl, name: str, n: int, old_revision: str) -> None:
     """Until the set's new revision is current on all n pods, ready (not merely: the status from
     before the change already says "all updated")."""
+
     def rolled() -> bool:
         s = kubectl.json("get", "asts", name, "-n", sc.NS)
         st = s.get("status") or {}
-        return (st.get("observedGeneration") == s["metadata"]["generation"] and st.get("updateRevision") != old_revision
-                and st.get("updatedReadyReplicas") == n and st.get("currentRevision") == st.get("updateRevision"))
+        return (
+            st.get("observedGeneration") == s["metadata"]["generation"]
+            and st.get("updateRevision") != old_revision
+            and st.get("updatedReadyReplicas") == n
+            and st.get("currentRevision") == st.get("updateRevision")
+        )
+
     wait_for(rolled, timeout=240, what=f"{name} rolled to a new revision")
 
 
-def test_takeover_and_back(control_plane: ControlPlane, simulator: Any, kubectl: Kubectl,
-                           openkruise_dist: openkruise.OpenKruiseDist, tmp_path: Path,
-                           figures: dict[str, Any]) -> None:
+def test_takeover_and_back(
+    control_plane: ControlPlane,
+    simulator: Any,
+    kubectl: Kubectl,
+    openkruise_dist: openkruise.OpenKruiseDist,
+    tmp_path: Path,
+    figures: dict[str, Any],
+) -> None:
     cp = control_plane
     ok = openkruise.OpenKruiseManager(openkruise_dist, cp.kubeconfig, cp.workdir, kubectl.path)
     ok.install()
     ok.start()
     try:
         sc.apply_scenario(kubectl)
-        sc.wait_quiet(lambda: _metrics(ok.metrics_url), ("statefulset-controller", "sidecarset-controller",
-                                                          "broadcastjob-controller"))
+        sc.wait_quiet(
+            lambda: _metrics(ok.metrics_url),
+            ("statefulset-controller", "sidecarset-controller", "broadcastjob-controller"),
+        )
     finally:
         ok.stop()
     # ---- OpenKruise's state, as it left it
@@ -137,15 +186,21 @@ def test_takeover_and_back(control_plane: ControlPlane, simulator: Any, kubectl:
     t_take = cp.audit_log.stat().st_size
     proc, port = _start_kruise_py(cp, tmp_path)
     try:
-        sc.wait_quiet(lambda: _metrics(f"http://127.0.0.1:{port}/metrics"), ("statefulset", "sidecarset", "broadcastjob"))
+        sc.wait_quiet(
+            lambda: _metrics(f"http://127.0.0.1:{port}/metrics"),
+            ("statefulset", "sidecarset", "broadcastjob"),
+        )
         time.sleep(5)  # a few more resync-free seconds: nothing may trickle in later
         writes = sc.writes_by(cp, t_take, KRUISE_PY_UA)
         pods1, revs1, status1 = sc.pod_state(kubectl), sc.revisions(kubectl), sc.statuses(kubectl)
         created = sc.creates(writes, "controllerrevisions")
         figures["takeover"] = {
-            "pod_writes": len(sc.pod_writes(writes)), "restarts": len(_restarts(pods0, pods1)),
-            "revisions_adopted": len(revs0), "revisions_created": created,
-            "status_changes": sc.diff(status0, status1)}
+            "pod_writes": len(sc.pod_writes(writes)),
+            "restarts": len(_restarts(pods0, pods1)),
+            "revisions_adopted": len(revs0),
+            "revisions_created": created,
+            "status_changes": sc.diff(status0, status1),
+        }
         assert sc.pod_writes(writes) == []
         assert _restarts(pods0, pods1) == []
         assert created == [], "an equal revision existed for each"
@@ -155,8 +210,24 @@ def test_takeover_and_back(control_plane: ControlPlane, simulator: Any, kubectl:
 
         # ---- 3. the next spec change rolls in place under maxUnavailable
         with PodMonitor(cp.kubeconfig, sc.NS, "app=web", desired=20) as mon:
-            kubectl("patch", "asts", "web", "-n", sc.NS, "--type=json", "-p", json.dumps(
-                [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "nginx:1.28"}]))
+            kubectl(
+                "patch",
+                "asts",
+                "web",
+                "-n",
+                sc.NS,
+                "--type=json",
+                "-p",
+                json.dumps(
+                    [
+                        {
+                            "op": "replace",
+                            "path": "/spec/template/spec/containers/0/image",
+                            "value": "nginx:1.28",
+                        }
+                    ]
+                ),
+            )
             _wait_rolled(kubectl, "web", 20, status1["asts/web"]["updateRevision"])
         pods2 = sc.pod_state(kubectl)
         web = [n for n in pods0 if n.startswith("web-")]
@@ -167,13 +238,37 @@ def test_takeover_and_back(control_plane: ControlPlane, simulator: Any, kubectl:
 
         # ---- 4. a set born under kruise-py, rolled once
         kubectl.apply(BORN)
-        wait_for(lambda: kubectl.json("get", "asts", "born", "-n", sc.NS).get("status", {}).get("readyReplicas") == 3,
-                 timeout=120, what="born ready")
+        wait_for(
+            lambda: (
+                kubectl.json("get", "asts", "born", "-n", sc.NS).get("status", {}).get("readyReplicas") == 3
+            ),
+            timeout=120,
+            what="born ready",
+        )
         born_rev = kubectl.json("get", "asts", "born", "-n", sc.NS)["status"]["updateRevision"]
-        kubectl("patch", "asts", "born", "-n", sc.NS, "--type=json", "-p", json.dumps(
-            [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "registry.example/born:2"}]))
+        kubectl(
+            "patch",
+            "asts",
+            "born",
+            "-n",
+            sc.NS,
+            "--type=json",
+            "-p",
+            json.dumps(
+                [
+                    {
+                        "op": "replace",
+                        "path": "/spec/template/spec/containers/0/image",
+                        "value": "registry.example/born:2",
+                    }
+                ]
+            ),
+        )
         _wait_rolled(kubectl, "born", 3, born_rev)
-        sc.wait_quiet(lambda: _metrics(f"http://127.0.0.1:{port}/metrics"), ("statefulset", "sidecarset", "broadcastjob"))
+        sc.wait_quiet(
+            lambda: _metrics(f"http://127.0.0.1:{port}/metrics"),
+            ("statefulset", "sidecarset", "broadcastjob"),
+        )
     finally:
         _stop(proc)
 
@@ -185,15 +280,24 @@ def test_takeover_and_back(control_plane: ControlPlane, simulator: Any, kubectl:
     ok.register_webhooks()
     ok.start()
     try:
-        sc.wait_quiet(lambda: _metrics(ok.metrics_url), ("statefulset-controller", "sidecarset-controller",
-                                                          "broadcastjob-controller"))
+        sc.wait_quiet(
+            lambda: _metrics(ok.metrics_url),
+            ("statefulset-controller", "sidecarset-controller", "broadcastjob-controller"),
+        )
         time.sleep(5)
         writes = sc.writes_by(cp, t_back, OPENKRUISE_UA)
         pods4, status4 = sc.pod_state(kubectl), sc.statuses(kubectl)
-        back = {"pod_writes": sc.pod_writes(writes), "restarts": _restarts(pods3, pods4),
-                "revisions_created": sc.creates(writes, "controllerrevisions"),
-                "status_changes": sc.diff(status3, status4)}
-        figures["way_back"] = {**back, "pod_writes": len(back["pod_writes"]), "restarts": len(back["restarts"])}
+        back = {
+            "pod_writes": sc.pod_writes(writes),
+            "restarts": _restarts(pods3, pods4),
+            "revisions_created": sc.creates(writes, "controllerrevisions"),
+            "status_changes": sc.diff(status3, status4),
+        }
+        figures["way_back"] = {
+            **back,
+            "pod_writes": len(back["pod_writes"]),
+            "restarts": len(back["restarts"]),
+        }
         assert back["pod_writes"] == []
         assert back["restarts"] == []
         assert back["revisions_created"] == []
@@ -202,21 +306,34 @@ def test_takeover_and_back(control_plane: ControlPlane, simulator: Any, kubectl:
         ok.stop()
 
 
-
-def test_install_over_openkruise_crds(control_plane: ControlPlane, simulator: Any, kubectl: Kubectl,
-                                      openkruise_dist: openkruise.OpenKruiseDist, bins: Any, tmp_path: Path,
-                                      figures: dict[str, Any]) -> None:
+def test_install_over_openkruise_crds(
+    control_plane: ControlPlane,
+    simulator: Any,
+    kubectl: Kubectl,
+    openkruise_dist: openkruise.OpenKruiseDist,
+    bins: Any,
+    tmp_path: Path,
+    figures: dict[str, Any],
+) -> None:
     """Over OpenKruise 1.9.0's own CRDs with objects of all three kinds stored in both versions:
     apply, helm install/upgrade, create after delete; nothing stored is lost (tests/compat/install.py).
     Last in the module: it deletes the CRDs (and with them every object) at the end."""
-    ok = openkruise.OpenKruiseManager(openkruise_dist, control_plane.kubeconfig, control_plane.workdir, kubectl.path)
+    ok = openkruise.OpenKruiseManager(
+        openkruise_dist, control_plane.kubeconfig, control_plane.workdir, kubectl.path
+    )
 
     def install() -> None:
         # As a fresh install of OpenKruise's CRDs: its files set no conversion (the test before left
         # the SidecarSet CRD pointing at a manager since stopped).
         ok.install_crds(("statefulsets", "broadcastjobs", "sidecarsets"))
         for plural in ("statefulsets", "broadcastjobs", "sidecarsets"):
-            kubectl("patch", "crd", f"{plural}.apps.kruise.io", "--type=json", "-p",
-                    json.dumps([{"op": "replace", "path": "/spec/conversion", "value": {"strategy": "None"}}]))
+            kubectl(
+                "patch",
+                "crd",
+                f"{plural}.apps.kruise.io",
+                "--type=json",
+                "-p",
+                json.dumps([{"op": "replace", "path": "/spec/conversion", "value": {"strategy": "None"}}]),
+            )
 
     figures.update(compat_install.run(control_plane, kubectl, bins.helm, tmp_path, install))

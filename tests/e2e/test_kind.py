@@ -29,8 +29,12 @@ def _why_not() -> str | None:
         return "kind e2e runs only with KIND_E2E=1 (`make e2e-kind` sets it after installing the chart)"
     if shutil.which("kubectl") is None:
         return "no kubectl on PATH"
-    r = subprocess.run(["kubectl", "--context", f"kind-{os.environ.get('KIND_CLUSTER', 'kruise-py-e2e')}", "version"],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        ["kubectl", "--context", f"kind-{os.environ.get('KIND_CLUSTER', 'kruise-py-e2e')}", "version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     return None if r.returncode == 0 else f"the kind cluster does not answer: {r.stderr.strip()[:200]}"
 
 
@@ -38,9 +42,16 @@ class K:
     def __init__(self, context: str) -> None:
         self.context = context
 
-    def run(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(["kubectl", "--context", self.context, *args], input=input, capture_output=True, text=True,
-                           timeout=120)
+    def run(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run(
+            ["kubectl", "--context", self.context, *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if check and r.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)}: {r.stderr}")
         return r
@@ -88,35 +99,85 @@ def test_operator_is_ready_with_the_shared_certificate(k: K) -> None:
 
 def test_all_three_kinds(k: K, ns: str) -> None:
     k.apply(asts("nginx:1.25"), ns)
-    wait_for(lambda: k.json("get", "asts", "web", "-n", ns).get("status", {}).get("readyReplicas") == 3, 300, "3 ready")
+    wait_for(
+        lambda: k.json("get", "asts", "web", "-n", ns).get("status", {}).get("readyReplicas") == 3,
+        300,
+        "3 ready",
+    )
     uids = {p["metadata"]["uid"] for p in k.json("get", "pods", "-n", ns, "-l", "app=web")["items"]}
-    k.run("patch", "asts", "web", "-n", ns, "--type=json",
-          "-p", '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"nginx:1.27"}]')
-    wait_for(lambda: k.json("get", "asts", "web", "-n", ns).get("status", {}).get("updatedReadyReplicas") == 3, 300,
-             "in-place rollout")
+    k.run(
+        "patch",
+        "asts",
+        "web",
+        "-n",
+        ns,
+        "--type=json",
+        "-p",
+        '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"nginx:1.27"}]',
+    )
+    wait_for(
+        lambda: k.json("get", "asts", "web", "-n", ns).get("status", {}).get("updatedReadyReplicas") == 3,
+        300,
+        "in-place rollout",
+    )
     pods = k.json("get", "pods", "-n", ns, "-l", "app=web")["items"]
     assert {p["metadata"]["uid"] for p in pods} == uids, "updated in place"
 
     k.apply(bcj(), ns)
-    wait_for(lambda: k.json("get", "bcj", "check", "-n", ns).get("status", {}).get("phase") == "completed", 300,
-             "broadcastjob completed")
+    wait_for(
+        lambda: k.json("get", "bcj", "check", "-n", ns).get("status", {}).get("phase") == "completed",
+        300,
+        "broadcastjob completed",
+    )
 
     k.apply(sidecarset("busybox:1.36"))
     try:
         # The webhook answers from the operators' caches: wait for a server-side dry run to be injected.
-        probe = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe", "labels": {"app": "logged"}},
-                 "spec": {"containers": [{"name": "app", "image": "nginx:1.25"}]}}
-        wait_for(lambda: all(
-            [c["name"] for c in json.loads(k.run("create", "-n", ns, "--dry-run=server", "-o", "json", "-f", "-",
-                                                 input=json.dumps(probe)).stdout)["spec"]["containers"]]
-            == ["log-agent", "app"] for _ in range(4)), 60, "injection webhook sees the SidecarSet")
+        probe = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "probe", "labels": {"app": "logged"}},
+            "spec": {"containers": [{"name": "app", "image": "nginx:1.25"}]},
+        }
+        wait_for(
+            lambda: all(
+                [
+                    c["name"]
+                    for c in json.loads(
+                        k.run(
+                            "create",
+                            "-n",
+                            ns,
+                            "--dry-run=server",
+                            "-o",
+                            "json",
+                            "-f",
+                            "-",
+                            input=json.dumps(probe),
+                        ).stdout
+                    )["spec"]["containers"]
+                ]
+                == ["log-agent", "app"]
+                for _ in range(4)
+            ),
+            60,
+            "injection webhook sees the SidecarSet",
+        )
         k.apply(logged_deployment(), ns)
-        got = wait_for(lambda: (p := k.json("get", "pods", "-n", ns, "-l", "app=logged")["items"]) and len(p) == 2 and p,
-                       120, "2 pods")
+        got = wait_for(
+            lambda: (p := k.json("get", "pods", "-n", ns, "-l", "app=logged")["items"]) and len(p) == 2 and p,
+            120,
+            "2 pods",
+        )
         assert all([c["name"] for c in p["spec"]["containers"]] == ["log-agent", "app"] for p in got)
         k.apply(sidecarset("busybox:1.37"))
-        wait_for(lambda: k.json("get", "sidecarset", "helm-log-agent").get("status", {}).get("updatedReadyPods") == 2,
-                 300, "sidecar upgraded")
+        wait_for(
+            lambda: (
+                k.json("get", "sidecarset", "helm-log-agent").get("status", {}).get("updatedReadyPods") == 2
+            ),
+            300,
+            "sidecar upgraded",
+        )
         for p in k.json("get", "pods", "-n", ns, "-l", "app=logged")["items"]:
             assert container_status(p, "log-agent").get("image", "").endswith("busybox:1.37")
     finally:

@@ -38,7 +38,9 @@ def bins() -> binaries.Binaries:
 
 
 @pytest.fixture(scope="session")
-def control_plane(tmp_path_factory: pytest.TempPathFactory, bins: binaries.Binaries) -> Iterator[ControlPlane]:
+def control_plane(
+    tmp_path_factory: pytest.TempPathFactory, bins: binaries.Binaries
+) -> Iterator[ControlPlane]:
     cp = ControlPlane(workdir=tmp_path_factory.mktemp("controlplane"), bins=bins)
     cp.start()
     yield cp
@@ -56,9 +58,16 @@ class Kubectl:
     def __init__(self, path: Path, kubeconfig: Path) -> None:
         self.path, self.kubeconfig = path, kubeconfig
 
-    def run(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        res = subprocess.run([str(self.path), f"--kubeconfig={self.kubeconfig}", *args],
-                             input=input, capture_output=True, text=True, timeout=120)
+    def run(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        res = subprocess.run(
+            [str(self.path), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if check and res.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({res.returncode}): {res.stderr}")
         return res
@@ -69,7 +78,9 @@ class Kubectl:
     def json(self, *args: str) -> Any:
         return json.loads(self(*args, "-o", "json"))
 
-    def apply(self, manifest: dict[str, Any] | str, namespace: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def apply(
+        self, manifest: dict[str, Any] | str, namespace: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         text = manifest if isinstance(manifest, str) else json.dumps(manifest)
         ns = ["-n", namespace] if namespace else []
         return self.run("apply", *ns, "-f", "-", input=text, check=check)
@@ -97,8 +108,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="session")
 def simulator(control_plane: ControlPlane, kubeconfig: Path) -> Iterator[subprocess.Popen[bytes]]:
-    proc = _spawn("simulator", [sys.executable, "-m", "kruise_py.sandbox.simulator", "--kubeconfig", str(kubeconfig),
-                                "--nodes", str(NODES)], control_plane.logs, kubeconfig)
+    proc = _spawn(
+        "simulator",
+        [
+            sys.executable,
+            "-m",
+            "kruise_py.sandbox.simulator",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--nodes",
+            str(NODES),
+        ],
+        control_plane.logs,
+        kubeconfig,
+    )
     wait_nodes_ready(kubeconfig, NODES)
     yield proc
     _stop(proc)
@@ -118,8 +141,14 @@ def sandbox_storage(kubectl: Kubectl, simulator: Any) -> None:
 
 
 class OperatorProcess:
-    def __init__(self, proc: subprocess.Popen[bytes], metrics_port: int, log: Path,
-                 argv: list[str] | None = None, kubeconfig: Path | None = None) -> None:
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        metrics_port: int,
+        log: Path,
+        argv: list[str] | None = None,
+        kubeconfig: Path | None = None,
+    ) -> None:
         self.proc, self.metrics_port, self.log = proc, metrics_port, log
         self.argv, self.kubeconfig = argv or [], kubeconfig
 
@@ -139,14 +168,35 @@ class OperatorProcess:
 
 
 @pytest.fixture(scope="session")
-def operator(control_plane: ControlPlane, kubeconfig: Path, crds: None, simulator: Any,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def operator(
+    control_plane: ControlPlane,
+    kubeconfig: Path,
+    crds: None,
+    simulator: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[OperatorProcess]:
     """The operator as users start it: `python -m kruise_py run`, webhooks in local mode."""
     port = free_port()
-    argv = [sys.executable, "-m", "kruise_py", "run", "--kubeconfig", str(kubeconfig),
-            "--metrics-host", "127.0.0.1", "--metrics-port", str(port),
-            "--webhook-mode", "local", "--webhook-port", str(free_port()),
-            "--cert-dir", str(tmp_path_factory.mktemp("webhook-certs")), "--log-level", "INFO"]
+    argv = [
+        sys.executable,
+        "-m",
+        "kruise_py",
+        "run",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--metrics-host",
+        "127.0.0.1",
+        "--metrics-port",
+        str(port),
+        "--webhook-mode",
+        "local",
+        "--webhook-port",
+        str(free_port()),
+        "--cert-dir",
+        str(tmp_path_factory.mktemp("webhook-certs")),
+        "--log-level",
+        "INFO",
+    ]
     proc = _spawn("operator", argv, control_plane.logs, kubeconfig)
     log = control_plane.logs / "operator.log"
     wait_http_ok(f"http://127.0.0.1:{port}/readyz", 90, log)
@@ -179,8 +229,12 @@ def audit_writes(cp: ControlPlane, start: int = 0, end: int | None = None) -> li
     with cp.audit_log.open("rb") as f:
         f.seek(start)
         data = f.read() if end is None else f.read(end - start)
-    return [e for line in data.decode().splitlines() if line.strip()
-            if (e := json.loads(line)).get("stage") == "ResponseComplete"]
+    return [
+        e
+        for line in data.decode().splitlines()
+        if line.strip()
+        if (e := json.loads(line)).get("stage") == "ResponseComplete"
+    ]
 
 
 def operator_pod_writes(entries: list[dict[str, Any]], ns: str) -> dict[str, Counter[str]]:
@@ -188,13 +242,18 @@ def operator_pod_writes(entries: list[dict[str, Any]], ns: str) -> dict[str, Cou
     out: dict[str, Counter[str]] = {}
     for e in entries:
         ref = e["objectRef"]
-        if (ref.get("namespace") == ns and ref.get("resource") == "pods"
-                and e.get("userAgent", "").startswith("kruise-py/")):
+        if (
+            ref.get("namespace") == ns
+            and ref.get("resource") == "pods"
+            and e.get("userAgent", "").startswith("kruise-py/")
+        ):
             out.setdefault(ref["name"], Counter())[f"{e['verb']} {ref.get('subresource', '')}".strip()] += 1
     return out
 
 
-def wait_for(cond: Callable[[], Any], timeout: float = 60, interval: float = 0.2, what: str = "condition") -> Any:
+def wait_for(
+    cond: Callable[[], Any], timeout: float = 60, interval: float = 0.2, what: str = "condition"
+) -> Any:
     """Poll until ``cond()`` is truthy and return it (no timing asserts: the timeout is generous)."""
     deadline = time.monotonic() + timeout
     last: Any = None

@@ -22,7 +22,8 @@ from kruise_py.runtime.informer import Informer
 def _ready(pod: dict[str, Any]) -> bool:
     st = pod.get("status") or {}
     return st.get("phase") == "Running" and any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or [])
+        c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or []
+    )
 
 
 @dataclass
@@ -53,9 +54,12 @@ class PodMonitor:
         return max(0, self.desired - ready)
 
     def active(self) -> int:
-        return sum(1 for p in self.pods.values()
-                   if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-                   and not p["metadata"].get("deletionTimestamp"))
+        return sum(
+            1
+            for p in self.pods.values()
+            if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            and not p["metadata"].get("deletionTimestamp")
+        )
 
     def start(self) -> PodMonitor:
         self._thread.start()
@@ -86,8 +90,14 @@ class PodMonitor:
         revs = self.revisions.setdefault(name, [])
         if rev and (not revs or revs[-1] != rev):
             revs.append(rev)
-        gate = next((c.get("status", "") for c in (pod.get("status") or {}).get("conditions") or []
-                     if c.get("type") == "InPlaceUpdateReady"), "")
+        gate = next(
+            (
+                c.get("status", "")
+                for c in (pod.get("status") or {}).get("conditions") or []
+                if c.get("type") == "InPlaceUpdateReady"
+            ),
+            "",
+        )
         seen = ((md.get("labels") or {}).get("lifecycle.apps.kruise.io/state", ""), rev, gate)
         history = self.states.setdefault(name, [])
         if etype != "DELETED" and (not history or history[-1] != seen):
@@ -114,8 +124,13 @@ class PodMonitor:
         # The operator's own Informer: list, watch, re-list after a failure; every version it
         # delivers is recorded.
         client = KubeClient.connect(str(self.kubeconfig))
-        inf = Informer(client, path_for("v1", "pods", self.namespace), ObjectCache(),
-                       label_selector=self.label_selector, watch_timeout=60)
+        inf = Informer(
+            client,
+            path_for("v1", "pods", self.namespace),
+            ObjectCache(),
+            label_selector=self.label_selector,
+            watch_timeout=60,
+        )
         inf.add_handler(self._on_event)
         try:
             inf.start()

@@ -18,7 +18,9 @@ def test_start_is_idempotent(control_plane: ControlPlane) -> None:
 
 def test_rbac_is_enforced(kubectl: Kubectl, ns: str) -> None:
     kubectl("create", "serviceaccount", "nobody", "-n", ns)
-    res = kubectl.run("auth", "can-i", "create", "pods", "-n", ns, f"--as=system:serviceaccount:{ns}:nobody", check=False)
+    res = kubectl.run(
+        "auth", "can-i", "create", "pods", "-n", ns, f"--as=system:serviceaccount:{ns}:nobody", check=False
+    )
     assert res.stdout.strip() == "no", res.stdout + res.stderr
     assert kubectl("auth", "can-i", "create", "pods", "-n", ns).strip() == "yes"
 

@@ -55,8 +55,16 @@ def test_short_names_and_printer_columns(kubectl: Kubectl, crds: None, ns: str) 
     out = kubectl("get", "asts", "web", "-n", ns, "-o", "wide")
     for col in ("DESIRED", "CURRENT", "UPDATED", "READY", "AGE", "CONTAINERS", "IMAGES"):
         assert col in out.splitlines()[0], out
-    bcj = {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "BroadcastJob", "metadata": {"name": "job"},
-           "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}
+    bcj = {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "BroadcastJob",
+        "metadata": {"name": "job"},
+        "spec": {
+            "template": {
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}
+            }
+        },
+    }
     kubectl.apply(bcj, ns)
     out = kubectl("get", "bcj", "job", "-n", ns)
     for col in ("DESIRED", "ACTIVE", "SUCCEEDED", "FAILED", "AGE"):
@@ -251,8 +259,12 @@ def scratch_crds(kubectl: Kubectl, crds: None) -> Iterator[None]:
         kind = "Scratch" + names["kind"]
         crd["spec"]["group"] = SCRATCH_GROUP
         # Own kind, plural and no short names: `kubectl explain asts` must keep resolving to apps.kruise.io.
-        crd["spec"]["names"] = {"kind": kind, "listKind": kind + "List", "plural": kind.lower() + "s",
-                                "singular": kind.lower()}
+        crd["spec"]["names"] = {
+            "kind": kind,
+            "listKind": kind + "List",
+            "plural": kind.lower() + "s",
+            "singular": kind.lower(),
+        }
         crd["metadata"]["name"] = f"{kind.lower()}s.{SCRATCH_GROUP}"
     kubectl("apply", "--server-side", "-f", "-", input="\n---\n".join(json.dumps(c) for c in docs))
     names = [f"crd/{c['metadata']['name']}" for c in docs]
@@ -260,18 +272,24 @@ def scratch_crds(kubectl: Kubectl, crds: None) -> Iterator[None]:
     # new CRD has no conditions yet - likely for these large ones.
     established = '{.status.conditions[?(@.type=="Established")].status}'
     for n in names:
-        wait_for(lambda n=n: kubectl("get", n, "-o", f"jsonpath={established}") == "True", what=f"{n} Established")
+        wait_for(
+            lambda n=n: kubectl("get", n, "-o", f"jsonpath={established}") == "True", what=f"{n} Established"
+        )
     yield
     kubectl.run("delete", "--wait=false", *names, check=False)
 
 
 @pytest.mark.parametrize("server_side", [False, True], ids=["client-side", "server-side"])
-def test_realistic_openkruise_manifests_are_accepted(kubectl: Kubectl, scratch_crds: None, ns: str,
-                                                     server_side: bool) -> None:
+def test_realistic_openkruise_manifests_are_accepted(
+    kubectl: Kubectl, scratch_crds: None, ns: str, server_side: bool
+) -> None:
     ssa = ["--server-side"] if server_side else []
     name = f"sc-{ns}"[:63]
-    for manifest, namespaced in ((REALISTIC_ASTS, True), (REALISTIC_BCJ, True),
-                                 (REALISTIC_SIDECARSET.replace("NAME", name), False)):
+    for manifest, namespaced in (
+        (REALISTIC_ASTS, True),
+        (REALISTIC_BCJ, True),
+        (REALISTIC_SIDECARSET.replace("NAME", name), False),
+    ):
         where = ["-n", ns] if namespaced else []
         res = kubectl.run("apply", *ssa, *where, "-f", "-", input=_scratch(manifest), check=False)
         assert res.returncode == 0, f"{res.stderr}\n{manifest}"
@@ -293,20 +311,39 @@ def test_realistic_openkruise_manifests_are_accepted(kubectl: Kubectl, scratch_c
     kubectl.run("delete", f"scratchsidecarsets.{SCRATCH_GROUP}", name, "--wait=false", check=False)
 
 
-@pytest.mark.parametrize(("path_value", "message"), [
-    ({"spec": {"updateStrategy": {"rollingUpdate": {"maxUnavailable": True}}}},
-     "spec.updateStrategy.rollingUpdate.maxUnavailable"),
-    ({"spec": {"reserveOrdinals": [1.5]}}, "spec.reserveOrdinals[0]"),
-    ({"spec": {"lifecycle": {"preDelete": {"labelsHandler": {"a": 1}}}}}, "spec.lifecycle.preDelete.labelsHandler.a"),
-    ({"spec": {"template": {"metadata": {"labels": {"a": 1}}}}}, "spec.template.metadata.labels.a"),
-    ({"spec": {"volumeClaimTemplates": [{"spec": {"accessModes": "ReadWriteOnce"}}]}},
-     "spec.volumeClaimTemplates[0].spec.accessModes"),
-    ({"spec": {"replica": 3}}, 'unknown field "spec.replica"'),
-    ({"spec": {"updateStrategy": {"rollingUpdate": {"maxUnavailabe": 1}}}}, "maxUnavailabe"),
-], ids=["int-or-string-bool", "reserve-float", "hook-label-int", "template-label-int", "claim-list", "spec-typo",
-        "nested-typo"])
-def test_schema_rejections_name_the_field(kubectl: Kubectl, scratch_crds: None, ns: str,
-                                          path_value: dict[str, Any], message: str) -> None:
+@pytest.mark.parametrize(
+    ("path_value", "message"),
+    [
+        (
+            {"spec": {"updateStrategy": {"rollingUpdate": {"maxUnavailable": True}}}},
+            "spec.updateStrategy.rollingUpdate.maxUnavailable",
+        ),
+        ({"spec": {"reserveOrdinals": [1.5]}}, "spec.reserveOrdinals[0]"),
+        (
+            {"spec": {"lifecycle": {"preDelete": {"labelsHandler": {"a": 1}}}}},
+            "spec.lifecycle.preDelete.labelsHandler.a",
+        ),
+        ({"spec": {"template": {"metadata": {"labels": {"a": 1}}}}}, "spec.template.metadata.labels.a"),
+        (
+            {"spec": {"volumeClaimTemplates": [{"spec": {"accessModes": "ReadWriteOnce"}}]}},
+            "spec.volumeClaimTemplates[0].spec.accessModes",
+        ),
+        ({"spec": {"replica": 3}}, 'unknown field "spec.replica"'),
+        ({"spec": {"updateStrategy": {"rollingUpdate": {"maxUnavailabe": 1}}}}, "maxUnavailabe"),
+    ],
+    ids=[
+        "int-or-string-bool",
+        "reserve-float",
+        "hook-label-int",
+        "template-label-int",
+        "claim-list",
+        "spec-typo",
+        "nested-typo",
+    ],
+)
+def test_schema_rejections_name_the_field(
+    kubectl: Kubectl, scratch_crds: None, ns: str, path_value: dict[str, Any], message: str
+) -> None:
     obj = _scratch_obj(ASTS)
     _merge(obj, path_value)
     res = kubectl.apply(obj, ns, check=False)
@@ -333,7 +370,9 @@ def test_v1alpha1_serves_the_subset(kubectl: Kubectl, scratch_crds: None, ns: st
     beta = _scratch_obj(ASTS)
     beta["spec"]["reserveOrdinals"] = [1]
     kubectl.apply(beta, ns)
-    seen = json.loads(kubectl("get", "--raw", f"/apis/{SCRATCH_GROUP}/v1alpha1/namespaces/{ns}/scratchstatefulsets/web"))
+    seen = json.loads(
+        kubectl("get", "--raw", f"/apis/{SCRATCH_GROUP}/v1alpha1/namespaces/{ns}/scratchstatefulsets/web")
+    )
     assert seen["apiVersion"] == f"{SCRATCH_GROUP}/v1alpha1"
     assert "reserveOrdinals" not in seen["spec"] and seen["spec"]["replicas"] == 1
 
@@ -354,5 +393,9 @@ def test_explain_kruise_and_nested_core_fields(kubectl: Kubectl, crds: None) -> 
 
 def test_stored_crds_fit_in_etcd(kubectl: Kubectl, crds: None) -> None:
     for crd in load_crds():
-        raw = kubectl("get", "--raw", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}")
+        raw = kubectl(
+            "get",
+            "--raw",
+            f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}",
+        )
         assert len(raw) < 1_400_000, f"{crd['metadata']['name']}: {len(raw)} bytes stored"

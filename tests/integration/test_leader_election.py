@@ -33,20 +33,46 @@ def _safe_leading(port: int, lease: str) -> bool:
         return False
 
 
-def _candidate(name: str, lease: str, kubeconfig: Path, logdir: Path, webhooks: list[str]) -> tuple[subprocess.Popen[bytes], int]:
+def _candidate(
+    name: str, lease: str, kubeconfig: Path, logdir: Path, webhooks: list[str]
+) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    argv = [sys.executable, "-m", "kruise_py", "run", "--kubeconfig", str(kubeconfig), "--metrics-host",
-            "127.0.0.1", "--metrics-port", str(port), *webhooks, "--leader-elect",
-            "--leader-election-id", lease, "--leader-election-namespace", "default",
-            "--lease-duration", "4", "--renew-deadline", "3", "--retry-period", "0.5"]
+    argv = [
+        sys.executable,
+        "-m",
+        "kruise_py",
+        "run",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--metrics-host",
+        "127.0.0.1",
+        "--metrics-port",
+        str(port),
+        *webhooks,
+        "--leader-elect",
+        "--leader-election-id",
+        lease,
+        "--leader-election-namespace",
+        "default",
+        "--lease-duration",
+        "4",
+        "--renew-deadline",
+        "3",
+        "--retry-period",
+        "0.5",
+    ]
     return _spawn(name, argv, logdir, kubeconfig), port
 
 
-def test_one_leads_and_the_other_takes_over(operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path) -> None:
+def test_one_leads_and_the_other_takes_over(
+    operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path
+) -> None:
     # Webhooks off: the session operator serves them.
     lease = "kruise-py-test"
-    procs = [_candidate(f"operator-le{i}", lease, kubeconfig, operator.log.parent, ["--webhook-mode", "none"])
-             for i in range(2)]
+    procs = [
+        _candidate(f"operator-le{i}", lease, kubeconfig, operator.log.parent, ["--webhook-mode", "none"])
+        for i in range(2)
+    ]
     try:
         wait_for(lambda: sum(_safe_leading(p, lease) for _, p in procs) == 1, 60, what="exactly one leader")
         holder = kubectl.json("get", "lease", lease, "-n", "default")["spec"]["holderIdentity"]
@@ -81,9 +107,14 @@ def _by(entries: list[dict[str, Any]], identity: str) -> list[dict[str, Any]]:
     return [e for e in entries if f"({identity})" in e.get("userAgent", "")]
 
 
-def test_failover_during_a_rollout_makes_no_double_writes(operator: OperatorProcess, kubectl: Kubectl,
-                                                          kubeconfig: Path, control_plane: ControlPlane,
-                                                          ns: str, tmp_path: Path) -> None:
+def test_failover_during_a_rollout_makes_no_double_writes(
+    operator: OperatorProcess,
+    kubectl: Kubectl,
+    kubeconfig: Path,
+    control_plane: ControlPlane,
+    ns: str,
+    tmp_path: Path,
+) -> None:
     """Both candidates serve webhooks (each its own port; the last to register is the one the
     apiserver calls); only the leader reconciles. The session operator would reconcile too, so it is
     stopped (gracefully: it unregisters its webhooks) for this test and started again after."""
@@ -91,7 +122,14 @@ def test_failover_during_a_rollout_makes_no_double_writes(operator: OperatorProc
     logdir = operator.log.parent
 
     def hooks() -> list[str]:
-        return ["--webhook-mode", "local", "--webhook-port", str(free_port()), "--cert-dir", str(tmp_path / "certs")]
+        return [
+            "--webhook-mode",
+            "local",
+            "--webhook-port",
+            str(free_port()),
+            "--cert-dir",
+            str(tmp_path / "certs"),
+        ]
 
     _stop(operator.proc)
     procs: list[tuple[subprocess.Popen[bytes], int]] = []
@@ -110,8 +148,11 @@ def test_failover_during_a_rollout_makes_no_double_writes(operator: OperatorProc
         wait_rolled_out(kubectl, ns, name, n)
         mark = control_plane.audit_log.stat().st_size
         set_image(kubectl, ns, name, "nginx:1.27")
-        wait_for(lambda: (status_of(kubectl, ns, name).get("updatedReplicas") or 0) >= 2, 120,
-                 what="two pods updated by the first leader")
+        wait_for(
+            lambda: (status_of(kubectl, ns, name).get("updatedReplicas") or 0) >= 2,
+            120,
+            what="two pods updated by the first leader",
+        )
         procs[0][0].kill()
         procs[0][0].wait()
         killed_at, t_kill = control_plane.audit_log.stat().st_size, time.monotonic()
@@ -128,20 +169,35 @@ def test_failover_during_a_rollout_makes_no_double_writes(operator: OperatorProc
         before = _audit(control_plane, 0, killed_at)
         follower = Counter(e["objectRef"].get("resource") for e in _by(before, id_b))
         print(f"follower writes before the failover: {dict(follower)}")
-        assert set(follower) <= {"mutatingwebhookconfigurations", "validatingwebhookconfigurations", "namespaces",
-                                 "customresourcedefinitions"}, follower
+        assert set(follower) <= {
+            "mutatingwebhookconfigurations",
+            "validatingwebhookconfigurations",
+            "namespaces",
+            "customresourcedefinitions",
+        }, follower
         assert follower["customresourcedefinitions"] <= 1, follower
         # Per pod in the rollout: one spec patch (images + revision label) and two status patches
         # (InPlaceUpdateReady False, then True), whoever led; never one pod patched twice.
-        rollout = [e for e in _audit(control_plane, mark) if e["objectRef"].get("namespace") == ns
-                   and e["userAgent"].startswith("kruise-py/") and e["objectRef"].get("resource") == "pods"]
+        rollout = [
+            e
+            for e in _audit(control_plane, mark)
+            if e["objectRef"].get("namespace") == ns
+            and e["userAgent"].startswith("kruise-py/")
+            and e["objectRef"].get("resource") == "pods"
+        ]
         per_pod: dict[str, Counter[str]] = {}
         for e in rollout:
             ref = e["objectRef"]
-            per_pod.setdefault(ref["name"], Counter())[f"{e['verb']} {ref.get('subresource', '')}".strip()] += 1
-        by_leader = {who: len([e for e in rollout if f"({ident})" in e["userAgent"]])
-                     for who, ident in (("first", id_a), ("second", id_b))}
-        print(f"pod writes per leader: {by_leader}; per pod: { {k: dict(v) for k, v in sorted(per_pod.items())} }")
+            per_pod.setdefault(ref["name"], Counter())[
+                f"{e['verb']} {ref.get('subresource', '')}".strip()
+            ] += 1
+        by_leader = {
+            who: len([e for e in rollout if f"({ident})" in e["userAgent"]])
+            for who, ident in (("first", id_a), ("second", id_b))
+        }
+        print(
+            f"pod writes per leader: {by_leader}; per pod: { {k: dict(v) for k, v in sorted(per_pod.items())} }"
+        )
         assert by_leader["first"] > 0 and by_leader["second"] > 0, by_leader  # the failover was mid-rollout
         assert by_leader["first"] + by_leader["second"] == len(rollout)
         assert set(per_pod) == {f"{name}-{i}" for i in range(n)}

@@ -32,17 +32,29 @@ def test_webhook_configurations_are_registered(operator: OperatorProcess, kubect
     for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
         obj = kubectl.json("get", kind, f"kruise-py-{kind.split('webhook')[0]}")
         hooks = {w["name"] for w in obj["webhooks"]}
-        expected = {f"{'mutate' if kind.startswith('mutating') else 'validate'}-{p}.apps.kruise.io"
-                    for p in ("statefulset", "broadcastjob", "sidecarset")}
+        expected = {
+            f"{'mutate' if kind.startswith('mutating') else 'validate'}-{p}.apps.kruise.io"
+            for p in ("statefulset", "broadcastjob", "sidecarset")
+        }
         if kind.startswith("mutating"):
             expected.add("inject-sidecarset.apps.kruise.io")
         assert expected == hooks
         assert all(w["clientConfig"]["url"].startswith("https://127.0.0.1:") for w in obj["webhooks"])
 
 
-@pytest.mark.parametrize("example", ["asts-inplace.yaml", "asts-canary.yaml", "asts-parallel.yaml", "asts-volume-resize.yaml",
-                                     "broadcastjob.yaml"])
-def test_examples_are_admitted_and_defaulted(operator: OperatorProcess, kubectl: Kubectl, ns: str, example: str) -> None:
+@pytest.mark.parametrize(
+    "example",
+    [
+        "asts-inplace.yaml",
+        "asts-canary.yaml",
+        "asts-parallel.yaml",
+        "asts-volume-resize.yaml",
+        "broadcastjob.yaml",
+    ],
+)
+def test_examples_are_admitted_and_defaulted(
+    operator: OperatorProcess, kubectl: Kubectl, ns: str, example: str
+) -> None:
     doc = yaml.safe_load((EXAMPLES / example).read_text())
     kubectl("apply", "-n", ns, "-f", str(EXAMPLES / example))
     plural = {"StatefulSet": "asts", "BroadcastJob": "bcj"}[doc["kind"]]
@@ -50,7 +62,9 @@ def test_examples_are_admitted_and_defaulted(operator: OperatorProcess, kubectl:
     spec = got["spec"]
     if doc["kind"] == "StatefulSet":
         ru = spec["updateStrategy"]["rollingUpdate"]
-        assert ru["podUpdatePolicy"] == doc["spec"]["updateStrategy"]["rollingUpdate"].get("podUpdatePolicy", "ReCreate")
+        assert ru["podUpdatePolicy"] == doc["spec"]["updateStrategy"]["rollingUpdate"].get(
+            "podUpdatePolicy", "ReCreate"
+        )
         assert "partition" in ru and "maxUnavailable" in ru  # defaulted by the mutating webhook
         assert spec["revisionHistoryLimit"] == 10
         assert spec["podManagementPolicy"] in ("OrderedReady", "Parallel")
@@ -73,12 +87,21 @@ def test_sidecarset_example_is_admitted(operator: OperatorProcess, kubectl: Kube
 @pytest.mark.parametrize(
     ("example", "field", "rule"),
     [
-        ("asts-in-place-without-gate.yaml", "spec.template.spec.readinessGates",
-         "must contains InPlaceUpdateReady when podUpdatePolicy is InPlaceIfPossible"),
-        ("broadcastjob-restart-always.yaml", "spec.template.spec.restartPolicy",
-         "pod restartPolicy can only be Never or OnFailure"),
-        ("sidecarset-partition-and-selector.yaml", "spec.updateStrategy",
-         "Partition and Selector cannot be used together"),
+        (
+            "asts-in-place-without-gate.yaml",
+            "spec.template.spec.readinessGates",
+            "must contains InPlaceUpdateReady when podUpdatePolicy is InPlaceIfPossible",
+        ),
+        (
+            "broadcastjob-restart-always.yaml",
+            "spec.template.spec.restartPolicy",
+            "pod restartPolicy can only be Never or OnFailure",
+        ),
+        (
+            "sidecarset-partition-and-selector.yaml",
+            "spec.updateStrategy",
+            "Partition and Selector cannot be used together",
+        ),
     ],
 )
 def test_invalid_objects_are_rejected_with_rule_and_path(
@@ -90,11 +113,15 @@ def test_invalid_objects_are_rejected_with_rule_and_path(
     assert field in res.stderr and rule in res.stderr, res.stderr
     assert "admission webhook" in res.stderr and "validate-" in res.stderr, res.stderr
     doc = yaml.safe_load(path.read_text())
-    got = kubectl.run("get", doc["kind"].lower() + ".apps.kruise.io", doc["metadata"]["name"], "-n", ns, check=False)
+    got = kubectl.run(
+        "get", doc["kind"].lower() + ".apps.kruise.io", doc["metadata"]["name"], "-n", ns, check=False
+    )
     assert got.returncode != 0, "a rejected object must not exist"
 
 
-def test_v1alpha1_statefulset_goes_through_the_same_webhooks(operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
+def test_v1alpha1_statefulset_goes_through_the_same_webhooks(
+    operator: OperatorProcess, kubectl: Kubectl, ns: str
+) -> None:
     bad = yaml.safe_load((EXAMPLES / "invalid" / "asts-in-place-without-gate.yaml").read_text())
     bad["apiVersion"] = "apps.kruise.io/v1alpha1"
     res = kubectl.run("apply", "-n", ns, "-f", "-", input=json.dumps(bad), check=False)

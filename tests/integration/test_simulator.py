@@ -25,7 +25,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("simulator")]
 def pod_manifest(name: str, image: str = "nginx:1.27", **spec: Any) -> dict[str, Any]:
     annotations = spec.pop("annotations", {})
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": name, "annotations": annotations},
         "spec": {"containers": [{"name": "app", "image": image}], "terminationGracePeriodSeconds": 5, **spec},
     }
@@ -52,8 +53,11 @@ def simulator_writes(cp: ControlPlane, ns: str | None, resource: str) -> Counter
             continue
         e = json.loads(line)
         ref = e.get("objectRef", {})
-        if ref.get("resource") == resource and (ns is None or ref.get("namespace") == ns) \
-                and e.get("stage") == "ResponseComplete":
+        if (
+            ref.get("resource") == resource
+            and (ns is None or ref.get("namespace") == ns)
+            and e.get("stage") == "ResponseComplete"
+        ):
             counts[ref.get("name", "")] += 1
     return counts
 
@@ -82,15 +86,24 @@ def test_nodes_are_ready_and_untainted(kubectl: Kubectl, control_plane: ControlP
 
 def test_adopts_a_labelled_node_created_by_a_test_keeping_its_taints(kubectl: Kubectl) -> None:
     name = f"adopted-{int(time.time() * 1000) % 100000}"
-    kubectl.apply({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": {SIM_LABEL: "true"}},
-        "spec": {"taints": [{"key": "dedicated", "value": "x", "effect": "NoSchedule"}]},
-    })
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": {SIM_LABEL: "true"}},
+            "spec": {"taints": [{"key": "dedicated", "value": "x", "effect": "NoSchedule"}]},
+        }
+    )
     try:
-        node = wait_for(lambda: (n := kubectl.json("get", "node", name)) and is_ready(n) and
-                        not any(t["key"] == NOT_READY_TAINT for t in n["spec"].get("taints") or []) and n,
-                        what="adopted node Ready")
+        node = wait_for(
+            lambda: (
+                (n := kubectl.json("get", "node", name))
+                and is_ready(n)
+                and not any(t["key"] == NOT_READY_TAINT for t in n["spec"].get("taints") or [])
+                and n
+            ),
+            what="adopted node Ready",
+        )
         assert [t["key"] for t in node["spec"]["taints"]] == ["dedicated"]
         assert node["status"]["capacity"]["cpu"] == "8"
     finally:
@@ -98,18 +111,28 @@ def test_adopts_a_labelled_node_created_by_a_test_keeping_its_taints(kubectl: Ku
 
 
 def test_upstream_statefulset_reaches_ready(kubectl: Kubectl, ns: str, control_plane: ControlPlane) -> None:
-    kubectl.apply({
-        "apiVersion": "apps/v1", "kind": "StatefulSet",
-        "metadata": {"name": "web"},
-        "spec": {
-            "replicas": 3, "serviceName": "web",
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": {"metadata": {"labels": {"app": "web"}},
-                         "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}},
+    kubectl.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 3,
+                "serviceName": "web",
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]},
+                },
+            },
         },
-    }, namespace=ns)
-    wait_for(lambda: kubectl.json("get", "sts", "web", "-n", ns)["status"].get("readyReplicas") == 3,
-             timeout=90, what="3 ready replicas")
+        namespace=ns,
+    )
+    wait_for(
+        lambda: kubectl.json("get", "sts", "web", "-n", ns)["status"].get("readyReplicas") == 3,
+        timeout=90,
+        what="3 ready replicas",
+    )
     pods = kubectl.json("get", "pods", "-n", ns, "-l", "app=web")["items"]
     assert sorted(p["metadata"]["name"] for p in pods) == ["web-0", "web-1", "web-2"]
     ips = set()
@@ -134,8 +157,16 @@ def test_image_change_restarts_container_in_place(kubectl: Kubectl, ns: str) -> 
     kubectl.apply(pod_manifest("inplace", "nginx:1.27"), namespace=ns)
     before = wait_for(lambda: (p := get_pod(kubectl, ns, "inplace")) and is_ready(p) and p, what="pod Ready")
     old = before["status"]["containerStatuses"][0]
-    kubectl("patch", "pod", "inplace", "-n", ns, "--type=json",
-            "-p", '[{"op":"replace","path":"/spec/containers/0/image","value":"nginx:1.28"}]')
+    kubectl(
+        "patch",
+        "pod",
+        "inplace",
+        "-n",
+        ns,
+        "--type=json",
+        "-p",
+        '[{"op":"replace","path":"/spec/containers/0/image","value":"nginx:1.28"}]',
+    )
 
     def restarted() -> dict[str, Any] | None:
         p = get_pod(kubectl, ns, "inplace")
@@ -155,48 +186,97 @@ def test_image_change_restarts_container_in_place(kubectl: Kubectl, ns: str) -> 
 def test_readiness_gate_holds_ready_until_condition_true(kubectl: Kubectl, ns: str) -> None:
     gate = "example.com/gate"
     kubectl.apply(pod_manifest("gated", readinessGates=[{"conditionType": gate}]), namespace=ns)
-    pod = wait_for(lambda: (p := get_pod(kubectl, ns, "gated")) and
-                   cond(p, "ContainersReady").get("status") == "True" and p, what="containers ready")
+    pod = wait_for(
+        lambda: (
+            (p := get_pod(kubectl, ns, "gated")) and cond(p, "ContainersReady").get("status") == "True" and p
+        ),
+        what="containers ready",
+    )
     time.sleep(1)  # nothing else may flip it
     pod = get_pod(kubectl, ns, "gated")
     ready = cond(pod, "Ready")
     assert ready["status"] == "False" and ready["reason"] == "ReadinessGatesNotReady"
     assert gate in ready["message"]
-    kubectl("patch", "pod", "gated", "-n", ns, "--subresource=status", "--type=strategic",
-            "-p", json.dumps({"status": {"conditions": [{"type": gate, "status": "False"}]}}))
-    wait_for(lambda: "is not" in cond(get_pod(kubectl, ns, "gated"), "Ready").get("message", ""),
-             what="Ready message follows the gate")
-    kubectl("patch", "pod", "gated", "-n", ns, "--subresource=status", "--type=strategic",
-            "-p", json.dumps({"status": {"conditions": [{"type": gate, "status": "True"}]}}))
+    kubectl(
+        "patch",
+        "pod",
+        "gated",
+        "-n",
+        ns,
+        "--subresource=status",
+        "--type=strategic",
+        "-p",
+        json.dumps({"status": {"conditions": [{"type": gate, "status": "False"}]}}),
+    )
+    wait_for(
+        lambda: "is not" in cond(get_pod(kubectl, ns, "gated"), "Ready").get("message", ""),
+        what="Ready message follows the gate",
+    )
+    kubectl(
+        "patch",
+        "pod",
+        "gated",
+        "-n",
+        ns,
+        "--subresource=status",
+        "--type=strategic",
+        "-p",
+        json.dumps({"status": {"conditions": [{"type": gate, "status": "True"}]}}),
+    )
     pod = wait_for(lambda: (p := get_pod(kubectl, ns, "gated")) and is_ready(p) and p, what="Ready")
     assert cond(pod, gate)["status"] == "True"  # the simulator never clobbers a controller's gate
 
 
 def test_deleting_the_owner_garbage_collects_pods(kubectl: Kubectl, ns: str) -> None:
-    kubectl.apply({
-        "apiVersion": "apps/v1", "kind": "StatefulSet",
-        "metadata": {"name": "gc"},
-        "spec": {
-            "replicas": 2, "serviceName": "gc", "podManagementPolicy": "Parallel",
-            "selector": {"matchLabels": {"app": "gc"}},
-            "template": {"metadata": {"labels": {"app": "gc"}},
-                         "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}],
-                                  "terminationGracePeriodSeconds": 30}},
+    kubectl.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "gc"},
+            "spec": {
+                "replicas": 2,
+                "serviceName": "gc",
+                "podManagementPolicy": "Parallel",
+                "selector": {"matchLabels": {"app": "gc"}},
+                "template": {
+                    "metadata": {"labels": {"app": "gc"}},
+                    "spec": {
+                        "containers": [{"name": "c", "image": "nginx:1.27"}],
+                        "terminationGracePeriodSeconds": 30,
+                    },
+                },
+            },
         },
-    }, namespace=ns)
-    wait_for(lambda: kubectl.json("get", "sts", "gc", "-n", ns)["status"].get("readyReplicas") == 2,
-             timeout=90, what="2 ready replicas")
+        namespace=ns,
+    )
+    wait_for(
+        lambda: kubectl.json("get", "sts", "gc", "-n", ns)["status"].get("readyReplicas") == 2,
+        timeout=90,
+        what="2 ready replicas",
+    )
     kubectl("delete", "statefulset", "gc", "-n", ns, "--wait=false")
-    wait_for(lambda: not kubectl.json("get", "pods", "-n", ns, "-l", "app=gc")["items"],
-             timeout=90, what="pods garbage-collected")
+    wait_for(
+        lambda: not kubectl.json("get", "pods", "-n", ns, "-l", "app=gc")["items"],
+        timeout=90,
+        what="pods garbage-collected",
+    )
 
 
 @pytest.mark.parametrize("code,phase", [(0, "Succeeded"), (1, "Failed")])
 def test_run_to_completion(kubectl: Kubectl, ns: str, code: int, phase: str) -> None:
-    kubectl.apply(pod_manifest("job", "busybox:1.36", restartPolicy="Never",
-                               annotations={ANN_EXIT_CODE: str(code), ANN_RUN_SECONDS: "0.5"}), namespace=ns)
-    pod = wait_for(lambda: (p := get_pod(kubectl, ns, "job"))["status"].get("phase") in ("Succeeded", "Failed")
-                   and p, what="pod finished")
+    kubectl.apply(
+        pod_manifest(
+            "job",
+            "busybox:1.36",
+            restartPolicy="Never",
+            annotations={ANN_EXIT_CODE: str(code), ANN_RUN_SECONDS: "0.5"},
+        ),
+        namespace=ns,
+    )
+    pod = wait_for(
+        lambda: (p := get_pod(kubectl, ns, "job"))["status"].get("phase") in ("Succeeded", "Failed") and p,
+        what="pod finished",
+    )
     assert pod["status"]["phase"] == phase
     term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
     assert term["exitCode"] == code
@@ -205,10 +285,20 @@ def test_run_to_completion(kubectl: Kubectl, ns: str, code: int, phase: str) -> 
 
 
 def test_on_failure_pod_keeps_restarting(kubectl: Kubectl, ns: str) -> None:
-    kubectl.apply(pod_manifest("crash", restartPolicy="OnFailure",
-                               annotations={ANN_EXIT_CODE: "2", ANN_RUN_SECONDS: "0.2"}), namespace=ns)
-    pod = wait_for(lambda: (p := get_pod(kubectl, ns, "crash"))["status"].get("containerStatuses")
-                   and p["status"]["containerStatuses"][0]["restartCount"] >= 2 and p, what="restarts")
+    kubectl.apply(
+        pod_manifest(
+            "crash", restartPolicy="OnFailure", annotations={ANN_EXIT_CODE: "2", ANN_RUN_SECONDS: "0.2"}
+        ),
+        namespace=ns,
+    )
+    pod = wait_for(
+        lambda: (
+            (p := get_pod(kubectl, ns, "crash"))["status"].get("containerStatuses")
+            and p["status"]["containerStatuses"][0]["restartCount"] >= 2
+            and p
+        ),
+        what="restarts",
+    )
     assert pod["status"]["phase"] == "Running"
     assert pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] == 2
 
@@ -243,8 +333,16 @@ def test_init_container_and_native_sidecar(kubectl: Kubectl, ns: str) -> None:
     init = {c["name"]: c for c in pod["status"]["initContainerStatuses"]}
     assert init["setup"]["state"]["terminated"]["reason"] == "Completed"
     assert "running" in init["proxy"]["state"] and init["proxy"]["ready"]
-    kubectl("patch", "pod", "side", "-n", ns, "--type=json",
-            "-p", '[{"op":"replace","path":"/spec/initContainers/1/image","value":"envoy:2"}]')
+    kubectl(
+        "patch",
+        "pod",
+        "side",
+        "-n",
+        ns,
+        "--type=json",
+        "-p",
+        '[{"op":"replace","path":"/spec/initContainers/1/image","value":"envoy:2"}]',
+    )
 
     def sidecar_restarted() -> bool:
         p = get_pod(kubectl, ns, "side")
@@ -260,15 +358,25 @@ def test_namespace_with_pods_can_be_deleted(kubectl: Kubectl) -> None:
     kubectl.apply(pod_manifest("p"), namespace="sim-ns-delete")
     wait_for(lambda: is_ready(get_pod(kubectl, "sim-ns-delete", "p")), what="pod Ready")
     kubectl("delete", "namespace", "sim-ns-delete", "--wait=false")
-    wait_for(lambda: kubectl.run("get", "namespace", "sim-ns-delete", check=False).returncode != 0,
-             timeout=90, what="namespace gone")
+    wait_for(
+        lambda: kubectl.run("get", "namespace", "sim-ns-delete", check=False).returncode != 0,
+        timeout=90,
+        what="namespace gone",
+    )
 
 
 # -- the storage driver ----------------------------------------------------------------------------
 def claim_manifest(name: str, size: str, cls: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
-            "spec": {"storageClassName": cls, "accessModes": ["ReadWriteOnce"],
-                     "resources": {"requests": {"storage": size}}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name},
+        "spec": {
+            "storageClassName": cls,
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": size}},
+        },
+    }
 
 
 def get_claim(kubectl: Kubectl, ns: str, name: str) -> dict[str, Any]:
@@ -277,14 +385,17 @@ def get_claim(kubectl: Kubectl, ns: str, name: str) -> dict[str, Any]:
 
 
 @pytest.mark.usefixtures("sandbox_storage")
-def test_storage_driver_provisions_expands_online_and_deletes(kubectl: Kubectl, ns: str,
-                                                              control_plane: ControlPlane) -> None:
+def test_storage_driver_provisions_expands_online_and_deletes(
+    kubectl: Kubectl, ns: str, control_plane: ControlPlane
+) -> None:
     kubectl.apply(claim_manifest("grow", "1Gi", storage.EXPANDABLE_CLASS), ns)
     kubectl.apply(claim_manifest("fixed", "1Gi", storage.FIXED_CLASS), ns)
     for name in ("grow", "fixed"):
         # Provisioned by the simulator, bound by kube-controller-manager's PV controller.
-        c = wait_for(lambda n=name: (c := get_claim(kubectl, ns, n))["status"].get("phase") == "Bound" and c,
-                     what=f"claim {name} bound")
+        c = wait_for(
+            lambda n=name: (c := get_claim(kubectl, ns, n))["status"].get("phase") == "Bound" and c,
+            what=f"claim {name} bound",
+        )
         assert c["status"]["capacity"] == {"storage": "1Gi"}
         pv = kubectl.json("get", "pv", c["spec"]["volumeName"])
         assert pv["metadata"]["name"] == f"pvc-{c['metadata']['uid']}"
@@ -292,22 +403,49 @@ def test_storage_driver_provisions_expands_online_and_deletes(kubectl: Kubectl, 
         assert pv["spec"]["csi"]["driver"] == storage.PROVISIONER
 
     # The apiserver refuses to grow a claim whose class cannot expand.
-    res = kubectl.run("patch", "pvc", "fixed", "-n", ns, "--type=merge",
-                      "-p", '{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}', check=False)
+    res = kubectl.run(
+        "patch",
+        "pvc",
+        "fixed",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}',
+        check=False,
+    )
     assert res.returncode != 0 and "storageclass that provisions the pvc must support resize" in res.stderr
 
-    kubectl("patch", "pvc", "grow", "-n", ns, "--type=merge", "-p", '{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}')
+    kubectl(
+        "patch",
+        "pvc",
+        "grow",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}',
+    )
+
     def fs_pending() -> dict[str, Any] | None:
         c = get_claim(kubectl, ns, "grow")
-        return c if any(x["type"] == storage.FS_RESIZE_PENDING for x in c["status"].get("conditions") or []) else None
+        return (
+            c
+            if any(x["type"] == storage.FS_RESIZE_PENDING for x in c["status"].get("conditions") or [])
+            else None
+        )
 
     c = wait_for(fs_pending, what="FileSystemResizePending")
     assert c["status"]["capacity"] == {"storage": "1Gi"}  # no pod mounts it: the file system waits
     assert kubectl.json("get", "pv", c["spec"]["volumeName"])["spec"]["capacity"] == {"storage": "2Gi"}
 
-    kubectl.apply(pod_manifest("user", volumes=[{"name": "d", "persistentVolumeClaim": {"claimName": "grow"}}]), ns)
-    c = wait_for(lambda: (c := get_claim(kubectl, ns, "grow"))["status"].get("capacity") == {"storage": "2Gi"} and c,
-                 what="capacity 2Gi once a pod mounts the claim")
+    kubectl.apply(
+        pod_manifest("user", volumes=[{"name": "d", "persistentVolumeClaim": {"claimName": "grow"}}]), ns
+    )
+    c = wait_for(
+        lambda: (c := get_claim(kubectl, ns, "grow"))["status"].get("capacity") == {"storage": "2Gi"} and c,
+        what="capacity 2Gi once a pod mounts the claim",
+    )
     assert not c["status"].get("conditions") and not c["status"].get("allocatedResourceStatuses")
     assert is_ready(get_pod(kubectl, ns, "user"))
     # One status write per step: Resizing, FileSystemResizePending, the new capacity.
@@ -316,5 +454,7 @@ def test_storage_driver_provisions_expands_online_and_deletes(kubectl: Kubectl, 
     volumes = {get_claim(kubectl, ns, n)["spec"]["volumeName"] for n in ("grow", "fixed")}
     kubectl("delete", "pod", "user", "-n", ns, "--wait=true")
     kubectl("delete", "pvc", "grow", "fixed", "-n", ns, "--wait=true")
-    wait_for(lambda: not volumes & {v["metadata"]["name"] for v in kubectl.json("get", "pv")["items"]},
-             what="released volumes deleted")
+    wait_for(
+        lambda: not volumes & {v["metadata"]["name"] for v in kubectl.json("get", "pv")["items"]},
+        what="released volumes deleted",
+    )

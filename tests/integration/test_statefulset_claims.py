@@ -23,21 +23,35 @@ from .test_statefulset import asts, pods_of, status_of, wait_rolled_out
 pytestmark = pytest.mark.usefixtures("sandbox_storage")
 
 
-def with_claims(name: str, cls: str = storage.EXPANDABLE_CLASS, size: str = "1Gi",
-                strategy: str | None = "OnPodRollingUpdate", **kw: Any) -> dict[str, Any]:
+def with_claims(
+    name: str,
+    cls: str = storage.EXPANDABLE_CLASS,
+    size: str = "1Gi",
+    strategy: str | None = "OnPodRollingUpdate",
+    **kw: Any,
+) -> dict[str, Any]:
     obj = asts(name, 3, parallel=True, max_unavailable=1, **kw)
-    obj["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
-    obj["spec"]["volumeClaimTemplates"] = [{
-        "metadata": {"name": "data"},
-        "spec": {"storageClassName": cls, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
-    }]
+    obj["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "data", "mountPath": "/data"}
+    ]
+    obj["spec"]["volumeClaimTemplates"] = [
+        {
+            "metadata": {"name": "data"},
+            "spec": {
+                "storageClassName": cls,
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": size}},
+            },
+        }
+    ]
     if strategy:
         obj["spec"]["volumeClaimUpdateStrategy"] = {"type": strategy}
     return obj
 
 
-def changed(obj: dict[str, Any], *, size: str | None = None, image: str | None = None,
-            strategy: str | None = None) -> dict[str, Any]:
+def changed(
+    obj: dict[str, Any], *, size: str | None = None, image: str | None = None, strategy: str | None = None
+) -> dict[str, Any]:
     out = copy.deepcopy(obj)
     if size:
         out["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] = size
@@ -63,10 +77,19 @@ def requests(kubectl: Kubectl, ns: str) -> dict[str, str]:
 def ready_set(kubectl: Kubectl, ns: str, name: str) -> dict[str, Any]:
     """Rolled out, claims bound at 1Gi, status.volumeClaims all compatible and ready."""
     st = wait_rolled_out(kubectl, ns, name, 3)
-    wait_for(lambda: capacities(kubectl, ns) == {f"data-{name}-{i}": "1Gi" for i in range(3)}, 60, what="claims bound")
-    wait_for(lambda: status_of(kubectl, ns, name).get("volumeClaims")
-             == [{"volumeClaimName": "data", "compatibleReplicas": 3, "compatibleReadyReplicas": 3}], 60,
-             what="status.volumeClaims 3/3")
+    wait_for(
+        lambda: capacities(kubectl, ns) == {f"data-{name}-{i}": "1Gi" for i in range(3)},
+        60,
+        what="claims bound",
+    )
+    wait_for(
+        lambda: (
+            status_of(kubectl, ns, name).get("volumeClaims")
+            == [{"volumeClaimName": "data", "compatibleReplicas": 3, "compatibleReadyReplicas": 3}]
+        ),
+        60,
+        what="status.volumeClaims 3/3",
+    )
     return st
 
 
@@ -82,24 +105,31 @@ def operator_writes(cp: ControlPlane, ns: str, start: int) -> list[dict[str, Any
     out = []
     for line in lines:
         e = json.loads(line) if line.strip() else {}
-        if e.get("stage") == "ResponseComplete" and e.get("userAgent", "").startswith("kruise-py/") \
-                and e.get("objectRef", {}).get("namespace") == ns:
+        if (
+            e.get("stage") == "ResponseComplete"
+            and e.get("userAgent", "").startswith("kruise-py/")
+            and e.get("objectRef", {}).get("namespace") == ns
+        ):
             out.append(e)
     return out
 
 
 def per_object(entries: list[dict[str, Any]], resource: str) -> Counter[str]:
-    return Counter(e["objectRef"].get("name", "") for e in entries if e["objectRef"].get("resource") == resource)
+    return Counter(
+        e["objectRef"].get("name", "") for e in entries if e["objectRef"].get("resource") == resource
+    )
 
 
 def events(kubectl: Kubectl, ns: str, name: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = kubectl.json("get", "events", "-n", ns, "--field-selector",
-                                               f"involvedObject.name={name}")["items"]
+    items: list[dict[str, Any]] = kubectl.json(
+        "get", "events", "-n", ns, "--field-selector", f"involvedObject.name={name}"
+    )["items"]
     return items
 
 
 def test_claims_grow_as_pods_roll_in_place_within_max_unavailable(
-        operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path, control_plane: ControlPlane, ns: str) -> None:
+    operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path, control_plane: ControlPlane, ns: str
+) -> None:
     obj = with_claims("grow")
     kubectl.apply(obj, ns)
     before_st = ready_set(kubectl, ns, "grow")
@@ -108,8 +138,11 @@ def test_claims_grow_as_pods_roll_in_place_within_max_unavailable(
     with PodMonitor(kubeconfig, ns, "app=grow", desired=3) as mon:
         kubectl.apply(changed(obj, size="2Gi", image="nginx:1.27"), ns)
         after_st = wait_rolled_out(kubectl, ns, "grow", 3, timeout=180)
-        wait_for(lambda: capacities(kubectl, ns) == {f"data-grow-{i}": "2Gi" for i in range(3)}, 120,
-                 what="every claim at 2Gi")
+        wait_for(
+            lambda: capacities(kubectl, ns) == {f"data-grow-{i}": "2Gi" for i in range(3)},
+            120,
+            what="every claim at 2Gi",
+        )
     assert not mon.errors
     assert after_st["updateRevision"] != before_st["updateRevision"]
     assert mon.max_unavailable <= 1, f"saw {mon.max_unavailable} unavailable with maxUnavailable 1"
@@ -121,9 +154,14 @@ def test_claims_grow_as_pods_roll_in_place_within_max_unavailable(
     for c in claims_of(kubectl, ns).values():
         assert c["metadata"]["annotations"]["apps.kruise.io/owned-by-asts"] == "grow"
         assert not c["status"].get("conditions")
-    wait_for(lambda: status_of(kubectl, ns, "grow").get("volumeClaims")
-             == [{"volumeClaimName": "data", "compatibleReplicas": 3, "compatibleReadyReplicas": 3}], 60,
-             what="status.volumeClaims 3/3 at 2Gi")
+    wait_for(
+        lambda: (
+            status_of(kubectl, ns, "grow").get("volumeClaims")
+            == [{"volumeClaimName": "data", "compatibleReplicas": 3, "compatibleReadyReplicas": 3}]
+        ),
+        60,
+        what="status.volumeClaims 3/3 at 2Gi",
+    )
 
     writes = operator_writes(control_plane, ns, start)
     # Budget: one patch per claim, and the in-place update's three writes per pod.
@@ -133,7 +171,9 @@ def test_claims_grow_as_pods_roll_in_place_within_max_unavailable(
     first: dict[str, str] = {}
     for e in writes:
         ref = e["objectRef"]
-        key = ref["name"].removeprefix("data-") if ref["resource"] == "persistentvolumeclaims" else ref["name"]
+        key = (
+            ref["name"].removeprefix("data-") if ref["resource"] == "persistentvolumeclaims" else ref["name"]
+        )
         first.setdefault(f"{ref['resource']}/{key}", e["requestReceivedTimestamp"])
     for i in range(3):
         assert first[f"persistentvolumeclaims/grow-{i}"] < first[f"pods/grow-{i}"]
@@ -143,20 +183,31 @@ def test_claims_grow_as_pods_roll_in_place_within_max_unavailable(
 
 
 def test_storage_only_change_grows_claims_and_touches_no_pod(
-        operator: OperatorProcess, kubectl: Kubectl, control_plane: ControlPlane, ns: str) -> None:
+    operator: OperatorProcess, kubectl: Kubectl, control_plane: ControlPlane, ns: str
+) -> None:
     obj = with_claims("only", policy="ReCreate")
     kubectl.apply(obj, ns)
     ready_set(kubectl, ns, "only")
     before = pods_of(kubectl, ns, "only")
     start = audit_offset(control_plane)
     kubectl.apply(changed(obj, size="3Gi"), ns)
-    wait_for(lambda: capacities(kubectl, ns) == {f"data-only-{i}": "3Gi" for i in range(3)}, 120,
-             what="every claim at 3Gi")
-    wait_for(lambda: status_of(kubectl, ns, "only").get("volumeClaims")
-             == [{"volumeClaimName": "data", "compatibleReplicas": 3, "compatibleReadyReplicas": 3}], 60,
-             what="status.volumeClaims 3/3 at 3Gi")
+    wait_for(
+        lambda: capacities(kubectl, ns) == {f"data-only-{i}": "3Gi" for i in range(3)},
+        120,
+        what="every claim at 3Gi",
+    )
+    wait_for(
+        lambda: (
+            status_of(kubectl, ns, "only").get("volumeClaims")
+            == [{"volumeClaimName": "data", "compatibleReplicas": 3, "compatibleReadyReplicas": 3}]
+        ),
+        60,
+        what="status.volumeClaims 3/3 at 3Gi",
+    )
     after = pods_of(kubectl, ns, "only")
-    assert {n: p["metadata"]["uid"] for n, p in after.items()} == {n: p["metadata"]["uid"] for n, p in before.items()}
+    assert {n: p["metadata"]["uid"] for n, p in after.items()} == {
+        n: p["metadata"]["uid"] for n, p in before.items()
+    }
     writes = operator_writes(control_plane, ns, start)
     assert per_object(writes, "persistentvolumeclaims") == {f"data-only-{i}": 1 for i in range(3)}
     assert per_object(writes, "pods") == {}
@@ -169,16 +220,22 @@ def test_on_delete_leaves_existing_claims_alone(operator: OperatorProcess, kubec
     kubectl.apply(changed(obj, size="2Gi", image="nginx:1.27"), ns)
     wait_rolled_out(kubectl, ns, "keep", 3)
     # New claims would get 2Gi; the existing ones are not followed: none is compatible any more.
-    wait_for(lambda: status_of(kubectl, ns, "keep").get("volumeClaims")
-             == [{"volumeClaimName": "data", "compatibleReplicas": 0, "compatibleReadyReplicas": 0}], 60,
-             what="status.volumeClaims 0/3")
+    wait_for(
+        lambda: (
+            status_of(kubectl, ns, "keep").get("volumeClaims")
+            == [{"volumeClaimName": "data", "compatibleReplicas": 0, "compatibleReadyReplicas": 0}]
+        ),
+        60,
+        what="status.volumeClaims 0/3",
+    )
     assert requests(kubectl, ns) == {f"data-keep-{i}": "1Gi" for i in range(3)}
     assert capacities(kubectl, ns) == {f"data-keep-{i}": "1Gi" for i in range(3)}
     assert "SuccessfulResize" not in [e["reason"] for e in events(kubectl, ns, "keep")]
 
 
 def test_growing_a_template_of_a_class_that_refuses_expansion_is_rejected(
-        operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
+    operator: OperatorProcess, kubectl: Kubectl, ns: str
+) -> None:
     obj = with_claims("refuse", cls=storage.FIXED_CLASS)  # allowVolumeExpansion: false
     kubectl.apply(obj, ns)
     wait_for(lambda: status_of(kubectl, ns, "refuse").get("replicas") == 3, 60, what="3 pods")
@@ -189,11 +246,19 @@ def test_growing_a_template_of_a_class_that_refuses_expansion_is_rejected(
 
 
 def test_a_class_that_cannot_expand_stops_the_rollout_with_a_condition_and_loses_nothing(
-        operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
+    operator: OperatorProcess, kubectl: Kubectl, ns: str
+) -> None:
     # allowVolumeExpansion unset: admitted (as OpenKruise does); the apiserver refuses the resize.
     cls = f"unset-{ns}"[:60]
-    kubectl.apply({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": cls},
-                   "provisioner": storage.PROVISIONER, "volumeBindingMode": "Immediate"})
+    kubectl.apply(
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": cls},
+            "provisioner": storage.PROVISIONER,
+            "volumeBindingMode": "Immediate",
+        }
+    )
     obj = with_claims("fixed", cls=cls)
     kubectl.apply(obj, ns)
     ready_set(kubectl, ns, "fixed")
@@ -208,11 +273,16 @@ def test_a_class_that_cannot_expand_stops_the_rollout_with_a_condition_and_loses
     assert cond["status"] == "True"
     assert "resize Claim data-fixed-2 for Pod fixed-2" in cond["message"]
     assert "storageclass that provisions the pvc must support resize" in cond["message"]
-    wait_for(lambda: "FailedResize" in [e["reason"] for e in events(kubectl, ns, "fixed")], 30,
-             what="FailedResize event")
+    wait_for(
+        lambda: "FailedResize" in [e["reason"] for e in events(kubectl, ns, "fixed")],
+        30,
+        what="FailedResize event",
+    )
     # Nothing lost: every pod still runs, unchanged; every claim is still bound at its size.
     pods = pods_of(kubectl, ns, "fixed")
-    assert {n: p["metadata"]["uid"] for n, p in pods.items()} == {n: p["metadata"]["uid"] for n, p in before.items()}
+    assert {n: p["metadata"]["uid"] for n, p in pods.items()} == {
+        n: p["metadata"]["uid"] for n, p in before.items()
+    }
     assert all(p["spec"]["containers"][0]["image"] == "nginx:1.25" for p in pods.values())
     assert capacities(kubectl, ns) == {f"data-fixed-{i}": "1Gi" for i in range(3)}
     assert requests(kubectl, ns) == {f"data-fixed-{i}": "1Gi" for i in range(3)}
@@ -225,8 +295,9 @@ def test_a_class_that_cannot_expand_stops_the_rollout_with_a_condition_and_loses
     assert requests(kubectl, ns) == {f"data-fixed-{i}": "1Gi" for i in range(3)}
 
 
-def test_shrinking_a_claim_template_is_rejected_with_the_field_path(operator: OperatorProcess, kubectl: Kubectl,
-                                                                    ns: str) -> None:
+def test_shrinking_a_claim_template_is_rejected_with_the_field_path(
+    operator: OperatorProcess, kubectl: Kubectl, ns: str
+) -> None:
     obj = with_claims("shrink", size="2Gi")
     kubectl.apply(obj, ns)
     wait_for(lambda: status_of(kubectl, ns, "shrink").get("replicas") == 3, 60, what="3 pods")

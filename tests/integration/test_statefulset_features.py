@@ -22,19 +22,30 @@ def test_reserve_ordinals_skip_slots(operator: OperatorProcess, kubectl: Kubectl
     assert sorted(pods_of(kubectl, ns, "res")) == ["res-0", "res-2", "res-3"]
     obj["spec"]["reserveOrdinals"] = [0, "2-3"]
     kubectl.apply(obj, ns)
-    wait_for(lambda: sorted(pods_of(kubectl, ns, "res")) == ["res-1", "res-4", "res-5"], 60,
-             what="pods 1,4,5 after reserving 0 and 2-3")
+    wait_for(
+        lambda: sorted(pods_of(kubectl, ns, "res")) == ["res-1", "res-4", "res-5"],
+        60,
+        what="pods 1,4,5 after reserving 0 and 2-3",
+    )
 
 
-def test_pre_delete_hook_holds_a_pod_until_released(operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
+def test_pre_delete_hook_holds_a_pod_until_released(
+    operator: OperatorProcess, kubectl: Kubectl, ns: str
+) -> None:
     obj = asts("hook", 2, parallel=True)
     obj["spec"]["lifecycle"] = {"preDelete": {"labelsHandler": {"example.io/hold": "true"}}}
     obj["spec"]["template"]["metadata"]["labels"]["example.io/hold"] = "true"
     kubectl.apply(obj, ns)
     wait_rolled_out(kubectl, ns, "hook", 2)
     kubectl("scale", "asts/hook", "--replicas=1", "-n", ns)
-    wait_for(lambda: pods_of(kubectl, ns, "hook")["hook-1"]["metadata"]["labels"]["lifecycle.apps.kruise.io/state"]
-             == "PreparingDelete", 60, what="hook-1 PreparingDelete")
+    wait_for(
+        lambda: (
+            pods_of(kubectl, ns, "hook")["hook-1"]["metadata"]["labels"]["lifecycle.apps.kruise.io/state"]
+            == "PreparingDelete"
+        ),
+        60,
+        what="hook-1 PreparingDelete",
+    )
     assert "deletionTimestamp" not in pods_of(kubectl, ns, "hook")["hook-1"]["metadata"]
     kubectl("label", "pod", "hook-1", "-n", ns, "example.io/hold-")
     wait_for(lambda: "hook-1" not in pods_of(kubectl, ns, "hook"), 60, what="hook-1 deleted once released")
@@ -42,14 +53,23 @@ def test_pre_delete_hook_holds_a_pod_until_released(operator: OperatorProcess, k
 
 def test_claims_follow_the_retention_policy(operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
     obj = asts("data", 2, parallel=True)
-    obj["spec"]["volumeClaimTemplates"] = [{
-        "metadata": {"name": "www", "labels": {"tier": "storage"}},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    }]
+    obj["spec"]["volumeClaimTemplates"] = [
+        {
+            "metadata": {"name": "www", "labels": {"tier": "storage"}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        }
+    ]
     obj["spec"]["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": "Delete", "whenScaled": "Retain"}
     kubectl.apply(obj, ns)
-    claims = wait_for(lambda: {c["metadata"]["name"]: c for c in kubectl.json("get", "pvc", "-n", ns)["items"]}
-                      if len(kubectl.json("get", "pvc", "-n", ns)["items"]) == 2 else None, 60, what="2 claims")
+    claims = wait_for(
+        lambda: (
+            {c["metadata"]["name"]: c for c in kubectl.json("get", "pvc", "-n", ns)["items"]}
+            if len(kubectl.json("get", "pvc", "-n", ns)["items"]) == 2
+            else None
+        ),
+        60,
+        what="2 claims",
+    )
     assert set(claims) == {"www-data-0", "www-data-1"}
     for c in claims.values():
         assert c["metadata"]["labels"] == {"tier": "storage", "app": "data"}
@@ -58,7 +78,9 @@ def test_claims_follow_the_retention_policy(operator: OperatorProcess, kubectl: 
     vol = next(v for v in pod["spec"]["volumes"] if v["name"] == "www")
     assert vol["persistentVolumeClaim"]["claimName"] == "www-data-0"
     kubectl("delete", "asts", "data", "-n", ns)
-    wait_for(lambda: not kubectl.json("get", "pvc", "-n", ns)["items"], 60, what="claims deleted with the set")
+    wait_for(
+        lambda: not kubectl.json("get", "pvc", "-n", ns)["items"], 60, what="claims deleted with the set"
+    )
 
 
 def test_specified_delete_recreates_one_pod(operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
@@ -66,8 +88,14 @@ def test_specified_delete_recreates_one_pod(operator: OperatorProcess, kubectl: 
     wait_rolled_out(kubectl, ns, "spec-del", 3)
     before = pods_of(kubectl, ns, "spec-del")
     kubectl("label", "pod", "spec-del-0", "-n", ns, "apps.kruise.io/specified-delete=true")
-    wait_for(lambda: pods_of(kubectl, ns, "spec-del").get("spec-del-0", {}).get("metadata", {}).get("uid")
-             not in (None, before["spec-del-0"]["metadata"]["uid"]), 60, what="spec-del-0 recreated")
+    wait_for(
+        lambda: (
+            pods_of(kubectl, ns, "spec-del").get("spec-del-0", {}).get("metadata", {}).get("uid")
+            not in (None, before["spec-del-0"]["metadata"]["uid"])
+        ),
+        60,
+        what="spec-del-0 recreated",
+    )
     after = pods_of(kubectl, ns, "spec-del")
     assert after["spec-del-1"]["metadata"]["uid"] == before["spec-del-1"]["metadata"]["uid"]
 
@@ -78,16 +106,33 @@ def test_on_delete_updates_only_deleted_pods(operator: OperatorProcess, kubectl:
     kubectl.apply(obj, ns)
     wait_for(lambda: status_of(kubectl, ns, "ondel").get("readyReplicas") == 2, 60, what="2 ready")
     set_image(kubectl, ns, "ondel", "nginx:1.27")
-    wait_for(lambda: status_of(kubectl, ns, "ondel").get("updateRevision") != status_of(kubectl, ns, "ondel").get("currentRevision"),
-             30, what="a new update revision")
+    wait_for(
+        lambda: (
+            status_of(kubectl, ns, "ondel").get("updateRevision")
+            != status_of(kubectl, ns, "ondel").get("currentRevision")
+        ),
+        30,
+        what="a new update revision",
+    )
     kubectl("delete", "pod", "ondel-1", "-n", ns)
-    wait_for(lambda: pods_of(kubectl, ns, "ondel").get("ondel-1", {}).get("spec", {}).get("containers", [{}])[0].get("image")
-             == "nginx:1.27", 60, what="ondel-1 recreated at the new image")
+    wait_for(
+        lambda: (
+            pods_of(kubectl, ns, "ondel")
+            .get("ondel-1", {})
+            .get("spec", {})
+            .get("containers", [{}])[0]
+            .get("image")
+            == "nginx:1.27"
+        ),
+        60,
+        what="ondel-1 recreated at the new image",
+    )
     assert pods_of(kubectl, ns, "ondel")["ondel-0"]["spec"]["containers"][0]["image"] == "nginx:1.25"
 
 
-def test_ordered_ready_with_max_unavailable_batches(operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path,
-                                                    ns: str) -> None:
+def test_ordered_ready_with_max_unavailable_batches(
+    operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path, ns: str
+) -> None:
     """Beyond OpenKruise (KEP-961): maxUnavailable > 1 under OrderedReady; a batch starts only when
     the whole previous batch is available."""
     kubectl.apply(asts("kep", 4, parallel=False, max_unavailable=2), ns)
@@ -99,12 +144,16 @@ def test_ordered_ready_with_max_unavailable_batches(operator: OperatorProcess, k
     # Batch 2 (pods 1 and 0) starts only after batch 1 (pods 3 and 2) is Ready again.
     new_rev = status_of(kubectl, ns, "kep")["updateRevision"]
     t_batch2 = min(t for t, _, n, _, r, _ in mon.events if n in ("kep-0", "kep-1") and r == new_rev)
-    t_batch1_ready = max(min(t for t, _, n, _, r, ready in mon.events if n == p and r == new_rev and ready)
-                         for p in ("kep-2", "kep-3"))
+    t_batch1_ready = max(
+        min(t for t, _, n, _, r, ready in mon.events if n == p and r == new_rev and ready)
+        for p in ("kep-2", "kep-3")
+    )
     assert t_batch2 >= t_batch1_ready
 
 
-def test_in_place_only_rejects_a_non_image_change(operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
+def test_in_place_only_rejects_a_non_image_change(
+    operator: OperatorProcess, kubectl: Kubectl, ns: str
+) -> None:
     obj = asts("only", 1, parallel=True, policy="InPlaceOnly")
     kubectl.apply(obj, ns)
     wait_rolled_out(kubectl, ns, "only", 1)
@@ -113,16 +162,22 @@ def test_in_place_only_rejects_a_non_image_change(operator: OperatorProcess, kub
     assert res.returncode != 0 and "InPlaceOnly" in res.stderr, res.stderr
 
 
-def test_resources_only_change_is_resized_in_place(operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
+def test_resources_only_change_is_resized_in_place(
+    operator: OperatorProcess, kubectl: Kubectl, ns: str
+) -> None:
     """Beyond OpenKruise: a CPU/memory change is applied through the pod `resize` subresource."""
     obj = asts("rsz", 1, parallel=True)
     obj["spec"]["template"]["spec"]["containers"][0]["resources"] = {
-        "requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
+        "requests": {"cpu": "100m", "memory": "64Mi"},
+        "limits": {"cpu": "200m", "memory": "128Mi"},
+    }
     kubectl.apply(obj, ns)
     wait_rolled_out(kubectl, ns, "rsz", 1)
     uid = pods_of(kubectl, ns, "rsz")["rsz-0"]["metadata"]["uid"]
     obj["spec"]["template"]["spec"]["containers"][0]["resources"] = {
-        "requests": {"cpu": "150m", "memory": "64Mi"}, "limits": {"cpu": "300m", "memory": "128Mi"}}
+        "requests": {"cpu": "150m", "memory": "64Mi"},
+        "limits": {"cpu": "300m", "memory": "128Mi"},
+    }
     kubectl.apply(obj, ns)
     wait_rolled_out(kubectl, ns, "rsz", 1)
     pod = pods_of(kubectl, ns, "rsz")["rsz-0"]
@@ -131,10 +186,15 @@ def test_resources_only_change_is_resized_in_place(operator: OperatorProcess, ku
     assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
 
 
-def test_priority_weight_orders_the_rollout(operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path, ns: str) -> None:
+def test_priority_weight_orders_the_rollout(
+    operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path, ns: str
+) -> None:
     obj = asts("prio", 3, parallel=True, max_unavailable=1)
     obj["spec"]["updateStrategy"]["rollingUpdate"]["unorderedUpdate"] = {
-        "priorityStrategy": {"weightPriority": [{"weight": 50, "matchSelector": {"matchLabels": {"first": "yes"}}}]}}
+        "priorityStrategy": {
+            "weightPriority": [{"weight": 50, "matchSelector": {"matchLabels": {"first": "yes"}}}]
+        }
+    }
     kubectl.apply(obj, ns)
     wait_rolled_out(kubectl, ns, "prio", 3)
     kubectl("label", "pod", "prio-0", "-n", ns, "first=yes")
@@ -151,21 +211,31 @@ def test_priority_weight_orders_the_rollout(operator: OperatorProcess, kubectl: 
     assert order[1:] == ["prio-2", "prio-1"], order
 
 
-def test_readopts_pods_orphaned_by_a_deleted_set(operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
+def test_readopts_pods_orphaned_by_a_deleted_set(
+    operator: OperatorProcess, kubectl: Kubectl, ns: str
+) -> None:
     """Delete the set with --cascade=orphan and create it again: the same pods are adopted back."""
     obj = asts("adopt", 2, parallel=True)
     kubectl.apply(obj, ns)
     wait_rolled_out(kubectl, ns, "adopt", 2)
     uids = {n: p["metadata"]["uid"] for n, p in pods_of(kubectl, ns, "adopt").items()}
     kubectl("delete", "asts", "adopt", "-n", ns, "--cascade=orphan")
-    wait_for(lambda: all(not p["metadata"].get("ownerReferences") for p in pods_of(kubectl, ns, "adopt").values()),
-             60, what="pods orphaned")
+    wait_for(
+        lambda: all(not p["metadata"].get("ownerReferences") for p in pods_of(kubectl, ns, "adopt").values()),
+        60,
+        what="pods orphaned",
+    )
     kubectl.apply(obj, ns)
     new_uid = kubectl.json("get", "asts", "adopt", "-n", ns)["metadata"]["uid"]
 
     def adopted() -> bool:
-        return all(any(r.get("uid") == new_uid and r.get("controller") for r in p["metadata"].get("ownerReferences", []))
-                   for p in pods_of(kubectl, ns, "adopt").values())
+        return all(
+            any(
+                r.get("uid") == new_uid and r.get("controller")
+                for r in p["metadata"].get("ownerReferences", [])
+            )
+            for p in pods_of(kubectl, ns, "adopt").values()
+        )
 
     wait_for(adopted, 60, what="orphans adopted by the new set")
     assert {n: p["metadata"]["uid"] for n, p in pods_of(kubectl, ns, "adopt").items()} == uids

@@ -24,16 +24,28 @@ HOOK = "example.io/hook"
 
 
 def test_a_pod_status_patch_changes_labels_and_annotations_but_not_the_spec(
-        operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
+    operator: OperatorProcess, kubectl: Kubectl, ns: str
+) -> None:
     """What the write budget relies on (k8s podStatusStrategy.PrepareForUpdate keeps only spec,
     deletionTimestamp and ownerReferences of the old pod): labels ride on a pods/status write."""
     kubectl.apply(asts("statuspatch", 1, parallel=True), ns)
     wait_rolled_out(kubectl, ns, "statuspatch", 1)
-    body = {"metadata": {"labels": {"example.io/x": "1"}, "annotations": {"example.io/y": "2"}},
-            "spec": {"containers": [{"name": "app", "image": "nginx:9"}]},
-            "status": {"conditions": [{"type": "InPlaceUpdateReady", "status": "True"}]}}
-    kubectl("patch", "pod", "statuspatch-0", "-n", ns, "--subresource=status", "--type=strategic",
-            "-p", json.dumps(body))
+    body = {
+        "metadata": {"labels": {"example.io/x": "1"}, "annotations": {"example.io/y": "2"}},
+        "spec": {"containers": [{"name": "app", "image": "nginx:9"}]},
+        "status": {"conditions": [{"type": "InPlaceUpdateReady", "status": "True"}]},
+    }
+    kubectl(
+        "patch",
+        "pod",
+        "statuspatch-0",
+        "-n",
+        ns,
+        "--subresource=status",
+        "--type=strategic",
+        "-p",
+        json.dumps(body),
+    )
     pod = pods_of(kubectl, ns, "statuspatch")["statuspatch-0"]
     assert pod["metadata"]["labels"]["example.io/x"] == "1"
     assert pod["metadata"]["annotations"]["example.io/y"] == "2"
@@ -58,28 +70,47 @@ def _history(mon: PodMonitor, pod: str) -> list[str]:
         # patch when it ends; gate True + Normal
         (None, 2, ["Normal", "Updating", "Normal"], {"patch status": 2, "patch": 1}),
         # spec.lifecycle without an inPlaceUpdate hook: Updated for one round, then Normal (its own write)
-        ({"preDelete": {"labelsHandler": {"example.io/hold": "true"}}}, 0,
-         ["Normal", "Updating", "Updated", "Normal"], {"patch status": 2, "patch": 2}),
+        (
+            {"preDelete": {"labelsHandler": {"example.io/hold": "true"}}},
+            0,
+            ["Normal", "Updating", "Updated", "Normal"],
+            {"patch status": 2, "patch": 2},
+        ),
     ],
     ids=["plain", "grace", "lifecycle"],
 )
 def test_in_place_update_moves_the_state_through_updating(
-        operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path, control_plane: ControlPlane, ns: str,
-        lifecycle: dict[str, Any] | None, grace: int, states: list[str], writes: dict[str, int]) -> None:
+    operator: OperatorProcess,
+    kubectl: Kubectl,
+    kubeconfig: Path,
+    control_plane: ControlPlane,
+    ns: str,
+    lifecycle: dict[str, Any] | None,
+    grace: int,
+    states: list[str],
+    writes: dict[str, int],
+) -> None:
     name, n = "states", 3
     obj = asts(name, n, parallel=True)
     if lifecycle is not None:
         obj["spec"]["lifecycle"] = lifecycle
     if grace:
-        obj["spec"]["updateStrategy"]["rollingUpdate"]["inPlaceUpdateStrategy"] = {"gracePeriodSeconds": grace}
+        obj["spec"]["updateStrategy"]["rollingUpdate"]["inPlaceUpdateStrategy"] = {
+            "gracePeriodSeconds": grace
+        }
     kubectl.apply(obj, ns)
     wait_rolled_out(kubectl, ns, name, n)
     mark = control_plane.audit_log.stat().st_size
     with PodMonitor(kubeconfig, ns, f"app={name}", desired=n) as mon:
         set_image(kubectl, ns, name, "nginx:1.27")
         new_rev = wait_rolled_out(kubectl, ns, name, n)["updateRevision"]
-        wait_for(lambda: all(p["metadata"]["labels"].get(STATE) == "Normal"
-                             for p in pods_of(kubectl, ns, name).values()), 60, what="every pod Normal")
+        wait_for(
+            lambda: all(
+                p["metadata"]["labels"].get(STATE) == "Normal" for p in pods_of(kubectl, ns, name).values()
+            ),
+            60,
+            what="every pod Normal",
+        )
     assert not mon.errors
     for pod in (f"{name}-{i}" for i in range(n)):
         assert _history(mon, pod) == states, (pod, mon.states[pod])
@@ -99,8 +130,9 @@ def _state(kubectl: Kubectl, ns: str, set_name: str, pod: str) -> str:
 
 
 @pytest.mark.parametrize("parallel", [True, False], ids=["Parallel", "OrderedReady"])
-def test_relabelling_the_hook_releases_a_preparing_update_pod(operator: OperatorProcess, kubectl: Kubectl, ns: str,
-                                                              parallel: bool) -> None:
+def test_relabelling_the_hook_releases_a_preparing_update_pod(
+    operator: OperatorProcess, kubectl: Kubectl, ns: str, parallel: bool
+) -> None:
     """The pods carry the hook label from the template; the user releases one by setting the label
     to another value (not removing it), and the update goes on."""
     obj = asts("relabel", 2, parallel=parallel)
@@ -110,17 +142,32 @@ def test_relabelling_the_hook_releases_a_preparing_update_pod(operator: Operator
     wait_rolled_out(kubectl, ns, "relabel", 2)
     set_image(kubectl, ns, "relabel", "nginx:1.27")
     first = "relabel-1"  # the rollout goes from the highest ordinal down
-    wait_for(lambda: _state(kubectl, ns, "relabel", first) == "PreparingUpdate", 60, what=f"{first} PreparingUpdate")
+    wait_for(
+        lambda: _state(kubectl, ns, "relabel", first) == "PreparingUpdate",
+        60,
+        what=f"{first} PreparingUpdate",
+    )
     assert pods_of(kubectl, ns, "relabel")[first]["spec"]["containers"][0]["image"] == "nginx:1.25"
     kubectl("label", "pod", first, "-n", ns, f"{HOOK}=false", "--overwrite")
-    wait_for(lambda: pods_of(kubectl, ns, "relabel")[first]["spec"]["containers"][0]["image"] == "nginx:1.27",
-             30, what=f"{first} updated in place once its hook label says false")
+    wait_for(
+        lambda: pods_of(kubectl, ns, "relabel")[first]["spec"]["containers"][0]["image"] == "nginx:1.27",
+        30,
+        what=f"{first} updated in place once its hook label says false",
+    )
     # Not all-hooked after the update: it waits in Updated until the hook label is back.
     wait_for(lambda: _state(kubectl, ns, "relabel", first) == "Updated", 60, what=f"{first} Updated")
     kubectl("label", "pod", first, "-n", ns, f"{HOOK}=true", "--overwrite")
-    wait_for(lambda: _state(kubectl, ns, "relabel", first) == "Normal", 60, what=f"{first} Normal once hooked again")
+    wait_for(
+        lambda: _state(kubectl, ns, "relabel", first) == "Normal",
+        60,
+        what=f"{first} Normal once hooked again",
+    )
     # The next pod is held in turn, and released the same way.
-    wait_for(lambda: _state(kubectl, ns, "relabel", "relabel-0") == "PreparingUpdate", 60, what="relabel-0 PreparingUpdate")
+    wait_for(
+        lambda: _state(kubectl, ns, "relabel", "relabel-0") == "PreparingUpdate",
+        60,
+        what="relabel-0 PreparingUpdate",
+    )
     kubectl("label", "pod", "relabel-0", "-n", ns, f"{HOOK}=false", "--overwrite")
     wait_for(lambda: _state(kubectl, ns, "relabel", "relabel-0") == "Updated", 60, what="relabel-0 Updated")
     kubectl("label", "pod", "relabel-0", "-n", ns, f"{HOOK}=true", "--overwrite")

@@ -19,15 +19,25 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.mark.parametrize("example", ["asts-inplace.yaml", "asts-canary.yaml", "asts-parallel.yaml"])
-def test_examples_roll_out_as_the_readme_says(operator: OperatorProcess, kubectl: Kubectl, ns: str, example: str) -> None:
+def test_examples_roll_out_as_the_readme_says(
+    operator: OperatorProcess, kubectl: Kubectl, ns: str, example: str
+) -> None:
     doc = yaml.safe_load((EXAMPLES / example).read_text())
     name, n = doc["metadata"]["name"], doc["spec"]["replicas"]
     kubectl("apply", "-n", ns, "-f", str(EXAMPLES / example))
     wait_rolled_out(kubectl, ns, name, n)
     before = pods_of(kubectl, ns, name)
     # kubectl set image does not know custom resources: the README uses this JSON patch.
-    kubectl("patch", "asts", name, "-n", ns, "--type=json",
-            "-p", '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"nginx:1.27"}]')
+    kubectl(
+        "patch",
+        "asts",
+        name,
+        "-n",
+        ns,
+        "--type=json",
+        "-p",
+        '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"nginx:1.27"}]',
+    )
     partition = doc["spec"]["updateStrategy"]["rollingUpdate"].get("partition", 0)
     want_updated = n - partition
 
@@ -36,8 +46,11 @@ def test_examples_roll_out_as_the_readme_says(operator: OperatorProcess, kubectl
         # rollout's (all pods "updated" to the old revision).
         obj = kubectl.json("get", "asts", name, "-n", ns)
         st = obj.get("status") or {}
-        return (st.get("observedGeneration") == obj["metadata"]["generation"]
-                and st.get("updatedReplicas") == want_updated and st.get("readyReplicas") == n)
+        return (
+            st.get("observedGeneration") == obj["metadata"]["generation"]
+            and st.get("updatedReplicas") == want_updated
+            and st.get("readyReplicas") == n
+        )
 
     wait_for(done, 120, what=f"{example}: {want_updated} pods updated")
     after = pods_of(kubectl, ns, name)
@@ -64,54 +77,116 @@ def _set(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 # One object per rule of spec §6.1 (create), with the field path and OpenKruise's words.
 RULES = [
-    (_set(_base(), "spec.podManagementPolicy", "Sometimes"), "spec.podManagementPolicy", "must be 'OrderedReady' or 'Parallel'"),
+    (
+        _set(_base(), "spec.podManagementPolicy", "Sometimes"),
+        "spec.podManagementPolicy",
+        "must be 'OrderedReady' or 'Parallel'",
+    ),
     (_set(_base(), "spec.reserveOrdinals", ["5-2"]), "spec.reserveOrdinals", ""),
-    (_set(_base(), "spec.updateStrategy", {"type": "OnDelete", "rollingUpdate": {"partition": 1}}),
-     "spec.updateStrategy.rollingUpdate", "only allowed for updateStrategy 'RollingUpdate'"),
-    (_set(_base(), "spec.updateStrategy.rollingUpdate.partition", -1), "spec.updateStrategy.rollingUpdate.partition", ""),
-    (_set(_base(), "spec.updateStrategy.rollingUpdate.minReadySeconds", 301),
-     "spec.updateStrategy.rollingUpdate.minReadySeconds", "must be no more than 300 seconds"),
-    (_set(_base(), "spec.updateStrategy.rollingUpdate.maxUnavailable", "0%"),
-     "spec.updateStrategy.rollingUpdate.maxUnavailable", "should not be less than 1"),
-    (_set(_base(), "spec.updateStrategy.rollingUpdate.podUpdatePolicy", "Sometimes"),
-     "spec.updateStrategy.rollingUpdate.podUpdatePolicy", ""),
-    (_set(_set(_base(), "spec.podManagementPolicy", "OrderedReady"), "spec.updateStrategy.rollingUpdate.unorderedUpdate",
-          {"priorityStrategy": {"weightPriority": [{"weight": 10, "matchSelector": {"matchLabels": {"a": "b"}}}]}}),
-     "spec.updateStrategy.rollingUpdate.unorderedUpdate", "Parallel"),
-    (_set(_base(), "spec.updateStrategy.rollingUpdate.unorderedUpdate",
-          {"priorityStrategy": {"weightPriority": [{"weight": 101, "matchSelector": {"matchLabels": {"a": "b"}}}]}}),
-     "weight", "weight must be valid number in the range 1-100"),
-    (_set(_base(), "spec.persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Keep"}),
-     "spec.persistentVolumeClaimRetentionPolicy.whenDeleted", ""),
+    (
+        _set(_base(), "spec.updateStrategy", {"type": "OnDelete", "rollingUpdate": {"partition": 1}}),
+        "spec.updateStrategy.rollingUpdate",
+        "only allowed for updateStrategy 'RollingUpdate'",
+    ),
+    (
+        _set(_base(), "spec.updateStrategy.rollingUpdate.partition", -1),
+        "spec.updateStrategy.rollingUpdate.partition",
+        "",
+    ),
+    (
+        _set(_base(), "spec.updateStrategy.rollingUpdate.minReadySeconds", 301),
+        "spec.updateStrategy.rollingUpdate.minReadySeconds",
+        "must be no more than 300 seconds",
+    ),
+    (
+        _set(_base(), "spec.updateStrategy.rollingUpdate.maxUnavailable", "0%"),
+        "spec.updateStrategy.rollingUpdate.maxUnavailable",
+        "should not be less than 1",
+    ),
+    (
+        _set(_base(), "spec.updateStrategy.rollingUpdate.podUpdatePolicy", "Sometimes"),
+        "spec.updateStrategy.rollingUpdate.podUpdatePolicy",
+        "",
+    ),
+    (
+        _set(
+            _set(_base(), "spec.podManagementPolicy", "OrderedReady"),
+            "spec.updateStrategy.rollingUpdate.unorderedUpdate",
+            {
+                "priorityStrategy": {
+                    "weightPriority": [{"weight": 10, "matchSelector": {"matchLabels": {"a": "b"}}}]
+                }
+            },
+        ),
+        "spec.updateStrategy.rollingUpdate.unorderedUpdate",
+        "Parallel",
+    ),
+    (
+        _set(
+            _base(),
+            "spec.updateStrategy.rollingUpdate.unorderedUpdate",
+            {
+                "priorityStrategy": {
+                    "weightPriority": [{"weight": 101, "matchSelector": {"matchLabels": {"a": "b"}}}]
+                }
+            },
+        ),
+        "weight",
+        "weight must be valid number in the range 1-100",
+    ),
+    (
+        _set(_base(), "spec.persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Keep"}),
+        "spec.persistentVolumeClaimRetentionPolicy.whenDeleted",
+        "",
+    ),
     (_set(_base(), "spec.replicas", -1), "spec.replicas", ""),
-    (_set(_base(), "spec.selector", {"matchLabels": {"app": "other"}}), "spec.template.metadata.labels",
-     "`selector` does not match template `labels`"),
+    (
+        _set(_base(), "spec.selector", {"matchLabels": {"app": "other"}}),
+        "spec.template.metadata.labels",
+        "`selector` does not match template `labels`",
+    ),
     (_set(_base(), "spec.template.spec.restartPolicy", "Never"), "spec.template.spec.restartPolicy", ""),
-    (_set(_base(), "spec.template.spec.activeDeadlineSeconds", 10), "spec.template.spec.activeDeadlineSeconds", ""),
-    (_set(_base(), "spec.template.spec.readinessGates", []), "spec.template.spec.readinessGates",
-     "must contains InPlaceUpdateReady when podUpdatePolicy is InPlaceIfPossible"),
+    (
+        _set(_base(), "spec.template.spec.activeDeadlineSeconds", 10),
+        "spec.template.spec.activeDeadlineSeconds",
+        "",
+    ),
+    (
+        _set(_base(), "spec.template.spec.readinessGates", []),
+        "spec.template.spec.readinessGates",
+        "must contains InPlaceUpdateReady when podUpdatePolicy is InPlaceIfPossible",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("obj", "field", "words"), RULES, ids=[r[1] + ("-" + r[2][:20] if r[2] else "") for r in RULES])
-def test_each_rule_is_enforced_at_admission(operator: OperatorProcess, kubectl: Kubectl, ns: str,
-                                            obj: dict[str, Any], field: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("obj", "field", "words"), RULES, ids=[r[1] + ("-" + r[2][:20] if r[2] else "") for r in RULES]
+)
+def test_each_rule_is_enforced_at_admission(
+    operator: OperatorProcess, kubectl: Kubectl, ns: str, obj: dict[str, Any], field: str, words: str
+) -> None:
     res = kubectl.apply(obj, ns, check=False)
     assert res.returncode != 0, f"admitted: {field}"
     assert field in res.stderr and words in res.stderr, res.stderr
     assert "validate-statefulset" in res.stderr or "is invalid" in res.stderr
 
 
-def test_immutable_fields_are_rejected_on_update(operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
+def test_immutable_fields_are_rejected_on_update(
+    operator: OperatorProcess, kubectl: Kubectl, ns: str
+) -> None:
     obj = _base()
     kubectl.apply(obj, ns)
-    for path, value in (("spec.serviceName", "other"), ("spec.selector", {"matchLabels": {"app": "rules", "x": "y"}})):
+    for path, value in (
+        ("spec.serviceName", "other"),
+        ("spec.selector", {"matchLabels": {"app": "rules", "x": "y"}}),
+    ):
         res = kubectl.apply(_set(obj, path, value), ns, check=False)
         assert res.returncode != 0 and "forbidden" in res.stderr, res.stderr
 
 
-def test_plan_cli_shows_the_next_rollout(operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path, ns: str,
-                                         tmp_path: Path) -> None:
+def test_plan_cli_shows_the_next_rollout(
+    operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path, ns: str, tmp_path: Path
+) -> None:
     obj = asts("planned", 4, parallel=True, max_unavailable=2, partition=1)
     kubectl.apply(obj, ns)
     wait_rolled_out(kubectl, ns, "planned", 4)
@@ -121,18 +196,34 @@ def test_plan_cli_shows_the_next_rollout(operator: OperatorProcess, kubectl: Kub
     f = tmp_path / "planned.yaml"
     f.write_text(yaml.safe_dump(new))
     before = kubectl.json("get", "asts", "planned", "-n", ns)["metadata"]["resourceVersion"]
-    out = subprocess.run([sys.executable, "-m", "kruise_py", "plan", "-f", str(f), "--kubeconfig", str(kubeconfig)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "kruise_py", "plan", "-f", str(f), "--kubeconfig", str(kubeconfig)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("planned-")}
     assert "in place" in rows["planned-3"] and " 1 " in rows["planned-3"]
     assert "in place" in rows["planned-2"] and " 1 " in rows["planned-2"]
     assert "in place" in rows["planned-1"] and " 2 " in rows["planned-1"]
     assert "untouched" in rows["planned-0"] and "partition" in rows["planned-0"]
-    assert kubectl.json("get", "asts", "planned", "-n", ns)["metadata"]["resourceVersion"] == before, "plan wrote"
+    assert kubectl.json("get", "asts", "planned", "-n", ns)["metadata"]["resourceVersion"] == before, (
+        "plan wrote"
+    )
 
 
-def test_failed_creates_show_as_a_condition_and_clear(operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
-    kubectl.apply({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"}, "spec": {"hard": {"pods": "1"}}}, ns)
+def test_failed_creates_show_as_a_condition_and_clear(
+    operator: OperatorProcess, kubectl: Kubectl, ns: str
+) -> None:
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "q"},
+            "spec": {"hard": {"pods": "1"}},
+        },
+        ns,
+    )
     kubectl.apply(asts("quota", 2, parallel=True), ns)
 
     def failed_condition() -> dict[str, Any] | None:
@@ -147,23 +238,42 @@ def test_failed_creates_show_as_a_condition_and_clear(operator: OperatorProcess,
     wait_for(lambda: failed_condition() is None, 60, what="condition cleared")
 
 
-def test_in_place_update_hook_holds_the_pod_until_released(operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:
+def test_in_place_update_hook_holds_the_pod_until_released(
+    operator: OperatorProcess, kubectl: Kubectl, ns: str
+) -> None:
     obj = asts("iphook", 1, parallel=True)
     obj["spec"]["lifecycle"] = {"inPlaceUpdate": {"labelsHandler": {"example.io/drain": "wait"}}}
     kubectl.apply(obj, ns)
     wait_rolled_out(kubectl, ns, "iphook", 1)
     kubectl("label", "pod", "iphook-0", "-n", ns, "example.io/drain=wait")
     set_image(kubectl, ns, "iphook", "nginx:1.27")
-    wait_for(lambda: pods_of(kubectl, ns, "iphook")["iphook-0"]["metadata"]["labels"]["lifecycle.apps.kruise.io/state"]
-             == "PreparingUpdate", 60, what="PreparingUpdate")
+    wait_for(
+        lambda: (
+            pods_of(kubectl, ns, "iphook")["iphook-0"]["metadata"]["labels"]["lifecycle.apps.kruise.io/state"]
+            == "PreparingUpdate"
+        ),
+        60,
+        what="PreparingUpdate",
+    )
     assert pods_of(kubectl, ns, "iphook")["iphook-0"]["spec"]["containers"][0]["image"] == "nginx:1.25"
     kubectl("label", "pod", "iphook-0", "-n", ns, "example.io/drain-")
-    wait_for(lambda: pods_of(kubectl, ns, "iphook")["iphook-0"]["status"]["containerStatuses"][0]["image"] == "nginx:1.27",
-             60, what="updated after the hook was released")
+    wait_for(
+        lambda: (
+            pods_of(kubectl, ns, "iphook")["iphook-0"]["status"]["containerStatuses"][0]["image"]
+            == "nginx:1.27"
+        ),
+        60,
+        what="updated after the hook was released",
+    )
     labels = pods_of(kubectl, ns, "iphook")["iphook-0"]["metadata"]["labels"]
-    wait_for(lambda: pods_of(kubectl, ns, "iphook")["iphook-0"]["metadata"]["labels"]["lifecycle.apps.kruise.io/state"]
-             in ("Updated", "Normal"), 60, what=f"state after update (was {labels})")
-
+    wait_for(
+        lambda: (
+            pods_of(kubectl, ns, "iphook")["iphook-0"]["metadata"]["labels"]["lifecycle.apps.kruise.io/state"]
+            in ("Updated", "Normal")
+        ),
+        60,
+        what=f"state after update (was {labels})",
+    )
 
 
 def test_grace_period_defers_the_image_patch(operator: OperatorProcess, kubectl: Kubectl, ns: str) -> None:

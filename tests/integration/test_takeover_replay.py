@@ -31,11 +31,25 @@ from .conftest import NODES, Kubectl, _spawn, _stop, wait_for
 
 
 @pytest.fixture(scope="module")
-def plane(tmp_path_factory: pytest.TempPathFactory, bins: binaries.Binaries) -> Iterator[tuple[ControlPlane, Kubectl]]:
+def plane(
+    tmp_path_factory: pytest.TempPathFactory, bins: binaries.Binaries
+) -> Iterator[tuple[ControlPlane, Kubectl]]:
     cp = ControlPlane(workdir=tmp_path_factory.mktemp("replay-controlplane"), bins=bins)
     cp.start()
-    sim = _spawn("simulator", [sys.executable, "-m", "kruise_py.sandbox.simulator", "--kubeconfig",
-                               str(cp.kubeconfig), "--nodes", str(NODES)], cp.logs, cp.kubeconfig)
+    sim = _spawn(
+        "simulator",
+        [
+            sys.executable,
+            "-m",
+            "kruise_py.sandbox.simulator",
+            "--kubeconfig",
+            str(cp.kubeconfig),
+            "--nodes",
+            str(NODES),
+        ],
+        cp.logs,
+        cp.kubeconfig,
+    )
     try:
         wait_nodes_ready(cp.kubeconfig, NODES)
         yield cp, Kubectl(bins.kubectl, cp.kubeconfig)
@@ -50,8 +64,9 @@ def _running(kubectl: Kubectl, expected: dict[str, str]) -> bool:
     return phases == expected
 
 
-def test_install_over_openkruise_shaped_crds(plane: tuple[ControlPlane, Kubectl], bins: binaries.Binaries,
-                                            tmp_path: Path) -> None:
+def test_install_over_openkruise_shaped_crds(
+    plane: tuple[ControlPlane, Kubectl], bins: binaries.Binaries, tmp_path: Path
+) -> None:
     """apply/helm install/helm upgrade/create over CRDs shaped like OpenKruise 1.9's (the real ones:
     tests/compat), with objects of all three kinds stored in both versions: nothing lost."""
     cp, kubectl = plane
@@ -62,7 +77,8 @@ def test_install_over_openkruise_shaped_crds(plane: tuple[ControlPlane, Kubectl]
 
 
 def test_kruise_py_takes_over_recorded_openkruise_state_without_pod_writes(
-        plane: tuple[ControlPlane, Kubectl], tmp_path: Path) -> None:
+    plane: tuple[ControlPlane, Kubectl], tmp_path: Path
+) -> None:
     cp, kubectl = plane
     apply_crds(cp.kubeconfig)
     docs = sc.load()
@@ -75,19 +91,58 @@ def test_kruise_py_takes_over_recorded_openkruise_state_without_pod_writes(
     time.sleep(3)
     pods0, revs0, status0 = sc.pod_state(kubectl), sc.revisions(kubectl), sc.statuses(kubectl)
 
-    res = subprocess.run([sys.executable, "-m", "kruise_py", "migrate", "check", "--kubeconfig", str(cp.kubeconfig),
-                          "-n", sc.NS, "-o", "json"], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kruise_py",
+            "migrate",
+            "check",
+            "--kubeconfig",
+            str(cp.kubeconfig),
+            "-n",
+            sc.NS,
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+    )
     report = json.loads(res.stdout)
     assert res.returncode == 0, json.dumps(report, indent=1)
     assert {o["verdict"] for o in report["objects"]} <= {"nothing", "adopt"}
 
     t0 = cp.audit_log.stat().st_size
     port = free_port()
-    proc = _spawn("operator", [sys.executable, "-m", "kruise_py", "run", "--kubeconfig", str(cp.kubeconfig),
-                               "--metrics-host", "127.0.0.1", "--metrics-port", str(port), "--webhook-mode", "local",
-                               "--webhook-port", str(free_port()), "--cert-dir", str(tmp_path / "certs"),
-                               "--sidecarset-revision-namespace", sc.REVISION_NS,
-                               "--operator-namespace", "kruise-py-system"], cp.logs, cp.kubeconfig)
+    proc = _spawn(
+        "operator",
+        [
+            sys.executable,
+            "-m",
+            "kruise_py",
+            "run",
+            "--kubeconfig",
+            str(cp.kubeconfig),
+            "--metrics-host",
+            "127.0.0.1",
+            "--metrics-port",
+            str(port),
+            "--webhook-mode",
+            "local",
+            "--webhook-port",
+            str(free_port()),
+            "--cert-dir",
+            str(tmp_path / "certs"),
+            "--sidecarset-revision-namespace",
+            sc.REVISION_NS,
+            "--operator-namespace",
+            "kruise-py-system",
+        ],
+        cp.logs,
+        cp.kubeconfig,
+    )
     try:
         wait_http_ok(f"http://127.0.0.1:{port}/readyz", 90, cp.logs / "operator.log")
         import urllib.request
@@ -103,8 +158,9 @@ def test_kruise_py_takes_over_recorded_openkruise_state_without_pod_writes(
         assert sc.creates(writes, "controllerrevisions") == []
         assert sc.creates(writes, "pods") == []
         pods1, revs1, status1 = sc.pod_state(kubectl), sc.revisions(kubectl), sc.statuses(kubectl)
-        assert {n: (p["uid"], p["images"], p["revision"], p["sidecarset-hash"]) for n, p in pods1.items()} == \
-               {n: (p["uid"], p["images"], p["revision"], p["sidecarset-hash"]) for n, p in pods0.items()}
+        assert {
+            n: (p["uid"], p["images"], p["revision"], p["sidecarset-hash"]) for n, p in pods1.items()
+        } == {n: (p["uid"], p["images"], p["revision"], p["sidecarset-hash"]) for n, p in pods0.items()}
         assert {k: v["data"] for k, v in revs1.items()} == {k: v["data"] for k, v in revs0.items()}
         # Every revision name kept, every injected pod counted as updated, the completed job left alone.
         assert sc.diff(status0, status1) == []

@@ -46,7 +46,7 @@ SLEEP = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!;
 
 @dataclass
 class Target:
-    kind: str                 # "real" | "sim"
+    kind: str  # "real" | "sim"
     node: str
 
     def place(self, pod_spec: dict[str, Any]) -> dict[str, Any]:
@@ -78,15 +78,20 @@ def shapes() -> Shapes:
 
 
 @pytest.fixture(scope="session")
-def real_node(control_plane: ControlPlane, kubectl: Kubectl,
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealNode | str]:
+def real_node(
+    control_plane: ControlPlane, kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RealNode | str]:
     """The started real node, or the reason it could not start (a string)."""
     mode = os.environ.get("KRUISE_PY_REAL_NODE", "1")
     if mode == "0":
         yield "KRUISE_PY_REAL_NODE=0"
         return
-    rn = RealNode(tmp_path_factory.mktemp("realnode"), control_plane.workdir / "pki", control_plane.server,
-                  control_plane.kubeconfig)
+    rn = RealNode(
+        tmp_path_factory.mktemp("realnode"),
+        control_plane.workdir / "pki",
+        control_plane.server,
+        control_plane.kubeconfig,
+    )
     try:
         rn.start(build=False)
     except RealNodeUnavailable as e:
@@ -97,14 +102,24 @@ def real_node(control_plane: ControlPlane, kubectl: Kubectl,
         return
     yield rn
     # Pods first, through the kubelet (as a user's delete goes), then the node's processes.
-    kubectl.run("delete", "pods", "-A", "--field-selector", f"spec.nodeName={rn.name}", "--wait=true",
-                "--timeout=60s", check=False)
+    kubectl.run(
+        "delete",
+        "pods",
+        "-A",
+        "--field-selector",
+        f"spec.nodeName={rn.name}",
+        "--wait=true",
+        "--timeout=60s",
+        check=False,
+    )
     rn.stop()
     kubectl.run("delete", "node", rn.name, check=False)
 
 
 def _sim_node(kubectl: Kubectl) -> str:
-    names = kubectl("get", "nodes", "-l", "kruise-py.io/simulated=true", "-o", "jsonpath={.items[*].metadata.name}")
+    names = kubectl(
+        "get", "nodes", "-l", "kruise-py.io/simulated=true", "-o", "jsonpath={.items[*].metadata.name}"
+    )
     return sorted(names.split())[0]
 
 

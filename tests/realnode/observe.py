@@ -16,7 +16,7 @@ def _kind(state: dict[str, Any] | None) -> dict[str, Any]:
     """{"running": {}} / {"waiting": {"reason"}} / {"terminated": {"reason", "exitCode", "keys"}}."""
     if not state:
         return {}
-    (kind, body), = state.items()
+    ((kind, body),) = state.items()
     out: dict[str, Any] = {"kind": kind}
     if kind in ("waiting", "terminated"):
         out["reason"] = body.get("reason")
@@ -28,15 +28,21 @@ def _kind(state: dict[str, Any] | None) -> dict[str, Any]:
 
 def container_shape(cs: dict[str, Any]) -> dict[str, Any]:
     return {
-        "name": cs["name"], "keys": sorted(cs), "ready": cs.get("ready"), "started": cs.get("started"),
-        "restartCount": cs.get("restartCount"), "image": cs.get("image"),
+        "name": cs["name"],
+        "keys": sorted(cs),
+        "ready": cs.get("ready"),
+        "started": cs.get("started"),
+        "restartCount": cs.get("restartCount"),
+        "image": cs.get("image"),
         # The real node's images are imported, not pulled: containerd reports their image id
         # (sha256:…) where a pulled image has a repo digest (<repo>@sha256:…, what the simulator
         # models); both are a digest.
         "imageID": re.sub(r"[0-9a-f]{64}", "<digest>", (cs.get("imageID") or "").rsplit("@", 1)[-1]),
         "containerID": re.sub(r"//.*", "//<id>", cs.get("containerID") or ""),
-        "state": _kind(cs.get("state")), "lastState": _kind(cs.get("lastState")),
-        "resources": cs.get("resources"), "allocatedResources": cs.get("allocatedResources"),
+        "state": _kind(cs.get("state")),
+        "lastState": _kind(cs.get("lastState")),
+        "resources": cs.get("resources"),
+        "allocatedResources": cs.get("allocatedResources"),
         "volumeMounts": [m["mountPath"] for m in cs.get("volumeMounts") or []],
     }
 
@@ -44,18 +50,32 @@ def container_shape(cs: dict[str, Any]) -> dict[str, Any]:
 def status_shape(pod: dict[str, Any]) -> dict[str, Any]:
     st = pod.get("status") or {}
     gen = pod["metadata"].get("generation")
-    conds = [{"type": c["type"], "status": c["status"], "reason": c.get("reason"), "message": c.get("message"),
-              "keys": sorted(c), "observedGeneration": "current" if c.get("observedGeneration") == gen
-              else c.get("observedGeneration")}
-             for c in st.get("conditions") or []]
+    conds = [
+        {
+            "type": c["type"],
+            "status": c["status"],
+            "reason": c.get("reason"),
+            "message": c.get("message"),
+            "keys": sorted(c),
+            "observedGeneration": "current"
+            if c.get("observedGeneration") == gen
+            else c.get("observedGeneration"),
+        }
+        for c in st.get("conditions") or []
+    ]
     return {
-        "keys": sorted(st), "phase": st.get("phase"), "qosClass": st.get("qosClass"),
-        "observedGeneration": "current" if st.get("observedGeneration") == gen else st.get("observedGeneration"),
+        "keys": sorted(st),
+        "phase": st.get("phase"),
+        "qosClass": st.get("qosClass"),
+        "observedGeneration": "current"
+        if st.get("observedGeneration") == gen
+        else st.get("observedGeneration"),
         "conditions": sorted(conds, key=lambda c: c["type"]),
         "containerStatuses": [container_shape(c) for c in st.get("containerStatuses") or []],
         "initContainerStatuses": [container_shape(c) for c in st.get("initContainerStatuses") or []],
         "resources": _pod_resources(st.get("resources")),
-        "podIPs": len(st.get("podIPs") or []), "hostIPs": len(st.get("hostIPs") or []),
+        "podIPs": len(st.get("podIPs") or []),
+        "hostIPs": len(st.get("hostIPs") or []),
     }
 
 
@@ -63,7 +83,7 @@ def status_shape(pod: dict[str, Any]) -> dict[str, Any]:
 # node reports it as the pod's memory limit when a container declares none; the simulator models
 # cgroup v2, which keeps the declared aggregate.
 CGROUP_V1_UNLIMITED = "9007199254740988Ki"
-UNLIMITED_V1 = "<cgroup v1: unlimited>"   # matches whatever the simulator says (test_zz_differences)
+UNLIMITED_V1 = "<cgroup v1: unlimited>"  # matches whatever the simulator says (test_zz_differences)
 
 
 def _pod_resources(r: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -79,9 +99,13 @@ def view(pod: dict[str, Any]) -> tuple[Any, ...]:
     """What a user watching ``kubectl get pod -w`` plus the Ready condition sees."""
     st = pod.get("status") or {}
     ready = next((c for c in st.get("conditions") or [] if c["type"] == "Ready"), {})
-    gate = next((c.get("status") for c in st.get("conditions") or [] if c["type"] == "InPlaceUpdateReady"), None)
-    cs = tuple((c["name"], next(iter(c.get("state") or {"": 0})), c.get("ready"), c.get("restartCount"))
-               for c in [*(st.get("initContainerStatuses") or []), *(st.get("containerStatuses") or [])])
+    gate = next(
+        (c.get("status") for c in st.get("conditions") or [] if c["type"] == "InPlaceUpdateReady"), None
+    )
+    cs = tuple(
+        (c["name"], next(iter(c.get("state") or {"": 0})), c.get("ready"), c.get("restartCount"))
+        for c in [*(st.get("initContainerStatuses") or []), *(st.get("containerStatuses") or [])]
+    )
     return (st.get("phase"), ready.get("status"), ready.get("reason"), gate, cs)
 
 

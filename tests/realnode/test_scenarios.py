@@ -22,27 +22,46 @@ ANN_RUN = "sim.kruise-py.io/run-seconds"
 
 
 def app(image: str = APP_V1, cpu: str = "20m", cpu_limit: str = "200m") -> dict[str, Any]:
-    return {"name": "app", "image": image, "imagePullPolicy": "IfNotPresent",
-            "readinessProbe": {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1},
-            "resources": {"requests": {"cpu": cpu, "memory": "16Mi"}, "limits": {"cpu": cpu_limit, "memory": "64Mi"}}}
+    return {
+        "name": "app",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "readinessProbe": {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1},
+        "resources": {
+            "requests": {"cpu": cpu, "memory": "16Mi"},
+            "limits": {"cpu": cpu_limit, "memory": "64Mi"},
+        },
+    }
 
 
 def side(name: str = "side", image: str = APP_V1) -> dict[str, Any]:
     return {"name": name, "image": image, "imagePullPolicy": "IfNotPresent", "command": SLEEP}
 
 
-def asts(target: Target, name: str, replicas: int, containers: list[dict[str, Any]], *,
-         max_unavailable: int = 1) -> dict[str, Any]:
-    spec = target.place({"readinessGates": [{"conditionType": "InPlaceUpdateReady"}],
-                         "terminationGracePeriodSeconds": 10, "containers": containers})
+def asts(
+    target: Target, name: str, replicas: int, containers: list[dict[str, Any]], *, max_unavailable: int = 1
+) -> dict[str, Any]:
+    spec = target.place(
+        {
+            "readinessGates": [{"conditionType": "InPlaceUpdateReady"}],
+            "terminationGracePeriodSeconds": 10,
+            "containers": containers,
+        }
+    )
     return {
-        "apiVersion": "apps.kruise.io/v1beta1", "kind": "StatefulSet", "metadata": {"name": name},
+        "apiVersion": "apps.kruise.io/v1beta1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name},
         "spec": {
-            "replicas": replicas, "serviceName": name, "podManagementPolicy": "Parallel",
+            "replicas": replicas,
+            "serviceName": name,
+            "podManagementPolicy": "Parallel",
             "selector": {"matchLabels": {"app": name}},
             "template": {"metadata": {"labels": {"app": name}}, "spec": spec},
-            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {
-                "podUpdatePolicy": "InPlaceIfPossible", "maxUnavailable": max_unavailable}},
+            "updateStrategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"podUpdatePolicy": "InPlaceIfPossible", "maxUnavailable": max_unavailable},
+            },
         },
     }
 
@@ -53,8 +72,11 @@ def pods_of(kubectl: Kubectl, ns: str, selector: str) -> dict[str, dict[str, Any
 
 def cstatus(pod: dict[str, Any], name: str) -> dict[str, Any]:
     st = pod.get("status") or {}
-    return next(c for c in [*(st.get("containerStatuses") or []), *(st.get("initContainerStatuses") or [])]
-                if c["name"] == name)
+    return next(
+        c
+        for c in [*(st.get("containerStatuses") or []), *(st.get("initContainerStatuses") or [])]
+        if c["name"] == name
+    )
 
 
 def cond(pod: dict[str, Any], typ: str) -> dict[str, Any]:
@@ -73,9 +95,13 @@ def rolled_out(kubectl: Kubectl, ns: str, name: str, replicas: int, timeout: flo
     def done() -> dict[str, Any] | None:
         obj = kubectl.json("get", "asts", name, "-n", ns)
         st = obj.get("status") or {}
-        ok = (st.get("updatedReplicas") == replicas and st.get("readyReplicas") == replicas
-              and st.get("replicas") == replicas and st.get("currentRevision") == st.get("updateRevision")
-              and st.get("observedGeneration") == obj["metadata"]["generation"])
+        ok = (
+            st.get("updatedReplicas") == replicas
+            and st.get("readyReplicas") == replicas
+            and st.get("replicas") == replicas
+            and st.get("currentRevision") == st.get("updateRevision")
+            and st.get("observedGeneration") == obj["metadata"]["generation"]
+        )
         return st if ok else None
 
     return wait_for(done, timeout, what=f"{name} rolled out")  # type: ignore[no-any-return]
@@ -84,8 +110,16 @@ def rolled_out(kubectl: Kubectl, ns: str, name: str, replicas: int, timeout: flo
 def patch_app(kubectl: Kubectl, ns: str, name: str, field: str, value: Any) -> None:
     """Set one field of the template's first container ("app"); a JSON patch, since a merge patch
     would replace the whole container list (and a CRD takes no strategic merge)."""
-    kubectl("patch", "asts", name, "-n", ns, "--type=json", "-p", json.dumps(
-        [{"op": "replace", "path": f"/spec/template/spec/containers/0/{field}", "value": value}]))
+    kubectl(
+        "patch",
+        "asts",
+        name,
+        "-n",
+        ns,
+        "--type=json",
+        "-p",
+        json.dumps([{"op": "replace", "path": f"/spec/template/spec/containers/0/{field}", "value": value}]),
+    )
 
 
 def http_get(ip: str) -> str:
@@ -94,7 +128,9 @@ def http_get(ip: str) -> str:
         return str(r.read().decode())
 
 
-def test_asts_inplace_image_update(target: Target, kubectl: Kubectl, kubeconfig: Path, ns: str, shapes: Shapes) -> None:
+def test_asts_inplace_image_update(
+    target: Target, kubectl: Kubectl, kubeconfig: Path, ns: str, shapes: Shapes
+) -> None:
     """Only the changed container restarts; the pod keeps its UID and IP; the readiness gate
     takes the pod out of Ready during the update and back after."""
     kubectl.apply(asts(target, "web", 1, [app(), side()]), ns)
@@ -130,7 +166,9 @@ def test_asts_inplace_image_update(target: Target, kubectl: Kubectl, kubeconfig:
     shapes.record("asts-inplace-image", target, status_shape(after), views)
 
 
-def test_asts_max_unavailable_waves(target: Target, kubectl: Kubectl, kubeconfig: Path, ns: str, shapes: Shapes) -> None:
+def test_asts_max_unavailable_waves(
+    target: Target, kubectl: Kubectl, kubeconfig: Path, ns: str, shapes: Shapes
+) -> None:
     """maxUnavailable 2 over 4 pods: two at a time, never three, every pod updated in place."""
     kubectl.apply(asts(target, "waves", 4, [app(cpu="10m")], max_unavailable=2), ns)
     rolled_out(kubectl, ns, "waves", 4)
@@ -147,24 +185,33 @@ def test_asts_max_unavailable_waves(target: Target, kubectl: Kubectl, kubeconfig
     shapes.record("asts-waves", target, status_shape(after["waves-0"]))
 
 
-def test_asts_inplace_cpu_resize(target: Target, kubectl: Kubectl, kubeconfig: Path, ns: str, shapes: Shapes,
-                                 real_node_dir: Path | None) -> None:
+def test_asts_inplace_cpu_resize(
+    target: Target, kubectl: Kubectl, kubeconfig: Path, ns: str, shapes: Shapes, real_node_dir: Path | None
+) -> None:
     """A CPU change in the template goes through pods/resize: no restart, the kubelet actuates it
     and reports it in containerStatuses[].resources and allocatedResources."""
     kubectl.apply(asts(target, "rsz", 1, [app(cpu="20m", cpu_limit="200m")]), ns)
     rolled_out(kubectl, ns, "rsz", 1)
     before = pods_of(kubectl, ns, "app=rsz")["rsz-0"]
     with PodHistory(kubeconfig, ns, "app=rsz", desired=1) as mon:
-        patch_app(kubectl, ns, "rsz", "resources", {
-            "requests": {"cpu": "40m", "memory": "16Mi"}, "limits": {"cpu": "300m", "memory": "64Mi"}})
+        patch_app(
+            kubectl,
+            ns,
+            "rsz",
+            "resources",
+            {"requests": {"cpu": "40m", "memory": "16Mi"}, "limits": {"cpu": "300m", "memory": "64Mi"}},
+        )
         rolled_out(kubectl, ns, "rsz", 1)
 
         def actuated() -> dict[str, Any] | None:
             p = pods_of(kubectl, ns, "app=rsz")["rsz-0"]
             res = cstatus(p, "app").get("resources") or {}
-            done = (res.get("limits", {}).get("cpu") == "300m"
-                    and not cond(p, "PodResizePending") and not cond(p, "PodResizeInProgress")
-                    and (p["status"].get("observedGeneration") == p["metadata"]["generation"]))
+            done = (
+                res.get("limits", {}).get("cpu") == "300m"
+                and not cond(p, "PodResizePending")
+                and not cond(p, "PodResizeInProgress")
+                and (p["status"].get("observedGeneration") == p["metadata"]["generation"])
+            )
             return p if done else None
 
         after = wait_for(actuated, 60, what="resize actuated")
@@ -172,7 +219,10 @@ def test_asts_inplace_cpu_resize(target: Target, kubectl: Kubectl, kubeconfig: P
     assert after["metadata"]["uid"] == before["metadata"]["uid"]
     a0, a1 = cstatus(before, "app"), cstatus(after, "app")
     assert a1["restartCount"] == 0 and a1["containerID"] == a0["containerID"]
-    assert a1["resources"] == {"requests": {"cpu": "40m", "memory": "16Mi"}, "limits": {"cpu": "300m", "memory": "64Mi"}}
+    assert a1["resources"] == {
+        "requests": {"cpu": "40m", "memory": "16Mi"},
+        "limits": {"cpu": "300m", "memory": "64Mi"},
+    }
     assert a1["allocatedResources"] == {"cpu": "40m", "memory": "16Mi"}
     assert after["spec"]["containers"][0]["resources"]["limits"]["cpu"] == "300m"
     assert after["status"]["resources"]["limits"]["cpu"] == "300m"
@@ -186,7 +236,9 @@ def test_asts_inplace_cpu_resize(target: Target, kubectl: Kubectl, kubeconfig: P
 
 def sidecarset(name: str, selector: dict[str, str], image: str) -> dict[str, Any]:
     return {
-        "apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet", "metadata": {"name": name},
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "SidecarSet",
+        "metadata": {"name": name},
         "spec": {
             "selector": {"matchLabels": selector},
             "containers": [{**side("logger", image), "podInjectPolicy": "AfterAppContainer"}],
@@ -196,8 +248,9 @@ def sidecarset(name: str, selector: dict[str, str], image: str) -> dict[str, Any
     }
 
 
-def test_sidecarset_inplace_upgrade_with_native_sidecar(target: Target, kubectl: Kubectl, kubeconfig: Path, ns: str,
-                                                        sidecarsets: list[str], shapes: Shapes) -> None:
+def test_sidecarset_inplace_upgrade_with_native_sidecar(
+    target: Target, kubectl: Kubectl, kubeconfig: Path, ns: str, sidecarsets: list[str], shapes: Shapes
+) -> None:
     """A SidecarSet image change upgrades the injected sidecar and the native sidecar (init
     container with restartPolicy Always) in place; the app container is not restarted."""
     tag = ns[-5:]
@@ -205,10 +258,21 @@ def test_sidecarset_inplace_upgrade_with_native_sidecar(target: Target, kubectl:
     labels = {"app": "scs", "t": tag}
     sidecarsets.append(name)
     kubectl.apply(sidecarset(name, labels, APP_V1))
-    wait_for(lambda: kubectl.json("get", "sidecarset", name)["metadata"].get("annotations", {})
-             .get("kruise.io/sidecarset-hash"), 30, what="SidecarSet admitted")
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "scs-0", "labels": labels},
-           "spec": target.place({"terminationGracePeriodSeconds": 10, "containers": [app()]})}
+    wait_for(
+        lambda: (
+            kubectl.json("get", "sidecarset", name)["metadata"]
+            .get("annotations", {})
+            .get("kruise.io/sidecarset-hash")
+        ),
+        30,
+        what="SidecarSet admitted",
+    )
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "scs-0", "labels": labels},
+        "spec": target.place({"terminationGracePeriodSeconds": 10, "containers": [app()]}),
+    }
 
     def injected_pod() -> dict[str, Any] | None:
         # The webhook reads SidecarSets from the operator's cache: create until it has injected.
@@ -227,12 +291,18 @@ def test_sidecarset_inplace_upgrade_with_native_sidecar(target: Target, kubectl:
 
         def upgraded() -> dict[str, Any] | None:
             p = kubectl.json("get", "pod", "scs-0", "-n", ns)
-            ok = all(cstatus(p, c).get("image") == APP_V2 and cstatus(p, c).get("ready") for c in ("proxy", "logger"))
+            ok = all(
+                cstatus(p, c).get("image") == APP_V2 and cstatus(p, c).get("ready")
+                for c in ("proxy", "logger")
+            )
             return p if ok and cond(p, "Ready").get("status") == "True" else None
 
         after = wait_for(upgraded, 90, what="sidecars upgraded in place")
-        wait_for(lambda: kubectl.json("get", "sidecarset", name).get("status", {}).get("updatedReadyPods") == 1,
-                 60, what="SidecarSet status updatedReadyPods=1")
+        wait_for(
+            lambda: kubectl.json("get", "sidecarset", name).get("status", {}).get("updatedReadyPods") == 1,
+            60,
+            what="SidecarSet status updatedReadyPods=1",
+        )
     assert not mon.errors
     assert after["metadata"]["uid"] == before["metadata"]["uid"]
     assert after["status"]["podIP"] == before["status"]["podIP"]
@@ -246,18 +316,39 @@ def test_sidecarset_inplace_upgrade_with_native_sidecar(target: Target, kubectl:
     shapes.record("sidecarset-upgrade", target, status_shape(after), mon.views("scs-0"))
 
 
-def test_broadcastjob_runs_to_completion(target: Target, kubectl: Kubectl, kubeconfig: Path, ns: str,
-                                         shapes: Shapes) -> None:
+def test_broadcastjob_runs_to_completion(
+    target: Target, kubectl: Kubectl, kubeconfig: Path, ns: str, shapes: Shapes
+) -> None:
     """One pod on the node, run to exit 0: pod Succeeded, job complete."""
-    spec = target.place({"restartPolicy": "Never", "containers": [
-        {"name": "task", "image": APP_V1, "imagePullPolicy": "IfNotPresent",
-         "command": ["/bin/sh", "-c", "sleep 2; cat /etc/kruise-py-image"],
-         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]})
-    job = {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "BroadcastJob", "metadata": {"name": "once"},
-           "spec": {"template": {"metadata": {"labels": {"job": "once"}, "annotations": {ANN_RUN: "2"}}, "spec": spec},
-                    "completionPolicy": {"type": "Always"}}}
+    spec = target.place(
+        {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "task",
+                    "image": APP_V1,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["/bin/sh", "-c", "sleep 2; cat /etc/kruise-py-image"],
+                    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+                }
+            ],
+        }
+    )
+    job = {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "BroadcastJob",
+        "metadata": {"name": "once"},
+        "spec": {
+            "template": {
+                "metadata": {"labels": {"job": "once"}, "annotations": {ANN_RUN: "2"}},
+                "spec": spec,
+            },
+            "completionPolicy": {"type": "Always"},
+        },
+    }
     with PodHistory(kubeconfig, ns, "job=once", desired=1) as mon:
         kubectl.apply(job, ns)
+
         def completed() -> dict[str, Any] | None:
             s: dict[str, Any] = kubectl.json("get", "bcj", "once", "-n", ns).get("status") or {}
             return s if s.get("phase") == "completed" else None

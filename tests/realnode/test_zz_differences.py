@@ -17,7 +17,9 @@ pytestmark = pytest.mark.realnode
 
 
 def _only_v1_unlimited(a: Any) -> bool:
-    return a == UNLIMITED_V1 or (isinstance(a, dict) and bool(a) and all(_only_v1_unlimited(v) for v in a.values()))
+    return a == UNLIMITED_V1 or (
+        isinstance(a, dict) and bool(a) and all(_only_v1_unlimited(v) for v in a.values())
+    )
 
 
 def diff(a: Any, b: Any, path: str = "") -> list[str]:

@@ -52,7 +52,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def control_plane(tmp_path_factory: pytest.TempPathFactory, bins: binaries.Binaries) -> Iterator[ControlPlane]:  # noqa: F811
+def control_plane(
+    tmp_path_factory: pytest.TempPathFactory,
+    bins: binaries.Binaries,  # noqa: F811 - the session fixture, imported above
+) -> Iterator[ControlPlane]:
     cp = ControlPlane(workdir=tmp_path_factory.mktemp("reliability-controlplane"), bins=bins)
     cp.start()
     yield cp

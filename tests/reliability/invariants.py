@@ -35,7 +35,8 @@ Obj = dict[str, Any]
 def pod_ready(pod: Obj) -> bool:
     st = pod.get("status") or {}
     return st.get("phase") == "Running" and any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or [])
+        c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or []
+    )
 
 
 def terminating(pod: Obj) -> bool:
@@ -68,7 +69,9 @@ def sidecar_update_markers(pod: Obj) -> dict[str, str]:
         d = json.loads(raw)
     except ValueError:
         return {"<unparsable>": raw}
-    return {f"{k}/{v.get('hash')}": str(v.get("updateTimestamp")) for k, v in d.items() if isinstance(v, dict)}
+    return {
+        f"{k}/{v.get('hash')}": str(v.get("updateTimestamp")) for k, v in d.items() if isinstance(v, dict)
+    }
 
 
 def revision_label(pod: Obj) -> str:
@@ -83,8 +86,9 @@ def sidecar_revision(pod: Obj) -> str:
 def asts_status_regression(old: Obj, new: Obj) -> str | None:
     if (new.get("observedGeneration") or 0) < (old.get("observedGeneration") or 0):
         return f"observedGeneration {old.get('observedGeneration')} -> {new.get('observedGeneration')}"
-    if new.get("updateRevision") == old.get("updateRevision") and \
-            (new.get("updatedReplicas") or 0) < (old.get("updatedReplicas") or 0):
+    if new.get("updateRevision") == old.get("updateRevision") and (new.get("updatedReplicas") or 0) < (
+        old.get("updatedReplicas") or 0
+    ):
         return f"updatedReplicas {old.get('updatedReplicas')} -> {new.get('updatedReplicas')} at {new.get('updateRevision')}"
     return None
 
@@ -101,8 +105,9 @@ def bcj_status_regression(old: Obj, new: Obj) -> str | None:
 def sidecarset_status_regression(old: Obj, new: Obj) -> str | None:
     if (new.get("observedGeneration") or 0) < (old.get("observedGeneration") or 0):
         return f"observedGeneration {old.get('observedGeneration')} -> {new.get('observedGeneration')}"
-    if new.get("observedGeneration") == old.get("observedGeneration") and \
-            (new.get("updatedPods") or 0) < (old.get("updatedPods") or 0):
+    if new.get("observedGeneration") == old.get("observedGeneration") and (new.get("updatedPods") or 0) < (
+        old.get("updatedPods") or 0
+    ):
         return f"updatedPods {old.get('updatedPods')} -> {new.get('updatedPods')}"
     return None
 
@@ -129,14 +134,14 @@ class InvariantMonitor:
     kubeconfig: Path
     namespace: str
     label_selector: str
-    owners_path: str                      # list path of the pods' controllers (e.g. .../statefulsets)
+    owners_path: str  # list path of the pods' controllers (e.g. .../statefulsets)
     budget: Budget | None = None
-    status_path: str | None = None        # list path of the objects whose status must not regress
-    status_name: str | None = None        # only this object of status_path
+    status_path: str | None = None  # list path of the objects whose status must not regress
+    status_name: str | None = None  # only this object of status_path
     status_rule: Callable[[Obj, Obj], str | None] | None = None
     update_markers: Callable[[Obj], dict[str, str]] | None = None
     revision_of: Callable[[Obj], str] = revision_label  # the revision a pod's images belong to
-    exempt: set[str] = field(default_factory=set)   # pods the scenario breaks on purpose
+    exempt: set[str] = field(default_factory=set)  # pods the scenario breaks on purpose
 
     violations: list[str] = field(default_factory=list)
     pods: dict[str, Obj] = field(default_factory=dict)
@@ -150,11 +155,11 @@ class InvariantMonitor:
         self._stop = threading.Event()
         self._synced = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="invariant-monitor")
-        self._markers: dict[tuple[str, str], str] = {}       # (uid, revision) -> marker
-        self._images: dict[str, tuple[str, ...]] = {}         # uid -> container images
+        self._markers: dict[tuple[str, str], str] = {}  # (uid, revision) -> marker
+        self._images: dict[str, tuple[str, ...]] = {}  # uid -> container images
         self._image_updates: dict[tuple[str, str], int] = {}  # (uid, revision) -> image changes
         self._status: dict[str, Obj] = {}
-        self._orphan_candidates: dict[str, str] = {}          # pod name -> owner uid
+        self._orphan_candidates: dict[str, str] = {}  # pod name -> owner uid
         self.measuring = False
 
     # -- control ---------------------------------------------------------------------------------
@@ -214,7 +219,9 @@ class InvariantMonitor:
             for key, marker in self.update_markers(pod).items():
                 seen = self._markers.setdefault((uid, key), marker)
                 if seen != marker:
-                    self._violate(f"double update: pod {name} updated twice for {key} ({seen}, then {marker})")
+                    self._violate(
+                        f"double update: pod {name} updated twice for {key} ({seen}, then {marker})"
+                    )
                     self._markers[(uid, key)] = marker
         images = tuple(c.get("image", "") for c in (pod.get("spec") or {}).get("containers") or [])
         before = self._images.get(uid)
@@ -272,7 +279,9 @@ class InvariantMonitor:
         informers = []
         for path, selector, on in streams:
             inf = Informer(client, path, ObjectCache(), label_selector=selector, watch_timeout=60)
-            inf.add_handler(lambda etype, old, new, on=on: self._deliver(on, etype, new if new is not None else old))
+            inf.add_handler(
+                lambda etype, old, new, on=on: self._deliver(on, etype, new if new is not None else old)
+            )
             informers.append(inf)
         try:
             for inf in informers:

@@ -78,9 +78,15 @@ WRONG_TYPE: dict[str, st.SearchStrategy[Any]] = {
     "int": st.one_of(_word, st.booleans(), st.just(1.5), st.lists(st.integers(0, 9), min_size=1, max_size=2)),
     "bool": st.one_of(_word, st.integers(0, 9), st.lists(st.booleans(), min_size=1, max_size=2)),
     "str": st.one_of(st.integers(), st.booleans(), st.lists(_word, min_size=1, max_size=2)),
-    "intorstr": st.one_of(st.booleans(), st.just(2.5), st.lists(st.integers(0, 9), min_size=1, max_size=2),
-                          st.dictionaries(_word, _word, min_size=1, max_size=1)),
-    "list": st.one_of(_word, st.integers(), st.booleans(), st.dictionaries(_word, _word, min_size=1, max_size=1)),
+    "intorstr": st.one_of(
+        st.booleans(),
+        st.just(2.5),
+        st.lists(st.integers(0, 9), min_size=1, max_size=2),
+        st.dictionaries(_word, _word, min_size=1, max_size=1),
+    ),
+    "list": st.one_of(
+        _word, st.integers(), st.booleans(), st.dictionaries(_word, _word, min_size=1, max_size=1)
+    ),
     "object": st.one_of(_word, st.integers(), st.lists(st.integers(0, 9), min_size=1, max_size=2)),
 }
 
@@ -94,8 +100,11 @@ RULES: dict[str, dict[Path, st.SearchStrategy[Any]]] = {
         ("spec", "updateStrategy", "rollingUpdate", "podUpdatePolicy"): _word,
         ("spec", "updateStrategy", "rollingUpdate", "partition"): NEGATIVE,
         ("spec", "updateStrategy", "rollingUpdate", "maxUnavailable"): st.one_of(
-            st.integers(-100, 0), st.sampled_from(["0%", "-5%", "abc%", "150%", "ten"])),
-        ("spec", "updateStrategy", "rollingUpdate", "minReadySeconds"): st.one_of(NEGATIVE, st.integers(301, 10000)),
+            st.integers(-100, 0), st.sampled_from(["0%", "-5%", "abc%", "150%", "ten"])
+        ),
+        ("spec", "updateStrategy", "rollingUpdate", "minReadySeconds"): st.one_of(
+            NEGATIVE, st.integers(301, 10000)
+        ),
         ("spec", "revisionHistoryLimit"): NEGATIVE,
     },
     "BroadcastJob": {
@@ -110,7 +119,9 @@ RULES: dict[str, dict[Path, st.SearchStrategy[Any]]] = {
         ("spec", "containers", 0, "podInjectPolicy"): _word,
         ("spec", "containers", 0, "shareVolumePolicy", "type"): _word,
         ("spec", "updateStrategy", "type"): _word,
-        ("spec", "updateStrategy", "maxUnavailable"): st.one_of(st.integers(-100, -1), st.sampled_from(["abc%", "-5%", "ten"])),
+        ("spec", "updateStrategy", "maxUnavailable"): st.one_of(
+            st.integers(-100, -1), st.sampled_from(["abc%", "-5%", "ten"])
+        ),
         ("spec", "updateStrategy", "partition"): st.one_of(NEGATIVE, st.sampled_from(["abc%", "-5%"])),
         ("spec", "revisionHistoryLimit"): NEGATIVE,
         ("spec", "containers", 0, "name"): st.sampled_from(["", "Bad_Name", "-x"]),
@@ -161,10 +172,15 @@ class Mutation:
 def mutations(kind: str, model: type[BaseModel]) -> st.SearchStrategy[Mutation]:
     """A wrong-type value for any spec field, or a rule-breaking value for a field with a rule."""
     spec_model = _unwrap(model.model_fields["spec"].annotation)
-    fields = [leaf for leaf in leaves(spec_model, ("spec",))
-              if leaf.path[-1] not in ("template", "volumes", "imagePullSecrets", "volumeClaimTemplates")]
+    fields = [
+        leaf
+        for leaf in leaves(spec_model, ("spec",))
+        if leaf.path[-1] not in ("template", "volumes", "imagePullSecrets", "volumeClaimTemplates")
+    ]
     typed = st.sampled_from(fields).flatmap(
-        lambda leaf: WRONG_TYPE[leaf.kind].map(lambda v: Mutation(leaf.path, v, "type")))
+        lambda leaf: WRONG_TYPE[leaf.kind].map(lambda v: Mutation(leaf.path, v, "type"))
+    )
     rules = st.sampled_from(sorted(RULES[kind].items(), key=str)).flatmap(
-        lambda kv: kv[1].map(lambda v: Mutation(kv[0], v, "rule")))
+        lambda kv: kv[1].map(lambda v: Mutation(kv[0], v, "rule"))
+    )
     return st.one_of(typed, rules)

@@ -24,19 +24,33 @@ KR = "/apis/apps.kruise.io/v1beta1"
 
 def operator_write(ev: dict[str, Any]) -> bool:
     ua = ev.get("userAgent", "")
-    return ua.startswith("kruise-py") and "simulator" not in ua and ev["responseStatus"].get("code", 500) < 300
+    return (
+        ua.startswith("kruise-py") and "simulator" not in ua and ev["responseStatus"].get("code", 500) < 300
+    )
 
 
 @pytest.mark.timeout(300)
-def test_rollout_finishes_across_an_apiserver_restart(operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path,
-                                                      control_plane: ControlPlane, ns: str,
-                                                      figures: dict[str, Any]) -> None:
+def test_rollout_finishes_across_an_apiserver_restart(
+    operator: OperatorProcess,
+    kubectl: Kubectl,
+    kubeconfig: Path,
+    control_plane: ControlPlane,
+    ns: str,
+    figures: dict[str, Any],
+) -> None:
     replicas, budget = scaled(60), scaled(2)
     kubectl.apply(asts("apir", replicas, parallel=True, max_unavailable=budget), ns)
     wait_rolled_out(kubectl, ns, "apir", replicas, timeout=180)
-    mon = InvariantMonitor(kubeconfig, ns, "app=apir", f"{KR}/namespaces/{ns}/statefulsets",
-                           budget=Budget(budget, replicas), status_path=f"{KR}/namespaces/{ns}/statefulsets",
-                           status_rule=asts_status_regression, update_markers=asts_update_markers).start()
+    mon = InvariantMonitor(
+        kubeconfig,
+        ns,
+        "app=apir",
+        f"{KR}/namespaces/{ns}/statefulsets",
+        budget=Budget(budget, replicas),
+        status_path=f"{KR}/namespaces/{ns}/statefulsets",
+        status_rule=asts_status_regression,
+        update_markers=asts_update_markers,
+    ).start()
     mon.arm()
     old_rev = status_of(kubectl, ns, "apir")["updateRevision"]
     set_image(kubectl, ns, "apir", "nginx:1.26")
@@ -53,16 +67,27 @@ def test_rollout_finishes_across_an_apiserver_restart(operator: OperatorProcess,
     back = time.time()
     down_s = time.monotonic() - t_kill
     # The first operator write after the apiserver answered again (audit timestamps are wall clock).
-    first = wait_for(lambda: next((ev for ev in audit_writes(control_plane, back) if operator_write(ev)), None),
-                     120, what="the operator writes again after the apiserver restart")
+    first = wait_for(
+        lambda: next((ev for ev in audit_writes(control_plane, back) if operator_write(ev)), None),
+        120,
+        what="the operator writes again after the apiserver restart",
+    )
     wait_rolled_out(kubectl, ns, "apir", replicas, timeout=180)
     violations = mon.stop()
     assert not mon.errors, mon.errors
     pods = kubectl.json("get", "pods", "-n", ns, "-l", "app=apir")["items"]
     assert all(p["spec"]["containers"][0]["image"] == "nginx:1.26" for p in pods)
-    figures.update(pods=replicas, max_unavailable=budget, apiserver_restarts=1, updated_before_restart=before,
-                   apiserver_down_s=round(down_s, 1), apiserver_back_to_first_operator_write_s=round(first["t"] - back, 2),
-                   first_write=f"{first['verb']} {first['objectRef'].get('resource')}/{first['objectRef'].get('subresource', '')}",
-                   violations=len(violations), max_unavailable_seen=mon.max_measured, monitor_relists=mon.relists)
+    figures.update(
+        pods=replicas,
+        max_unavailable=budget,
+        apiserver_restarts=1,
+        updated_before_restart=before,
+        apiserver_down_s=round(down_s, 1),
+        apiserver_back_to_first_operator_write_s=round(first["t"] - back, 2),
+        first_write=f"{first['verb']} {first['objectRef'].get('resource')}/{first['objectRef'].get('subresource', '')}",
+        violations=len(violations),
+        max_unavailable_seen=mon.max_measured,
+        monitor_relists=mon.relists,
+    )
     assert violations == [], "\n".join(violations)
     assert mon.relists >= 1, "the monitor's own watches must have been cut by the restart"

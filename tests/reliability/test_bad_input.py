@@ -32,34 +32,61 @@ def valid(kind: str, name: str, tag: str) -> dict[str, Any]:
     if kind == "StatefulSet":
         return asts(name, 2)
     if kind == "BroadcastJob":
-        return {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "BroadcastJob", "metadata": {"name": name},
-                "spec": {"parallelism": 1, "template": {"spec": {"restartPolicy": "Never", "containers": [
-                    {"name": "c", "image": "busybox:1.36"}]}}, "completionPolicy": {"type": "Always"},
-                    "failurePolicy": {"type": "FailFast"}}}
-    return {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet", "metadata": {"name": name},
-            "spec": {"selector": {"matchLabels": {"bad-input": name}}, "containers": [
-                {"name": f"agent-{name}"[:63], "image": "busybox:1.36"}], "updateStrategy": {"type": "RollingUpdate"}}}
+        return {
+            "apiVersion": "apps.kruise.io/v1alpha1",
+            "kind": "BroadcastJob",
+            "metadata": {"name": name},
+            "spec": {
+                "parallelism": 1,
+                "template": {
+                    "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox:1.36"}]}
+                },
+                "completionPolicy": {"type": "Always"},
+                "failurePolicy": {"type": "FailFast"},
+            },
+        }
+    return {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "SidecarSet",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"bad-input": name}},
+            "containers": [{"name": f"agent-{name}"[:63], "image": "busybox:1.36"}],
+            "updateStrategy": {"type": "RollingUpdate"},
+        },
+    }
 
 
-PLURAL = {"StatefulSet": "statefulsets.apps.kruise.io", "BroadcastJob": "broadcastjobs.apps.kruise.io",
-          "SidecarSet": "sidecarsets.apps.kruise.io"}
+PLURAL = {
+    "StatefulSet": "statefulsets.apps.kruise.io",
+    "BroadcastJob": "broadcastjobs.apps.kruise.io",
+    "SidecarSet": "sidecarsets.apps.kruise.io",
+}
 MODEL = {"StatefulSet": StatefulSet, "BroadcastJob": BroadcastJob, "SidecarSet": SidecarSet}
 
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("kind", ["StatefulSet", "BroadcastJob", "SidecarSet"])
 def test_invalid_objects_are_rejected_at_admission_naming_the_field(
-        operator: OperatorProcess, kubectl: Kubectl, ns: str, kind: str, figures: dict[str, Any]) -> None:
+    operator: OperatorProcess, kubectl: Kubectl, ns: str, kind: str, figures: dict[str, Any]
+) -> None:
     tag = ns[-5:]
     # The valid object itself is admitted (else every rejection below would prove nothing).
     probe = valid(kind, f"good-{tag}", tag)
     kubectl.apply(probe, None if kind == "SidecarSet" else ns)
-    kubectl.run("delete", PLURAL[kind], probe["metadata"]["name"], *([] if kind == "SidecarSet" else ["-n", ns]))
+    kubectl.run(
+        "delete", PLURAL[kind], probe["metadata"]["name"], *([] if kind == "SidecarSet" else ["-n", ns])
+    )
     applied: list[tuple[str, Mutation]] = []
     wrong: list[str] = []
 
-    @settings(max_examples=scaled(40), derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=scaled(40),
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(m=mutations(kind, MODEL[kind]))
     def apply_one(m: Mutation) -> None:
         name = f"bad-{kind.lower()[:3]}-{tag}-{len(applied)}"
@@ -69,7 +96,9 @@ def test_invalid_objects_are_rejected_at_admission_naming_the_field(
         if res.returncode == 0:
             wrong.append(f"{m.field}={m.value!r} ({m.how}) was admitted")
         elif not m.named_by(res.stderr):
-            wrong.append(f"{m.field}={m.value!r} ({m.how}) rejected without naming the field: {res.stderr.strip()}")
+            wrong.append(
+                f"{m.field}={m.value!r} ({m.how}) rejected without naming the field: {res.stderr.strip()}"
+            )
 
     apply_one()
     names = {n for n, _ in applied}
@@ -79,11 +108,18 @@ def test_invalid_objects_are_rejected_at_admission_naming_the_field(
         kubectl.run("delete", PLURAL[kind], *reached, check=False)
     # The operator never logged anything for them but the denial itself.
     log = operator.log.read_text(errors="replace").splitlines()
-    reconciled = sorted({n for n in names for line in log if f"{n} " in line or line.endswith(n)
-                         if "denied" not in line})
-    figures.update(kind=kind, invalid_objects=len(applied), by_type=sum(m.how == "type" for _, m in applied),
-                   by_rule=sum(m.how == "rule" for _, m in applied), fields=len({m.field for _, m in applied}),
-                   admitted=len(reached), wrong=len(wrong))
+    reconciled = sorted(
+        {n for n in names for line in log if f"{n} " in line or line.endswith(n) if "denied" not in line}
+    )
+    figures.update(
+        kind=kind,
+        invalid_objects=len(applied),
+        by_type=sum(m.how == "type" for _, m in applied),
+        by_rule=sum(m.how == "rule" for _, m in applied),
+        fields=len({m.field for _, m in applied}),
+        admitted=len(reached),
+        wrong=len(wrong),
+    )
     assert len(applied) >= scaled(34), f"hypothesis produced only {len(applied)} objects"
     assert wrong == [], "\n".join(wrong)
     assert reached == [], f"rejected objects exist: {reached}"
@@ -97,16 +133,24 @@ def _events(kubectl: Kubectl, ns: str, name: str) -> list[dict[str, Any]]:
 def _rollout_seconds(kubectl: Kubectl, ns: str, name: str, replicas: int, image: str) -> float:
     t0 = time.monotonic()
     set_image(kubectl, ns, name, image)
-    wait_for(lambda: (st := kubectl.json("get", "asts", name, "-n", ns)["status"]).get("updateRevision")
-             != st.get("currentRevision") or st.get("updatedReplicas") != replicas, 30, interval=0.05,
-             what="the new revision observed")
+    wait_for(
+        lambda: (
+            (st := kubectl.json("get", "asts", name, "-n", ns)["status"]).get("updateRevision")
+            != st.get("currentRevision")
+            or st.get("updatedReplicas") != replicas
+        ),
+        30,
+        interval=0.05,
+        what="the new revision observed",
+    )
     wait_rolled_out(kubectl, ns, name, replicas, timeout=180)
     return round(time.monotonic() - t0, 2)
 
 
 @pytest.mark.timeout(300)
-def test_poison_objects_report_and_do_not_block_others(operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path,
-                                                       ns: str, figures: dict[str, Any]) -> None:
+def test_poison_objects_report_and_do_not_block_others(
+    operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path, ns: str, figures: dict[str, Any]
+) -> None:
     replicas = scaled(20)
     kubectl.apply(asts("healthy", replicas, parallel=True, max_unavailable=2), ns)
     wait_rolled_out(kubectl, ns, "healthy", replicas)
@@ -121,11 +165,30 @@ def test_poison_objects_report_and_do_not_block_others(operator: OperatorProcess
     unsched["spec"]["template"]["spec"]["nodeSelector"] = {"kruise-py.io/no-such-node": "true"}
     kubectl.apply(unsched, ns)
     # Poison 3: a BroadcastJob whose pods all fail (FailFast).
-    kubectl.apply({"apiVersion": "apps.kruise.io/v1alpha1", "kind": "BroadcastJob", "metadata": {"name": "failing"},
-                   "spec": {"template": {"metadata": {"annotations": {"sim.kruise-py.io/exit-code": "3",
-                                                                      "sim.kruise-py.io/run-seconds": "0.5"}},
-                                         "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox:1.36"}]}},
-                            "completionPolicy": {"type": "Always"}, "failurePolicy": {"type": "FailFast"}}}, ns)
+    kubectl.apply(
+        {
+            "apiVersion": "apps.kruise.io/v1alpha1",
+            "kind": "BroadcastJob",
+            "metadata": {"name": "failing"},
+            "spec": {
+                "template": {
+                    "metadata": {
+                        "annotations": {
+                            "sim.kruise-py.io/exit-code": "3",
+                            "sim.kruise-py.io/run-seconds": "0.5",
+                        }
+                    },
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "c", "image": "busybox:1.36"}],
+                    },
+                },
+                "completionPolicy": {"type": "Always"},
+                "failurePolicy": {"type": "FailFast"},
+            },
+        },
+        ns,
+    )
 
     def pull_failure() -> str | None:
         for p in kubectl.json("get", "pods", "-n", ns, "-l", "app=nopull")["items"]:
@@ -143,18 +206,26 @@ def test_poison_objects_report_and_do_not_block_others(operator: OperatorProcess
 
     def job_failed() -> str | None:
         st = kubectl.json("get", "bcj", "failing", "-n", ns).get("status") or {}
-        cond = next((c for c in st.get("conditions", []) if c["type"] == "Failed" and c["status"] == "True"), None)
+        cond = next(
+            (c for c in st.get("conditions", []) if c["type"] == "Failed" and c["status"] == "True"), None
+        )
         return f"{cond.get('reason')}: {cond.get('message')}" if cond else None
 
     # The healthy set rolls out while the poison objects are stuck (or failing) beside it.
     with_poison = _rollout_seconds(kubectl, ns, "healthy", replicas, "nginx:1.27")
-    signals = {"image never pulls": wait_for(pull_failure, 60, what="an image pull failure on the pod"),
-               "no node fits": wait_for(unschedulable, 60, what="Unschedulable + FailedScheduling"),
-               "job pods fail": wait_for(job_failed, 60, what="the BroadcastJob's Failed condition")}
+    signals = {
+        "image never pulls": wait_for(pull_failure, 60, what="an image pull failure on the pod"),
+        "no node fits": wait_for(unschedulable, 60, what="Unschedulable + FailedScheduling"),
+        "job pods fail": wait_for(job_failed, 60, what="the BroadcastJob's Failed condition"),
+    }
     nopull = kubectl.json("get", "asts", "nopull", "-n", ns)["status"]
     assert nopull["readyReplicas"] >= 3, "the stuck rollout must stay within its maxUnavailable"
     # ...and once fixed, the stuck set recovers (nothing was wedged in the controller).
     set_image(kubectl, ns, "nopull", "nginx:1.26")
     wait_rolled_out(kubectl, ns, "nopull", 4)
-    figures.update(healthy_pods=replicas, rollout_alone_s=baseline, rollout_beside_poison_s=with_poison,
-                   signals=json.loads(json.dumps(signals)))
+    figures.update(
+        healthy_pods=replicas,
+        rollout_alone_s=baseline,
+        rollout_beside_poison_s=with_poison,
+        signals=json.loads(json.dumps(signals)),
+    )

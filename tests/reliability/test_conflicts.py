@@ -34,7 +34,7 @@ class SecondWriter:
 
     def __init__(self, kubeconfig: Path, ns: str, pods: list[str], tasks: int = 8) -> None:
         self.kubeconfig, self.ns, self.names, self.tasks = kubeconfig, ns, pods, tasks
-        self.written: dict[str, dict[str, str]] = {}   # pod -> annotation key -> value (last success)
+        self.written: dict[str, dict[str, str]] = {}  # pod -> annotation key -> value (last success)
         # pod -> (resourceVersion, value) of the newest successful label write: the tasks share this
         # label, and the order their responses are handled in need not be the apiserver's order.
         self.label: dict[str, tuple[int, str]] = {}
@@ -89,16 +89,28 @@ class SecondWriter:
 
 
 @pytest.mark.timeout(300)
-def test_a_second_writer_and_the_operator_lose_nothing(operator: OperatorProcess, kubectl: Kubectl, kubeconfig: Path,
-                                                       control_plane: ControlPlane, ns: str,
-                                                       figures: dict[str, Any]) -> None:
+def test_a_second_writer_and_the_operator_lose_nothing(
+    operator: OperatorProcess,
+    kubectl: Kubectl,
+    kubeconfig: Path,
+    control_plane: ControlPlane,
+    ns: str,
+    figures: dict[str, Any],
+) -> None:
     replicas, budget = scaled(30), scaled(3)
     kubectl.apply(asts("conflict", replicas, parallel=True, max_unavailable=budget), ns)
     wait_rolled_out(kubectl, ns, "conflict", replicas, timeout=180)
     names = [f"conflict-{i}" for i in range(replicas)]
-    mon = InvariantMonitor(kubeconfig, ns, "app=conflict", f"{KR}/namespaces/{ns}/statefulsets",
-                           budget=Budget(budget, replicas), status_path=f"{KR}/namespaces/{ns}/statefulsets",
-                           status_rule=asts_status_regression, update_markers=asts_update_markers).start()
+    mon = InvariantMonitor(
+        kubeconfig,
+        ns,
+        "app=conflict",
+        f"{KR}/namespaces/{ns}/statefulsets",
+        budget=Budget(budget, replicas),
+        status_path=f"{KR}/namespaces/{ns}/statefulsets",
+        status_rule=asts_status_regression,
+        update_markers=asts_update_markers,
+    ).start()
     mon.arm()
     since = time.time()
     with SecondWriter(kubeconfig, ns, names) as writer:
@@ -109,7 +121,9 @@ def test_a_second_writer_and_the_operator_lose_nothing(operator: OperatorProcess
     violations = mon.stop()
     assert not mon.errors, mon.errors
     st = kubectl.json("get", "asts", "conflict", "-n", ns)["status"]
-    pods = {p["metadata"]["name"]: p for p in kubectl.json("get", "pods", "-n", ns, "-l", "app=conflict")["items"]}
+    pods = {
+        p["metadata"]["name"]: p for p in kubectl.json("get", "pods", "-n", ns, "-l", "app=conflict")["items"]
+    }
     lost_writer, lost_operator = [], []
     for name in names:
         p = pods[name]
@@ -121,18 +135,36 @@ def test_a_second_writer_and_the_operator_lose_nothing(operator: OperatorProcess
                 lost_writer.append(f"{name} {k}={md.get('annotations', {}).get(k)} != {v}")
         state = json.loads(md["annotations"].get("apps.kruise.io/inplace-update-state", "{}"))
         gate = next((c for c in p["status"].get("conditions", []) if c["type"] == "InPlaceUpdateReady"), {})
-        if (p["spec"]["containers"][0]["image"] != "nginx:1.26" or md["labels"]["controller-revision-hash"] != st["updateRevision"]
-                or state.get("revision") != st["updateRevision"] or gate.get("status") != "True"):
+        if (
+            p["spec"]["containers"][0]["image"] != "nginx:1.26"
+            or md["labels"]["controller-revision-hash"] != st["updateRevision"]
+            or state.get("revision") != st["updateRevision"]
+            or gate.get("status") != "True"
+        ):
             lost_operator.append(name)
-    server_409 = sum(1 for ev in audit_writes(control_plane, since)
-                     if ev.get("userAgent") == UA and ev["responseStatus"].get("code") == 409)
-    operator_409 = sum(1 for ev in audit_writes(control_plane, since)
-                       if ev.get("userAgent", "").startswith("kruise-py") and "simulator" not in ev["userAgent"]
-                       and ev["responseStatus"].get("code") == 409)
-    figures.update(pods=replicas, writer_tasks=writer.tasks, writer_successful_writes=writer.ok,
-                   writer_conflicts_409=writer.conflicts, audit_409_for_writer=server_409,
-                   audit_409_for_operator=operator_409, violations=len(violations),
-                   lost_writer_writes=len(lost_writer), lost_operator_writes=len(lost_operator))
+    server_409 = sum(
+        1
+        for ev in audit_writes(control_plane, since)
+        if ev.get("userAgent") == UA and ev["responseStatus"].get("code") == 409
+    )
+    operator_409 = sum(
+        1
+        for ev in audit_writes(control_plane, since)
+        if ev.get("userAgent", "").startswith("kruise-py")
+        and "simulator" not in ev["userAgent"]
+        and ev["responseStatus"].get("code") == 409
+    )
+    figures.update(
+        pods=replicas,
+        writer_tasks=writer.tasks,
+        writer_successful_writes=writer.ok,
+        writer_conflicts_409=writer.conflicts,
+        audit_409_for_writer=server_409,
+        audit_409_for_operator=operator_409,
+        violations=len(violations),
+        lost_writer_writes=len(lost_writer),
+        lost_operator_writes=len(lost_operator),
+    )
     assert writer.conflicts > 0 and writer.ok >= replicas, "the scenario must actually produce conflicts"
     assert lost_writer == [], lost_writer[:10]
     assert lost_operator == [], lost_operator[:10]

@@ -15,13 +15,31 @@ from .invariants import (
 )
 
 
-def pod(name: str, *, uid: str = "", ready: bool = True, rev: str = "r1", image: str = "a:1", owner: str = "o1",
-        state: dict[str, Any] | None = None) -> dict[str, Any]:
+def pod(
+    name: str,
+    *,
+    uid: str = "",
+    ready: bool = True,
+    rev: str = "r1",
+    image: str = "a:1",
+    owner: str = "o1",
+    state: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     ann = {"apps.kruise.io/inplace-update-state": json.dumps(state)} if state else {}
-    return {"metadata": {"name": name, "uid": uid or f"u-{name}", "labels": {"controller-revision-hash": rev},
-                         "annotations": ann, "ownerReferences": [{"uid": owner, "controller": True}]},
-            "spec": {"containers": [{"name": "c", "image": image}]},
-            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+    return {
+        "metadata": {
+            "name": name,
+            "uid": uid or f"u-{name}",
+            "labels": {"controller-revision-hash": rev},
+            "annotations": ann,
+            "ownerReferences": [{"uid": owner, "controller": True}],
+        },
+        "spec": {"containers": [{"name": "c", "image": image}]},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
 
 
 def monitor(**kw: Any) -> InvariantMonitor:
@@ -79,9 +97,27 @@ def test_orphans_and_status_regressions() -> None:
     bare = pod("bare")
     bare["metadata"]["ownerReferences"] = []
     m._on_pod("ADDED", bare)
-    m._on_status("MODIFIED", {"metadata": {"uid": "s", "name": "x"}, "status": {"observedGeneration": 2, "updateRevision": "r", "updatedReplicas": 5}})
-    m._on_status("MODIFIED", {"metadata": {"uid": "s", "name": "x"}, "status": {"observedGeneration": 2, "updateRevision": "r", "updatedReplicas": 4}})
-    m._on_status("MODIFIED", {"metadata": {"uid": "s", "name": "x"}, "status": {"observedGeneration": 1, "updateRevision": "r", "updatedReplicas": 4}})
+    m._on_status(
+        "MODIFIED",
+        {
+            "metadata": {"uid": "s", "name": "x"},
+            "status": {"observedGeneration": 2, "updateRevision": "r", "updatedReplicas": 5},
+        },
+    )
+    m._on_status(
+        "MODIFIED",
+        {
+            "metadata": {"uid": "s", "name": "x"},
+            "status": {"observedGeneration": 2, "updateRevision": "r", "updatedReplicas": 4},
+        },
+    )
+    m._on_status(
+        "MODIFIED",
+        {
+            "metadata": {"uid": "s", "name": "x"},
+            "status": {"observedGeneration": 1, "updateRevision": "r", "updatedReplicas": 4},
+        },
+    )
     violations = m.stop()
     assert sum("orphan" in v for v in violations) == 2, violations
     assert sum("status backwards" in v for v in violations) == 2, violations

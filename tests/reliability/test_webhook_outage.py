@@ -24,24 +24,39 @@ OPERATOR_NAMESPACE = "kruise-system"  # the operator fixture's default --operato
 
 
 def pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
-            "spec": {"containers": [{"name": "app", "image": "nginx:1.25"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1.25"}]},
+    }
 
 
 @pytest.mark.timeout(180)
 def test_pod_creation_during_an_operator_outage_follows_the_failure_policy(
-        operator: OperatorProcess, kubectl: Kubectl, ns: str, sidecarsets: list[str], figures: dict[str, Any]) -> None:
+    operator: OperatorProcess, kubectl: Kubectl, ns: str, sidecarsets: list[str], figures: dict[str, Any]
+) -> None:
     tag = uuid.uuid4().hex[:5]
     selected = f"outage-selected-{tag}"
     kubectl("create", "namespace", selected)
     name = f"outage-{tag}"
     sidecarsets.append(name)
     labels = {"outage": tag}
-    kubectl.apply(sidecarset(name, labels, namespace=selected, containers=[{"name": "agent", "image": "busybox:1.36"}],
-                             volumes=[], imagePullSecrets=[]))
+    kubectl.apply(
+        sidecarset(
+            name,
+            labels,
+            namespace=selected,
+            containers=[{"name": "agent", "image": "busybox:1.36"}],
+            volumes=[],
+            imagePullSecrets=[],
+        )
+    )
     admitted(kubectl, name)
     kubectl.apply(pod("before", labels), selected)
-    assert "agent" in [c["name"] for c in kubectl.json("get", "pod", "before", "-n", selected)["spec"]["containers"]]
+    assert "agent" in [
+        c["name"] for c in kubectl.json("get", "pod", "before", "-n", selected)["spec"]["containers"]
+    ]
     cfg = kubectl.json("get", "mutatingwebhookconfiguration", "kruise-py-mutating")
     inject = next(w for w in cfg["webhooks"] if w["name"].startswith("inject-sidecarset"))
     assert inject["failurePolicy"] == "Ignore"
@@ -68,10 +83,19 @@ def test_pod_creation_during_an_operator_outage_follows_the_failure_policy(
         for where in created:
             kubectl.run("delete", "pod", f"outage-{tag}", "-n", where, "--wait=false", check=False)
     # Back up: injection and our kinds work again.
-    wait_for(lambda: kubectl.apply(pod("after", labels), selected, check=False).returncode == 0, 60,
-             what="pod creation in the selected namespace after the restart")
-    assert "agent" in [c["name"] for c in kubectl.json("get", "pod", "after", "-n", selected)["spec"]["containers"]]
+    wait_for(
+        lambda: kubectl.apply(pod("after", labels), selected, check=False).returncode == 0,
+        60,
+        what="pod creation in the selected namespace after the restart",
+    )
+    assert "agent" in [
+        c["name"] for c in kubectl.json("get", "pod", "after", "-n", selected)["spec"]["containers"]
+    ]
     kubectl.apply(asts("outage", 1), ns)
     kubectl.run("delete", "namespace", selected, "--wait=false", check=False)
-    figures.update(namespaces=list(created), pod_create_during_outage_s=created, sidecar_injected_during_outage=False,
-                   own_kinds_refused_during_outage=True)
+    figures.update(
+        namespaces=list(created),
+        pod_create_during_outage_s=created,
+        sidecar_injected_during_outage=False,
+        own_kinds_refused_during_outage=True,
+    )

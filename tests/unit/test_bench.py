@@ -17,33 +17,52 @@ def test_percentiles_are_nearest_rank() -> None:
 
 
 def test_histogram_sums_matching_series_only() -> None:
-    text = "\n".join([
-        'm_sum{name="a",operation="CREATE"} 1.5', 'm_count{name="a",operation="CREATE"} 3',
-        'm_sum{name="a",operation="UPDATE"} 9', 'm_count{name="a",operation="UPDATE"} 9',
-        'm_bucket{name="a",operation="CREATE",le="1"} 3',
-    ])
+    text = "\n".join(
+        [
+            'm_sum{name="a",operation="CREATE"} 1.5',
+            'm_count{name="a",operation="CREATE"} 3',
+            'm_sum{name="a",operation="UPDATE"} 9',
+            'm_count{name="a",operation="UPDATE"} 9',
+            'm_bucket{name="a",operation="CREATE",le="1"} 3',
+        ]
+    )
     assert histogram(text, "m", 'name="a".*operation="CREATE"') == (1.5, 3.0)
 
 
 def _set(gen: int, observed: int, updated: int, ready: int, cur: str = "r2", upd: str = "r2") -> dict:
-    return {"metadata": {"generation": gen}, "status": {"observedGeneration": observed, "updatedReplicas": updated,
-                                                         "readyReplicas": ready, "currentRevision": cur, "updateRevision": upd}}
+    return {
+        "metadata": {"generation": gen},
+        "status": {
+            "observedGeneration": observed,
+            "updatedReplicas": updated,
+            "readyReplicas": ready,
+            "currentRevision": cur,
+            "updateRevision": upd,
+        },
+    }
 
 
-@pytest.mark.parametrize(("obj", "done"), [
-    (_set(2, 2, 5, 5), True),
-    (_set(2, 1, 5, 5), False),           # status of the previous generation
-    (_set(2, 2, 4, 5), False),
-    (_set(2, 2, 5, 4), False),
-    (_set(2, 2, 5, 5, cur="r1"), False),  # revisions not converged
-])
+@pytest.mark.parametrize(
+    ("obj", "done"),
+    [
+        (_set(2, 2, 5, 5), True),
+        (_set(2, 1, 5, 5), False),  # status of the previous generation
+        (_set(2, 2, 4, 5), False),
+        (_set(2, 2, 5, 4), False),
+        (_set(2, 2, 5, 5, cur="r1"), False),  # revisions not converged
+    ],
+)
 def test_rolled_out(obj: dict, done: bool) -> None:
     assert rolled_out(obj, 5) is done
 
 
 def test_running_image_needs_ready_and_the_image() -> None:
-    pod = {"status": {"conditions": [{"type": "Ready", "status": "True"}],
-                      "containerStatuses": [{"name": "app", "image": "nginx:1.27"}]}}
+    pod = {
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "app", "image": "nginx:1.27"}],
+        }
+    }
     assert running_image(pod, "nginx:1.27")
     assert not running_image(pod, "nginx:1.25")
     pod["status"]["conditions"][0]["status"] = "False"

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from kruise_py.webhooks.server import Rejected, json_patch, review_response
 
 POD = {
-    "apiVersion": "v1", "kind": "Pod",
+    "apiVersion": "v1",
+    "kind": "Pod",
     "metadata": {"name": "p", "namespace": "n", "labels": {"app": "a"}},
     "spec": {"containers": [{"name": "app", "image": "busybox"}]},
 }
@@ -34,14 +35,23 @@ def test_patch_applies_to_the_injected_pod() -> None:
     new = injected(POD)
     ops = json_patch(POD, new)
     assert jsonpatch.apply_patch(POD, ops) == new
-    assert {o["path"] for o in ops} == {"/metadata/annotations", "/metadata/labels", "/spec/containers", "/spec/volumes"}
+    assert {o["path"] for o in ops} == {
+        "/metadata/annotations",
+        "/metadata/labels",
+        "/spec/containers",
+        "/spec/volumes",
+    }
 
 
 # No integers next to booleans: Python's True == 1 is not JSON's (and pods do not mix them).
-json_values = st.recursive(st.none() | st.booleans() | st.text(max_size=3),
-                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3),
-                           max_leaves=8)
-objects = st.dictionaries(st.sampled_from(["metadata", "spec", "status", "a/b", "~"]), json_values, max_size=4)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.text(max_size=3),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3),
+    max_leaves=8,
+)
+objects = st.dictionaries(
+    st.sampled_from(["metadata", "spec", "status", "a/b", "~"]), json_values, max_size=4
+)
 
 
 @given(objects, objects)
@@ -50,7 +60,11 @@ def test_patch_turns_any_object_into_any_other(old: dict, new: dict) -> None:
 
 
 def test_review_allows_with_a_patch_or_without() -> None:
-    review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "u1", "object": POD}}
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {"uid": "u1", "object": POD},
+    }
     r = review_response(review, injected)["response"]
     assert r["uid"] == "u1" and r["allowed"] is True and r["patchType"] == "JSONPatch"
     assert jsonpatch.apply_patch(POD, json.loads(base64.b64decode(r["patch"]))) == injected(POD)

@@ -11,17 +11,27 @@ from kruise_py.runtime.informer import Informer
 
 
 def _pod(name: str, rv: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": "n", "resourceVersion": rv, "labels": {"a": "b"},
-                         "managedFields": [{"manager": "kubelet", "operation": "Update"}]},
-            "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": "n",
+            "resourceVersion": rv,
+            "labels": {"a": "b"},
+            "managedFields": [{"manager": "kubelet", "operation": "Update"}],
+        },
+        "spec": {"containers": [{"name": "c", "image": "i"}]},
+    }
 
 
 class FakeClient:
     def __init__(self) -> None:
         self.transformed = 0
 
-    async def list_all(self, path: str, limit: int = 500, transform: Any = None, **params: Any) -> tuple[list[Any], str]:
+    async def list_all(
+        self, path: str, limit: int = 500, transform: Any = None, **params: Any
+    ) -> tuple[list[Any], str]:
         items = [_pod("a", "1"), _pod("b", "2")]
         for i in items:
             if transform is not None:

@@ -20,8 +20,14 @@ from kruise_py.sandbox import binaries
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "kruise-py"
 NS = "kruise-py-system"
-ALL_OPTIONAL = ["--set", "webhook.certManager.enabled=true", "--set", "metrics.serviceMonitor.enabled=true",
-                "--set", "grafanaDashboard.enabled=true"]
+ALL_OPTIONAL = [
+    "--set",
+    "webhook.certManager.enabled=true",
+    "--set",
+    "metrics.serviceMonitor.enabled=true",
+    "--set",
+    "grafanaDashboard.enabled=true",
+]
 
 
 def _helm() -> Path:
@@ -34,8 +40,9 @@ def _helm() -> Path:
 
 
 def helm_template(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(_helm()), "template", "kp", str(CHART), "--namespace", NS, *args],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [str(_helm()), "template", "kp", str(CHART), "--namespace", NS, *args], capture_output=True, text=True
+    )
 
 
 def render(*args: str) -> list[dict[str, Any]]:
@@ -51,7 +58,9 @@ def one(objs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[
 
 
 def test_chart_derived_files_are_up_to_date() -> None:
-    r = subprocess.run([sys.executable, str(ROOT / "hack" / "gen_chart.py"), "--check"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "hack" / "gen_chart.py"), "--check"], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -67,8 +76,17 @@ GOOD_VALUES: list[tuple[str, list[str]]] = [
     ("ignore", ["--set", "webhook.failurePolicy=Ignore"]),
     ("namespaces", ["--set", "operator.namespaces={team-a,team-b}"]),
     ("percent pdb", ["--set", "podDisruptionBudget.minAvailable=50%"]),
-    ("cluster issuer", ["--set", "webhook.certManager.enabled=true", "--set", "webhook.certManager.issuerRef.kind=ClusterIssuer",
-                        "--set", "webhook.certManager.issuerRef.name=corp-ca"]),
+    (
+        "cluster issuer",
+        [
+            "--set",
+            "webhook.certManager.enabled=true",
+            "--set",
+            "webhook.certManager.issuerRef.kind=ClusterIssuer",
+            "--set",
+            "webhook.certManager.issuerRef.name=corp-ca",
+        ],
+    ),
     ("host network", ["--set", "hostNetwork=true", "--set", "webhook.port=10250"]),
     ("zero qps (no limit)", ["--set", "operator.qps=0"]),
 ]
@@ -93,12 +111,22 @@ BAD_VALUES: list[tuple[list[str], str]] = [
     (["--set", "image.pullPolicy=Sometimes"], "/image/pullPolicy"),
     (["--set", "image.repository="], "/image/repository"),
     (["--set", "webhook.secretName=Not_A_Name"], "/webhook/secretName"),
-    (["--set", "webhook.certManager.issuerRef.kind=Vault", "--set", "webhook.certManager.issuerRef.name=x"],
-     "/webhook/certManager/issuerRef/kind"),
+    (
+        [
+            "--set",
+            "webhook.certManager.issuerRef.kind=Vault",
+            "--set",
+            "webhook.certManager.issuerRef.name=x",
+        ],
+        "/webhook/certManager/issuerRef/kind",
+    ),
     (["--set", "webhook.certManager.duration=1year"], "/webhook/certManager/duration"),
     (["--set", "podDisruptionBudget.minAvailable=150%"], "/podDisruptionBudget/minAvailable"),
     (["--set", "resources.requests.cpu=lots"], "/resources/requests/cpu"),
-    (["--set", "replicas=3"], "additional properties 'replicas' not allowed"),  # a typo must not pass silently
+    (
+        ["--set", "replicas=3"],
+        "additional properties 'replicas' not allowed",
+    ),  # a typo must not pass silently
     (["--set", "webhook.failurepolicy=Ignore"], "additional properties 'failurepolicy' not allowed"),
 ]
 
@@ -113,14 +141,21 @@ def test_schema_rejects_bad_values(args: list[str], where: str) -> None:
 def test_default_render_has_every_object() -> None:
     objs = render("--include-crds")
     kinds = {(o["kind"], o["metadata"]["name"]) for o in objs}
-    for expected in [("ServiceAccount", "kruise-py"), ("ClusterRole", "kruise-py"), ("ClusterRoleBinding", "kruise-py"),
-                     ("Role", "kruise-py"), ("RoleBinding", "kruise-py"), ("Deployment", "kruise-py"),
-                     ("Service", "kruise-py-webhook"), ("PodDisruptionBudget", "kruise-py"),
-                     ("MutatingWebhookConfiguration", "kruise-py-mutating"),
-                     ("ValidatingWebhookConfiguration", "kruise-py-validating"),
-                     ("CustomResourceDefinition", "statefulsets.apps.kruise.io"),
-                     ("CustomResourceDefinition", "broadcastjobs.apps.kruise.io"),
-                     ("CustomResourceDefinition", "sidecarsets.apps.kruise.io")]:
+    for expected in [
+        ("ServiceAccount", "kruise-py"),
+        ("ClusterRole", "kruise-py"),
+        ("ClusterRoleBinding", "kruise-py"),
+        ("Role", "kruise-py"),
+        ("RoleBinding", "kruise-py"),
+        ("Deployment", "kruise-py"),
+        ("Service", "kruise-py-webhook"),
+        ("PodDisruptionBudget", "kruise-py"),
+        ("MutatingWebhookConfiguration", "kruise-py-mutating"),
+        ("ValidatingWebhookConfiguration", "kruise-py-validating"),
+        ("CustomResourceDefinition", "statefulsets.apps.kruise.io"),
+        ("CustomResourceDefinition", "broadcastjobs.apps.kruise.io"),
+        ("CustomResourceDefinition", "sidecarsets.apps.kruise.io"),
+    ]:
         assert expected in kinds, f"{expected} not rendered"
     # Optional parts stay off by default.
     assert not {"Certificate", "Issuer", "ServiceMonitor", "ConfigMap"} & {k for k, _ in kinds}
@@ -135,15 +170,25 @@ def test_rbac_has_no_wildcards_and_names_its_secret_and_lease() -> None:
     rules = one(objs, "Role")["rules"]
     secrets = [r for r in rules if r["resources"] == ["secrets"]]
     assert {tuple(r["verbs"]): r.get("resourceNames") for r in secrets} == {
-        ("create",): None, ("get", "update"): ["kruise-py-webhook-certs"]}
+        ("create",): None,
+        ("get", "update"): ["kruise-py-webhook-certs"],
+    }
     leases = [r for r in rules if r["resources"] == ["leases"]]
-    assert {tuple(r["verbs"]): r.get("resourceNames") for r in leases} == {("create",): None, ("get", "update"): ["kruise-py"]}
+    assert {tuple(r["verbs"]): r.get("resourceNames") for r in leases} == {
+        ("create",): None,
+        ("get", "update"): ["kruise-py"],
+    }
     cluster = one(objs, "ClusterRole")["rules"]
     assert not any("secrets" in r["resources"] for r in cluster), "secrets only in the release namespace"
     hooks = [r for r in cluster if r["apiGroups"] == ["admissionregistration.k8s.io"]]
-    assert hooks == [{"apiGroups": ["admissionregistration.k8s.io"],
-                      "resources": ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
-                      "resourceNames": ["kruise-py-mutating", "kruise-py-validating"], "verbs": ["get", "patch"]}]
+    assert hooks == [
+        {
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
+            "resourceNames": ["kruise-py-mutating", "kruise-py-validating"],
+            "verbs": ["get", "patch"],
+        }
+    ]
 
 
 def _run_args(objs: list[dict[str, Any]]) -> argparse.Namespace:
@@ -162,10 +207,17 @@ def test_deployment_is_hardened_and_runs_service_mode_from_the_secret() -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 65532
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     assert c["securityContext"]["allowPrivilegeEscalation"] is False
-    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz" and c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert (
+        c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        and c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    )
     assert c["resources"]["requests"] and c["resources"]["limits"]
     a = _run_args(objs)
-    assert (a.webhook_mode, a.webhook_cert_source, a.webhook_secret) == ("service", "secret", "kruise-py-webhook-certs")
+    assert (a.webhook_mode, a.webhook_cert_source, a.webhook_secret) == (
+        "service",
+        "secret",
+        "kruise-py-webhook-certs",
+    )
     assert a.leader_elect and a.leader_election_id == "kruise-py"
     assert a.cert_dir.startswith("/tmp/"), "the only writable path is the /tmp emptyDir"
     svc = one(objs, "Service")
@@ -178,7 +230,12 @@ def test_webhooks_reference_the_service_with_namespace_selector_and_deliberate_p
         cfg = one(objs, kind)
         assert "annotations" not in cfg["metadata"]
         for w in cfg["webhooks"]:
-            assert w["clientConfig"]["service"] == {**w["clientConfig"]["service"], "namespace": NS, "name": "kruise-py-webhook", "port": 443}
+            assert w["clientConfig"]["service"] == {
+                **w["clientConfig"]["service"],
+                "namespace": NS,
+                "name": "kruise-py-webhook",
+                "port": 443,
+            }
             assert "caBundle" not in w["clientConfig"], "the operator patches caBundle; Helm must not own it"
             assert w["failurePolicy"] == ("Ignore" if w["name"].startswith("inject-") else "Fail")
             if w["rules"][0]["resources"] == ["pods"]:
@@ -193,16 +250,29 @@ def test_cert_manager_mode() -> None:
     assert cert["spec"]["issuerRef"] == {"kind": "Issuer", "name": "kruise-py-selfsigned"}
     assert one(objs, "Issuer")["spec"] == {"selfSigned": {}}
     for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
-        assert one(objs, kind)["metadata"]["annotations"] == {"cert-manager.io/inject-ca-from": f"{NS}/kruise-py-webhook"}
+        assert one(objs, kind)["metadata"]["annotations"] == {
+            "cert-manager.io/inject-ca-from": f"{NS}/kruise-py-webhook"
+        }
     a = _run_args(objs)
     assert (a.webhook_cert_source, a.cert_dir) == ("dir", "/certs")
     pod = one(objs, "Deployment")["spec"]["template"]["spec"]
-    assert {"name": "certs", "secret": {"secretName": "kruise-py-webhook-certs", "defaultMode": 0o400}} in pod["volumes"]
+    assert {
+        "name": "certs",
+        "secret": {"secretName": "kruise-py-webhook-certs", "defaultMode": 0o400},
+    } in pod["volumes"]
     # cert-manager owns the Secret and the caBundle: the operator gets neither permission.
     assert not any("secrets" in r["resources"] for r in one(objs, "Role")["rules"])
-    assert not any(r["apiGroups"] == ["admissionregistration.k8s.io"] for r in one(objs, "ClusterRole")["rules"])
-    other = render("--set", "webhook.certManager.enabled=true", "--set", "webhook.certManager.issuerRef.kind=ClusterIssuer",
-                   "--set", "webhook.certManager.issuerRef.name=corp-ca")
+    assert not any(
+        r["apiGroups"] == ["admissionregistration.k8s.io"] for r in one(objs, "ClusterRole")["rules"]
+    )
+    other = render(
+        "--set",
+        "webhook.certManager.enabled=true",
+        "--set",
+        "webhook.certManager.issuerRef.kind=ClusterIssuer",
+        "--set",
+        "webhook.certManager.issuerRef.name=corp-ca",
+    )
     assert one(other, "Certificate")["spec"]["issuerRef"] == {"kind": "ClusterIssuer", "name": "corp-ca"}
     assert not [o for o in other if o["kind"] == "Issuer"]
 
@@ -213,7 +283,9 @@ def test_pdb_only_with_more_than_one_replica() -> None:
 
 
 def test_service_monitor_scrapes_the_metrics_port() -> None:
-    objs = render("--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.serviceMonitor.labels.release=prom")
+    objs = render(
+        "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.serviceMonitor.labels.release=prom"
+    )
     sm = one(objs, "ServiceMonitor")
     assert sm["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
     assert sm["metadata"]["labels"]["release"] == "prom"
@@ -224,8 +296,13 @@ def test_service_monitor_scrapes_the_metrics_port() -> None:
 def test_grafana_dashboard_configmap_ships_the_dashboard_file() -> None:
     src = CHART / "dashboards" / "kruise-py.json"
     if not src.exists():
-        pytest.skip("deploy/helm/kruise-py/dashboards/kruise-py.json is not in the tree yet (another task creates it)")
-    cm = one(render("--set", "grafanaDashboard.enabled=true", "--set", "grafanaDashboard.namespace=monitoring"), "ConfigMap")
+        pytest.skip(
+            "deploy/helm/kruise-py/dashboards/kruise-py.json is not in the tree yet (another task creates it)"
+        )
+    cm = one(
+        render("--set", "grafanaDashboard.enabled=true", "--set", "grafanaDashboard.namespace=monitoring"),
+        "ConfigMap",
+    )
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert cm["metadata"]["namespace"] == "monitoring"
     assert json.loads(cm["data"]["kruise-py.json"]) == json.loads(src.read_text())

@@ -23,7 +23,10 @@ def test_fresh_bundle_needs_no_renewal_and_round_trips_through_secret_data() -> 
 
 def test_renewal_reasons() -> None:
     b = certs.issue(NAMES)
-    assert certs.renewal_reason(certs.Bundle(b"", b"", b""), set(NAMES), NOW) == "missing or unreadable certificate"
+    assert (
+        certs.renewal_reason(certs.Bundle(b"", b"", b""), set(NAMES), NOW)
+        == "missing or unreadable certificate"
+    )
     assert certs.renewal_reason(certs.Bundle.from_secret({"data": {"tls.crt": "!!"}}), set(NAMES), NOW)
     other = certs.issue(("kruise-py-webhook.other.svc",))
     assert "lacks names" in (certs.renewal_reason(other, set(NAMES), NOW) or "")

@@ -13,21 +13,50 @@ from kruise_py import rollout as ro
 from kruise_py.core import revisions as rev
 
 
-def sts(replicas: int = 4, *, gen: int = 2, observed: int = 2, updated: int = 4, ready: int = 4,
-        available: int | None = None, updated_ready: int | None = None, current: str = "web-b",
-        update: str = "web-b", partition: int = 0, paused: bool = False, strategy: str = "RollingUpdate",
-        conditions: list[dict[str, Any]] | None = None, template: dict[str, Any] | None = None) -> dict[str, Any]:
+def sts(
+    replicas: int = 4,
+    *,
+    gen: int = 2,
+    observed: int = 2,
+    updated: int = 4,
+    ready: int = 4,
+    available: int | None = None,
+    updated_ready: int | None = None,
+    current: str = "web-b",
+    update: str = "web-b",
+    partition: int = 0,
+    paused: bool = False,
+    strategy: str = "RollingUpdate",
+    conditions: list[dict[str, Any]] | None = None,
+    template: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     ru: dict[str, Any] = {"partition": partition}
     if paused:
         ru["paused"] = True
     return {
-        "metadata": {"name": "web", "namespace": "ns", "uid": "u1", "generation": gen, "resourceVersion": "7"},
-        "spec": {"replicas": replicas, "updateStrategy": {"type": strategy, "rollingUpdate": ru},
-                 "template": template or tpl("nginx:1.27")},
-        "status": {"observedGeneration": observed, "replicas": replicas, "updatedReplicas": updated,
-                   "readyReplicas": ready, "availableReplicas": ready if available is None else available,
-                   "updatedReadyReplicas": min(updated, ready) if updated_ready is None else updated_ready,
-                   "currentRevision": current, "updateRevision": update, "conditions": conditions or []},
+        "metadata": {
+            "name": "web",
+            "namespace": "ns",
+            "uid": "u1",
+            "generation": gen,
+            "resourceVersion": "7",
+        },
+        "spec": {
+            "replicas": replicas,
+            "updateStrategy": {"type": strategy, "rollingUpdate": ru},
+            "template": template or tpl("nginx:1.27"),
+        },
+        "status": {
+            "observedGeneration": observed,
+            "replicas": replicas,
+            "updatedReplicas": updated,
+            "readyReplicas": ready,
+            "availableReplicas": ready if available is None else available,
+            "updatedReadyReplicas": min(updated, ready) if updated_ready is None else updated_ready,
+            "currentRevision": current,
+            "updateRevision": update,
+            "conditions": conditions or [],
+        },
     }
 
 
@@ -35,21 +64,43 @@ def tpl(image: str) -> dict[str, Any]:
     return {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app", "image": image}]}}
 
 
-@pytest.mark.parametrize(("kw", "state", "words"), [
-    ({}, "complete", "rolling update complete: 4 pods at revision web-b"),
-    ({"observed": 1}, "progressing", "observe the spec update"),
-    ({"observed": 0, "gen": 0}, "progressing", "observe the spec update"),
-    ({"ready": 3, "updated": 2, "current": "web-a"}, "progressing", "waiting for 1 pods to be ready"),
-    ({"updated": 2, "current": "web-a"}, "progressing", "2 of 4 pods at revision web-b"),
-    ({"updated": 2, "current": "web-a", "paused": True}, "paused", "rollout paused"),
-    ({"updated": 1, "current": "web-a", "partition": 2}, "progressing", "1 of 2 new pods have been updated"),
-    ({"updated": 2, "current": "web-a", "partition": 2}, "complete", "partitioned roll out complete: 2 new pods"),
-    ({"updated": 0, "current": "web-a", "partition": 9}, "complete", "partitioned roll out complete: 0 new pods"),
-    ({"strategy": "OnDelete"}, "failed", "only available for the RollingUpdate"),
-    ({"updated": 2, "current": "web-a", "conditions": [
-        {"type": "FailedCreatePod", "status": "True", "message": "exceeded quota"}]}, "failed", "FailedCreatePod: exceeded quota"),
-    ({"conditions": [{"type": "FailedUpdatePod", "status": "False"}]}, "complete", "complete"),
-])
+@pytest.mark.parametrize(
+    ("kw", "state", "words"),
+    [
+        ({}, "complete", "rolling update complete: 4 pods at revision web-b"),
+        ({"observed": 1}, "progressing", "observe the spec update"),
+        ({"observed": 0, "gen": 0}, "progressing", "observe the spec update"),
+        ({"ready": 3, "updated": 2, "current": "web-a"}, "progressing", "waiting for 1 pods to be ready"),
+        ({"updated": 2, "current": "web-a"}, "progressing", "2 of 4 pods at revision web-b"),
+        ({"updated": 2, "current": "web-a", "paused": True}, "paused", "rollout paused"),
+        (
+            {"updated": 1, "current": "web-a", "partition": 2},
+            "progressing",
+            "1 of 2 new pods have been updated",
+        ),
+        (
+            {"updated": 2, "current": "web-a", "partition": 2},
+            "complete",
+            "partitioned roll out complete: 2 new pods",
+        ),
+        (
+            {"updated": 0, "current": "web-a", "partition": 9},
+            "complete",
+            "partitioned roll out complete: 0 new pods",
+        ),
+        ({"strategy": "OnDelete"}, "failed", "only available for the RollingUpdate"),
+        (
+            {
+                "updated": 2,
+                "current": "web-a",
+                "conditions": [{"type": "FailedCreatePod", "status": "True", "message": "exceeded quota"}],
+            },
+            "failed",
+            "FailedCreatePod: exceeded quota",
+        ),
+        ({"conditions": [{"type": "FailedUpdatePod", "status": "False"}]}, "complete", "complete"),
+    ],
+)
 def test_progress(kw: dict[str, Any], state: str, words: str) -> None:
     p = ro.progress(sts(**kw))
     assert p.state == state and words in p.message, p
@@ -78,8 +129,10 @@ def test_render_plain_and_with_a_bar() -> None:
     assert ", paused" in ro.render(ro.progress(sts(paused=True, updated=0, current="a")), tty=False)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("0", 0), ("90", 90), ("90s", 90), ("5m", 300), ("1h30m", 5400),
-                                               ("1.5s", 1.5), ("250ms", 0.25)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("0", 0), ("90", 90), ("90s", 90), ("5m", 300), ("1h30m", 5400), ("1.5s", 1.5), ("250ms", 0.25)],
+)
 def test_parse_duration(text: str, seconds: float) -> None:
     assert ro.parse_duration(text) == seconds
 
@@ -110,7 +163,11 @@ def revision(n: int, image: str, owner: str = "u1", name: str | None = None) -> 
 
 
 def test_history_rows_mark_current_and_update_and_keep_only_owned() -> None:
-    r1, r2, r3 = revision(1, "nginx:1.25", name="web-a"), revision(3, "nginx:1.27", name="web-b"), revision(2, "x:1", owner="other")
+    r1, r2, r3 = (
+        revision(1, "nginx:1.25", name="web-a"),
+        revision(3, "nginx:1.27", name="web-b"),
+        revision(2, "x:1", owner="other"),
+    )
     s = sts(current="web-a", update="web-b")
     mine = ro.owned_revisions(s, [r2, r3, r1])
     assert [r["metadata"]["name"] for r in mine] == ["web-a", "web-b"]
@@ -135,29 +192,45 @@ def test_undo_to_the_template_the_set_has_is_skipped() -> None:
     assert ro.rollback_target(sts(template=tpl("nginx:1.27")), revs, 2) is None
 
 
-@pytest.mark.parametrize(("revs", "to", "msg"), [
-    ([], 0, "no previous revision"),
-    ([1], 0, "no previous revision"),
-    ([1, 2], 5, "unable to find the specified revision 5 in history (have: 1, 2)"),
-])
+@pytest.mark.parametrize(
+    ("revs", "to", "msg"),
+    [
+        ([], 0, "no previous revision"),
+        ([1], 0, "no previous revision"),
+        ([1, 2], 5, "unable to find the specified revision 5 in history (have: 1, 2)"),
+    ],
+)
 def test_undo_errors(revs: list[int], to: int, msg: str) -> None:
     with pytest.raises(ro.UndoError, match=msg.replace("(", r"\(").replace(")", r"\)")):
         ro.rollback_target(sts(), [revision(n, f"nginx:1.{n}") for n in revs], to)
 
 
 def test_undo_patch_replaces_the_whole_template_if_the_set_is_unchanged() -> None:
-    s = sts(template={**tpl("nginx:1.27"), "spec": {"containers": [{"name": "app", "image": "nginx:1.27",
-                                                                      "env": [{"name": "A", "value": "1"}]}]}})
+    s = sts(
+        template={
+            **tpl("nginx:1.27"),
+            "spec": {
+                "containers": [{"name": "app", "image": "nginx:1.27", "env": [{"name": "A", "value": "1"}]}]
+            },
+        }
+    )
     patch = ro.undo_patch(s, revision(1, "nginx:1.25"))
-    assert patch == [{"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
-                     {"op": "replace", "path": "/spec/template", "value": rev.go_template(tpl("nginx:1.25"))}]
+    assert patch == [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
+        {"op": "replace", "path": "/spec/template", "value": rev.go_template(tpl("nginx:1.25"))},
+    ]
 
 
-@pytest.mark.parametrize("argv", [
-    ["rollout", "status", "web", "-n", "x", "--no-watch", "--timeout", "5m"],
-    ["rollout", "pause", "web"], ["rollout", "resume", "web"],
-    ["rollout", "history", "web", "--revision", "2"], ["rollout", "undo", "web", "--to-revision", "1"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["rollout", "status", "web", "-n", "x", "--no-watch", "--timeout", "5m"],
+        ["rollout", "pause", "web"],
+        ["rollout", "resume", "web"],
+        ["rollout", "history", "web", "--revision", "2"],
+        ["rollout", "undo", "web", "--to-revision", "1"],
+    ],
+)
 def test_the_command_line_parses(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Any] = []
     monkeypatch.setattr(ro, "main", lambda args: seen.append(args) or 0)
@@ -190,12 +263,18 @@ import jsonpatch  # noqa: E402
 def test_restart_sets_kubectls_annotation_on_the_template() -> None:
     s = sts()
     out = jsonpatch.apply_patch(s, ro.restart_patch(s, "2026-12-03T10:00:00Z"))
-    assert out["spec"]["template"]["metadata"]["annotations"] == {"kubectl.kubernetes.io/restartedAt": "2026-12-03T10:00:00Z"}
+    assert out["spec"]["template"]["metadata"]["annotations"] == {
+        "kubectl.kubernetes.io/restartedAt": "2026-12-03T10:00:00Z"
+    }
     again = jsonpatch.apply_patch(out, ro.restart_patch(out, "2026-12-03T11:00:00Z"))
-    assert again["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] == "2026-12-03T11:00:00Z"
+    assert (
+        again["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+        == "2026-12-03T11:00:00Z"
+    )
     bare = sts(template={"spec": {"containers": [{"name": "app", "image": "x"}]}})
     assert jsonpatch.apply_patch(bare, ro.restart_patch(bare, "t"))["spec"]["template"]["metadata"] == {
-        "annotations": {"kubectl.kubernetes.io/restartedAt": "t"}}
+        "annotations": {"kubectl.kubernetes.io/restartedAt": "t"}
+    }
     # The first op fails the patch if the set changed since it was read.
     assert ro.restart_patch(s, "t")[0] == {"op": "test", "path": "/metadata/resourceVersion", "value": "7"}
 
@@ -208,13 +287,20 @@ def test_restart_mode_follows_the_pod_update_policy() -> None:
 
 
 def test_set_image() -> None:
-    t = {"metadata": {}, "spec": {"initContainers": [{"name": "init", "image": "busybox:1"}],
-                                  "containers": [{"name": "app", "image": "nginx:1"}, {"name": "log", "image": "log:1"}]}}
+    t = {
+        "metadata": {},
+        "spec": {
+            "initContainers": [{"name": "init", "image": "busybox:1"}],
+            "containers": [{"name": "app", "image": "nginx:1"}, {"name": "log", "image": "log:1"}],
+        },
+    }
     s = sts(template=t)
     out = jsonpatch.apply_patch(s, ro.set_image_patch(s, ro.parse_image_args(["app=nginx:2"])))
     assert [c["image"] for c in out["spec"]["template"]["spec"]["containers"]] == ["nginx:2", "log:1"]
     out = jsonpatch.apply_patch(s, ro.set_image_patch(s, {"*": "x:9"}))
-    assert [c["image"] for k in ("initContainers", "containers") for c in out["spec"]["template"]["spec"][k]] == ["x:9"] * 3
+    assert [
+        c["image"] for k in ("initContainers", "containers") for c in out["spec"]["template"]["spec"][k]
+    ] == ["x:9"] * 3
     assert len(ro.set_image_patch(s, {"app": "nginx:1"})) == 1  # nothing to change: only the test op
     with pytest.raises(ValueError, match="unable to find container named nope"):
         ro.set_image_patch(s, {"nope": "x"})
@@ -223,7 +309,9 @@ def test_set_image() -> None:
             ro.parse_image_args(bad)
 
 
-@pytest.mark.parametrize(("ref", "name"), [("web", "web"), ("asts/web", "web"), ("statefulset.apps.kruise.io/web", "web")])
+@pytest.mark.parametrize(
+    ("ref", "name"), [("web", "web"), ("asts/web", "web"), ("statefulset.apps.kruise.io/web", "web")]
+)
 def test_split_ref(ref: str, name: str) -> None:
     assert ro.split_ref(ref) == name
 
@@ -247,12 +335,24 @@ def test_every_default_is_shown_in_help(capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit):
         cli.main(["run", "--help"])
     text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # undo line breaks at hyphens
-    for needle in ("(default: 8080)", "(default: 9443)", "(default: 50.0)", "(default: 100)", "(default: 4)",
-                   "(default: kruise-py-webhook)", "(default: Fail)", "(default: 15.0)"):
+    for needle in (
+        "(default: 8080)",
+        "(default: 9443)",
+        "(default: 50.0)",
+        "(default: 100)",
+        "(default: 4)",
+        "(default: kruise-py-webhook)",
+        "(default: Fail)",
+        "(default: 15.0)",
+    ):
         assert needle in text, needle
     parser = cli.build_parser()
     for p in _parsers(parser):
         for a in p._actions:
-            if not a.option_strings or a.default in (None, False, [], argparse.SUPPRESS) or a.help == argparse.SUPPRESS:
+            if (
+                not a.option_strings
+                or a.default in (None, False, [], argparse.SUPPRESS)
+                or a.help == argparse.SUPPRESS
+            ):
                 continue
             assert "default" in cli._Help(p.prog)._get_help_string(a), f"{p.prog} {a.option_strings}"

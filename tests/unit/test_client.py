@@ -24,8 +24,14 @@ from kruise_py.sandbox.controlplane import kubeconfig_yaml
     [
         (("v1", "pods", "ns", "p", "status"), "/api/v1/namespaces/ns/pods/p/status"),
         (("v1", "nodes"), "/api/v1/nodes"),
-        (("apps.kruise.io/v1beta1", "statefulsets", "ns"), "/apis/apps.kruise.io/v1beta1/namespaces/ns/statefulsets"),
-        (("apps.kruise.io/v1alpha1", "sidecarsets", None, "s"), "/apis/apps.kruise.io/v1alpha1/sidecarsets/s"),
+        (
+            ("apps.kruise.io/v1beta1", "statefulsets", "ns"),
+            "/apis/apps.kruise.io/v1beta1/namespaces/ns/statefulsets",
+        ),
+        (
+            ("apps.kruise.io/v1alpha1", "sidecarsets", None, "s"),
+            "/apis/apps.kruise.io/v1alpha1/sidecarsets/s",
+        ),
     ],
 )
 def test_path_for(args: tuple[str, ...], path: str) -> None:
@@ -51,7 +57,12 @@ def test_load_kubeconfig_with_embedded_certs(tmp_path: Path) -> None:
     p = tmp_path / "kc"
     p.write_text(text)
     c = load_kubeconfig(p)
-    assert (c.server, c.ca_data, c.cert_data, c.key_data) == ("https://127.0.0.1:6443", b"CA", b"CERT", b"KEY")
+    assert (c.server, c.ca_data, c.cert_data, c.key_data) == (
+        "https://127.0.0.1:6443",
+        b"CA",
+        b"CERT",
+        b"KEY",
+    )
     assert c.auth_header() is None
 
 

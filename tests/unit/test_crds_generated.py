@@ -88,7 +88,9 @@ def test_generation_is_deterministic() -> None:
 def test_snapshot_is_trimmed_to_what_we_embed() -> None:
     snap = gen.load_snapshot()
     names = set(snap["schemas"])
-    assert "io.k8s.api.core.v1.PodTemplateSpec" in names and "io.k8s.api.core.v1.PersistentVolumeClaim" in names
+    assert (
+        "io.k8s.api.core.v1.PodTemplateSpec" in names and "io.k8s.api.core.v1.PersistentVolumeClaim" in names
+    )
     # Nothing unrelated (Service, Node, ...) and nothing behind ObjectMeta (managedFields, ownerReferences).
     assert not any(n.endswith((".Service", ".Node", ".ManagedFieldsEntry", ".OwnerReference")) for n in names)
     assert gen.trim_openapi({"components": {"schemas": snap["schemas"]}}) == snap["schemas"]
@@ -103,14 +105,24 @@ def test_statefulset_crd_shape() -> None:
     assert crd["metadata"]["name"] == f"statefulsets.{GROUP}"
     spec = crd["spec"]
     assert spec["group"] == GROUP and spec["scope"] == "Namespaced"
-    assert spec["names"] == {"kind": "StatefulSet", "listKind": "StatefulSetList", "plural": "statefulsets",
-                             "singular": "statefulset", "shortNames": ["asts"]}
+    assert spec["names"] == {
+        "kind": "StatefulSet",
+        "listKind": "StatefulSetList",
+        "plural": "statefulsets",
+        "singular": "statefulset",
+        "shortNames": ["asts"],
+    }
     # The operator owns spec.conversion (docs/decisions.md): re-applying the file never resets it.
     assert "conversion" not in spec
     versions = _versions("statefulsets")
     assert [(v["name"], v["served"], v["storage"]) for v in spec["versions"]] == [
-        ("v1alpha1", True, False), ("v1beta1", True, True)]
-    columns = [(c["name"], c["type"], c["jsonPath"], c.get("priority", 0)) for c in versions["v1beta1"]["additionalPrinterColumns"]]
+        ("v1alpha1", True, False),
+        ("v1beta1", True, True),
+    ]
+    columns = [
+        (c["name"], c["type"], c["jsonPath"], c.get("priority", 0))
+        for c in versions["v1beta1"]["additionalPrinterColumns"]
+    ]
     assert columns == [
         ("DESIRED", "integer", ".spec.replicas", 0),
         ("CURRENT", "integer", ".status.replicas", 0),
@@ -124,8 +136,11 @@ def test_statefulset_crd_shape() -> None:
         assert v["additionalPrinterColumns"] == versions["v1beta1"]["additionalPrinterColumns"]
         assert v["subresources"] == {
             "status": {},
-            "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas",
-                      "labelSelectorPath": ".status.labelSelector"},
+            "scale": {
+                "specReplicasPath": ".spec.replicas",
+                "statusReplicasPath": ".status.replicas",
+                "labelSelectorPath": ".status.labelSelector",
+            },
         }
 
 
@@ -138,11 +153,18 @@ def test_statefulset_does_not_take_the_core_short_name() -> None:
 def test_broadcastjob_crd_shape() -> None:
     spec = _crd("broadcastjobs")["spec"]
     assert spec["scope"] == "Namespaced"
-    assert spec["names"] == {"kind": "BroadcastJob", "listKind": "BroadcastJobList", "plural": "broadcastjobs",
-                             "singular": "broadcastjob", "shortNames": ["bcj"]}
+    assert spec["names"] == {
+        "kind": "BroadcastJob",
+        "listKind": "BroadcastJobList",
+        "plural": "broadcastjobs",
+        "singular": "broadcastjob",
+        "shortNames": ["bcj"],
+    }
     assert "conversion" not in spec
     assert [(v["name"], v["served"], v["storage"]) for v in spec["versions"]] == [
-        ("v1alpha1", True, False), ("v1beta1", True, True)]
+        ("v1alpha1", True, False),
+        ("v1beta1", True, True),
+    ]
     alpha, beta = spec["versions"]
     # Identical schemas (OpenKruise 1.9 apis/apps/v1beta1/broadcastjob_types.go is a copy of v1alpha1's).
     assert alpha["schema"] == _undescribed(beta["schema"])
@@ -161,11 +183,17 @@ def test_broadcastjob_crd_shape() -> None:
 def test_sidecarset_crd_shape() -> None:
     spec = _crd("sidecarsets")["spec"]
     assert spec["scope"] == "Cluster"
-    assert spec["names"] == {"kind": "SidecarSet", "listKind": "SidecarSetList", "plural": "sidecarsets",
-                             "singular": "sidecarset"}
+    assert spec["names"] == {
+        "kind": "SidecarSet",
+        "listKind": "SidecarSetList",
+        "plural": "sidecarsets",
+        "singular": "sidecarset",
+    }
     assert "conversion" not in spec  # the operator sets its conversion webhook
     assert [(v["name"], v["served"], v["storage"]) for v in spec["versions"]] == [
-        ("v1alpha1", True, False), ("v1beta1", True, True)]
+        ("v1alpha1", True, False),
+        ("v1beta1", True, True),
+    ]
     alpha, beta = spec["versions"]
     a_spec = alpha["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     b_spec = beta["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
@@ -184,10 +212,24 @@ def test_sidecarset_crd_shape() -> None:
 # ------------------------------------------------------------------------------------------------
 # Schema content
 
-V1ALPHA1_SPEC = {"replicas", "selector", "template", "volumeClaimTemplates", "serviceName", "podManagementPolicy",
-                 "updateStrategy", "revisionHistoryLimit"}
-V1BETA1_ONLY_SPEC = {"reserveOrdinals", "lifecycle", "scaleStrategy", "persistentVolumeClaimRetentionPolicy",
-                     "ordinals", "volumeClaimUpdateStrategy"}
+V1ALPHA1_SPEC = {
+    "replicas",
+    "selector",
+    "template",
+    "volumeClaimTemplates",
+    "serviceName",
+    "podManagementPolicy",
+    "updateStrategy",
+    "revisionHistoryLimit",
+}
+V1BETA1_ONLY_SPEC = {
+    "reserveOrdinals",
+    "lifecycle",
+    "scaleStrategy",
+    "persistentVolumeClaimRetentionPolicy",
+    "ordinals",
+    "volumeClaimUpdateStrategy",
+}
 
 
 def test_v1alpha1_statefulset_lists_only_its_fields() -> None:
@@ -197,23 +239,41 @@ def test_v1alpha1_statefulset_lists_only_its_fields() -> None:
     alpha_status = set(_at(alpha, "status")["properties"])
     assert not alpha_status & {"updatedReadyReplicas", "updatedAvailableReplicas", "volumeClaims"}
     assert set(_at(beta, "status")["properties"]) == alpha_status | {
-        "updatedReadyReplicas", "updatedAvailableReplicas", "volumeClaims"}
-    for f in V1ALPHA1_SPEC:  # the shared fields are identical (conversion strategy None), but for descriptions
+        "updatedReadyReplicas",
+        "updatedAvailableReplicas",
+        "volumeClaims",
+    }
+    for (
+        f
+    ) in V1ALPHA1_SPEC:  # the shared fields are identical (conversion strategy None), but for descriptions
         assert _at(alpha, f"spec.{f}") == _undescribed(_at(beta, f"spec.{f}"))
 
 
 def test_required_fields_as_openkruise() -> None:
     beta = _schema("statefulsets", "v1beta1")
     assert _at(beta, "spec")["required"] == ["selector", "template"]
-    assert _at(beta, "status")["required"] == ["availableReplicas", "currentReplicas", "readyReplicas", "replicas",
-                                               "updatedReplicas"]
+    assert _at(beta, "status")["required"] == [
+        "availableReplicas",
+        "currentReplicas",
+        "readyReplicas",
+        "replicas",
+        "updatedReplicas",
+    ]
     assert _at(_schema("broadcastjobs", "v1alpha1"), "spec")["required"] == ["template"]
-    assert _at(_schema("sidecarsets", "v1alpha1"), "status")["required"] == ["matchedPods", "readyPods", "updatedPods"]
+    assert _at(_schema("sidecarsets", "v1alpha1"), "status")["required"] == [
+        "matchedPods",
+        "readyPods",
+        "updatedPods",
+    ]
 
 
 def test_pod_template_has_the_core_schema() -> None:
-    for plural, version in (("statefulsets", "v1beta1"), ("statefulsets", "v1alpha1"), ("broadcastjobs", "v1beta1"),
-                            ("broadcastjobs", "v1alpha1")):
+    for plural, version in (
+        ("statefulsets", "v1beta1"),
+        ("statefulsets", "v1alpha1"),
+        ("broadcastjobs", "v1beta1"),
+        ("broadcastjobs", "v1alpha1"),
+    ):
         s = _schema(plural, version)
         image = _at(s, "spec.template.spec.containers.[].image")
         assert image["type"] == "string"
@@ -237,8 +297,14 @@ def test_sidecarset_containers_are_core_containers_plus_kruise_fields() -> None:
         assert c["required"] == ["name"]
         for core_field in ("image", "env", "volumeMounts", "resources", "restartPolicy"):
             assert core_field in c["properties"]
-        for kruise_field in ("podInjectPolicy", "shareVolumePolicy", "shareVolumeDevicePolicy", "transferEnv",
-                             "upgradeStrategy", "resourcesPolicy"):
+        for kruise_field in (
+            "podInjectPolicy",
+            "shareVolumePolicy",
+            "shareVolumeDevicePolicy",
+            "transferEnv",
+            "upgradeStrategy",
+            "resourcesPolicy",
+        ):
             assert "description" in c["properties"][kruise_field], kruise_field
     assert "hostPath" in _at(s, "spec.volumes.[]")["properties"]
     assert set(_at(s, "spec.imagePullSecrets.[]")["properties"]) == {"name"}
@@ -268,7 +334,10 @@ def test_int_formats() -> None:
     beta = _schema("statefulsets", "v1beta1")
     assert _at(beta, "spec.replicas")["format"] == "int32"
     assert _at(beta, "status.observedGeneration")["format"] == "int64"
-    assert _at(_schema("broadcastjobs", "v1alpha1"), "spec.completionPolicy.activeDeadlineSeconds")["format"] == "int64"
+    assert (
+        _at(_schema("broadcastjobs", "v1alpha1"), "spec.completionPolicy.activeDeadlineSeconds")["format"]
+        == "int64"
+    )
     assert _at(_schema("broadcastjobs", "v1alpha1"), "status.startTime")["format"] == "date-time"
 
 
@@ -301,7 +370,9 @@ def test_only_the_storage_version_carries_descriptions() -> None:
 
 def _undescribed(node: Any) -> Any:
     if isinstance(node, dict):
-        return {k: _undescribed(v) for k, v in node.items() if not (k == "description" and isinstance(v, str))}
+        return {
+            k: _undescribed(v) for k, v in node.items() if not (k == "description" and isinstance(v, str))
+        }
     if isinstance(node, list):
         return [_undescribed(v) for v in node]
     return node
@@ -343,10 +414,31 @@ def test_lists_core_accepts_duplicated_are_atomic() -> None:
 # pkg/apiserver/schema): checked independently of the generator.
 
 ALLOWED_KEYS = {
-    "description", "type", "format", "required", "properties", "items", "additionalProperties", "anyOf", "enum",
-    "default", "nullable", "pattern", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems",
-    "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields", "x-kubernetes-embedded-resource",
-    "x-kubernetes-list-type", "x-kubernetes-list-map-keys", "x-kubernetes-map-type", "x-kubernetes-validations",
+    "description",
+    "type",
+    "format",
+    "required",
+    "properties",
+    "items",
+    "additionalProperties",
+    "anyOf",
+    "enum",
+    "default",
+    "nullable",
+    "pattern",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "x-kubernetes-int-or-string",
+    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-embedded-resource",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
+    "x-kubernetes-map-type",
+    "x-kubernetes-validations",
 }
 INT_OR_STRING_ANY_OF = [{"type": "integer"}, {"type": "string"}]
 
@@ -402,8 +494,11 @@ def structural_errors(node: Any, path: str = "", root: bool = True) -> list[str]
             errs.append(f"{path}: required {name} is not a property")
     if root:
         meta = node.get("properties", {}).get("metadata")
-        if meta is not None and set(meta) - {"type", "description"} and set(meta.get("properties", {})) - {
-                "name", "generateName"}:
+        if (
+            meta is not None
+            and set(meta) - {"type", "description"}
+            and set(meta.get("properties", {})) - {"name", "generateName"}
+        ):
             errs.append(f"{path}.metadata: the root metadata may only restrict name and generateName")
     for name, prop in node.get("properties", {}).items():
         errs += structural_errors(prop, f"{path}.{name}", root=False)
@@ -420,8 +515,15 @@ def structural_errors(node: Any, path: str = "", root: bool = True) -> list[str]
     return errs
 
 
-@pytest.mark.parametrize(("plural", "version"), [("statefulsets", "v1beta1"), ("statefulsets", "v1alpha1"),
-                                                 ("broadcastjobs", "v1alpha1"), ("sidecarsets", "v1alpha1")])
+@pytest.mark.parametrize(
+    ("plural", "version"),
+    [
+        ("statefulsets", "v1beta1"),
+        ("statefulsets", "v1alpha1"),
+        ("broadcastjobs", "v1alpha1"),
+        ("sidecarsets", "v1alpha1"),
+    ],
+)
 def test_schemas_are_structural(plural: str, version: str) -> None:
     schema = _schema(plural, version)
     assert "$ref" not in json.dumps(schema) and "$defs" not in json.dumps(schema)
@@ -432,8 +534,14 @@ def test_structural_checker_catches_problems() -> None:
     assert structural_errors({"type": "object", "properties": {"a": {}}})  # no type
     assert structural_errors({"type": "object", "properties": {"a": {"$ref": "#/x"}}})
     assert structural_errors({"anyOf": [{"type": "integer"}, {"type": "null"}]})
-    assert structural_errors({"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k"],
-                              "items": {"type": "object", "properties": {"k": {"type": "string"}}}})
+    assert structural_errors(
+        {
+            "type": "array",
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["k"],
+            "items": {"type": "object", "properties": {"k": {"type": "string"}}},
+        }
+    )
     assert not structural_errors({"x-kubernetes-preserve-unknown-fields": True})
 
 
@@ -449,24 +557,60 @@ def test_crd_objects_fit_in_etcd() -> None:
 
 
 def test_converter_rejects_list_map_keys_that_are_not_required() -> None:
-    core = gen.CoreSchemas({"x.T": {"type": "object", "properties": {"l": {
-        "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k"],
-        "items": {"type": "object", "properties": {"k": {"type": "string", "default": "a"}}}}}}})
+    core = gen.CoreSchemas(
+        {
+            "x.T": {
+                "type": "object",
+                "properties": {
+                    "l": {
+                        "type": "array",
+                        "x-kubernetes-list-type": "map",
+                        "x-kubernetes-list-map-keys": ["k"],
+                        "items": {"type": "object", "properties": {"k": {"type": "string", "default": "a"}}},
+                    }
+                },
+            }
+        }
+    )
     with pytest.raises(ValueError, match="list-map keys"):
         core.get("x.T")
 
 
 def test_converter_rejects_unknown_openapi_keywords() -> None:
-    core = gen.CoreSchemas({"x.T": {"type": "object", "properties": {"a": {"type": "string", "x-new-thing": 1}}}})
+    core = gen.CoreSchemas(
+        {"x.T": {"type": "object", "properties": {"a": {"type": "string", "x-new-thing": 1}}}}
+    )
     with pytest.raises(ValueError, match="unsupported OpenAPI key"):
         core.get("x.T")
 
 
 def test_converter_inlines_refs_with_the_property_description() -> None:
-    core = gen.CoreSchemas({
-        "x.T": {"type": "object", "properties": {"a": {"description": "outer", "default": {},
-                                                       "allOf": [{"$ref": "#/components/schemas/x.U"}]}}},
-        "x.U": {"description": "inner", "type": "object", "properties": {"b": {"type": "integer", "format": "int32"}}},
-    })
-    assert core.get("x.T") == {"type": "object", "properties": {"a": {
-        "description": "outer", "type": "object", "properties": {"b": {"type": "integer", "format": "int32"}}}}}
+    core = gen.CoreSchemas(
+        {
+            "x.T": {
+                "type": "object",
+                "properties": {
+                    "a": {
+                        "description": "outer",
+                        "default": {},
+                        "allOf": [{"$ref": "#/components/schemas/x.U"}],
+                    }
+                },
+            },
+            "x.U": {
+                "description": "inner",
+                "type": "object",
+                "properties": {"b": {"type": "integer", "format": "int32"}},
+            },
+        }
+    )
+    assert core.get("x.T") == {
+        "type": "object",
+        "properties": {
+            "a": {
+                "description": "outer",
+                "type": "object",
+                "properties": {"b": {"type": "integer", "format": "int32"}},
+            }
+        },
+    }

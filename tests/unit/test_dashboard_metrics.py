@@ -15,15 +15,21 @@ ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy/helm/kruise-py/dashboards/kruise-py.json"
 DOC = ROOT / "docs/metrics.md"
 # Every metric of ours starts with one of these; no label name or PromQL function does.
-METRIC = re.compile(r"\b(?:controller_runtime|workqueue|rest_client|kruise_py|leader_election|process)_[a-z0-9_]+")
+METRIC = re.compile(
+    r"\b(?:controller_runtime|workqueue|rest_client|kruise_py|leader_election|process)_[a-z0-9_]+"
+)
 
 
 def exported() -> set[str]:
     """Sample names the operator's registry can expose (after importing the whole operator)."""
     import kruise_py.operator  # noqa: F401 - registers every metric of every module
 
-    suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created"),
-                "gauge": ("",), "summary": ("", "_sum", "_count", "_created")}
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "histogram": ("_bucket", "_sum", "_count", "_created"),
+        "gauge": ("",),
+        "summary": ("", "_sum", "_count", "_created"),
+    }
     names: set[str] = set()
     for fam in REGISTRY.collect():
         names |= {fam.name, *(fam.name + s for s in suffixes.get(fam.type, ("",)))}
@@ -44,9 +50,14 @@ def dash() -> dict[str, Any]:
 
 def test_every_metric_the_dashboard_queries_is_exported(dash: dict[str, Any]) -> None:
     used = {m for q in dashboard_queries(dash) for m in METRIC.findall(q)}
-    assert {"kruise_py_pods_updated_total", "kruise_py_rollout_duration_seconds_bucket",
-            "kruise_py_rollout_unavailable_pods", "kruise_py_rollout_max_unavailable",
-            "kruise_py_webhook_admission_duration_seconds_bucket", "controller_runtime_reconcile_total"} <= used
+    assert {
+        "kruise_py_pods_updated_total",
+        "kruise_py_rollout_duration_seconds_bucket",
+        "kruise_py_rollout_unavailable_pods",
+        "kruise_py_rollout_max_unavailable",
+        "kruise_py_webhook_admission_duration_seconds_bucket",
+        "controller_runtime_reconcile_total",
+    } <= used
     assert used - exported() == set()
 
 

@@ -12,19 +12,24 @@ from kruise_py.runtime import rollout_metrics as rm
 
 def sts(replicas: int = 10, max_unavailable: Any = None, name: str = "web") -> dict[str, Any]:
     ru = {} if max_unavailable is None else {"maxUnavailable": max_unavailable}
-    return {"metadata": {"namespace": "ns1", "name": name},
-            "spec": {"replicas": replicas, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": ru}}}
+    return {
+        "metadata": {"namespace": "ns1", "name": name},
+        "spec": {"replicas": replicas, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": ru}},
+    }
 
 
-@pytest.mark.parametrize(("replicas", "mu", "available", "want"), [
-    (10, None, 10, (0, 1)),       # default budget 1
-    (10, 3, 8, (2, 3)),
-    (10, "25%", 7, (3, 2)),       # percent rounds down
-    (3, "10%", 3, (0, 1)),        # but never below 1
-    (4, 2, 0, (4, 2)),
-    (2, 1, 5, (0, 1)),            # more available than desired (scale-down): not negative
-    (5, "x%", 5, (0, 1)),         # invalid value: budget 1, no crash
-])
+@pytest.mark.parametrize(
+    ("replicas", "mu", "available", "want"),
+    [
+        (10, None, 10, (0, 1)),  # default budget 1
+        (10, 3, 8, (2, 3)),
+        (10, "25%", 7, (3, 2)),  # percent rounds down
+        (3, "10%", 3, (0, 1)),  # but never below 1
+        (4, 2, 0, (4, 2)),
+        (2, 1, 5, (0, 1)),  # more available than desired (scale-down): not negative
+        (5, "x%", 5, (0, 1)),  # invalid value: budget 1, no crash
+    ],
+)
 def test_unavailable_and_budget(replicas: int, mu: Any, available: int, want: tuple[int, int]) -> None:
     assert rm.unavailable_and_budget(sts(replicas, mu), {"availableReplicas": available}) == want
 
@@ -73,10 +78,14 @@ def test_per_set_series_appear_and_go_with_the_set() -> None:
     labels = {"namespace": "ns1", "name": "metrics-life"}
     before = _sample("kruise_py_rollout_duration_seconds_count", {"kind": "StatefulSet"}) or 0.0
     s = sts(6, 2, name="metrics-life")
-    rm.observe_statefulset(s, {"availableReplicas": 5, "currentRevision": "a", "updateRevision": "b"}, now=100.0)
+    rm.observe_statefulset(
+        s, {"availableReplicas": 5, "currentRevision": "a", "updateRevision": "b"}, now=100.0
+    )
     assert _sample("kruise_py_rollout_unavailable_pods", labels) == 1.0
     assert _sample("kruise_py_rollout_max_unavailable", labels) == 2.0
-    rm.observe_statefulset(s, {"availableReplicas": 6, "currentRevision": "b", "updateRevision": "b"}, now=130.0)
+    rm.observe_statefulset(
+        s, {"availableReplicas": 6, "currentRevision": "b", "updateRevision": "b"}, now=130.0
+    )
     assert _sample("kruise_py_rollout_unavailable_pods", labels) == 0.0
     assert _sample("kruise_py_rollout_duration_seconds_count", {"kind": "StatefulSet"}) == before + 1
     rm.forget_statefulset("ns1", "metrics-life")
@@ -91,4 +100,6 @@ def test_pods_updated_counts_by_kind_and_method_and_exists_at_zero() -> None:
             assert _sample("kruise_py_pods_updated_total", {"kind": kind, "method": method}) is not None
     before = _sample("kruise_py_pods_updated_total", {"kind": "StatefulSet", "method": "recreate"}) or 0.0
     rm.pod_updated("StatefulSet", "recreate")
-    assert _sample("kruise_py_pods_updated_total", {"kind": "StatefulSet", "method": "recreate"}) == before + 1
+    assert (
+        _sample("kruise_py_pods_updated_total", {"kind": "StatefulSet", "method": "recreate"}) == before + 1
+    )

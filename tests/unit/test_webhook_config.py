@@ -4,7 +4,9 @@ from kruise_py.webhooks import config
 
 
 def test_configurations_cover_every_kind_with_both_hooks() -> None:
-    objs = config.configurations(lambda h: config.client_config_url("https://127.0.0.1:9443", h, "Q0E="), "kruise-system")
+    objs = config.configurations(
+        lambda h: config.client_config_url("https://127.0.0.1:9443", h, "Q0E="), "kruise-system"
+    )
     mutating, validating = objs
     assert mutating["kind"] == "MutatingWebhookConfiguration"
     assert validating["kind"] == "ValidatingWebhookConfiguration"
@@ -27,8 +29,16 @@ def test_the_injection_webhook_is_pod_create_only_and_excludes_protected_namespa
 
 
 def test_pod_webhooks_exclude_kube_system_and_the_operator_namespace() -> None:
-    hook = config.Webhook("inject", True, "", "v1", "pods", ("CREATE",), failure_policy="Ignore",
-                          exclude_protected_namespaces=True)
+    hook = config.Webhook(
+        "inject",
+        True,
+        "",
+        "v1",
+        "pods",
+        ("CREATE",),
+        failure_policy="Ignore",
+        exclude_protected_namespaces=True,
+    )
     entry = config.webhook_entry(hook, {"url": "x"}, "kruise-py-system")
     expr = entry["namespaceSelector"]["matchExpressions"][0]
     assert expr["operator"] == "NotIn" and set(expr["values"]) == {"kube-system", "kruise-py-system"}
@@ -62,7 +72,9 @@ def test_desired_conversion() -> None:
     svc = config.conversion_client_config_service("ns", "svc", "")
     assert svc == {"service": {"namespace": "ns", "name": "svc", "path": "/convert", "port": 443}}
     assert config.desired_conversion(SS, url) == {
-        "strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"], "clientConfig": url}}
+        "strategy": "Webhook",
+        "webhook": {"conversionReviewVersions": ["v1"], "clientConfig": url},
+    }
     assert config.desired_conversion(SS, None) is None  # no webhook served: leave it alone
     assert config.desired_conversion(STS, url) == {"strategy": "None"}
     assert config.desired_conversion(BCJ, None) == {"strategy": "None"}
@@ -73,15 +85,39 @@ def test_conversion_patch_switches_url_and_service_cleanly() -> None:
     url = config.conversion_client_config_url("https://127.0.0.1:9443", "Q0E=")
     want = config.desired_conversion(SS, url)
     patch = config.conversion_patch(crd(None), want)
-    assert patch == {"spec": {"conversion": {"strategy": "Webhook", "webhook": {
-        "conversionReviewVersions": ["v1"],
-        "clientConfig": {"url": "https://127.0.0.1:9443/convert", "service": None, "caBundle": "Q0E="}}}}}
+    assert patch == {
+        "spec": {
+            "conversion": {
+                "strategy": "Webhook",
+                "webhook": {
+                    "conversionReviewVersions": ["v1"],
+                    "clientConfig": {
+                        "url": "https://127.0.0.1:9443/convert",
+                        "service": None,
+                        "caBundle": "Q0E=",
+                    },
+                },
+            }
+        }
+    }
     # already there (as the apiserver returns it): nothing to do
     assert config.conversion_patch(crd(want), want) is None
     # an OpenKruise Service reference is replaced, a changed CA too
-    ok = {"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1", "v1beta1"], "clientConfig": {
-        "service": {"namespace": "kruise-system", "name": "kruise-webhook-service", "path": "/convert", "port": 443},
-        "caBundle": "T0s="}}}
+    ok = {
+        "strategy": "Webhook",
+        "webhook": {
+            "conversionReviewVersions": ["v1", "v1beta1"],
+            "clientConfig": {
+                "service": {
+                    "namespace": "kruise-system",
+                    "name": "kruise-webhook-service",
+                    "path": "/convert",
+                    "port": 443,
+                },
+                "caBundle": "T0s=",
+            },
+        },
+    }
     assert config.conversion_patch(crd(ok), want) == patch
     svc = config.desired_conversion(SS, config.conversion_client_config_service("ns", "svc", "Q0E="))
     p = config.conversion_patch(crd(want), svc)
@@ -93,5 +129,7 @@ def test_conversion_patch_to_none_drops_a_webhook() -> None:
     assert config.conversion_patch(crd(None), none) is None
     assert config.conversion_patch(crd({"strategy": "None"}), none) is None
     webhook = {"strategy": "Webhook", "webhook": {"clientConfig": {"url": "https://x/convert"}}}
-    assert config.conversion_patch(crd(webhook), none) == {"spec": {"conversion": {"strategy": "None", "webhook": None}}}
+    assert config.conversion_patch(crd(webhook), none) == {
+        "spec": {"conversion": {"strategy": "None", "webhook": None}}
+    }
     assert config.conversion_patch(crd(webhook), None) is None

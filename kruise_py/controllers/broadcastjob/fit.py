@@ -224,7 +224,9 @@ def _scaled(name: str, q: Fraction) -> int:
 def insufficient_resources(pod_spec: Mapping[str, Any], node: Mapping[str, Any]) -> list[str]:
     """noderesources.Fits against an empty NodeInfo: the reasons, [] if the pod fits.
     Raises ValueError on an invalid quantity."""
-    allocatable = {str(k): parse_quantity(v) for k, v in _m(_m(node.get("status")).get("allocatable")).items()}
+    allocatable = {
+        str(k): parse_quantity(v) for k, v in _m(_m(node.get("status")).get("allocatable")).items()
+    }
     reasons: list[str] = []
     if _scaled("pods", allocatable.get("pods", Fraction(0))) < 1:
         reasons.append(REASON_TOO_MANY_PODS)
@@ -252,7 +254,10 @@ def node_fits(pod_spec: Mapping[str, Any], node: Mapping[str, Any]) -> tuple[boo
         return False, REASON_AFFINITY
     taint = find_untolerated_taint(pod_spec, node)
     if taint is not None:
-        return False, f"node(s) had taint {{{taint.get('key', '')}: {taint.get('value', '')}}}, that the pod didn't tolerate"
+        return (
+            False,
+            f"node(s) had taint {{{taint.get('key', '')}: {taint.get('value', '')}}}, that the pod didn't tolerate",
+        )
     if _m(node.get("spec")).get("unschedulable") and not tolerations_tolerate_taint(
         pod_spec.get("tolerations"), {"key": TAINT_UNSCHEDULABLE, "effect": EFFECT_NO_SCHEDULE}
     ):
@@ -285,7 +290,9 @@ def assigned_node(pod: Mapping[str, Any]) -> str | None:
     spec = _m(pod.get("spec"))
     if spec.get("nodeName"):
         return str(spec["nodeName"])
-    required = _m(_m(_m(spec.get("affinity")).get("nodeAffinity")).get("requiredDuringSchedulingIgnoredDuringExecution"))
+    required = _m(
+        _m(_m(spec.get("affinity")).get("nodeAffinity")).get("requiredDuringSchedulingIgnoredDuringExecution")
+    )
     for term in _l(required.get("nodeSelectorTerms")):
         for req in _l(_m(term).get("matchFields")):
             r = _m(req)

@@ -122,14 +122,20 @@ def failure_policy_type(job: Mapping[str, Any]) -> str:
 
 def job_labels(job: Mapping[str, Any]) -> dict[str, str]:
     """The two labels of every pod of the job (``labelsAsMap``)."""
-    return {bcj.JOB_NAME_LABEL: str(_meta(job).get("name") or ""),
-            bcj.CONTROLLER_UID_LABEL: str(_meta(job).get("uid") or "")}
+    return {
+        bcj.JOB_NAME_LABEL: str(_meta(job).get("name") or ""),
+        bcj.CONTROLLER_UID_LABEL: str(_meta(job).get("uid") or ""),
+    }
 
 
 def owner_ref(job: Mapping[str, Any]) -> Obj:
     return {
-        "apiVersion": bcj.API_VERSION, "kind": bcj.KIND, "name": _meta(job).get("name"),
-        "uid": _meta(job).get("uid"), "controller": True, "blockOwnerDeletion": True,
+        "apiVersion": bcj.API_VERSION,
+        "kind": bcj.KIND,
+        "name": _meta(job).get("name"),
+        "uid": _meta(job).get("uid"),
+        "controller": True,
+        "blockOwnerDeletion": True,
     }
 
 
@@ -240,8 +246,14 @@ def new_pod(job: Mapping[str, Any], node_name: str) -> Obj:
 
 
 def _condition(ctype: str, message: str, now: str) -> Obj:
-    return {"type": ctype, "status": "True", "lastProbeTime": now, "lastTransitionTime": now,
-            "reason": ctype, "message": message}
+    return {
+        "type": ctype,
+        "status": "True",
+        "lastProbeTime": now,
+        "lastTransitionTime": now,
+        "reason": ctype,
+        "message": message,
+    }
 
 
 # -- the plan -------------------------------------------------------------------------------------
@@ -307,7 +319,9 @@ def plan(snap: Snapshot) -> Plan:
             continue
         if assigned in node_to_pod:
             pod_name = _meta(p).get("name")
-            out.events.append(("Warning", EVENT_DUPLICATE, f"Duplicated pod {pod_name} found on same node {assigned}"))
+            out.events.append(
+                ("Warning", EVENT_DUPLICATE, f"Duplicated pod {pod_name} found on same node {assigned}")
+            )
         node_to_pod[assigned] = p
 
     # 4. Classify.
@@ -328,7 +342,9 @@ def plan(snap: Snapshot) -> Plan:
             if not fits:
                 if not av.is_terminating(pod):
                     pods_to_delete.append(pod)
-                    out.notes.append(f"pod {_meta(pod).get('name')} no longer fits node {node_name}: {reason}")
+                    out.notes.append(
+                        f"pod {_meta(pod).get('name')} no longer fits node {node_name}: {reason}"
+                    )
                 elif _phase(pod) != "Succeeded":
                     removed.append(pod)
                 continue
@@ -397,8 +413,13 @@ def plan(snap: Snapshot) -> Plan:
         active -= len(active_pods)
         status["phase"] = bcj.PHASE_FAILED
         _finish(status, bcj.CONDITION_FAILED, failure_message, now_s, out, ttl if always else None)
-        out.events.append(("Warning", failure_reason,
-                           f"{failure_message}: {succeeded} pods succeeded, {failed_total} pods failed"))
+        out.events.append(
+            (
+                "Warning",
+                failure_reason,
+                f"{failure_message}: {succeeded} pods succeeded, {failed_total} pods failed",
+            )
+        )
     else:
         # 11. Still running: remove pods that no longer fit, place pods, check completion. A
         # deleted active pod moves from active to failed (P10); a finished one keeps the count
@@ -420,8 +441,9 @@ def plan(snap: Snapshot) -> Plan:
                 out.notes.append(f"invalid parallelism: {e}")
             if parallelism is not None:
                 if active > parallelism:
-                    out.events.append(("Warning", EVENT_TOO_MANY_ACTIVE,
-                                       "Number of active pods exceed parallelism limit"))
+                    out.events.append(
+                        ("Warning", EVENT_TOO_MANY_ACTIVE, "Number of active pods exceed parallelism limit")
+                    )
                     out.notes.append(f"active {active} > parallelism {parallelism}")
                 elif active < parallelism:
                     diff = min(parallelism - active, len(rest_nodes))
@@ -432,12 +454,21 @@ def plan(snap: Snapshot) -> Plan:
                 else:
                     out.notes.append(f"parallelism {parallelism} reached: {len(rest_nodes)} node(s) wait")
 
-        if always and desired > 0 and all(p is not None and not is_pod_active(p) for p in desired_nodes.values()):
+        if (
+            always
+            and desired > 0
+            and all(p is not None and not is_pod_active(p) for p in desired_nodes.values())
+        ):
             status["phase"] = bcj.PHASE_COMPLETED
             message = f"Job completed, {succeeded} pods succeeded, {failed_total} pods failed"
             _finish(status, bcj.CONDITION_COMPLETE, message, now_s, out, ttl)
-            out.events.append(("Normal", EVENT_COMPLETE,
-                               f"Job {ns}/{name} is completed, {succeeded} pods succeeded, {failed_total} pods failed"))
+            out.events.append(
+                (
+                    "Normal",
+                    EVENT_COMPLETE,
+                    f"Job {ns}/{name} is completed, {succeeded} pods succeeded, {failed_total} pods failed",
+                )
+            )
         elif always and desired == 0:
             out.notes.append("no desired node: the job cannot complete (P13)")
 
@@ -450,7 +481,10 @@ def plan(snap: Snapshot) -> Plan:
 def _finish(status: Obj, ctype: str, message: str, now_s: str, out: Plan, ttl: int | None) -> None:
     """``finishJob``: append the condition, set completionTime, requeue for the TTL (+1 s)."""
     conditions = status.get("conditions")
-    status["conditions"] = [*(conditions if isinstance(conditions, list) else []), _condition(ctype, message, now_s)]
+    status["conditions"] = [
+        *(conditions if isinstance(conditions, list) else []),
+        _condition(ctype, message, now_s),
+    ]
     status["completionTime"] = now_s
     if ttl is not None:
         out.requeue(ttl + 1)

@@ -32,8 +32,6 @@ Key = tuple[str, str]
 Obj = dict[str, Any]
 
 
-
-
 class BroadcastJobController:
     name = "broadcastjob"
 
@@ -43,12 +41,18 @@ class BroadcastJobController:
         self.jobs: ObjectCache = manager.cache(JOBS)
         self.pods: ObjectCache = manager.cache(PODS)
         self.nodes: ObjectCache = manager.cache(NODES)
-        self.expectations: Expectations[Key] = Expectations(self.name, rv_lookup=rv_lookup(self.pods, self.jobs))
+        self.expectations: Expectations[Key] = Expectations(
+            self.name, rv_lookup=rv_lookup(self.pods, self.jobs)
+        )
         manager.on_event(JOBS, self._on_job)
         manager.on_event(PODS, self._on_pod)
         manager.on_event(NODES, self._on_node)
         self.controller: Controller[Key] = Controller(
-            self.name, self.reconcile, workers=workers, resync_period=resync_period, leader=manager.leader,
+            self.name,
+            self.reconcile,
+            workers=workers,
+            resync_period=resync_period,
+            leader=manager.leader,
             keys=lambda: [(ns or "", n) for ns, n in self.jobs.keys()],  # noqa: SIM118 - ObjectCache.keys()
         )
         manager.add(self.controller)
@@ -57,7 +61,9 @@ class BroadcastJobController:
     def _on_job(self, etype: str, old: Obj | None, new: Obj | None) -> None:
         if new is not None:
             md = new["metadata"]
-            self.expectations.observe_rv((md.get("namespace", ""), md["name"]), own_key(new), md.get("resourceVersion", ""))
+            self.expectations.observe_rv(
+                (md.get("namespace", ""), md["name"]), own_key(new), md.get("resourceVersion", "")
+            )
         self._enqueue_job(new or old)
 
     def _enqueue_job(self, job: Mapping[str, Any] | None) -> None:
@@ -95,9 +101,10 @@ class BroadcastJobController:
             # Also the jobs whose pod on this node stops (or starts) fitting it: the pod is re-checked
             # on its own spec, whose fit can change when the mock pod's does not.
             for pod in self.pods.by_node(node_name):
-                if (owner := owner_key(pod, "BroadcastJob")) is not None and fit.pod_fit_changed(pod, old, new):
+                if (owner := owner_key(pod, "BroadcastJob")) is not None and fit.pod_fit_changed(
+                    pod, old, new
+                ):
                     self.controller.enqueue(owner)
-
 
     # -- reconcile -----------------------------------------------------------------------------
     async def reconcile(self, key: Key) -> Result:
@@ -109,8 +116,12 @@ class BroadcastJobController:
         if not self.expectations.satisfied(key):
             return Result(requeue_after=0.5)
         job = default_broadcastjob(cached)
-        snap = planner.Snapshot(job=job, pods=self.pods.by_owner(job["metadata"]["uid"]),
-                                nodes=self.nodes.list(), now=datetime.now(UTC))
+        snap = planner.Snapshot(
+            job=job,
+            pods=self.pods.by_owner(job["metadata"]["uid"]),
+            nodes=self.nodes.list(),
+            now=datetime.now(UTC),
+        )
         p = planner.plan(snap)
         try:
             await self.execute(key, job, p)
@@ -147,7 +158,7 @@ class BroadcastJobController:
         """Create in batches of 1, 2, 4, … and stop at the first failing batch (like the Job controller)."""
         i, batch = 0, 1
         while i < len(pods):
-            chunk = pods[i:i + batch]
+            chunk = pods[i : i + batch]
             errs = await settle([self._create(key, job, pod) for pod in chunk])
             if errs:
                 return errs
@@ -169,11 +180,15 @@ class BroadcastJobController:
     async def _delete(self, key: Key, job: Obj, pod: Obj, reason: str) -> None:
         md = pod["metadata"]
         try:
-            res = await self.client.delete(path_for("v1", "pods", md["namespace"], md["name"]), uid=md.get("uid"))
+            res = await self.client.delete(
+                path_for("v1", "pods", md["namespace"], md["name"]), uid=md.get("uid")
+            )
         except ApiError as e:
             if e.status == 409:
                 return
             raise
         if res and res.get("kind") == "Pod":
-            self.expectations.expect_rv(key, f"{md['namespace']}/{md['name']}", res["metadata"]["resourceVersion"])
+            self.expectations.expect_rv(
+                key, f"{md['namespace']}/{md['name']}", res["metadata"]["resourceVersion"]
+            )
         self.events.emit(job, "Normal", "SuccessfulDelete", f"Delete pod: {md['name']}")

@@ -783,8 +783,6 @@ def injected_sidecarsets(pod: Mapping[str, Any]) -> set[str]:
     return {n for n in value.split(",") if n}
 
 
-
-
 def _existing_hashes(annotations: Mapping[str, str], key: str) -> dict[str, Obj]:
     parsed = _parse_hash_annotation(annotations.get(key, ""))
     if parsed is None:
@@ -818,7 +816,10 @@ def _marshal_hashes(hashes: Mapping[str, Obj]) -> str:
 
 
 def _apply_resources_policy(
-    built: _Sidecar, sidecar: Mapping[str, Any], pod: Mapping[str, Any], sidecarsets: Sequence[Mapping[str, Any]]
+    built: _Sidecar,
+    sidecar: Mapping[str, Any],
+    pod: Mapping[str, Any],
+    sidecarsets: Sequence[Mapping[str, Any]],
 ) -> None:
     """resourcesPolicy: the computed resources replace the sidecar's (OpenKruise writes them even
     when empty)."""

@@ -114,7 +114,9 @@ class PodFlip:
 @dataclass
 class Plan:
     upgrades: list[PodUpgrade] = field(default_factory=list)
-    flips: list[PodFlip] = field(default_factory=list)  # HotUpgrade resets (a round with flips upgrades nothing)
+    flips: list[PodFlip] = field(
+        default_factory=list
+    )  # HotUpgrade resets (a round with flips upgrades nothing)
     # (pod, condition SidecarSetUpgradable=False): only the pods whose condition changes.
     not_upgradable: list[tuple[Obj, Obj]] = field(default_factory=list)
     status: Obj | None = None  # the full new status; None: unchanged, do not write
@@ -162,7 +164,9 @@ def _ss_containers(ss: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def _native_inits(ss: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [c for c in _l(_spec(ss).get("initContainers")) if isinstance(c, Mapping) and scs.is_native_sidecar(c)]
+    return [
+        c for c in _l(_spec(ss).get("initContainers")) if isinstance(c, Mapping) and scs.is_native_sidecar(c)
+    ]
 
 
 def _is_hot(container: Mapping[str, Any]) -> bool:
@@ -287,7 +291,9 @@ def matched(pod: Mapping[str, Any], ss: Mapping[str, Any]) -> bool:
     return True
 
 
-def candidate_pods(ss: Mapping[str, Any], pods: Iterable[Obj], namespace_labels: Callable[[str], Mapping[str, str]]) -> list[Obj]:
+def candidate_pods(
+    ss: Mapping[str, Any], pods: Iterable[Obj], namespace_labels: Callable[[str], Mapping[str, str]]
+) -> list[Obj]:
     """Of ``pods`` (those whose injected list names the SidecarSet), the ones it selects, in the
     namespaces it admits (``namespace_labels(ns)``: the labels of a namespace); plan() checks the
     rest (matched)."""
@@ -346,7 +352,9 @@ def _last_container_statuses(pod: Mapping[str, Any], ss_name: str) -> dict[str, 
     return {str(k): _m(v) for k, v in last.items()}
 
 
-def is_consistent(pod: Mapping[str, Any], ss: Mapping[str, Any], containers: Iterable[str] | None = None) -> bool:
+def is_consistent(
+    pod: Mapping[str, Any], ss: Mapping[str, Any], containers: Iterable[str] | None = None
+) -> bool:
     """IsPodStateConsistent (P16): the pod's containers all have a status, and the kubelet has applied
     the sidecar images (``containers``: only these sidecars; default all of them).
 
@@ -361,8 +369,11 @@ def is_consistent(pod: Mapping[str, Any], ss: Mapping[str, Any], containers: Ite
         names = sidecar_container_names(ss)
     statuses = _container_statuses(pod)
     spec_containers = {**_pod_containers(pod, "initContainers"), **_pod_containers(pod)}
-    sidecars = [c for c in [*_l(_spec(pod).get("initContainers")), *_l(_spec(pod).get("containers"))]
-                if isinstance(c, Mapping) and c.get("name") in names]
+    sidecars = [
+        c
+        for c in [*_l(_spec(pod).get("initContainers")), *_l(_spec(pod).get("containers"))]
+        if isinstance(c, Mapping) and c.get("name") in names
+    ]
     all_digest = True
     for c in sidecars:
         image = str(c.get("image") or "")
@@ -381,8 +392,9 @@ def is_consistent(pod: Mapping[str, Any], ss: Mapping[str, Any], containers: Ite
         if cname not in names or cname not in last:
             continue
         spec_image = str(spec_containers.get(cname, {}).get("image") or "")
-        if (str(last[cname].get("imageID") or "") == str(cs.get("imageID") or "")
-                and not _images_equal(spec_image, str(cs.get("image") or ""))):
+        if str(last[cname].get("imageID") or "") == str(cs.get("imageID") or "") and not _images_equal(
+            spec_image, str(cs.get("image") or "")
+        ):
             return False
     return True
 
@@ -489,8 +501,12 @@ class FactsMemo:
     def facts_of(self, ss: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], PodFacts]:
         """The facts function for one plan of ``ss``. Entries of pods it is not asked about are
         dropped (deleted pods do not accumulate): the memo holds the pods of the last plan."""
-        ss_key = (_name(ss), sidecarset_hash(ss), sidecarset_hash_without_image(ss),
-                  json.dumps(_spec(ss), sort_keys=True, default=str))
+        ss_key = (
+            _name(ss),
+            sidecarset_hash(ss),
+            sidecarset_hash_without_image(ss),
+            json.dumps(_spec(ss), sort_keys=True, default=str),
+        )
         previous = self._facts if ss_key == self._ss_key else {}
         self._ss_key = ss_key
         current: dict[tuple[str, str], tuple[Mapping[str, Any], PodFacts]] = {}
@@ -502,7 +518,9 @@ class FactsMemo:
             hit = current.get(key) or previous.get(key)
             if hit is not None:
                 rv = md.get("resourceVersion")
-                if hit[0] is pod or (isinstance(rv, str) and rv and _meta(hit[0]).get("resourceVersion") == rv):
+                if hit[0] is pod or (
+                    isinstance(rv, str) and rv and _meta(hit[0]).get("resourceVersion") == rv
+                ):
                     current[key] = (pod, hit[1])
                     return hit[1]
             f = pod_facts(pod, ss)
@@ -514,7 +532,10 @@ class FactsMemo:
 
 # -- status -------------------------------------------------------------------------------------
 def compute_status(
-    ss: Mapping[str, Any], matched_pods: Sequence[Mapping[str, Any]], latest_revision: str, collision_count: int,
+    ss: Mapping[str, Any],
+    matched_pods: Sequence[Mapping[str, Any]],
+    latest_revision: str,
+    collision_count: int,
     facts: Callable[[Mapping[str, Any]], PodFacts] | None = None,
 ) -> Obj:
     """calculateStatus: matched, updated, ready (consistent + Running/Ready), updated and ready."""
@@ -549,8 +570,10 @@ def status_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     keys = ("matchedPods", "updatedPods", "readyPods", "updatedReadyPods")
     if any((old.get(k) or 0) != new[k] for k in keys):
         return True
-    return bool((old.get("latestRevision") or "") != new["latestRevision"]
-                or old.get("collisionCount") != new["collisionCount"])
+    return bool(
+        (old.get("latestRevision") or "") != new["latestRevision"]
+        or old.get("collisionCount") != new["collisionCount"]
+    )
 
 
 # -- ordering -----------------------------------------------------------------------------------
@@ -637,7 +660,9 @@ def _group_by_density(total_m: int, total_u: int, upd_m: int, upd_u: int) -> tup
     return num, m_size, u_size, upd_u - num * u_size
 
 
-def _scatter_by_rule(term: tuple[str, str], pods: Sequence[Mapping[str, Any]], indexes: list[int]) -> list[int]:
+def _scatter_by_rule(
+    term: tuple[str, str], pods: Sequence[Mapping[str, Any]], indexes: list[int]
+) -> list[int]:
     """scatterPodsByRule: spread the pods carrying ``key=value`` evenly among the others."""
     key, value = term
     labels = [_labels(p) for p in pods]
@@ -662,7 +687,9 @@ def _scatter_by_rule(term: tuple[str, str], pods: Sequence[Mapping[str, Any]], i
     return [*out, *matched_idx, *unmatched_idx, last]
 
 
-def scatter_sort(terms: Sequence[tuple[str, str]], pods: Sequence[Mapping[str, Any]], indexes: list[int]) -> list[int]:
+def scatter_sort(
+    terms: Sequence[tuple[str, str]], pods: Sequence[Mapping[str, Any]], indexes: list[int]
+) -> list[int]:
     """updatesort scatterSort: with several terms, those matching more waiting pods go first (terms
     matching none are dropped); each term in turn spreads its pods across the order. ``pods`` are
     all matched pods (the totals), ``indexes`` the waiting ones, in order."""
@@ -733,7 +760,9 @@ def upgradable_condition(pod: Mapping[str, Any], ss_name: str, upgradable: bool,
     return out
 
 
-def apply_patch_pod_metadata(annotations: dict[str, Any], patches: Any, notes: list[str] | None = None) -> None:
+def apply_patch_pod_metadata(
+    annotations: dict[str, Any], patches: Any, notes: list[str] | None = None
+) -> None:
     """PatchPodMetadata on an annotation map (in place), key by key with ``inject.patch_pod_annotations``:
     Retain sets only absent keys, Overwrite always sets, MergePatchJson merges the JSON value into a
     non-empty existing one (RFC 7386) or sets it. A value that is not JSON leaves that annotation
@@ -743,14 +772,21 @@ def apply_patch_pod_metadata(annotations: dict[str, Any], patches: Any, notes: l
         for key, value in _m(_m(p).get("annotations")).items():
             one = [{"annotations": {key: value}, "patchPolicy": policy}]
             try:
-                annotations.update(inject.patch_pod_annotations({k: str(v) for k, v in annotations.items()}, one))
+                annotations.update(
+                    inject.patch_pod_annotations({k: str(v) for k, v in annotations.items()}, one)
+                )
             except inject.InjectionError as e:
                 if notes is not None:
                     notes.append(f"patchPodMetadata: annotation {key} left unchanged: {e}")
 
 
-def _state_with(annotations: Mapping[str, Any], ss: Mapping[str, Any], changed: Iterable[str],
-                statuses: Mapping[str, Mapping[str, Any]], stamp: str) -> str:
+def _state_with(
+    annotations: Mapping[str, Any],
+    ss: Mapping[str, Any],
+    changed: Iterable[str],
+    statuses: Mapping[str, Mapping[str, Any]],
+    stamp: str,
+) -> str:
     """UpdatePodAnnotationsInUpgrade: ``kruise.io/sidecarset-inplace-update-state`` with this
     SidecarSet's entry (reused if present, P28) recording each changed container's current imageID."""
     states: dict[str, Any] = {}
@@ -776,7 +812,10 @@ def _state_with(annotations: Mapping[str, Any], ss: Mapping[str, Any], changed: 
 
 
 def upgrade_patch(
-    pod: Mapping[str, Any], ss: Mapping[str, Any], latest_revision: str, now: datetime,
+    pod: Mapping[str, Any],
+    ss: Mapping[str, Any],
+    latest_revision: str,
+    now: datetime,
     notes: list[str] | None = None,
 ) -> tuple[Obj, list[str]]:
     """The one strategic merge patch upgrading the pod's sidecars (spec §5.4 step 7) and the names of
@@ -840,8 +879,12 @@ def upgrade_patch(
         new[WORKING_HOT] = _go_json(_sorted_map(working))
 
     hashes = read_hash_annotation(pod, HASH)  # other SidecarSets' entries are kept (legacy ones re-shaped)
-    entry: Obj = {"updateTimestamp": stamp, "hash": ss_hash, "sidecarSetName": ss_name,
-                  "sidecarList": sidecar_list(ss)}
+    entry: Obj = {
+        "updateTimestamp": stamp,
+        "hash": ss_hash,
+        "sidecarSetName": ss_name,
+        "sidecarList": sidecar_list(ss),
+    }
     if latest_revision:
         entry["controllerRevision"] = latest_revision
     hashes[ss_name] = entry
@@ -860,7 +903,9 @@ def upgrade_patch(
     return patch, changed
 
 
-def container_to_hot_upgrade(c: Mapping[str, Any], pod: Mapping[str, Any], ss: Mapping[str, Any]) -> tuple[str, str]:
+def container_to_hot_upgrade(
+    c: Mapping[str, Any], pod: Mapping[str, Any], ss: Mapping[str, Any]
+) -> tuple[str, str]:
     """findContainerToHotUpgrade: (container to upgrade, the other) for HotUpgrade sidecar ``c``:
     the one running the empty image; else the not-ready one (ready = status ready and consistent);
     else the older one, i.e. the non-working one."""
@@ -888,16 +933,22 @@ def container_to_hot_upgrade(c: Mapping[str, Any], pod: Mapping[str, Any], ss: M
 def _hot_upgrading(pod: Mapping[str, Any], ss: Mapping[str, Any]) -> bool:
     """isPodSidecarInHotUpgrading: some pair's non-working container does not run the empty image."""
     images = {n: c.get("image") for n, c in _pod_containers(pod).items()}
-    return any(images.get(hot_containers(pod, str(c.get("name") or ""))[1]) != _empty_image(c)
-               for c in _ss_containers(ss) if _is_hot(c))
+    return any(
+        images.get(hot_containers(pod, str(c.get("name") or ""))[1]) != _empty_image(c)
+        for c in _ss_containers(ss)
+        if _is_hot(c)
+    )
 
 
 def _hot_upgrading_ready(pod: Mapping[str, Any], ss: Mapping[str, Any], others: set[str]) -> bool:
     """isHotUpgradingReady: Running and Ready, or every container but the pairs' others ready."""
     if av.is_running_ready(pod):
         return True
-    return all(_m(cs).get("ready") is True for cs in _l(_status(pod).get("containerStatuses"))
-               if _m(cs).get("name") not in others)
+    return all(
+        _m(cs).get("ready") is True
+        for cs in _l(_status(pod).get("containerStatuses"))
+        if _m(cs).get("name") not in others
+    )
 
 
 def flip_patch(pod: Mapping[str, Any], ss: Mapping[str, Any], now: datetime) -> tuple[Obj, list[str]] | None:
@@ -931,8 +982,10 @@ def flip_patch(pod: Mapping[str, Any], ss: Mapping[str, Any], now: datetime) -> 
     changed = [str(i["name"]) for i in items]
     new[STATE] = _state_with(old, ss, changed, _container_statuses(pod), format_time(now))
     changes = {k: v for k, v in new.items() if old.get(k) != v}
-    return {"metadata": {"uid": _meta(pod).get("uid"), "annotations": changes},
-            "spec": {"containers": items}}, changed
+    return {
+        "metadata": {"uid": _meta(pod).get("uid"), "annotations": changes},
+        "spec": {"containers": items},
+    }, changed
 
 
 # -- the plan -----------------------------------------------------------------------------------
@@ -955,8 +1008,11 @@ def plan(snap: Snapshot, memo: FactsMemo | None = None) -> Plan:
 
     # 1. status
     stored_cc = _status(ss).get("collisionCount")
-    cc = snap.collision_count if snap.collision_count is not None else (
-        stored_cc if isinstance(stored_cc, int) else 0)
+    cc = (
+        snap.collision_count
+        if snap.collision_count is not None
+        else (stored_cc if isinstance(stored_cc, int) else 0)
+    )
     status = compute_status(ss, matched_pods, snap.latest_revision, cc, facts)
     if status_changed(_status(ss), status):
         p.status = status
@@ -1014,14 +1070,19 @@ def plan(snap: Snapshot, memo: FactsMemo | None = None) -> Plan:
         if cond is not None:
             p.not_upgradable.append((pod, cond))
     if not_upgradable:
-        p.events.append(("Normal", EVENT_NOT_UPGRADABLE,
-                         f"SidecarSet in-place update detected {len(not_upgradable)} not upgradable pod(s) "
-                         "in this round, will skip them."))
+        p.events.append(
+            (
+                "Normal",
+                EVENT_NOT_UPGRADABLE,
+                f"SidecarSet in-place update detected {len(not_upgradable)} not upgradable pod(s) "
+                "in this round, will skip them.",
+            )
+        )
 
     order = sort_waiting(ss, matched_pods, waiting)
     total = len(matched_pods)
     partition = partition_replicas(strategy.get("partition"), total)
-    kept = order[len(order) - partition:] if partition > 0 else []
+    kept = order[len(order) - partition :] if partition > 0 else []
     for i in kept:
         p.pod_plan[pod_key(matched_pods[i])] = "partition"
     order = order[: max(0, len(order) - partition)]
@@ -1059,6 +1120,11 @@ def pod_upgrade(pod: Obj, patch: Obj, condition: Obj | None, containers: list[st
     if condition is not None:
         status = {"metadata": {"uid": _meta(pod).get("uid")}, "status": {"conditions": [condition]}}
     if "spec" not in patch and status is not None:
-        return PodUpgrade(pod=pod, patch=None, status_patch={**patch, "status": status["status"]},
-                          condition=condition, containers=containers)
+        return PodUpgrade(
+            pod=pod,
+            patch=None,
+            status_patch={**patch, "status": status["status"]},
+            condition=condition,
+            containers=containers,
+        )
     return PodUpgrade(pod=pod, patch=patch, status_patch=status, condition=condition, containers=containers)

@@ -44,7 +44,9 @@ class NotReady(Exception):
 class SidecarSetInjector:
     name = "sidecarset-injector"
 
-    def __init__(self, manager: Manager, revision_namespace: str, *, sort_sidecars_by_name: bool = False) -> None:
+    def __init__(
+        self, manager: Manager, revision_namespace: str, *, sort_sidecars_by_name: bool = False
+    ) -> None:
         self.manager = manager
         # SidecarSets are cluster-scoped: their ControllerRevisions live here (spec §9 P26).
         self.revision_namespace = revision_namespace
@@ -71,11 +73,20 @@ class SidecarSetInjector:
         if not matched:
             return None
         revisions = {r["metadata"]["name"]: r for r in self.revisions.list(self.revision_namespace)}
-        result = inject.inject(pod, matched, now or datetime.now(UTC), revisions=revisions,
-                               sort_by_name=self.sort_sidecars_by_name)
+        result = inject.inject(
+            pod,
+            matched,
+            now or datetime.now(UTC),
+            revisions=revisions,
+            sort_by_name=self.sort_sidecars_by_name,
+        )
         if result.changed:
-            log.debug("injected %s into pod %s/%s", result.injected, namespace,
-                      (pod.get("metadata") or {}).get("name") or (pod.get("metadata") or {}).get("generateName"))
+            log.debug(
+                "injected %s into pod %s/%s",
+                result.injected,
+                namespace,
+                (pod.get("metadata") or {}).get("name") or (pod.get("metadata") or {}).get("generateName"),
+            )
         return result.pod if result.changed else None
 
 
@@ -103,8 +114,9 @@ class SidecarSetController:
 
     name = "sidecarset"
 
-    def __init__(self, manager: Manager, injector: SidecarSetInjector, workers: int = 2,
-                 resync_period: float = 300.0) -> None:
+    def __init__(
+        self, manager: Manager, injector: SidecarSetInjector, workers: int = 2, resync_period: float = 300.0
+    ) -> None:
         self.client: KubeClient = manager.client
         self.events = manager.events
         self.injector = injector
@@ -117,7 +129,11 @@ class SidecarSetController:
         manager.on_event(SIDECARSETS, self._on_set)
         manager.on_event(PODS, self._on_pod)
         self.controller: Controller[str] = Controller(
-            self.name, self.reconcile, workers=workers, resync_period=resync_period, leader=manager.leader,
+            self.name,
+            self.reconcile,
+            workers=workers,
+            resync_period=resync_period,
+            leader=manager.leader,
             keys=lambda: [n for _, n in injector.sidecarsets.keys()],  # noqa: SIM118 - ObjectCache.keys()
         )
         manager.add(self.controller)
@@ -150,12 +166,12 @@ class SidecarSetController:
             delay = POD_EVENT_BATCH_S if self.upgrading.get(n, True) else STATUS_ONLY_BATCH_S
             self.controller.enqueue_after(n, delay)
 
-
     def candidates(self, ss: Obj) -> list[Obj]:
         """Pods the SidecarSet may count or upgrade: those whose injected list names it, filtered
         by its selectors (plan.candidate_pods)."""
-        return planner.candidate_pods(ss, self.pods.by_index(INJECTED_INDEX, ss["metadata"]["name"]),
-                                      self.injector.namespace_labels)
+        return planner.candidate_pods(
+            ss, self.pods.by_index(INJECTED_INDEX, ss["metadata"]["name"]), self.injector.namespace_labels
+        )
 
     async def reconcile(self, name: str) -> Result:
         cached = self.injector.sidecarsets.get(None, name)
@@ -175,7 +191,9 @@ class SidecarSetController:
             if action == "create":
                 await self.client.create(revs_path, rev.go_json(revision))
             elif action == "bump":
-                await self.client.replace(f"{revs_path}/{revision['metadata']['name']}", rev.go_json(revision))
+                await self.client.replace(
+                    f"{revs_path}/{revision['metadata']['name']}", rev.go_json(revision)
+                )
             elif (label := ssrev.custom_version_patch(ss, revision)) is not None:
                 # spec.customVersion changed without a new revision (updateCustomVersionLabel).
                 await self.client.patch(f"{revs_path}/{revision['metadata']['name']}", label, "merge")
@@ -183,9 +201,16 @@ class SidecarSetController:
             if not (e.already_exists or (e.status == 404 and "namespaces" in e.message)):
                 raise
             if e.status == 404:
-                log.warning("SidecarSet revisions need the operator namespace %s; not recording revisions", ns)
-        snap = planner.Snapshot(sidecarset=ss, pods=self.candidates(ss), latest_revision=revision["metadata"]["name"],
-                                now=datetime.now(UTC), collision_count=collisions)
+                log.warning(
+                    "SidecarSet revisions need the operator namespace %s; not recording revisions", ns
+                )
+        snap = planner.Snapshot(
+            sidecarset=ss,
+            pods=self.candidates(ss),
+            latest_revision=revision["metadata"]["name"],
+            now=datetime.now(UTC),
+            collision_count=collisions,
+        )
         p = planner.plan(snap, self.memos.setdefault(name, planner.FactsMemo()))
         # Pods left to upgrade (waiting, held by the budget or mid-upgrade): keep pod events fast.
         self.upgrading[name] = any(v != "updated" for v in p.pod_plan.values())
@@ -194,8 +219,11 @@ class SidecarSetController:
         errors += await settle([self._condition(pod, cond) for pod, cond in p.not_upgradable])
         if p.status is not None:
             try:
-                await self.client.patch(path_for(scs.API_VERSION, "sidecarsets", None, name, "status"),
-                                        {"status": p.status}, "merge")
+                await self.client.patch(
+                    path_for(scs.API_VERSION, "sidecarsets", None, name, "status"),
+                    {"status": p.status},
+                    "merge",
+                )
             except ApiError as e:
                 if e.not_found:
                     return Result()  # deleted while we reconciled
@@ -235,28 +263,43 @@ class SidecarSetController:
         md = f.pod["metadata"]
         pod_ref = {**f.pod, "apiVersion": "v1", "kind": "Pod"}
         try:
-            res = await self.client.patch(path_for("v1", "pods", md["namespace"], md["name"]), f.patch, "strategic")
+            res = await self.client.patch(
+                path_for("v1", "pods", md["namespace"], md["name"]), f.patch, "strategic"
+            )
         except ApiError as e:
             if e.not_found:
                 return
-            self.events.emit(pod_ref, "Warning", "ResetContainerFailed",
-                             f"reset sidecar container image empty failed: {e.message}")
+            self.events.emit(
+                pod_ref,
+                "Warning",
+                "ResetContainerFailed",
+                f"reset sidecar container image empty failed: {e.message}",
+            )
             if e.conflict:
                 return  # replaced under us: the next round re-plans
             raise
-        self.expectations.expect_rv(name, f"{md['namespace']}/{md['name']}", res["metadata"]["resourceVersion"])
-        self.events.emit(pod_ref, "Normal", "ResetContainerSucceed", "reset sidecar container image empty successfully")
+        self.expectations.expect_rv(
+            name, f"{md['namespace']}/{md['name']}", res["metadata"]["resourceVersion"]
+        )
+        self.events.emit(
+            pod_ref, "Normal", "ResetContainerSucceed", "reset sidecar container image empty successfully"
+        )
 
     async def _condition(self, pod: Obj, condition: Obj) -> None:
         md = pod["metadata"]
         try:
-            await self.client.patch(path_for("v1", "pods", md["namespace"], md["name"], "status"),
-                                    {"status": {"conditions": [condition]}}, "strategic")
+            await self.client.patch(
+                path_for("v1", "pods", md["namespace"], md["name"], "status"),
+                {"status": {"conditions": [condition]}},
+                "strategic",
+            )
         except ApiError as e:
             if not e.not_found:
                 raise
 
 
 def _all_but_status(obj: Obj) -> tuple[Any, Any]:
-    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in ("resourceVersion", "managedFields")}
+    meta = {
+        k: v for k, v in (obj.get("metadata") or {}).items() if k not in ("resourceVersion", "managedFields")
+    }
     return obj.get("spec"), meta

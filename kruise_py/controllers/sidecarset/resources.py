@@ -53,7 +53,8 @@ def target_containers(
         pattern = re.compile(regex)
     except re.error as e:
         raise ResourcesPolicyError(
-            f"failed to get target containers: invalid regex pattern {_go_quote(regex)}: {e}") from None
+            f"failed to get target containers: invalid regex pattern {_go_quote(regex)}: {e}"
+        ) from None
     kruise: set[str] = set()
     for ss in sidecarsets:
         for key in ("initContainers", "containers"):
@@ -77,11 +78,12 @@ def _quantity(c: Mapping[str, Any], part: str, resource: str) -> Quantity | None
     try:
         return parse(str(raw))
     except QuantityError as e:
-        raise ResourcesPolicyError(
-            f"container {c.get('name')}: resources.{part}.{resource}: {e}") from None
+        raise ResourcesPolicyError(f"container {c.get('name')}: resources.{part}.{resource}: {e}") from None
 
 
-def aggregate(containers: Sequence[Mapping[str, Any]], mode: str) -> tuple[dict[str, Quantity], dict[str, Quantity]]:
+def aggregate(
+    containers: Sequence[Mapping[str, Any]], mode: str
+) -> tuple[dict[str, Quantity], dict[str, Quantity]]:
     """aggregateResources: (limits, requests) over ``containers``; an unknown mode gives nothing."""
     limits: dict[str, Quantity] = {}
     requests: dict[str, Quantity] = {}
@@ -155,7 +157,8 @@ def policy_resources(
                 q = evaluate_resource(text, base, is_limit)
             except ExpressionError as e:
                 raise ResourcesPolicyError(
-                    f"failed to evaluate {_LABELS[resource]} {part} expression: {e}") from None
+                    f"failed to evaluate {_LABELS[resource]} {part} expression: {e}"
+                ) from None
             if q is not None:
                 values[resource] = str(q)
         if values:

@@ -49,7 +49,9 @@ REVISION_FIELD_TYPES = {
     "volumes": "[]core/v1.Volume",
 }
 DEFAULT_REVISION_HISTORY_LIMIT = 10
-HISTORY_HASH_LABEL = rev.HISTORY_HASH_LABEL  # controller.kubernetes.io/hash, set by history.NewControllerRevision
+HISTORY_HASH_LABEL = (
+    rev.HISTORY_HASH_LABEL
+)  # controller.kubernetes.io/hash, set by history.NewControllerRevision
 
 
 def _str_map(v: Any) -> dict[str, str]:
@@ -107,8 +109,12 @@ def owner_ref(sidecarset: Mapping[str, Any]) -> Obj:
     """A cluster-scoped owner may own namespaced dependents: the revisions go with the SidecarSet."""
     meta = _meta(sidecarset)
     return {
-        "apiVersion": scs.API_VERSION, "kind": scs.KIND, "name": meta.get("name"),
-        "uid": meta.get("uid"), "controller": True, "blockOwnerDeletion": True,
+        "apiVersion": scs.API_VERSION,
+        "kind": scs.KIND,
+        "name": meta.get("name"),
+        "uid": meta.get("uid"),
+        "controller": True,
+        "blockOwnerDeletion": True,
     }
 
 
@@ -195,7 +201,9 @@ def decide_revision(
     return action, revision
 
 
-def collision_count(sidecarset: Mapping[str, Any], revisions: Iterable[Mapping[str, Any]], namespace: str) -> int:
+def collision_count(
+    sidecarset: Mapping[str, Any], revisions: Iterable[Mapping[str, Any]], namespace: str
+) -> int:
     """The ``status.collisionCount`` after :func:`decide_revision`."""
     return decide_revision_full(sidecarset, revisions, namespace)[2]
 
@@ -225,7 +233,9 @@ def custom_version_patch(sidecarset: Mapping[str, Any], revision: Mapping[str, A
     return {"metadata": {"labels": {scs.SIDECARSET_CUSTOM_VERSION_LABEL: cv}}}
 
 
-def apply_decision(revisions: Iterable[Mapping[str, Any]], action: Action, revision: Mapping[str, Any]) -> list[Obj]:
+def apply_decision(
+    revisions: Iterable[Mapping[str, Any]], action: Action, revision: Mapping[str, Any]
+) -> list[Obj]:
     """The revision list after the decision was written (a bumped revision replaces its old copy)."""
     name = _name(revision)
     out = [dict(r) for r in revisions if action == "reuse" or _name(r) != name]
@@ -261,8 +271,11 @@ def active_revisions(
         active.add(revision_name)
     custom = inject_rev.get("customVersion")
     if isinstance(custom, str):
-        matching = [r for r in revisions
-                    if _str_map(_meta(r).get("labels")).get(scs.SIDECARSET_CUSTOM_VERSION_LABEL) == custom]
+        matching = [
+            r
+            for r in revisions
+            if _str_map(_meta(r).get("labels")).get(scs.SIDECARSET_CUSTOM_VERSION_LABEL) == custom
+        ]
         if matching:
             active.add(_name(rev.sort_revisions(matching)[-1]))
     return active

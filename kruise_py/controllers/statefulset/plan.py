@@ -128,8 +128,12 @@ def _controller_ref(o: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 def owner_ref(sts: Mapping[str, Any]) -> Obj:
     return {
-        "apiVersion": GROUP_VERSION, "kind": "StatefulSet", "name": _meta(sts)["name"],
-        "uid": _meta(sts)["uid"], "controller": True, "blockOwnerDeletion": True,
+        "apiVersion": GROUP_VERSION,
+        "kind": "StatefulSet",
+        "name": _meta(sts)["name"],
+        "uid": _meta(sts)["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
     }
 
 
@@ -137,9 +141,12 @@ def owner_ref(sts: Mapping[str, Any]) -> Obj:
 def candidate_pods(sts: Mapping[str, Any], owned: list[Obj], namespace_pods: list[Obj]) -> list[Obj]:
     """The pods a set may hold: those it owns, and orphans named ``<set>-...`` (adoption)."""
     prefix = _meta(sts)["name"] + "-"
-    orphans = [p for p in namespace_pods if _controller_ref(p) is None and _meta(p).get("name", "").startswith(prefix)]
+    orphans = [
+        p
+        for p in namespace_pods
+        if _controller_ref(p) is None and _meta(p).get("name", "").startswith(prefix)
+    ]
     return [*owned, *orphans]
-
 
 
 def claim_name(template_name: str, set_name: str, ordinal: int) -> str:
@@ -155,7 +162,8 @@ def new_claims(sts: Mapping[str, Any], ordinal: int) -> list[Obj]:
     for vct in spec.get("volumeClaimTemplates") or []:
         meta = vct.get("metadata") or {}
         claim: Obj = {
-            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
             "metadata": {
                 "name": claim_name(meta["name"], name, ordinal),
                 "namespace": _meta(sts).get("namespace"),
@@ -180,17 +188,23 @@ def new_pod(sts: Mapping[str, Any], ordinal: int, revision: Mapping[str, Any], n
     tmeta = t.get("metadata") or {}
     spec = copy.deepcopy(t.get("spec") or {})
     labels = dict(tmeta.get("labels") or {})
-    labels.update({
-        inplace.REVISION_LABEL: _meta(revision)["name"],
-        POD_NAME_LABEL: name,
-        POD_INDEX_LABEL: str(ordinal),
-    })
+    labels.update(
+        {
+            inplace.REVISION_LABEL: _meta(revision)["name"],
+            POD_NAME_LABEL: name,
+            POD_INDEX_LABEL: str(ordinal),
+        }
+    )
     annotations = dict(tmeta.get("annotations") or {})
     pod: Obj = {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {
-            "name": name, "namespace": _meta(sts).get("namespace"), "labels": labels,
-            "annotations": annotations, "ownerReferences": [owner_ref(sts)],
+            "name": name,
+            "namespace": _meta(sts).get("namespace"),
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [owner_ref(sts)],
         },
         "spec": spec,
     }
@@ -205,26 +219,42 @@ def new_pod(sts: Mapping[str, Any], ordinal: int, revision: Mapping[str, Any], n
     if vcts:
         names = {(v.get("metadata") or {}).get("name") for v in vcts}
         vols = [v for v in spec.get("volumes") or [] if v.get("name") not in names]
-        vols += [{"name": (v.get("metadata") or {})["name"],
-                  "persistentVolumeClaim": {"claimName": claim_name(v["metadata"]["name"], set_name, ordinal)}}
-                 for v in vcts]
+        vols += [
+            {
+                "name": (v.get("metadata") or {})["name"],
+                "persistentVolumeClaim": {"claimName": claim_name(v["metadata"]["name"], set_name, ordinal)},
+            }
+            for v in vcts
+        ]
         spec["volumes"] = vols
     return pod
 
 
-def claim_owner_refs(sts: Mapping[str, Any], claim: Mapping[str, Any], pod: Mapping[str, Any] | None,
-                     condemned: bool) -> list[Obj]:
+def claim_owner_refs(
+    sts: Mapping[str, Any], claim: Mapping[str, Any], pod: Mapping[str, Any] | None, condemned: bool
+) -> list[Obj]:
     """The owner references a claim should carry under the retention policy (spec §1.7 table)."""
     policy = sts["spec"].get("persistentVolumeClaimRetentionPolicy") or {}
     when_deleted, when_scaled = policy.get("whenDeleted", "Retain"), policy.get("whenScaled", "Retain")
     set_uid = _meta(sts)["uid"]
     pod_uid = _meta(pod).get("uid") if pod else None
-    keep = [r for r in _meta(claim).get("ownerReferences") or []
-            if r.get("uid") != set_uid and not (r.get("kind") == "Pod" and r.get("uid") == pod_uid)]
+    keep = [
+        r
+        for r in _meta(claim).get("ownerReferences") or []
+        if r.get("uid") != set_uid and not (r.get("kind") == "Pod" and r.get("uid") == pod_uid)
+    ]
     refs = list(keep)
     if when_scaled == "Delete" and condemned and pod is not None:
-        refs.append({"apiVersion": "v1", "kind": "Pod", "name": _meta(pod)["name"], "uid": pod_uid,
-                     "controller": False, "blockOwnerDeletion": False})
+        refs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": _meta(pod)["name"],
+                "uid": pod_uid,
+                "controller": False,
+                "blockOwnerDeletion": False,
+            }
+        )
     elif when_deleted == "Delete" and not (when_scaled == "Delete" and condemned):
         refs.append({**owner_ref(sts), "controller": False})
     return refs
@@ -235,8 +265,9 @@ CONDITION_FAILED_UPDATE_PVC = "FailedUpdatePVC"
 
 
 def claims_follow_templates(spec: Mapping[str, Any]) -> bool:
-    return bool(spec.get("volumeClaimTemplates")) and \
-        ((spec.get("volumeClaimUpdateStrategy") or {}).get("type") == VOLUME_CLAIM_UPDATE_ON_POD_ROLLING_UPDATE)
+    return bool(spec.get("volumeClaimTemplates")) and (
+        (spec.get("volumeClaimUpdateStrategy") or {}).get("type") == VOLUME_CLAIM_UPDATE_ON_POD_ROLLING_UPDATE
+    )
 
 
 def pod_claims(sts: Mapping[str, Any], claims: Mapping[str, Obj], ordinal: int) -> list[tuple[Obj, Obj]]:
@@ -250,15 +281,23 @@ def pod_claims(sts: Mapping[str, Any], claims: Mapping[str, Obj], ordinal: int) 
     return out
 
 
-def volume_claims_status(sts: Mapping[str, Any], claims: Mapping[str, Obj], ords: list[int]) -> list[Obj] | None:
+def volume_claims_status(
+    sts: Mapping[str, Any], claims: Mapping[str, Obj], ords: list[int]
+) -> list[Obj] | None:
     """``status.volumeClaims`` (updatePVCStatus): per template, how many pods' claims request at
     least the template's storage, and how many of those already have that capacity. OpenKruise
     fills it whatever the update strategy; None (the field removed) without claim templates."""
     vcts = sts["spec"].get("volumeClaimTemplates") or []
     if not vcts:
         return None
-    out = [{"volumeClaimName": (v.get("metadata") or {}).get("name", ""), "compatibleReplicas": 0,
-            "compatibleReadyReplicas": 0} for v in vcts]
+    out = [
+        {
+            "volumeClaimName": (v.get("metadata") or {}).get("name", ""),
+            "compatibleReplicas": 0,
+            "compatibleReadyReplicas": 0,
+        }
+        for v in vcts
+    ]
     for o in ords:
         for i, vct in enumerate(vcts):
             c = claims.get(claim_name(out[i]["volumeClaimName"], _meta(sts)["name"], o))
@@ -286,18 +325,34 @@ def _expand_claims(out: Plan, sts: Mapping[str, Any], pod: Obj, pairs: list[tupl
             continue
         name = _meta(c)["name"]
         if not pvc.compatible_without_size(c, tmpl):
-            msg = f"failed to update pvc {name}: contains diff other than spec resource, wait pvc to be deleted"
+            msg = (
+                f"failed to update pvc {name}: contains diff other than spec resource, wait pvc to be deleted"
+            )
             out.events.append(("Warning", "FailedUpdatePVC", msg))
             out.conditions.append((CONDITION_FAILED_UPDATE_PVC, msg))
-            out.error = f"can not patch pvc {name}: contains diff other than spec resource, wait pvc to be deleted"
+            out.error = (
+                f"can not patch pvc {name}: contains diff other than spec resource, wait pvc to be deleted"
+            )
             return f"claim {name} differs from its template in more than its size"
-        out.claim_resizes.append(ClaimResize(
-            name, _meta(pod)["name"], tmpl["spec"]["resources"]["requests"]["storage"], _meta(c).get("uid")))
+        out.claim_resizes.append(
+            ClaimResize(
+                name,
+                _meta(pod)["name"],
+                tmpl["spec"]["resources"]["requests"]["storage"],
+                _meta(c).get("uid"),
+            )
+        )
     return None
 
 
-def _claims_before_pod(out: Plan, sts: Mapping[str, Any], pod: Obj, pairs: list[tuple[Obj, Obj]],
-                       claims_match: bool, update_revision: str) -> str | None:
+def _claims_before_pod(
+    out: Plan,
+    sts: Mapping[str, Any],
+    pod: Obj,
+    pairs: list[tuple[Obj, Obj]],
+    claims_match: bool,
+    update_revision: str,
+) -> str | None:
     """Claims are resized before their pod is updated, and the pod waits until the resize is
     done on the controller side [rollingUpdateStatefulsetPods]. Returns None to go on with the
     pod's update, "wait" (its claims are being resized), "up to date", or "stop: <why>" (the
@@ -312,8 +367,11 @@ def _claims_before_pod(out: Plan, sts: Mapping[str, Any], pod: Obj, pairs: list[
             out.pod_plan[name] = f"blocked: {blocked}"
             return f"stop: {blocked}"
     # Claims resized this round are not in the snapshot yet: they count as waiting until next round.
-    waiting = [_meta(c)["name"] + ("" if (c.get("status") or {}).get("phase") == "Bound" else " (not bound)")
-               for t, c in pairs if not pvc.resize_completed(c, t)]
+    waiting = [
+        _meta(c)["name"] + ("" if (c.get("status") or {}).get("phase") == "Bound" else " (not bound)")
+        for t, c in pairs
+        if not pvc.resize_completed(c, t)
+    ]
     if waiting:
         out.pod_plan[name] = f"waiting: claims resizing: {', '.join(waiting)}"
         return "wait"
@@ -328,16 +386,24 @@ def _ordinal(pod: Mapping[str, Any]) -> int:
 
 
 # -- status -------------------------------------------------------------------------------------
-def compute_status(sts: Mapping[str, Any], pods: list[Obj], current: str, update: str, collision: int,
-                   now: datetime) -> Obj:
+def compute_status(
+    sts: Mapping[str, Any], pods: list[Obj], current: str, update: str, collision: int, now: datetime
+) -> Obj:
     spec = sts["spec"]
-    ru = ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {})
+    ru = (spec.get("updateStrategy") or {}).get("rollingUpdate") or {}
     min_ready = int(ru.get("minReadySeconds") or 0)
     st: Obj = {
         "observedGeneration": _meta(sts).get("generation", 0),
-        "replicas": 0, "readyReplicas": 0, "availableReplicas": 0, "currentReplicas": 0,
-        "updatedReplicas": 0, "updatedReadyReplicas": 0, "updatedAvailableReplicas": 0,
-        "currentRevision": current, "updateRevision": update, "collisionCount": collision,
+        "replicas": 0,
+        "readyReplicas": 0,
+        "availableReplicas": 0,
+        "currentReplicas": 0,
+        "updatedReplicas": 0,
+        "updatedReadyReplicas": 0,
+        "updatedAvailableReplicas": 0,
+        "currentRevision": current,
+        "updateRevision": update,
+        "collisionCount": collision,
         "labelSelector": selector_to_string(spec.get("selector") or {}),
     }
     for p in pods:
@@ -357,7 +423,11 @@ def compute_status(sts: Mapping[str, Any], pods: list[Obj], current: str, update
             st["updatedReadyReplicas"] += ready
             st["updatedAvailableReplicas"] += available
     strategy = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
-    if strategy == "RollingUpdate" and st["updatedReplicas"] == st["replicas"] and st["readyReplicas"] == st["replicas"]:
+    if (
+        strategy == "RollingUpdate"
+        and st["updatedReplicas"] == st["replicas"]
+        and st["readyReplicas"] == st["replicas"]
+    ):
         # The rollout is complete: the update revision becomes current (completeRollingUpdate).
         st["currentRevision"] = update
         st["currentReplicas"] = st["updatedReplicas"]
@@ -404,10 +474,20 @@ def plan(snap: Snapshot) -> Plan:
                 pods.append(p)
             else:
                 refs = [r for r in _meta(p).get("ownerReferences") or [] if r.get("uid") != set_uid]
-                out.pod_writes.append(PodWrite(p, [inplace.PodWrites(metadata_patch={"metadata": {"ownerReferences": refs}})], "release"))
+                out.pod_writes.append(
+                    PodWrite(
+                        p,
+                        [inplace.PodWrites(metadata_patch={"metadata": {"ownerReferences": refs}})],
+                        "release",
+                    )
+                )
         elif ref is None and matches and not av.is_terminating(p) and not meta.get("deletionTimestamp"):
             refs = [*(_meta(p).get("ownerReferences") or []), owner_ref(sts)]
-            out.pod_writes.append(PodWrite(p, [inplace.PodWrites(metadata_patch={"metadata": {"ownerReferences": refs}})], "adopt"))
+            out.pod_writes.append(
+                PodWrite(
+                    p, [inplace.PodWrites(metadata_patch={"metadata": {"ownerReferences": refs}})], "adopt"
+                )
+            )
             pods.append(p)
 
     # 3. Status from all pods (before this round's writes; the next round sees their effect).
@@ -423,7 +503,9 @@ def plan(snap: Snapshot) -> Plan:
     replicas, condemned = ordinals.split_pods(set_name, pods, start, end, reserved)
     status["volumeClaims"] = volume_claims_status(sts, snap.claims, slots)
     if not reserved.valid:
-        out.events.append(("Warning", "InvalidReserveOrdinals", "spec.reserveOrdinals could not be parsed; reserving none"))
+        out.events.append(
+            ("Warning", "InvalidReserveOrdinals", "spec.reserveOrdinals could not be parsed; reserving none")
+        )
 
     strategy = spec.get("updateStrategy") or {}
     strategy_type = strategy.get("type", "RollingUpdate")
@@ -483,12 +565,23 @@ def plan(snap: Snapshot) -> Plan:
             new = new_pod(sts, ordn, revision, now)
             claims = [c for c in new_claims(sts, ordn) if _meta(c)["name"] not in snap.claims]
             terminating_claim = next(
-                (n for c in new_claims(sts, ordn) if (n := _meta(c)["name"]) in snap.claims
-                 and _meta(snap.claims[n]).get("deletionTimestamp")), None)
+                (
+                    n
+                    for c in new_claims(sts, ordn)
+                    if (n := _meta(c)["name"]) in snap.claims
+                    and _meta(snap.claims[n]).get("deletionTimestamp")
+                ),
+                None,
+            )
             if terminating_claim:
-                out.events.append(("Warning", "FailedCreate",
-                                   f"create Pod {_meta(new)['name']} in StatefulSet {set_name} failed error: "
-                                   f"PersistentVolumeClaim {terminating_claim} is being deleted"))
+                out.events.append(
+                    (
+                        "Warning",
+                        "FailedCreate",
+                        f"create Pod {_meta(new)['name']} in StatefulSet {set_name} failed error: "
+                        f"PersistentVolumeClaim {terminating_claim} is being deleted",
+                    )
+                )
                 blocked = blocked or monotonic
                 if monotonic:
                     break
@@ -543,8 +636,11 @@ def plan(snap: Snapshot) -> Plan:
 
     # 7. Condemned pods, highest ordinal first.
     if condemned:
-        unhealthy = [o for p in [*replicas.values(), *condemned]
-                     if (o := ordinals.parse_ordinal(_meta(p)["name"])) is not None and not av.is_healthy(p)]
+        unhealthy = [
+            o
+            for p in [*replicas.values(), *condemned]
+            if (o := ordinals.parse_ordinal(_meta(p)["name"])) is not None and not av.is_healthy(p)
+        ]
         first_unhealthy = min(unhealthy, key=lambda o: o[1], default=None)
         for p in condemned:
             if av.is_terminating(p):
@@ -573,25 +669,39 @@ def plan(snap: Snapshot) -> Plan:
         return finish()
     # Missing slots are Kruise's in-memory pods (created this round or not): never available.
     missing = [ordinals.pod_name(set_name, o) for o in slots if o not in replicas]
-    _rolling_update(out, snap, sts, replicas, start, end, current_rev, update_rev, revisions, now,
-                    missing=missing)
+    _rolling_update(
+        out, snap, sts, replicas, start, end, current_rev, update_rev, revisions, now, missing=missing
+    )
     return finish()
 
 
-def _delete(out: Plan, sts: Mapping[str, Any], pod: Obj, reason: str, lifecycle: Mapping[str, Any], now: datetime) -> bool:
+def _delete(
+    out: Plan, sts: Mapping[str, Any], pod: Obj, reason: str, lifecycle: Mapping[str, Any], now: datetime
+) -> bool:
     """Delete ``pod`` unless its preDelete hook holds it (then mark it PreparingDelete)."""
     if lc.delete_blocked(pod, lifecycle or None):
         if av.lifecycle_state(pod) != lc.PREPARING_DELETE:
-            out.pod_writes.append(PodWrite(pod, [inplace.PodWrites(metadata_patch=lc.state_patch(lc.PREPARING_DELETE, now))],
-                                           "lifecycle"))
+            out.pod_writes.append(
+                PodWrite(
+                    pod,
+                    [inplace.PodWrites(metadata_patch=lc.state_patch(lc.PREPARING_DELETE, now))],
+                    "lifecycle",
+                )
+            )
         out.notes.append(f"preDelete hook holds {_meta(pod)['name']}")
         return False
     out.deletes.append(PodDelete(pod, reason))
     return True
 
 
-def _refresh(out: Plan, sts: Mapping[str, Any], pods: list[Obj], update_revision: str,
-             lifecycle: Mapping[str, Any], now: datetime) -> bool:
+def _refresh(
+    out: Plan,
+    sts: Mapping[str, Any],
+    pods: list[Obj],
+    update_revision: str,
+    lifecycle: Mapping[str, Any],
+    now: datetime,
+) -> bool:
     """Refresh step (spec §2.4, §1.6): returns True if any pod gets a write this round."""
     touched = False
     for pod in pods:
@@ -605,11 +715,20 @@ def _refresh(out: Plan, sts: Mapping[str, Any], pods: list[Obj], update_revision
             out.requeue(w.requeue_after)
         state = av.lifecycle_state(pod)
         nxt: str | None = None
-        if state == lc.UPDATING and inplace.check_completed(pod) and rev.pod_at_revision(pod, update_revision):
+        if (
+            state == lc.UPDATING
+            and inplace.check_completed(pod)
+            and rev.pod_at_revision(pod, update_revision)
+        ):
             nxt = lc.after_inplace_update_state(pod, lifecycle or None)
         else:
-            nxt = lc.next_state(pod, lifecycle or None, wants_delete=False, wants_inplace=False,
-                                update_revision=update_revision)
+            nxt = lc.next_state(
+                pod,
+                lifecycle or None,
+                wants_delete=False,
+                wants_inplace=False,
+                update_revision=update_revision,
+            )
         if nxt is not None and nxt != state:
             # The state rides on the refresh's own write when there is one (Updating -> Normal or
             # Updated with gate True: the third write of an in-place update, not a fourth).
@@ -622,8 +741,15 @@ def _refresh(out: Plan, sts: Mapping[str, Any], pods: list[Obj], update_revision
     return touched
 
 
-def _order_to_update(replicas: dict[int, Obj], start: int, end: int, partition: int, n: int,
-                     ru: Mapping[str, Any], update_revision: str) -> list[Obj]:
+def _order_to_update(
+    replicas: dict[int, Obj],
+    start: int,
+    end: int,
+    partition: int,
+    n: int,
+    ru: Mapping[str, Any],
+    update_revision: str,
+) -> list[Obj]:
     """sortPodsToUpdate (spec §3.1)."""
     max_update = n - partition
     if max_update <= 0:
@@ -653,9 +779,19 @@ def _order_to_update(replicas: dict[int, Obj], start: int, end: int, partition: 
     return (first + rest)[:max_update]
 
 
-def _rolling_update(out: Plan, snap: Snapshot, sts: Mapping[str, Any], replicas: dict[int, Obj], start: int,
-                    end: int, current_rev: Mapping[str, Any], update_rev: Mapping[str, Any],
-                    revisions: Mapping[str, Obj], now: datetime, missing: list[str] | None = None) -> None:
+def _rolling_update(
+    out: Plan,
+    snap: Snapshot,
+    sts: Mapping[str, Any],
+    replicas: dict[int, Obj],
+    start: int,
+    end: int,
+    current_rev: Mapping[str, Any],
+    update_rev: Mapping[str, Any],
+    revisions: Mapping[str, Obj],
+    now: datetime,
+    missing: list[str] | None = None,
+) -> None:
     spec = sts["spec"]
     ru = (spec.get("updateStrategy") or {}).get("rollingUpdate") or {}
     n = int(spec.get("replicas", 1))
@@ -734,7 +870,11 @@ def _rolling_update(out: Plan, snap: Snapshot, sts: Mapping[str, Any], replicas:
         uspec = None
         if policy != "ReCreate":
             uspec = inplace.calculate_update_spec(
-                old_rev, dict(update_rev), allow_resize=RESIZE_FEATURE and snap.resize_supported, grace_seconds=grace)
+                old_rev,
+                dict(update_rev),
+                allow_resize=RESIZE_FEATURE and snap.resize_supported,
+                grace_seconds=grace,
+            )
         if uspec is None:
             if policy == "InPlaceOnly":
                 out.error = f"find strategy is InPlaceOnly but Pod {name} can not update in-place"

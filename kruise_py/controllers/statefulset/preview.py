@@ -51,7 +51,14 @@ def preview(snap: planner.Snapshot) -> tuple[list[Row], planner.Plan]:
         if o not in replicas:
             rows.append(Row(f"{set_name}-{o}", "", "create", "missing; created at scale-up"))
     for p in condemned:
-        rows.append(Row(p["metadata"]["name"], rev.revision_of_pod(p), "delete", "out of range (scale-down or reserved)"))
+        rows.append(
+            Row(
+                p["metadata"]["name"],
+                rev.revision_of_pod(p),
+                "delete",
+                "out of range (scale-down or reserved)",
+            )
+        )
 
     order = planner._order_to_update(replicas, start, end, partition, n, ru, update_name)
     if strategy.get("type", "RollingUpdate") != "RollingUpdate":
@@ -69,7 +76,9 @@ def preview(snap: planner.Snapshot) -> tuple[list[Row], planner.Plan]:
             continue
         spec_ = None
         if policy != "ReCreate":
-            spec_ = inplace.calculate_update_spec(revisions.get(r), update_rev, allow_resize=snap.resize_supported)
+            spec_ = inplace.calculate_update_spec(
+                revisions.get(r), update_rev, allow_resize=snap.resize_supported
+            )
         if spec_ is None and policy == "InPlaceOnly":
             rows.append(Row(name, r, "blocked", "InPlaceOnly, but the change needs a recreate"))
             continue
@@ -96,7 +105,14 @@ def preview(snap: planner.Snapshot) -> tuple[list[Row], planner.Plan]:
         name = p["metadata"]["name"]
         if name not in in_order:
             status = "up to date" if rev.pod_at_revision(p, update_name) else "untouched"
-            rows.append(Row(name, rev.revision_of_pod(p), status, "" if status == "up to date" else f"partition {partition}"))
+            rows.append(
+                Row(
+                    name,
+                    rev.revision_of_pod(p),
+                    status,
+                    "" if status == "up to date" else f"partition {partition}",
+                )
+            )
     return rows, now_plan
 
 
@@ -119,8 +135,9 @@ def render(rows: list[Row], snap: planner.Snapshot, now_plan: planner.Plan) -> s
     return "\n".join(lines)
 
 
-def snapshot_for(sts: dict[str, Any], pods: list[dict[str, Any]], revisions: list[dict[str, Any]],
-                 now: Any) -> planner.Snapshot:
+def snapshot_for(
+    sts: dict[str, Any], pods: list[dict[str, Any]], revisions: list[dict[str, Any]], now: Any
+) -> planner.Snapshot:
     """A snapshot for a set that may not exist yet (no uid: a placeholder keeps names stable)."""
     sts = dict(sts)
     sts["metadata"] = {"uid": "00000000-preview", "generation": 1, **(sts.get("metadata") or {})}

@@ -43,8 +43,6 @@ def _key(obj: Mapping[str, Any]) -> str:
     return f"{md.get('namespace')}/{md.get('name')}"
 
 
-
-
 class StatefulSetController:
     name = "statefulset"
 
@@ -59,7 +57,7 @@ class StatefulSetController:
 
         def lookup(key: str) -> str | None:
             if key.startswith(CLAIM_PREFIX):
-                ns, name = key[len(CLAIM_PREFIX):].split("/", 1)
+                ns, name = key[len(CLAIM_PREFIX) :].split("/", 1)
                 c = self.claims.get(ns, name)
                 return None if c is None else (c.get("metadata") or {}).get("resourceVersion")
             return pods_or_sets(key)
@@ -70,7 +68,11 @@ class StatefulSetController:
         manager.on_event(CLAIMS, self._on_claim)
         manager.on_event(REVISIONS, lambda t, old, new: self._enqueue_owner(new or old))
         self.controller: Controller[Key] = Controller(
-            self.name, self.reconcile, workers=workers, resync_period=resync_period, leader=manager.leader,
+            self.name,
+            self.reconcile,
+            workers=workers,
+            resync_period=resync_period,
+            leader=manager.leader,
             keys=lambda: [(ns or "", n) for ns, n in self.sets.keys()],  # noqa: SIM118 - ObjectCache.keys()
         )
         manager.add(self.controller)
@@ -80,7 +82,9 @@ class StatefulSetController:
     def _on_set(self, etype: str, old: Obj | None, new: Obj | None) -> None:
         if new is not None:
             md = new["metadata"]
-            self.expectations.observe_rv((md.get("namespace", ""), md["name"]), own_key(new), md.get("resourceVersion", ""))
+            self.expectations.observe_rv(
+                (md.get("namespace", ""), md["name"]), own_key(new), md.get("resourceVersion", "")
+            )
         self.enqueue_obj(new or old)
 
     def enqueue_obj(self, obj: Mapping[str, Any] | None) -> None:
@@ -112,7 +116,6 @@ class StatefulSetController:
             self.expectations.observe_rv(owner, key, (new.get("metadata") or {}).get("resourceVersion", ""))
         self.controller.enqueue(owner)
 
-
     def _on_claim(self, etype: str, old: Obj | None, new: Obj | None) -> None:
         """A claim changed (bound, resized, grown): its set may now count its pod as available,
         let the pod's update go on, or show other status.volumeClaims."""
@@ -126,8 +129,7 @@ class StatefulSetController:
             owners = [(ns, owner)]
         else:
             # Claims are named <template>-<set>-<ordinal>; only sets with templates can own one.
-            owners = [(ns, s["metadata"]["name"]) for s in self.sets.list(ns)
-                      if _owns_claim_name(s, name)]
+            owners = [(ns, s["metadata"]["name"]) for s in self.sets.list(ns) if _owns_claim_name(s, name)]
         for key in owners:
             if new is not None:
                 self.expectations.observe_rv(key, f"{CLAIM_PREFIX}{ns}/{name}", md.get("resourceVersion", ""))
@@ -144,8 +146,12 @@ class StatefulSetController:
         if sts["spec"].get("volumeClaimTemplates"):
             claims = {c["metadata"]["name"]: c for c in self.claims.list(ns)}
         return planner.Snapshot(
-            sts=sts, pods=pods, revisions=self.revisions.by_owner(uid), claims=claims,
-            now=datetime.now(UTC), resize_supported=self.resize_supported,
+            sts=sts,
+            pods=pods,
+            revisions=self.revisions.by_owner(uid),
+            claims=claims,
+            now=datetime.now(UTC),
+            resize_supported=self.resize_supported,
         )
 
     async def reconcile(self, key: Key) -> Result:
@@ -184,7 +190,9 @@ class StatefulSetController:
                 if not e.already_exists:
                     raise
         if p.revision_bump is not None:
-            await self.client.replace(f"{revs}/{p.revision_bump['metadata']['name']}", rev.go_json(p.revision_bump))
+            await self.client.replace(
+                f"{revs}/{p.revision_bump['metadata']['name']}", rev.go_json(p.revision_bump)
+            )
 
         write_errs = await settle([self._pod_write(key, sts, w) for w in p.pod_writes])
         write_errs += await settle([self._claim_patch(ns, c) for c in p.claim_patches])
@@ -196,10 +204,21 @@ class StatefulSetController:
         old_status = sts.get("status") or {}
         conditions = []
         if create_errs:
-            conditions.append(_condition("FailedCreatePod", f"StatefulPodControl failed to create Pod error: {create_errs[0]}"))
+            conditions.append(
+                _condition(
+                    "FailedCreatePod", f"StatefulPodControl failed to create Pod error: {create_errs[0]}"
+                )
+            )
         if write_errs:
-            conditions.append(_condition("FailedUpdatePod", f"StatefulPodControl failed to update Pod error: {write_errs[0]}"))
-        claim_problems = [*p.conditions, *((planner.CONDITION_FAILED_UPDATE_PVC, str(e)) for e in resize_errs)]
+            conditions.append(
+                _condition(
+                    "FailedUpdatePod", f"StatefulPodControl failed to update Pod error: {write_errs[0]}"
+                )
+            )
+        claim_problems = [
+            *p.conditions,
+            *((planner.CONDITION_FAILED_UPDATE_PVC, str(e)) for e in resize_errs),
+        ]
         if claim_problems:
             ctype, msg = claim_problems[0]
             conditions.append(_condition(ctype, msg, old_status.get("conditions")))
@@ -212,8 +231,11 @@ class StatefulSetController:
         if status is not None and all(old_status.get(k) == v for k, v in status.items()):
             status = None  # e.g. the same problem as last round, with its time kept: nothing to write
         if status is not None:
-            own = await self.client.patch(path_for("apps.kruise.io/v1beta1", "statefulsets", ns, set_name, "status"),
-                                          {"status": status}, "merge")
+            own = await self.client.patch(
+                path_for("apps.kruise.io/v1beta1", "statefulsets", ns, set_name, "status"),
+                {"status": status},
+                "merge",
+            )
             # Do not plan again from a cached set older than this status write.
             self.expectations.expect_rv(key, own_key(own), own["metadata"]["resourceVersion"])
         for etype, reason, msg in p.events:
@@ -229,12 +251,21 @@ class StatefulSetController:
         for claim in c.claims:
             try:
                 await self.client.create(path_for("v1", "persistentvolumeclaims", ns), claim)
-                self.events.emit(sts, "Normal", "SuccessfulCreate",
-                                 f"create Claim {claim['metadata']['name']} Pod {c.pod['metadata']['name']} "
-                                 f"in StatefulSet {key[1]} success")
+                self.events.emit(
+                    sts,
+                    "Normal",
+                    "SuccessfulCreate",
+                    f"create Claim {claim['metadata']['name']} Pod {c.pod['metadata']['name']} "
+                    f"in StatefulSet {key[1]} success",
+                )
             except ApiError as e:
                 if not e.already_exists:
-                    self.events.emit(sts, "Warning", "FailedCreate", f"create Claim {claim['metadata']['name']} failed error: {e.message}")
+                    self.events.emit(
+                        sts,
+                        "Warning",
+                        "FailedCreate",
+                        f"create Claim {claim['metadata']['name']} failed error: {e.message}",
+                    )
                     raise
         pod_key = f"{ns}/{c.pod['metadata']['name']}"
         self.expectations.expect_create(key, pod_key)
@@ -244,38 +275,60 @@ class StatefulSetController:
             self.expectations.observe_create(key, pod_key)
             if e.already_exists:
                 return
-            self.events.emit(sts, "Warning", "FailedCreate",
-                             f"create Pod {c.pod['metadata']['name']} in StatefulSet {key[1]} failed error: {e.message}")
+            self.events.emit(
+                sts,
+                "Warning",
+                "FailedCreate",
+                f"create Pod {c.pod['metadata']['name']} in StatefulSet {key[1]} failed error: {e.message}",
+            )
             raise
-        self.events.emit(sts, "Normal", "SuccessfulCreate",
-                         f"create Pod {c.pod['metadata']['name']} in StatefulSet {key[1]} successful")
+        self.events.emit(
+            sts,
+            "Normal",
+            "SuccessfulCreate",
+            f"create Pod {c.pod['metadata']['name']} in StatefulSet {key[1]} successful",
+        )
 
     async def _delete(self, key: Key, sts: Obj, d: planner.PodDelete) -> None:
         md = d.pod["metadata"]
         pod_key = f"{md['namespace']}/{md['name']}"
         try:
-            res = await self.client.delete(path_for("v1", "pods", md["namespace"], md["name"]), uid=md.get("uid"))
+            res = await self.client.delete(
+                path_for("v1", "pods", md["namespace"], md["name"]), uid=md.get("uid")
+            )
         except ApiError as e:
             if e.status == 409:  # uid precondition: already replaced
                 return
-            self.events.emit(sts, "Warning", "FailedDelete", f"delete Pod {md['name']} in StatefulSet {key[1]} failed error: {e.message}")
+            self.events.emit(
+                sts,
+                "Warning",
+                "FailedDelete",
+                f"delete Pod {md['name']} in StatefulSet {key[1]} failed error: {e.message}",
+            )
             raise
         if res and res.get("kind") == "Pod":
             self.expectations.expect_rv(key, pod_key, res["metadata"]["resourceVersion"])
         if d.reason == "update":
             rollout_metrics.pod_updated("StatefulSet", "recreate")
-        self.events.emit(sts, "Normal", "SuccessfulDelete", f"delete Pod {md['name']} in StatefulSet {key[1]} successful")
+        self.events.emit(
+            sts, "Normal", "SuccessfulDelete", f"delete Pod {md['name']} in StatefulSet {key[1]} successful"
+        )
 
     async def _claim_patch(self, ns: str, c: planner.ClaimOwnerPatch) -> None:
-        await self.client.patch(path_for("v1", "persistentvolumeclaims", ns, c.name),
-                                {"metadata": {"ownerReferences": c.owner_references}}, "merge")
+        await self.client.patch(
+            path_for("v1", "persistentvolumeclaims", ns, c.name),
+            {"metadata": {"ownerReferences": c.owner_references}},
+            "merge",
+        )
 
     async def _claim_resize(self, key: Key, sts: Obj, r: planner.ClaimResize) -> None:
         """One merge patch: the template's storage request, and the annotation whose events wake
         this set. Only the request: a bound claim's other fields (limits too) are immutable."""
         ns, set_name = key
-        body: Obj = {"metadata": {"annotations": {pvc.OWNED_BY_ASTS_ANNOTATION: set_name}},
-                     "spec": {"resources": {"requests": {"storage": r.storage}}}}
+        body: Obj = {
+            "metadata": {"annotations": {pvc.OWNED_BY_ASTS_ANNOTATION: set_name}},
+            "spec": {"resources": {"requests": {"storage": r.storage}}},
+        }
         if r.uid:
             body["metadata"]["uid"] = r.uid
         try:
@@ -289,8 +342,12 @@ class StatefulSetController:
             self.events.emit(sts, "Warning", "FailedResize", msg)
             raise ClaimResizeError(msg) from None
         self.expectations.expect_rv(key, f"{CLAIM_PREFIX}{ns}/{r.name}", res["metadata"]["resourceVersion"])
-        self.events.emit(sts, "Normal", "SuccessfulResize",
-                         f"resize Claim {r.name} Pod {r.pod} in StatefulSet {set_name} success")
+        self.events.emit(
+            sts,
+            "Normal",
+            "SuccessfulResize",
+            f"resize Claim {r.name} Pod {r.pod} in StatefulSet {set_name} success",
+        )
 
     async def _pod_write(self, key: Key, sts: Obj, w: planner.PodWrite) -> None:
         md = w.pod["metadata"]
@@ -317,16 +374,23 @@ class StatefulSetController:
                     self.expectations.expect_rv(key, pod_key, res["metadata"]["resourceVersion"])
         except ApiError as e:
             if w.reason == "inplace":
-                self.events.emit(sts, "Warning", "FailedUpdatePodInPlace", f"failed to update pod {name} in-place: {e.message}")
+                self.events.emit(
+                    sts,
+                    "Warning",
+                    "FailedUpdatePodInPlace",
+                    f"failed to update pod {name} in-place: {e.message}",
+                )
             if e.not_found or e.conflict:
                 return  # the pod changed under us: the next round re-plans from the cache
             raise
         if w.reason == "inplace":
             rollout_metrics.pod_updated("StatefulSet", "in_place")
-            self.events.emit(sts, "Normal", "SuccessfulUpdatePodInPlace",
-                             f"successfully update pod {name} in-place(revision {w.revision})")
-
-
+            self.events.emit(
+                sts,
+                "Normal",
+                "SuccessfulUpdatePodInPlace",
+                f"successfully update pod {name} in-place(revision {w.revision})",
+            )
 
 
 class ClaimResizeError(Exception):
@@ -337,7 +401,7 @@ def _owns_claim_name(sts: Mapping[str, Any], claim: str) -> bool:
     name = (sts.get("metadata") or {}).get("name", "")
     for vct in (sts.get("spec") or {}).get("volumeClaimTemplates") or []:
         prefix = f"{(vct.get('metadata') or {}).get('name', '')}-{name}-"
-        if claim.startswith(prefix) and claim[len(prefix):].isdigit():
+        if claim.startswith(prefix) and claim[len(prefix) :].isdigit():
             return True
     return False
 

@@ -17,16 +17,45 @@ from kruise_py.webhooks import admission
 from tests.reliability.strategies import Mutation, mutations
 
 BASES: dict[str, tuple[type[Any], str, dict[str, Any]]] = {
-    "StatefulSet": (StatefulSet, "statefulsets", {
-        "apiVersion": "apps.kruise.io/v1beta1", "kind": "StatefulSet", "metadata": {"name": "x", "namespace": "d"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}},
-                 "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}),
-    "BroadcastJob": (BroadcastJob, "broadcastjobs", {
-        "apiVersion": "apps.kruise.io/v1alpha1", "kind": "BroadcastJob", "metadata": {"name": "x", "namespace": "d"},
-        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}}}),
-    "SidecarSet": (SidecarSet, "sidecarsets", {
-        "apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet", "metadata": {"name": "x"},
-        "spec": {"selector": {"matchLabels": {"a": "b"}}, "containers": [{"name": "s", "image": "i"}]}}),
+    "StatefulSet": (
+        StatefulSet,
+        "statefulsets",
+        {
+            "apiVersion": "apps.kruise.io/v1beta1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "x", "namespace": "d"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"a": "b"}},
+                "template": {
+                    "metadata": {"labels": {"a": "b"}},
+                    "spec": {"containers": [{"name": "c", "image": "i"}]},
+                },
+            },
+        },
+    ),
+    "BroadcastJob": (
+        BroadcastJob,
+        "broadcastjobs",
+        {
+            "apiVersion": "apps.kruise.io/v1alpha1",
+            "kind": "BroadcastJob",
+            "metadata": {"name": "x", "namespace": "d"},
+            "spec": {
+                "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}
+            },
+        },
+    ),
+    "SidecarSet": (
+        SidecarSet,
+        "sidecarsets",
+        {
+            "apiVersion": "apps.kruise.io/v1alpha1",
+            "kind": "SidecarSet",
+            "metadata": {"name": "x"},
+            "spec": {"selector": {"matchLabels": {"a": "b"}}, "containers": [{"name": "s", "image": "i"}]},
+        },
+    ),
 }
 
 

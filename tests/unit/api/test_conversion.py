@@ -19,8 +19,12 @@ NAME_LABEL = "kubernetes.io/metadata.name"
 
 
 def sidecarset(**spec: Any) -> dict[str, Any]:
-    return {"apiVersion": A, "kind": "SidecarSet", "metadata": {"name": "s"},
-            "spec": {"selector": {"matchLabels": {"app": "x"}}, **spec}}
+    return {
+        "apiVersion": A,
+        "kind": "SidecarSet",
+        "metadata": {"name": "s"},
+        "spec": {"selector": {"matchLabels": {"app": "x"}}, **spec},
+    }
 
 
 def test_sidecarset_namespace_becomes_a_namespace_selector() -> None:
@@ -35,7 +39,10 @@ def test_sidecarset_namespace_wins_over_its_selector() -> None:
     assert out["spec"]["namespaceSelector"] == {"matchLabels": {NAME_LABEL: "team-a"}}
     # an empty namespace leaves the selector alone
     out = convert(sidecarset(namespace="", namespaceSelector={"matchLabels": {"x": "y"}}), B)
-    assert out["spec"] == {"selector": {"matchLabels": {"app": "x"}}, "namespaceSelector": {"matchLabels": {"x": "y"}}}
+    assert out["spec"] == {
+        "selector": {"matchLabels": {"app": "x"}},
+        "namespaceSelector": {"matchLabels": {"x": "y"}},
+    }
 
 
 def test_sidecarset_back_to_v1alpha1_keeps_the_selector() -> None:
@@ -64,8 +71,16 @@ def test_custom_version_label_and_field() -> None:
 def test_status_and_everything_else_are_copied() -> None:
     alpha = load(SIDECARSET)
     beta = convert(alpha, B)
-    for key in ("containers", "initContainers", "volumes", "updateStrategy", "injectionStrategy",
-                "imagePullSecrets", "patchPodMetadata", "revisionHistoryLimit"):
+    for key in (
+        "containers",
+        "initContainers",
+        "volumes",
+        "updateStrategy",
+        "injectionStrategy",
+        "imagePullSecrets",
+        "patchPodMetadata",
+        "revisionHistoryLimit",
+    ):
         assert beta["spec"].get(key) == alpha["spec"].get(key), key
     assert beta["status"] == alpha["status"]
 
@@ -95,19 +110,25 @@ def test_same_version_is_a_copy() -> None:
     assert out == obj and out is not obj
 
 
-@pytest.mark.parametrize(("obj", "to"), [
-    ({"apiVersion": A, "kind": "CloneSet"}, B),
-    ({"apiVersion": "apps.kruise.io/v1beta2", "kind": "SidecarSet"}, B),
-    ({"apiVersion": A, "kind": "SidecarSet"}, "apps.kruise.io/v2"),
-])
+@pytest.mark.parametrize(
+    ("obj", "to"),
+    [
+        ({"apiVersion": A, "kind": "CloneSet"}, B),
+        ({"apiVersion": "apps.kruise.io/v1beta2", "kind": "SidecarSet"}, B),
+        ({"apiVersion": A, "kind": "SidecarSet"}, "apps.kruise.io/v2"),
+    ],
+)
 def test_unknown_kinds_and_versions_fail(obj: dict[str, Any], to: str) -> None:
     with pytest.raises(ConversionError):
         convert(obj, to)
 
 
 def test_conversion_review() -> None:
-    review = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
-              "request": {"uid": "u1", "desiredAPIVersion": B, "objects": [sidecarset(namespace="n")]}}
+    review = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "ConversionReview",
+        "request": {"uid": "u1", "desiredAPIVersion": B, "objects": [sidecarset(namespace="n")]},
+    }
     out = convert_review(review)
     assert out["kind"] == "ConversionReview" and out["apiVersion"] == "apiextensions.k8s.io/v1"
     resp = out["response"]
@@ -116,8 +137,13 @@ def test_conversion_review() -> None:
 
 
 def test_conversion_review_fails_whole() -> None:
-    review = {"request": {"uid": "u2", "desiredAPIVersion": B,
-                          "objects": [sidecarset(), {"apiVersion": A, "kind": "CloneSet"}]}}
+    review = {
+        "request": {
+            "uid": "u2",
+            "desiredAPIVersion": B,
+            "objects": [sidecarset(), {"apiVersion": A, "kind": "CloneSet"}],
+        }
+    }
     resp = convert_review(review)["response"]
     assert resp["uid"] == "u2" and resp["result"]["status"] == "Failure"
     assert "CloneSet" in resp["result"]["message"] and "convertedObjects" not in resp
@@ -127,7 +153,9 @@ def test_conversion_review_fails_whole() -> None:
 labels = st.dictionaries(st.sampled_from(["a", "b", CUSTOM]), st.text("xyz", max_size=3), max_size=3)
 
 
-@given(labels=labels, namespace=st.one_of(st.none(), st.text("ab", max_size=2)), custom=st.text("v1", max_size=2))
+@given(
+    labels=labels, namespace=st.one_of(st.none(), st.text("ab", max_size=2)), custom=st.text("v1", max_size=2)
+)
 def test_v1beta1_round_trip_is_lossless(labels: dict[str, str], namespace: str | None, custom: str) -> None:
     """v1beta1 -> v1alpha1 -> v1beta1 gives back the object (OpenKruise's hub round trip), when the
     v1beta1 object has no custom-version label of its own (v1alpha1 cannot tell the two apart)."""
@@ -137,6 +165,10 @@ def test_v1beta1_round_trip_is_lossless(labels: dict[str, str], namespace: str |
         spec["namespaceSelector"] = {"matchLabels": {NAME_LABEL: namespace}}
     if custom:
         spec["customVersion"] = custom
-    beta = {"apiVersion": B, "kind": "SidecarSet", "metadata": {"name": "s", **({"labels": labels} if labels else {})},
-            "spec": spec}
+    beta = {
+        "apiVersion": B,
+        "kind": "SidecarSet",
+        "metadata": {"name": "s", **({"labels": labels} if labels else {})},
+        "spec": spec,
+    }
     assert convert(convert(beta, A), B) == beta

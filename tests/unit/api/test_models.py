@@ -140,7 +140,10 @@ def test_sidecar_container_extra_fields_by_name() -> None:
 def test_defaults_for_api_version_and_kind() -> None:
     assert BroadcastJob().to_dict() == {"apiVersion": "apps.kruise.io/v1beta1", "kind": "BroadcastJob"}
     assert SidecarSet().to_dict() == {"apiVersion": "apps.kruise.io/v1beta1", "kind": "SidecarSet"}
-    assert BroadcastJobV1alpha1().to_dict() == {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "BroadcastJob"}
+    assert BroadcastJobV1alpha1().to_dict() == {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "BroadcastJob",
+    }
     assert SidecarSetV1alpha1().to_dict() == {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet"}
     assert StatefulSetV1alpha1().to_dict()["apiVersion"] == "apps.kruise.io/v1alpha1"
 

@@ -141,24 +141,46 @@ RESOURCES_AND_HOT = {
     "spec": {
         "selector": {"matchLabels": {"a": "b"}},
         "containers": [
-            {"name": "s", "image": "busybox:1.36", "podInjectPolicy": "BeforeAppContainer",
-             "upgradeStrategy": {"upgradeType": "ColdUpgrade"}, "shareVolumePolicy": {"type": "disabled"},
-             "resourcesPolicy": {"targetContainersMode": "sum", "targetContainersNameRegex": "^app$",
-                                 "resourcesExpr": {"limits": {"cpu": "cpu*50%"}}}},
-            {"name": "h", "image": "nginx:1", "podInjectPolicy": "AfterAppContainer",
-             "upgradeStrategy": {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": "busybox:empty"},
-             "shareVolumePolicy": {"type": "disabled"}},
+            {
+                "name": "s",
+                "image": "busybox:1.36",
+                "podInjectPolicy": "BeforeAppContainer",
+                "upgradeStrategy": {"upgradeType": "ColdUpgrade"},
+                "shareVolumePolicy": {"type": "disabled"},
+                "resourcesPolicy": {
+                    "targetContainersMode": "sum",
+                    "targetContainersNameRegex": "^app$",
+                    "resourcesExpr": {"limits": {"cpu": "cpu*50%"}},
+                },
+            },
+            {
+                "name": "h",
+                "image": "nginx:1",
+                "podInjectPolicy": "AfterAppContainer",
+                "upgradeStrategy": {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": "busybox:empty"},
+                "shareVolumePolicy": {"type": "disabled"},
+            },
         ],
         "initContainers": [
-            {"name": "n", "image": "envoy:1", "restartPolicy": "Always", "podInjectPolicy": "AfterAppContainer",
-             "upgradeStrategy": {}, "shareVolumePolicy": {},
-             "resourcesPolicy": {"targetContainersMode": "max", "resourcesExpr": {}}},
+            {
+                "name": "n",
+                "image": "envoy:1",
+                "restartPolicy": "Always",
+                "podInjectPolicy": "AfterAppContainer",
+                "upgradeStrategy": {},
+                "shareVolumePolicy": {},
+                "resourcesPolicy": {"targetContainersMode": "max", "resourcesExpr": {}},
+            },
         ],
     },
 }
 
 
 def test_resources_policy_and_hot_upgrade_hash_as_openkruise() -> None:
-    assert sidecarset_hash(RESOURCES_AND_HOT) == "fw6fbz95v748zbv2b692dd74cbf4f7z8fx65z98d8w648b647czz57vx8bdv44cf"
+    assert (
+        sidecarset_hash(RESOURCES_AND_HOT)
+        == "fw6fbz95v748zbv2b692dd74cbf4f7z8fx65z98d8w648b647czz57vx8bdv44cf"
+    )
     assert sidecarset_hash_without_image(RESOURCES_AND_HOT) == (
-        "2cfd9cw98b4x48427wf5f4v2ww4665924zzdw4z6v46wf8fxv25cw5x6dvc7w4z9")
+        "2cfd9cw98b4x48427wf5f4v2ww4665924zzdw4z6v46wf8fxv25cw5x6dvc7w4z9"
+    )

@@ -21,16 +21,32 @@ BASE: dict[str, Any] = {
         "replicas": 3,
         "serviceName": "db",
         "selector": {"matchLabels": {"app": "db"}},
-        "template": {"metadata": {"labels": {"app": "db"}},
-                     "spec": {"containers": [{"name": "main", "image": "postgres:16",
-                                              "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}},
+        "template": {
+            "metadata": {"labels": {"app": "db"}},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": "postgres:16",
+                        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                    }
+                ]
+            },
+        },
         "volumeClaimUpdateStrategy": {"type": "OnPodRollingUpdate"},
         "volumeClaimTemplates": [
-            {"metadata": {"name": "data"},
-             "spec": {"storageClassName": "fast", "accessModes": ["ReadWriteOnce"],
-                      "resources": {"requests": {"storage": "1Gi"}}}},
-            {"metadata": {"name": "wal"},
-             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
+            {
+                "metadata": {"name": "data"},
+                "spec": {
+                    "storageClassName": "fast",
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            },
+            {
+                "metadata": {"name": "wal"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+            },
         ],
     },
 }
@@ -53,11 +69,19 @@ def test_base_is_valid() -> None:
 ALLOWED = [
     {f"{DATA}.spec.resources.requests.storage": "2Gi"},
     {f"{DATA}.spec.resources.requests.storage": "1024Mi"},  # the same size, written differently
-    {f"{DATA}.spec.resources.requests.storage": "10Gi", "spec.volumeClaimTemplates[1].spec.resources.requests.storage": "3Gi"},
+    {
+        f"{DATA}.spec.resources.requests.storage": "10Gi",
+        "spec.volumeClaimTemplates[1].spec.resources.requests.storage": "3Gi",
+    },
     {f"{DATA}.metadata.labels": {"tier": "db"}},  # new claims only
-    {"spec.volumeClaimTemplates[1].spec.storageClassName": "fast"},  # unset -> set: OpenKruise compares set ones only
+    {
+        "spec.volumeClaimTemplates[1].spec.storageClassName": "fast"
+    },  # unset -> set: OpenKruise compares set ones only
     {f"{DATA}.spec.volumeMode": "Filesystem"},  # the default, written out
-    {"spec.template.spec.containers[0].image": "postgres:17", f"{DATA}.spec.resources.requests.storage": "2Gi"},
+    {
+        "spec.template.spec.containers[0].image": "postgres:17",
+        f"{DATA}.spec.resources.requests.storage": "2Gi",
+    },
 ]
 
 
@@ -69,39 +93,83 @@ def test_allowed_updates(changes: dict[str, Any]) -> None:
 
 REJECTED = [
     # OpenKruise's rules
-    ({"spec.volumeClaimTemplates": BASE["spec"]["volumeClaimTemplates"][:1]},
-     "spec.volumeClaimTemplates", "volumeClaimTemplate can not be added or deleted when OnRollingUpdate", "Invalid"),
-    ({f"{DATA}.metadata.name": "data2", "spec.template.spec.containers[0].volumeMounts[0].name": "data2"},
-     "spec.volumeClaimTemplates[data2].name", "volumeClaimTemplate name can not be modified", "Forbidden"),
-    ({f"{DATA}.spec.storageClassName": "slow"},
-     DATA_PATH, "volumeClaimTemplate can not be modified when OnRollingUpdate (storageClassName)", "Invalid"),
-    ({f"{DATA}.spec.accessModes": ["ReadWriteOncePod"]},
-     DATA_PATH, "volumeClaimTemplate can not be modified when OnRollingUpdate (accessModes)", "Invalid"),
+    (
+        {"spec.volumeClaimTemplates": BASE["spec"]["volumeClaimTemplates"][:1]},
+        "spec.volumeClaimTemplates",
+        "volumeClaimTemplate can not be added or deleted when OnRollingUpdate",
+        "Invalid",
+    ),
+    (
+        {f"{DATA}.metadata.name": "data2", "spec.template.spec.containers[0].volumeMounts[0].name": "data2"},
+        "spec.volumeClaimTemplates[data2].name",
+        "volumeClaimTemplate name can not be modified",
+        "Forbidden",
+    ),
+    (
+        {f"{DATA}.spec.storageClassName": "slow"},
+        DATA_PATH,
+        "volumeClaimTemplate can not be modified when OnRollingUpdate (storageClassName)",
+        "Invalid",
+    ),
+    (
+        {f"{DATA}.spec.accessModes": ["ReadWriteOncePod"]},
+        DATA_PATH,
+        "volumeClaimTemplate can not be modified when OnRollingUpdate (accessModes)",
+        "Invalid",
+    ),
     # beyond OpenKruise
-    ({f"{DATA}.spec.resources.requests.storage": "512Mi"},
-     f"{DATA_PATH}.spec.resources.requests.storage", "can not be decreased when volumeClaimUpdateStrategy is "
-     "OnPodRollingUpdate (was 1Gi): claims can only grow", "Forbidden"),
-    ({f"{DATA}.spec.resources.requests.storage": DELETE},
-     f"{DATA_PATH}.spec.resources.requests.storage", "can not be decreased", "Forbidden"),
-    ({f"{DATA}.spec.resources.requests.storage": "lots"},
-     f"{DATA_PATH}.spec.resources.requests.storage", "invalid quantity 'lots'", "Invalid"),
-    ({f"{DATA}.spec.resources.limits": {"storage": "5Gi"}},
-     f"{DATA_PATH}.spec.resources.limits.storage", "the limits of a bound claim are immutable", "Forbidden"),
-    ({f"{DATA}.spec.volumeMode": "Block"},
-     f"{DATA_PATH}.spec.volumeMode", "existing claims only follow a larger storage request", "Forbidden"),
-    ({f"{DATA}.spec.selector": {"matchLabels": {"disk": "ssd"}}},
-     f"{DATA_PATH}.spec.selector", "existing claims only follow a larger storage request", "Forbidden"),
+    (
+        {f"{DATA}.spec.resources.requests.storage": "512Mi"},
+        f"{DATA_PATH}.spec.resources.requests.storage",
+        "can not be decreased when volumeClaimUpdateStrategy is "
+        "OnPodRollingUpdate (was 1Gi): claims can only grow",
+        "Forbidden",
+    ),
+    (
+        {f"{DATA}.spec.resources.requests.storage": DELETE},
+        f"{DATA_PATH}.spec.resources.requests.storage",
+        "can not be decreased",
+        "Forbidden",
+    ),
+    (
+        {f"{DATA}.spec.resources.requests.storage": "lots"},
+        f"{DATA_PATH}.spec.resources.requests.storage",
+        "invalid quantity 'lots'",
+        "Invalid",
+    ),
+    (
+        {f"{DATA}.spec.resources.limits": {"storage": "5Gi"}},
+        f"{DATA_PATH}.spec.resources.limits.storage",
+        "the limits of a bound claim are immutable",
+        "Forbidden",
+    ),
+    (
+        {f"{DATA}.spec.volumeMode": "Block"},
+        f"{DATA_PATH}.spec.volumeMode",
+        "existing claims only follow a larger storage request",
+        "Forbidden",
+    ),
+    (
+        {f"{DATA}.spec.selector": {"matchLabels": {"disk": "ssd"}}},
+        f"{DATA_PATH}.spec.selector",
+        "existing claims only follow a larger storage request",
+        "Forbidden",
+    ),
 ]
 
 
 @pytest.mark.parametrize("changes,path,message,etype", REJECTED)
-def test_rejected_updates_name_the_field(changes: dict[str, Any], path: str, message: str, etype: str) -> None:
+def test_rejected_updates_name_the_field(
+    changes: dict[str, Any], path: str, message: str, etype: str
+) -> None:
     errs = validate_statefulset(build(changes), BASE)
     assert has_error(errs, path, message), pairs(errs)
     assert next(e for e in errs if e.path == path).type == etype
 
 
-@pytest.mark.parametrize("changes", [c for c, _, message, _ in REJECTED if not message.startswith("invalid quantity")])
+@pytest.mark.parametrize(
+    "changes", [c for c, _, message, _ in REJECTED if not message.startswith("invalid quantity")]
+)
 def test_on_delete_allows_any_template_change(changes: dict[str, Any]) -> None:
     for strategy in ({"type": "OnDelete"}, DELETE, {}):
         old = build({"spec.volumeClaimUpdateStrategy": strategy})
@@ -119,13 +187,23 @@ def test_create_is_not_restricted() -> None:
     assert validate_statefulset(build({f"{DATA}.spec.resources.requests.storage": "512Mi"})) == []
 
 
-@pytest.mark.parametrize("value,ok", [("OnPodRollingUpdate", True), ("OnDelete", True), ("", True),
-                                      ("OnPodRollingUpdates", False), ("InPlace", False)])
+@pytest.mark.parametrize(
+    "value,ok",
+    [
+        ("OnPodRollingUpdate", True),
+        ("OnDelete", True),
+        ("", True),
+        ("OnPodRollingUpdates", False),
+        ("InPlace", False),
+    ],
+)
 def test_strategy_type_values(value: str, ok: bool) -> None:
     errs = validate_statefulset(build({"spec.volumeClaimUpdateStrategy.type": value}))
     assert (errs == []) == ok, pairs(errs)
     if not ok:
-        assert has_error(errs, "spec.volumeClaimUpdateStrategy.type", 'supported values: "OnDelete", "OnPodRollingUpdate"')
+        assert has_error(
+            errs, "spec.volumeClaimUpdateStrategy.type", 'supported values: "OnDelete", "OnPodRollingUpdate"'
+        )
 
 
 # -- the StorageClass check (when the webhook is given a lookup) -----------------------------------
@@ -139,19 +217,39 @@ CLASSES = {
 def lookup(default: str | None) -> Any:
     def get(name: str | None) -> Any:
         return CLASSES.get(name or default or "")
+
     return get
 
 
-@pytest.mark.parametrize("cls,default,path,message", [
-    ("fast", None, None, None),
-    ("fixed", None, "spec.resources.requests.storage", "storage class fixed does not support volume expansion"),
-    ("unset", None, None, None),  # as OpenKruise: only an explicit false (the controller reports the rest)
-    ("missing", None, "spec.storageClassName", "can not get sc"),
-    (None, "fixed", "spec.resources.requests.storage", "storage class fixed does not support volume expansion"),
-    (None, None, None, None),  # no class and no default class: nothing to check
-])
-def test_storage_class_must_allow_expansion(cls: str | None, default: str | None, path: str | None,
-                                            message: str | None) -> None:
+@pytest.mark.parametrize(
+    "cls,default,path,message",
+    [
+        ("fast", None, None, None),
+        (
+            "fixed",
+            None,
+            "spec.resources.requests.storage",
+            "storage class fixed does not support volume expansion",
+        ),
+        (
+            "unset",
+            None,
+            None,
+            None,
+        ),  # as OpenKruise: only an explicit false (the controller reports the rest)
+        ("missing", None, "spec.storageClassName", "can not get sc"),
+        (
+            None,
+            "fixed",
+            "spec.resources.requests.storage",
+            "storage class fixed does not support volume expansion",
+        ),
+        (None, None, None, None),  # no class and no default class: nothing to check
+    ],
+)
+def test_storage_class_must_allow_expansion(
+    cls: str | None, default: str | None, path: str | None, message: str | None
+) -> None:
     old = copy.deepcopy(BASE)
     old["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] = cls
     new = with_value(old, f"{DATA}.spec.resources.requests.storage", "2Gi")

@@ -236,14 +236,24 @@ CASES: list[tuple[dict[str, Any], str, str]] = [
         "must differ from the container's image",
     ),
     (
-        {f"{C0}.upgradeStrategy": {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": "empty:1"},
-         "spec.initContainers": [{"name": "log-agent-2", "image": "busybox"}]},
+        {
+            f"{C0}.upgradeStrategy": {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": "empty:1"},
+            "spec.initContainers": [{"name": "log-agent-2", "image": "busybox"}],
+        },
         f"{C0}.name",
         "HotUpgrade injects log-agent-2",
     ),
     (
-        {"spec.initContainers": [{"name": "proxy", "image": "envoy", "restartPolicy": "Always",
-                                  "upgradeStrategy": {"upgradeType": "HotUpgrade"}}]},
+        {
+            "spec.initContainers": [
+                {
+                    "name": "proxy",
+                    "image": "envoy",
+                    "restartPolicy": "Always",
+                    "upgradeStrategy": {"upgradeType": "HotUpgrade"},
+                }
+            ]
+        },
         "spec.initContainers[0].upgradeStrategy.hotUpgradeEmptyImage",
         "HotUpgrade needs hotUpgradeEmptyImage",
     ),
@@ -340,7 +350,11 @@ VALID: list[dict[str, Any]] = [
     {f"{C0}.resourcesPolicy": POLICY},
     {f"{C0}.upgradeStrategy": {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": "empty:1"}},
     # a plain init container is never expanded: HotUpgrade there is ignored, as by OpenKruise
-    {"spec.initContainers": [{"name": "init", "image": "busybox", "upgradeStrategy": {"upgradeType": "HotUpgrade"}}]},
+    {
+        "spec.initContainers": [
+            {"name": "init", "image": "busybox", "upgradeStrategy": {"upgradeType": "HotUpgrade"}}
+        ]
+    },
     {f"{C0}.shareVolumePolicy": {"type": "enabled"}, f"{C0}.podInjectPolicy": "AfterAppContainer"},
     {f"{C0}.transferEnv": [{"sourceContainerName": "main", "envName": "TZ"}]},
     {
@@ -558,7 +572,8 @@ def test_v1alpha1_namespace_wins_over_a_namespace_selector() -> None:
     obj = build({"spec.namespace": "ns1", "spec.namespaceSelector": {"matchLabels": {"a": "b"}}})
     assert validate_sidecarset(obj) == []
     assert api.convert(obj, "apps.kruise.io/v1beta1")["spec"]["namespaceSelector"] == {
-        "matchLabels": {"kubernetes.io/metadata.name": "ns1"}}
+        "matchLabels": {"kubernetes.io/metadata.name": "ns1"}
+    }
 
 
 def test_volume_conflicts() -> None:

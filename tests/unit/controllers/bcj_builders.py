@@ -80,7 +80,12 @@ def make_job(
     meta: Obj = {"name": name, "namespace": NS, "uid": uid}
     if deleting:
         meta["deletionTimestamp"] = ts(NOW)
-    job: Obj = {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "BroadcastJob", "metadata": meta, "spec": job_spec}
+    job: Obj = {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "BroadcastJob",
+        "metadata": meta,
+        "spec": job_spec,
+    }
     if status is not None:
         job["status"] = status
     return default_broadcastjob(job)
@@ -102,17 +107,30 @@ def make_node(
         spec["unschedulable"] = True
     alloc = dict(ALLOCATABLE if allocatable is None else allocatable)
     return {
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "resourceVersion": "1",
-                     "labels": {"kubernetes.io/hostname": name, **dict(labels or {})}},
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "resourceVersion": "1",
+            "labels": {"kubernetes.io/hostname": name, **dict(labels or {})},
+        },
         "spec": spec,
         "status": {
-            "capacity": dict(alloc), "allocatable": alloc,
+            "capacity": dict(alloc),
+            "allocatable": alloc,
             "conditions": [
-                {"type": "Ready", "status": "True" if ready else "False",
-                 "lastHeartbeatTime": ts(NOW), "lastTransitionTime": ts(NOW)},
-                {"type": "MemoryPressure", "status": "False",
-                 "lastHeartbeatTime": ts(NOW), "lastTransitionTime": ts(NOW)},
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "False",
+                    "lastHeartbeatTime": ts(NOW),
+                    "lastTransitionTime": ts(NOW),
+                },
+                {
+                    "type": "MemoryPressure",
+                    "status": "False",
+                    "lastHeartbeatTime": ts(NOW),
+                    "lastTransitionTime": ts(NOW),
+                },
             ],
         },
     }
@@ -205,8 +223,14 @@ class World:
 
     def step(self) -> planner.Plan:
         """One reconcile; creates are bound to their node at once (phase Pending)."""
-        p = planner.plan(planner.Snapshot(job=copy.deepcopy(self.job), pods=list(self.pods.values()),
-                                          nodes=copy.deepcopy(self.nodes), now=self.now))
+        p = planner.plan(
+            planner.Snapshot(
+                job=copy.deepcopy(self.job),
+                pods=list(self.pods.values()),
+                nodes=copy.deepcopy(self.nodes),
+                now=self.now,
+            )
+        )
         self.plans.append(p)
         if p.delete_job:
             self.job_deleted = True

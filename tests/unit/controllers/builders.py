@@ -38,8 +38,13 @@ def image_id(image: str) -> str:
     return f"docker-pullable://{image}@sha256:{abs(hash(image)) % 10**12:064d}"
 
 
-def template(image: str = NEW_IMAGE, *, env: list[Obj] | None = None, gate: bool = False,
-             labels: Mapping[str, str] | None = None) -> Obj:
+def template(
+    image: str = NEW_IMAGE,
+    *,
+    env: list[Obj] | None = None,
+    gate: bool = False,
+    labels: Mapping[str, str] | None = None,
+) -> Obj:
     c: Obj = {"name": "main", "image": image}
     if env is not None:
         c["env"] = env
@@ -109,14 +114,24 @@ def make_sts(
         spec["scaleStrategy"] = {"maxUnavailable": scale_max_unavailable}
     if claims:
         spec["volumeClaimTemplates"] = [
-            {"metadata": {"name": c, **({"labels": dict(claim_labels)} if claim_labels else {})},
-             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+            {
+                "metadata": {"name": c, **({"labels": dict(claim_labels)} if claim_labels else {})},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+            }
             for c in claims
         ]
     if retention is not None:
-        spec["persistentVolumeClaimRetentionPolicy"] = {"whenScaled": retention[0], "whenDeleted": retention[1]}
-    meta: Obj = {"name": name, "namespace": NS, "uid": SET_UID, "generation": generation,
-                 "annotations": {"team": "a"}}
+        spec["persistentVolumeClaimRetentionPolicy"] = {
+            "whenScaled": retention[0],
+            "whenDeleted": retention[1],
+        }
+    meta: Obj = {
+        "name": name,
+        "namespace": NS,
+        "uid": SET_UID,
+        "generation": generation,
+        "annotations": {"team": "a"},
+    }
     if deleting:
         meta["deletionTimestamp"] = ts(NOW)
     obj: Obj = {"apiVersion": "apps.kruise.io/v1beta1", "kind": "StatefulSet", "metadata": meta, "spec": spec}
@@ -144,17 +159,32 @@ def rname(r: Mapping[str, Any]) -> str:
     return str(r["metadata"]["name"])
 
 
-def pod_status(pod: Obj, *, phase: str = "Running", ready: bool = True, since: datetime | None = None,
-               gate_ok: bool = True) -> Obj:
+def pod_status(
+    pod: Obj,
+    *,
+    phase: str = "Running",
+    ready: bool = True,
+    since: datetime | None = None,
+    gate_ok: bool = True,
+) -> Obj:
     """A kubelet-like status for ``pod``: phase, Ready/ContainersReady, gate, containerStatuses."""
     since = since or NOW - timedelta(hours=1)
     conds: list[Obj] = [
         {"type": "ContainersReady", "status": "True" if ready else "False", "lastTransitionTime": ts(since)},
-        {"type": "Ready", "status": "True" if ready and gate_ok else "False", "lastTransitionTime": ts(since)},
+        {
+            "type": "Ready",
+            "status": "True" if ready and gate_ok else "False",
+            "lastTransitionTime": ts(since),
+        },
     ]
     if inplace.has_gate(pod):
-        conds.append({"type": inplace.INPLACE_UPDATE_READY, "status": "True" if gate_ok else "False",
-                      "lastTransitionTime": ts(since)})
+        conds.append(
+            {
+                "type": inplace.INPLACE_UPDATE_READY,
+                "status": "True" if gate_ok else "False",
+                "lastTransitionTime": ts(since),
+            }
+        )
     return {
         "phase": phase,
         "conditions": conds,
@@ -261,7 +291,10 @@ def kubelet_settle(pod: Obj, now: datetime) -> None:
         for c in pod["spec"].get("containers", [])
     ]
     for c in st.get("conditions", []):
-        if c["type"] in ("Ready", "ContainersReady", inplace.INPLACE_UPDATE_READY) and c.get("status") != "True":
+        if (
+            c["type"] in ("Ready", "ContainersReady", inplace.INPLACE_UPDATE_READY)
+            and c.get("status") != "True"
+        ):
             c.update({"status": "True", "reason": "", "message": "", "lastTransitionTime": ts(now)})
 
 
@@ -286,13 +319,20 @@ class World:
         return self
 
     def snapshot(self) -> planner.Snapshot:
-        return planner.Snapshot(sts=self.sts, pods=list(self.pods.values()), revisions=list(self.revisions),
-                                claims=dict(self.claims), now=self.now)
+        return planner.Snapshot(
+            sts=self.sts,
+            pods=list(self.pods.values()),
+            revisions=list(self.revisions),
+            claims=dict(self.claims),
+            now=self.now,
+        )
 
     def plan(self) -> planner.Plan:
         return planner.plan(self.snapshot())
 
-    def step(self, *, new_pods_ready: bool = True, settle_inplace: bool = False, advance: float = 0.0) -> planner.Plan:
+    def step(
+        self, *, new_pods_ready: bool = True, settle_inplace: bool = False, advance: float = 0.0
+    ) -> planner.Plan:
         """Plan and apply one reconcile; then advance the clock by ``advance`` seconds."""
         p = self.plan()
         self.plans.append(p)
@@ -317,8 +357,9 @@ class World:
         for c in p.creates:
             pod = copy.deepcopy(c.pod)
             pod["metadata"]["uid"] = f"uid-{pname(pod)}-{len(self.created)}"
-            pod["status"] = pod_status(pod, ready=new_pods_ready, since=self.now,
-                                       phase="Running" if new_pods_ready else "Pending")
+            pod["status"] = pod_status(
+                pod, ready=new_pods_ready, since=self.now, phase="Running" if new_pods_ready else "Pending"
+            )
             self.pods[pname(pod)] = pod
             self.created.append((pname(pod), pod["metadata"]["labels"][REVISION_LABEL]))
             for claim in c.claims:
@@ -347,8 +388,15 @@ def rolling_world(
     base = make_sts(n, **sts_kw)
     old_rev = revision_of(with_image(base, OLD_IMAGE, env=old_env), 1)
     new_rev = revision_of(base, 2)
-    sts = {**base, "status": {"currentRevision": rname(old_rev), "updateRevision": rname(new_rev),
-                              "collisionCount": 0, "observedGeneration": 1}}
+    sts = {
+        **base,
+        "status": {
+            "currentRevision": rname(old_rev),
+            "updateRevision": rname(new_rev),
+            "collisionCount": 0,
+            "observedGeneration": 1,
+        },
+    }
     w = World(sts, revisions=[old_rev, new_rev])
     ready = ready or {}
     for i in range(n):

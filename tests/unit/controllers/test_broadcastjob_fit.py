@@ -32,7 +32,9 @@ def term(*exprs: Obj, fields: list[Obj] | None = None) -> Obj:
 
 
 def required(*terms: Obj) -> Obj:
-    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": list(terms)}}}
+    return {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": list(terms)}}
+    }
 
 
 def expr(key: str, op: str, *values: str) -> Obj:
@@ -115,10 +117,16 @@ def test_node_selector_and_affinity_are_anded() -> None:
 
 def test_preferred_affinity_and_pod_affinity_do_not_filter() -> None:
     aff = {
-        "nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-            {"weight": 1, "preference": term(expr("zone", "In", "nowhere"))}]},
-        "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-            {"labelSelector": {"matchLabels": {"app": "x"}}, "topologyKey": "kubernetes.io/hostname"}]},
+        "nodeAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 1, "preference": term(expr("zone", "In", "nowhere"))}
+            ]
+        },
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": {"app": "x"}}, "topologyKey": "kubernetes.io/hostname"}
+            ]
+        },
     }
     assert fits(spec(affinity=aff), NODE)
 
@@ -139,13 +147,25 @@ def taint(key: str, effect: str, value: str = "") -> Obj:
         ([taint("k", "NoSchedule", "v")], [], False),
         ([taint("k", "NoExecute", "v")], [], False),
         ([taint("k", "PreferNoSchedule", "v")], [], True),  # ignored
-        ([taint("k", "NoSchedule", "v")], [{"key": "k", "operator": "Equal", "value": "v", "effect": "NoSchedule"}], True),
-        ([taint("k", "NoSchedule", "v")], [{"key": "k", "value": "v"}], True),  # operator defaults to Equal, any effect
+        (
+            [taint("k", "NoSchedule", "v")],
+            [{"key": "k", "operator": "Equal", "value": "v", "effect": "NoSchedule"}],
+            True,
+        ),
+        (
+            [taint("k", "NoSchedule", "v")],
+            [{"key": "k", "value": "v"}],
+            True,
+        ),  # operator defaults to Equal, any effect
         ([taint("k", "NoSchedule", "v")], [{"key": "k", "operator": "Equal", "value": "w"}], False),
         ([taint("k", "NoSchedule", "v")], [{"key": "k", "operator": "Exists"}], True),
         ([taint("k", "NoSchedule", "v")], [{"key": "k", "operator": "Exists", "effect": "NoExecute"}], False),
         ([taint("k", "NoSchedule", "v")], [{"key": "other", "operator": "Exists"}], False),
-        ([taint("k", "NoSchedule", "v"), taint("j", "NoExecute")], [{"operator": "Exists"}], True),  # empty key
+        (
+            [taint("k", "NoSchedule", "v"), taint("j", "NoExecute")],
+            [{"operator": "Exists"}],
+            True,
+        ),  # empty key
         ([taint("k", "NoSchedule", "v")], [{"operator": "Exists", "effect": "NoSchedule"}], True),
         ([taint("k", "NoExecute", "v")], [{"operator": "Exists", "effect": "NoSchedule"}], False),
         # every NoSchedule/NoExecute taint must be tolerated
@@ -167,8 +187,14 @@ def test_unschedulable_node() -> None:
     tol = {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}
     assert fits(spec(tolerations=[tol]), n)
     assert fits(spec(tolerations=[{"operator": "Exists"}]), n)
-    assert not fits(spec(tolerations=[{"key": "node.kubernetes.io/unschedulable", "effect": "NoExecute",
-                                       "operator": "Exists"}]), n)
+    assert not fits(
+        spec(
+            tolerations=[
+                {"key": "node.kubernetes.io/unschedulable", "effect": "NoExecute", "operator": "Exists"}
+            ]
+        ),
+        n,
+    )
 
 
 def test_checks_run_in_order() -> None:
@@ -176,7 +202,10 @@ def test_checks_run_in_order() -> None:
     assert fit.node_fits(spec(nodeName="x"), n)[1] == fit.REASON_NODE_NAME
     assert fit.node_fits(spec(nodeSelector={"a": "b"}), n)[1] == fit.REASON_AFFINITY
     assert fit.node_fits(spec(), n)[1].startswith("node(s) had taint {k: }")
-    assert fit.node_fits(spec(tolerations=[{"key": "k", "operator": "Exists"}]), n)[1] == fit.REASON_UNSCHEDULABLE
+    assert (
+        fit.node_fits(spec(tolerations=[{"key": "k", "operator": "Exists"}]), n)[1]
+        == fit.REASON_UNSCHEDULABLE
+    )
     assert fit.node_fits(spec(tolerations=[{"operator": "Exists"}]), n)[1] == fit.REASON_TOO_MANY_PODS
 
 
@@ -196,8 +225,17 @@ def containers(*rs: Obj) -> list[Obj]:
     return [{"name": f"c{i}", "image": "busybox", **r} for i, r in enumerate(rs)]
 
 
-NODE_4CPU = make_node("n", allocatable={"cpu": "4", "memory": "8Gi", "pods": "16", "ephemeral-storage": "10G",
-                                        "example.com/gpu": "2", "hugepages-2Mi": "64Mi"})
+NODE_4CPU = make_node(
+    "n",
+    allocatable={
+        "cpu": "4",
+        "memory": "8Gi",
+        "pods": "16",
+        "ephemeral-storage": "10G",
+        "example.com/gpu": "2",
+        "hugepages-2Mi": "64Mi",
+    },
+)
 
 
 @pytest.mark.parametrize(
@@ -206,16 +244,28 @@ NODE_4CPU = make_node("n", allocatable={"cpu": "4", "memory": "8Gi", "pods": "16
         (spec(), True, ""),
         ({"containers": containers(res({"cpu": "4"}))}, True, ""),
         ({"containers": containers(res({"cpu": "4001m"}))}, False, "Insufficient cpu"),
-        ({"containers": containers(res({"cpu": "2"}), res({"cpu": "2500m"}))}, False, "Insufficient cpu"),  # summed
+        (
+            {"containers": containers(res({"cpu": "2"}), res({"cpu": "2500m"}))},
+            False,
+            "Insufficient cpu",
+        ),  # summed
         ({"containers": containers(res({"cpu": "0.5"}), res({"cpu": "3500m"}))}, True, ""),
         ({"containers": containers(res({"memory": "8Gi"}))}, True, ""),
         ({"containers": containers(res({"memory": "8193Mi"}))}, False, "Insufficient memory"),
-        ({"containers": containers(res({"memory": "8590000k"}))}, False, "Insufficient memory"),  # > 8Gi bytes
+        (
+            {"containers": containers(res({"memory": "8590000k"}))},
+            False,
+            "Insufficient memory",
+        ),  # > 8Gi bytes
         ({"containers": containers(res({"memory": "8589934592"}))}, True, ""),
         ({"containers": containers(res({"memory": "8.589934592e9"}))}, True, ""),  # decimal exponent
         ({"containers": containers(res({"memory": "1e10"}))}, False, "Insufficient memory"),
         ({"containers": containers(res({"ephemeral-storage": "10G"}))}, True, ""),
-        ({"containers": containers(res({"ephemeral-storage": "10Gi"}))}, False, "Insufficient ephemeral-storage"),
+        (
+            {"containers": containers(res({"ephemeral-storage": "10Gi"}))},
+            False,
+            "Insufficient ephemeral-storage",
+        ),
         ({"containers": containers(res({"example.com/gpu": "2"}))}, True, ""),
         ({"containers": containers(res({"example.com/gpu": "3"}))}, False, "Insufficient example.com/gpu"),
         ({"containers": containers(res({"example.com/fpga": "1"}))}, False, "Insufficient example.com/fpga"),
@@ -224,16 +274,36 @@ NODE_4CPU = make_node("n", allocatable={"cpu": "4", "memory": "8Gi", "pods": "16
         ({"containers": containers(res(limits={"cpu": "5"}))}, False, "Insufficient cpu"),
         ({"containers": containers(res({"cpu": "1"}, limits={"cpu": "5"}))}, True, ""),
         # init containers: max with each init container, not summed with the main containers
-        ({"containers": containers(res({"cpu": "3"})),
-          "initContainers": containers(res({"cpu": "4"}), res({"cpu": "2"}))}, True, ""),
-        ({"containers": containers(res({"cpu": "1"})),
-          "initContainers": containers(res({"cpu": "5"}))}, False, "Insufficient cpu"),
+        (
+            {
+                "containers": containers(res({"cpu": "3"})),
+                "initContainers": containers(res({"cpu": "4"}), res({"cpu": "2"})),
+            },
+            True,
+            "",
+        ),
+        (
+            {"containers": containers(res({"cpu": "1"})), "initContainers": containers(res({"cpu": "5"}))},
+            False,
+            "Insufficient cpu",
+        ),
         # a restartable (sidecar) init container adds to the main containers
-        ({"containers": containers(res({"cpu": "3"})),
-          "initContainers": [{"name": "side", "image": "x", "restartPolicy": "Always", **res({"cpu": "1500m"})}]},
-         False, "Insufficient cpu"),
+        (
+            {
+                "containers": containers(res({"cpu": "3"})),
+                "initContainers": [
+                    {"name": "side", "image": "x", "restartPolicy": "Always", **res({"cpu": "1500m"})}
+                ],
+            },
+            False,
+            "Insufficient cpu",
+        ),
         # overhead is added
-        ({"containers": containers(res({"cpu": "3500m"})), "overhead": {"cpu": "600m"}}, False, "Insufficient cpu"),
+        (
+            {"containers": containers(res({"cpu": "3500m"})), "overhead": {"cpu": "600m"}},
+            False,
+            "Insufficient cpu",
+        ),
         ({"containers": containers(res({"cpu": "3", "memory": "9Gi", "example.com/gpu": "3"}))}, True, None),
     ],
 )
@@ -248,8 +318,14 @@ def test_resources(pod_spec: Obj, expected: bool, reason: str | None) -> None:
 
 def test_node_without_allocatable_pods_never_fits() -> None:
     """P11: no status.allocatable (or pods=0) means no pod fits, whatever it requests."""
-    assert fit.node_fits(spec(), make_node("n", allocatable={"pods": "0", "cpu": "4"})) == (False, "Too many pods")
-    assert fit.node_fits(spec(), make_node("n", allocatable={"cpu": "4", "memory": "1Gi"})) == (False, "Too many pods")
+    assert fit.node_fits(spec(), make_node("n", allocatable={"pods": "0", "cpu": "4"})) == (
+        False,
+        "Too many pods",
+    )
+    assert fit.node_fits(spec(), make_node("n", allocatable={"cpu": "4", "memory": "1Gi"})) == (
+        False,
+        "Too many pods",
+    )
     bare = make_node("n")
     del bare["status"]
     assert not fits(spec(), bare)
@@ -294,8 +370,13 @@ def test_assigned_node() -> None:
     assert fit.assigned_node({"spec": {}}) is None
     two = {"spec": {"affinity": required(term(fields=[expr("metadata.name", "In", "a", "b")]))}}
     assert fit.assigned_node(two) is None
-    later = {"spec": {"affinity": required(term(expr("zone", "In", "z")),
-                                           term(fields=[expr("metadata.name", "In", "c")]))}}
+    later = {
+        "spec": {
+            "affinity": required(
+                term(expr("zone", "In", "z")), term(fields=[expr("metadata.name", "In", "c")])
+            )
+        }
+    }
     assert fit.assigned_node(later) == "c"
 
 
@@ -303,8 +384,9 @@ def test_assigned_node() -> None:
 
 
 def test_real_pod_ignores_user_affinity_but_keeps_node_selector() -> None:
-    job = make_job(spec={"nodeSelector": {"role": "worker"},
-                         "affinity": required(term(expr("zone", "In", "z1")))})
+    job = make_job(
+        spec={"nodeSelector": {"role": "worker"}, "affinity": required(term(expr("zone", "In", "z1")))}
+    )
     node = make_node("n1", labels={"role": "worker", "zone": "z1"})
     pod = make_pod(job, "n1")
     assert fits(pod["spec"], node)
@@ -365,16 +447,28 @@ def test_fit_changed() -> None:
     tainted = make_node("n1", labels={"role": "worker"}, taints=[taint("k", "NoSchedule")])
     assert fit.fit_changed(job, tainted, worker)  # taint removed
     assert fit.fit_changed(job, worker, make_node("n1", labels={"role": "worker"}, unschedulable=True))
-    assert not fit.fit_changed(job, worker, make_node("n1", labels={"role": "worker"},
-                                                       taints=[taint("k", "PreferNoSchedule")]))
+    assert not fit.fit_changed(
+        job, worker, make_node("n1", labels={"role": "worker"}, taints=[taint("k", "PreferNoSchedule")])
+    )
     assert fit.mock_fits(job, worker) and not fit.mock_fits(job, plain)
 
 
 def test_pod_fit_changed_follows_the_real_pod_not_the_mock() -> None:
     """The template's affinity excludes the node once its zone label changes (the pod stays, P12);
     a taint then makes the real pod stop fitting while the mock pod's fit does not change."""
-    job = make_job(spec={"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}}})
+    job = make_job(
+        spec={
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}
+                        ]
+                    }
+                }
+            }
+        }
+    )
     pod = make_pod(job, "n1")
     relabelled = make_node("n1", labels={"zone": "b"})
     tainted = make_node("n1", labels={"zone": "b"}, taints=[taint("k", "NoSchedule")])

@@ -48,7 +48,9 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "nodes": draw(st.lists(st.sampled_from(NODE_KINDS), min_size=n, max_size=n)),
         "pods": draw(st.lists(st.sampled_from(POD_KINDS), min_size=n, max_size=n)),
         "vanished": draw(st.lists(st.sampled_from(POD_KINDS[2:]), max_size=2)),
-        "parallelism": draw(st.one_of(st.none(), st.integers(0, 8), st.integers(0, 100).map(lambda x: f"{x}%"))),
+        "parallelism": draw(
+            st.one_of(st.none(), st.integers(0, 8), st.integers(0, 100).map(lambda x: f"{x}%"))
+        ),
         "failure": draw(st.sampled_from(["FailFast", "Continue", "Pause"])),
         "completion": draw(st.sampled_from(["Always", "Never"])),
         "selector": draw(st.booleans()),
@@ -59,8 +61,13 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
 
 def build(sc: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     job = make_job(
-        parallelism=sc["parallelism"], failure=sc["failure"], completion=sc["completion"],
-        paused=sc["paused"], deadline=sc["deadline"], restart_policy="OnFailure", restart_limit=1,
+        parallelism=sc["parallelism"],
+        failure=sc["failure"],
+        completion=sc["completion"],
+        paused=sc["paused"],
+        deadline=sc["deadline"],
+        restart_policy="OnFailure",
+        restart_limit=1,
         spec={"nodeSelector": {"role": "worker"}} if sc["selector"] else None,
     )
     nodes = [node_of(k, i) for i, k in enumerate(sc["nodes"])]
@@ -71,7 +78,11 @@ def build(sc: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], lis
         if kind == "none":
             continue
         phase = kind if kind in ("Running", "Pending", "Succeeded", "Failed") else "Running"
-        pods.append(make_pod(job, node, phase, deleting=kind == "terminating", restarts=3 if kind == "restarts" else 0))
+        pods.append(
+            make_pod(
+                job, node, phase, deleting=kind == "terminating", restarts=3 if kind == "restarts" else 0
+            )
+        )
     return job, nodes, pods
 
 
@@ -107,9 +118,14 @@ def test_one_plan_invariants(sc: dict[str, Any]) -> None:
     st_ = p.status
     assert st_ is not None  # a first reconcile always writes (startTime)
     by_node = {fit.assigned_node(x): x for x in pods}
-    removed = [x for n in nodes if (x := by_node.get(n["metadata"]["name"])) is not None
-               and x["metadata"].get("deletionTimestamp") and x["status"].get("phase") != "Succeeded"
-               and not fit.node_fits(x["spec"], n)[0]]
+    removed = [
+        x
+        for n in nodes
+        if (x := by_node.get(n["metadata"]["name"])) is not None
+        and x["metadata"].get("deletionTimestamp")
+        and x["status"].get("phase") != "Succeeded"
+        and not fit.node_fits(x["spec"], n)[0]
+    ]
     deleted_active = [d for d, _ in p.deletes if any(d is a for a in active0)]
     failed_own = [x for x in failed0 if all(x is not r for r in removed)]
     assert st_["failed"] == len(failed_own) + len(removed) + len(deleted_active)
@@ -125,8 +141,10 @@ def test_one_plan_invariants(sc: dict[str, Any]) -> None:
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from(NODE_KINDS), min_size=1, max_size=8),
-       st.one_of(st.integers(1, 4), st.integers(1, 100).map(lambda x: f"{x}%")))
+@given(
+    st.lists(st.sampled_from(NODE_KINDS), min_size=1, max_size=8),
+    st.one_of(st.integers(1, 4), st.integers(1, 100).map(lambda x: f"{x}%")),
+)
 def test_always_job_with_a_desired_node_completes(kinds: list[str], parallelism: int | str) -> None:
     w = World(make_job(parallelism=parallelism), [node_of(k, i) for i, k in enumerate(kinds)])
     for _ in range(3 * len(kinds) + 2):
@@ -139,6 +157,8 @@ def test_always_job_with_a_desired_node_completes(kinds: list[str], parallelism:
     if fitting:
         assert w.status["phase"] == "completed"
         assert w.status["succeeded"] == fitting == w.status["desired"]
-        assert w.status["conditions"][-1]["message"] == f"Job completed, {fitting} pods succeeded, 0 pods failed"
+        assert (
+            w.status["conditions"][-1]["message"] == f"Job completed, {fitting} pods succeeded, 0 pods failed"
+        )
     else:
         assert w.status["phase"] == "running" and w.status["desired"] == 0  # P13

@@ -30,8 +30,11 @@ from .bcj_builders import (
 def test_failfast_with_a_failed_pod_fails_the_job() -> None:
     job = make_job(failure="FailFast")
     ns = nodes(3)
-    pods = [make_pod(job, "node-0", "Succeeded"), make_pod(job, "node-1", "Succeeded"),
-            make_pod(job, "node-2", "Failed")]
+    pods = [
+        make_pod(job, "node-0", "Succeeded"),
+        make_pod(job, "node-1", "Succeeded"),
+        make_pod(job, "node-2", "Failed"),
+    ]
     p = plan_of(job, pods, ns)
     st = p.status
     assert st is not None
@@ -43,8 +46,9 @@ def test_failfast_with_a_failed_pod_fails_the_job() -> None:
     assert st["conditions"][-1]["message"] == planner.FAILFAST_MESSAGE
     assert st["completionTime"] == ts(NOW)
     assert not p.creates and not p.deletes
-    assert p.events == [("Warning", "failed pod is found",
-                         f"{planner.FAILFAST_MESSAGE}: 2 pods succeeded, 1 pods failed")]
+    assert p.events == [
+        ("Warning", "failed pod is found", f"{planner.FAILFAST_MESSAGE}: 2 pods succeeded, 1 pods failed")
+    ]
 
 
 def test_continue_keeps_running_and_places_the_missing_pod() -> None:
@@ -99,8 +103,13 @@ def test_zero_deadline_fails_and_deletes_running_pods() -> None:
     assert p.status is not None
     assert (p.status["phase"], p.status["failed"], p.status["active"]) == ("failed", 2, 0)
     assert p.status["conditions"][-1]["type"] == "Failed"
-    assert p.events == [("Warning", "DeadlineExceeded",
-                         "Job default/bcj was active longer than specified deadline: 0 pods succeeded, 2 pods failed")]
+    assert p.events == [
+        (
+            "Warning",
+            "DeadlineExceeded",
+            "Job default/bcj was active longer than specified deadline: 0 pods succeeded, 2 pods failed",
+        )
+    ]
     assert not p.creates
 
 
@@ -121,7 +130,12 @@ def test_first_reconcile_sets_start_time_phase_and_deadline_requeue() -> None:
     assert p.status is not None
     assert p.status["startTime"] == "2025-01-01T12:00:00Z"
     assert p.status["phase"] == "running"
-    assert (p.status["active"], p.status["desired"], p.status["failed"], p.status["succeeded"]) == (2, 2, 0, 0)
+    assert (p.status["active"], p.status["desired"], p.status["failed"], p.status["succeeded"]) == (
+        2,
+        2,
+        0,
+        0,
+    )
     # Requeue for the deadline from the stored (truncated) startTime.
     assert p.requeue_after == pytest.approx(599.6)
 
@@ -140,7 +154,11 @@ def test_status_always_carries_counts() -> None:
     p = plan_of(make_job(), [], [])
     assert p.status is not None
     assert {k: p.status[k] for k in ("active", "succeeded", "failed", "desired")} == {
-        "active": 0, "succeeded": 0, "failed": 0, "desired": 0}
+        "active": 0,
+        "succeeded": 0,
+        "failed": 0,
+        "desired": 0,
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -165,10 +183,19 @@ def test_job_completes_when_every_desired_node_has_a_finished_pod() -> None:
     assert st["phase"] == "completed"
     assert (st["succeeded"], st["failed"], st["active"]) == (3, 0, 0)
     assert st["completionTime"] == ts(w.now)
-    assert st["conditions"] == [{
-        "type": "Complete", "status": "True", "lastProbeTime": ts(w.now), "lastTransitionTime": ts(w.now),
-        "reason": "Complete", "message": "Job completed, 3 pods succeeded, 0 pods failed"}]
-    assert p.events == [("Normal", "JobComplete", "Job default/bcj is completed, 3 pods succeeded, 0 pods failed")]
+    assert st["conditions"] == [
+        {
+            "type": "Complete",
+            "status": "True",
+            "lastProbeTime": ts(w.now),
+            "lastTransitionTime": ts(w.now),
+            "reason": "Complete",
+            "message": "Job completed, 3 pods succeeded, 0 pods failed",
+        }
+    ]
+    assert p.events == [
+        ("Normal", "JobComplete", "Job default/bcj is completed, 3 pods succeeded, 0 pods failed")
+    ]
     assert p.requeue_after is None  # no TTL
 
 
@@ -302,7 +329,9 @@ def test_ttl_applies_to_failed_jobs() -> None:
 
 
 def test_finished_job_with_ttl_but_no_completion_time_is_left_alone() -> None:
-    job = make_job(ttl=5, status={"phase": "completed", "conditions": [{"type": "Complete", "status": "True"}]})
+    job = make_job(
+        ttl=5, status={"phase": "completed", "conditions": [{"type": "Complete", "status": "True"}]}
+    )
     p = plan_of(job, [], nodes(1), now=NOW + timedelta(days=1))
     assert not p.delete_job and p.requeue_after is None and p.status is None
 
@@ -349,15 +378,23 @@ def test_deadline_is_not_checked_while_paused() -> None:
 def test_failfast_deletes_active_pods_but_not_over_restart_ones() -> None:
     """P10: an over-restart pod counts as failed and keeps running; active pods are deleted."""
     job = make_job(restart_policy="OnFailure", restart_limit=2, failure="FailFast")
-    pods = [make_pod(job, "node-0", restarts=2, init_restarts=1),  # 3 > 2: failed
-            make_pod(job, "node-1", restarts=2),  # 2: not over the limit
-            make_pod(job, "node-2", "Succeeded")]
+    pods = [
+        make_pod(job, "node-0", restarts=2, init_restarts=1),  # 3 > 2: failed
+        make_pod(job, "node-1", restarts=2),  # 2: not over the limit
+        make_pod(job, "node-2", "Succeeded"),
+    ]
     p = plan_of(job, pods, nodes(3))
     assert deleted(p) == [("bcj-node-1", "failfast")]
     assert p.status is not None
-    assert (p.status["phase"], p.status["failed"], p.status["active"], p.status["succeeded"]) == ("failed", 2, 0, 1)
-    assert p.events == [("Warning", "failed pod is found",
-                         f"{planner.FAILFAST_MESSAGE}: 1 pods succeeded, 2 pods failed")]
+    assert (p.status["phase"], p.status["failed"], p.status["active"], p.status["succeeded"]) == (
+        "failed",
+        2,
+        0,
+        1,
+    )
+    assert p.events == [
+        ("Warning", "failed pod is found", f"{planner.FAILFAST_MESSAGE}: 1 pods succeeded, 2 pods failed")
+    ]
 
 
 def test_restart_limit_only_for_on_failure_pods() -> None:

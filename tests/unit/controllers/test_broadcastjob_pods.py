@@ -25,34 +25,60 @@ from .bcj_builders import (
 
 
 def test_new_pod_shape() -> None:
-    preferred = [{"weight": 10, "preference": {"matchExpressions": [{"key": "z", "operator": "In", "values": ["a"]}]}}]
-    pod_anti = {"requiredDuringSchedulingIgnoredDuringExecution": [
-        {"labelSelector": {"matchLabels": {"app": "bcj"}}, "topologyKey": "kubernetes.io/hostname"}]}
+    preferred = [
+        {"weight": 10, "preference": {"matchExpressions": [{"key": "z", "operator": "In", "values": ["a"]}]}}
+    ]
+    pod_anti = {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "bcj"}}, "topologyKey": "kubernetes.io/hostname"}
+        ]
+    }
     job = make_job(
         labels={"app": "bcj", "tier": "batch"},
         annotations={"note": "x"},
-        spec={"affinity": {
-            "nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-                    {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["z1"]}]}]},
-                "preferredDuringSchedulingIgnoredDuringExecution": preferred,
+        spec={
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["z1"]}]}
+                        ]
+                    },
+                    "preferredDuringSchedulingIgnoredDuringExecution": preferred,
+                },
+                "podAntiAffinity": pod_anti,
             },
-            "podAntiAffinity": pod_anti,
-        }, "nodeSelector": {"role": "worker"}},
+            "nodeSelector": {"role": "worker"},
+        },
     )
     pod = planner.new_pod(job, "node-3")
     md = pod["metadata"]
     assert pod["apiVersion"] == "v1" and pod["kind"] == "Pod"
     assert md["generateName"] == "bcj-" and "name" not in md
     assert md["namespace"] == "default"
-    assert md["labels"] == {"app": "bcj", "tier": "batch", "broadcastjob-name": "bcj",
-                            "broadcastjob-controller-uid": JOB_UID}
+    assert md["labels"] == {
+        "app": "bcj",
+        "tier": "batch",
+        "broadcastjob-name": "bcj",
+        "broadcastjob-controller-uid": JOB_UID,
+    }
     assert md["annotations"] == {"note": "x"}
-    assert md["ownerReferences"] == [{"apiVersion": "apps.kruise.io/v1beta1", "kind": "BroadcastJob", "name": "bcj",
-                                      "uid": JOB_UID, "controller": True, "blockOwnerDeletion": True}]
+    assert md["ownerReferences"] == [
+        {
+            "apiVersion": "apps.kruise.io/v1beta1",
+            "kind": "BroadcastJob",
+            "name": "bcj",
+            "uid": JOB_UID,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
     na = pod["spec"]["affinity"]["nodeAffinity"]
-    assert na["requiredDuringSchedulingIgnoredDuringExecution"] == {"nodeSelectorTerms": [
-        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-3"]}]}]}
+    assert na["requiredDuringSchedulingIgnoredDuringExecution"] == {
+        "nodeSelectorTerms": [
+            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-3"]}]}
+        ]
+    }
     assert na["preferredDuringSchedulingIgnoredDuringExecution"] == preferred
     assert pod["spec"]["affinity"]["podAntiAffinity"] == pod_anti
     assert pod["spec"]["nodeSelector"] == {"role": "worker"}
@@ -61,13 +87,21 @@ def test_new_pod_shape() -> None:
     tmpl = job["spec"]["template"]
     assert "broadcastjob-name" not in tmpl["metadata"]["labels"]
     assert tmpl["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
-        "nodeSelectorTerms"][0]["matchExpressions"]
+        "nodeSelectorTerms"
+    ][0]["matchExpressions"]
 
 
 def test_new_pod_without_any_affinity() -> None:
     pod = planner.new_pod(make_job(labels={}), "n")
-    assert pod["spec"]["affinity"] == {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n"]}]}]}}}
+    assert pod["spec"]["affinity"] == {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n"]}]}
+                ]
+            }
+        }
+    }
     assert pod["metadata"]["labels"] == {"broadcastjob-name": "bcj", "broadcastjob-controller-uid": JOB_UID}
     assert "annotations" not in pod["metadata"]
 
@@ -85,8 +119,18 @@ def test_creates_follow_node_order() -> None:
 
 @pytest.mark.parametrize(
     ("value", "desired", "expected"),
-    [(None, 5, 2**31 - 1), (3, 10, 3), (0, 10, 0), ("50%", 3, 2), ("40%", 5, 2), ("10%", 1, 1),
-     ("0%", 9, 0), ("100%", 7, 7), ("33%", 10, 4), ("50%", 0, 0)],
+    [
+        (None, 5, 2**31 - 1),
+        (3, 10, 3),
+        (0, 10, 0),
+        ("50%", 3, 2),
+        ("40%", 5, 2),
+        ("10%", 1, 1),
+        ("0%", 9, 0),
+        ("100%", 7, 7),
+        ("33%", 10, 4),
+        ("50%", 0, 0),
+    ],
 )
 def test_resolve_parallelism(value: int | str | None, desired: int, expected: int) -> None:
     job = make_job(parallelism=value)
@@ -161,7 +205,9 @@ def test_duplicate_pods_on_one_node() -> None:
     a = make_pod(job, "node-0", name="bcj-a")
     b = make_pod(job, "node-0", name="bcj-b")
     p = plan_of(job, [a, b], nodes(1))
-    assert p.events == [("Warning", "DuplicatePodCreatedOnSameNode", "Duplicated pod bcj-b found on same node node-0")]
+    assert p.events == [
+        ("Warning", "DuplicatePodCreatedOnSameNode", "Duplicated pod bcj-b found on same node node-0")
+    ]
     assert p.status is not None and p.status["active"] == 2 and not p.creates
 
 
@@ -192,7 +238,12 @@ def test_pods_on_deleted_nodes_count_without_failure() -> None:
     assert not p.deletes
     st = p.status
     assert st is not None
-    assert (st["desired"], st["active"], st["succeeded"], st["failed"]) == (1, 2, 1, 1)  # +1 created on node-0
+    assert (st["desired"], st["active"], st["succeeded"], st["failed"]) == (
+        1,
+        2,
+        1,
+        1,
+    )  # +1 created on node-0
     assert created_nodes(p) == ["node-0"]
 
 
@@ -249,8 +300,19 @@ def _running_world(**job_kw: object) -> World:
 
 
 def test_affinity_label_change_does_not_remove_the_pod() -> None:
-    w = _running_world(spec={"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["z1"]}]}]}}}})
+    w = _running_world(
+        spec={
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["z1"]}]}
+                        ]
+                    }
+                }
+            }
+        }
+    )
     w.node("node-0")["metadata"]["labels"]["zone"] = "z2"
     p = w.step()
     assert not p.deletes
@@ -275,8 +337,10 @@ def test_untolerated_taint_removes_the_pod(effect: str) -> None:
 
 def test_prefer_no_schedule_and_tolerated_taints_keep_the_pod() -> None:
     w = _running_world(spec={"tolerations": [{"key": "maintenance", "operator": "Exists"}]})
-    w.node("node-0")["spec"]["taints"] = [{"key": "maintenance", "effect": "NoSchedule"},
-                                          {"key": "soft", "effect": "PreferNoSchedule"}]
+    w.node("node-0")["spec"]["taints"] = [
+        {"key": "maintenance", "effect": "NoSchedule"},
+        {"key": "soft", "effect": "PreferNoSchedule"},
+    ]
     assert not w.step().deletes
 
 
@@ -298,7 +362,12 @@ def test_finished_pod_on_unfit_node_is_deleted_too() -> None:
     p = plan_of(job, pods, ns)
     assert deleted(p) == [("bcj-node-0", "node-unfit")]
     assert p.status is not None
-    assert (p.status["desired"], p.status["succeeded"], p.status["failed"], p.status["active"]) == (1, 1, 0, 1)
+    assert (p.status["desired"], p.status["succeeded"], p.status["failed"], p.status["active"]) == (
+        1,
+        1,
+        0,
+        1,
+    )
     assert reasons(p) == []
 
 
@@ -323,7 +392,9 @@ def _taint(w: World) -> None:
 
 @pytest.mark.parametrize("failure", [None, "Continue", "Pause"])
 @pytest.mark.parametrize("change", [_relabel, _taint], ids=["label", "taint"])
-def test_a_pod_removed_from_a_node_that_stopped_fitting_counts_as_failed(change: object, failure: str | None) -> None:
+def test_a_pod_removed_from_a_node_that_stopped_fitting_counts_as_failed(
+    change: object, failure: str | None
+) -> None:
     """P10/P12: the pod is deleted, its node stops being desired and the pod moves from active to
     failed, and stays there while it terminates, also once a kubelet reports it Failed; being the
     job's own doing, it does not trigger the failure policy (FailFast by default). Once it is gone it
@@ -331,7 +402,7 @@ def test_a_pod_removed_from_a_node_that_stopped_fitting_counts_as_failed(change:
     w = _two_running(failure=failure)
     change(w)  # type: ignore[operator]
     p = w.step()
-    (victim, reason), = deleted(p)
+    ((victim, reason),) = deleted(p)
     assert reason == "node-unfit"
     counts = (1, 1, 1)  # desired, active, failed
     assert (w.status["desired"], w.status["active"], w.status["failed"]) == counts
@@ -356,7 +427,12 @@ def test_a_terminating_pod_that_succeeded_on_an_unfit_node_counts_as_succeeded()
     pods = [make_pod(job, "node-0", "Succeeded", deleting=True), make_pod(job, "node-1")]
     p = plan_of(job, pods, [make_node("node-0", unschedulable=True), make_node("node-1")])
     assert p.status is not None and not p.deletes
-    assert (p.status["desired"], p.status["succeeded"], p.status["failed"], p.status["active"]) == (1, 1, 0, 1)
+    assert (p.status["desired"], p.status["succeeded"], p.status["failed"], p.status["active"]) == (
+        1,
+        1,
+        0,
+        1,
+    )
 
 
 def test_a_pod_that_fails_on_its_own_still_fails_the_job_next_to_a_removed_one() -> None:

@@ -26,12 +26,22 @@ REV = "mesh-sc-rev"
 
 
 def hot_ss(image: str, rv: str, **strategy: Any) -> Obj:
-    obj = {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet",
-           "metadata": {"name": SS, "uid": "uid-ss", "generation": 1, "resourceVersion": rv},
-           "spec": {"selector": {"matchLabels": {"app": "web"}},
-                    "updateStrategy": {"type": "RollingUpdate", **strategy},
-                    "containers": [{"name": "mesh", "image": image,
-                                    "upgradeStrategy": {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": EMPTY}}]}}
+    obj = {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "SidecarSet",
+        "metadata": {"name": SS, "uid": "uid-ss", "generation": 1, "resourceVersion": rv},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "updateStrategy": {"type": "RollingUpdate", **strategy},
+            "containers": [
+                {
+                    "name": "mesh",
+                    "image": image,
+                    "upgradeStrategy": {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": EMPTY},
+                }
+            ],
+        },
+    }
     return default_sidecarset(obj)
 
 
@@ -44,17 +54,29 @@ def running(pod: Obj, not_ready: tuple[str, ...] = ()) -> Obj:
     out = copy.deepcopy(pod)
     statuses = []
     for c in out["spec"]["containers"]:
-        statuses.append({"name": c["name"], "image": c["image"], "imageID": image_id(c["image"]),
-                         "ready": c["name"] not in not_ready})
-    out["status"] = {"phase": "Running", "containerStatuses": statuses,
-                     "conditions": [{"type": "Ready", "status": "False" if not_ready else "True"}]}
+        statuses.append(
+            {
+                "name": c["name"],
+                "image": c["image"],
+                "imageID": image_id(c["image"]),
+                "ready": c["name"] not in not_ready,
+            }
+        )
+    out["status"] = {
+        "phase": "Running",
+        "containerStatuses": statuses,
+        "conditions": [{"type": "Ready", "status": "False" if not_ready else "True"}],
+    }
     return out
 
 
 def injected(ss: Obj) -> Obj:
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": "web-0", "namespace": "default", "uid": "uid-0", "labels": {"app": "web"}},
-           "spec": {"containers": [{"name": "app", "image": "app:1"}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web-0", "namespace": "default", "uid": "uid-0", "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "app", "image": "app:1"}]},
+    }
     out = inj.inject(pod, [ss], NOW).pod
     return running(out)
 
@@ -92,8 +114,10 @@ def ann(pod: Obj) -> dict[str, str]:
 
 def versions(pod: Obj) -> dict[str, tuple[str, str]]:
     a = ann(pod)
-    return {n: (a[f"version.sidecarset.kruise.io/{n}"], a[f"versionalt.sidecarset.kruise.io/{n}"])
-            for n in ("mesh-1", "mesh-2")}
+    return {
+        n: (a[f"version.sidecarset.kruise.io/{n}"], a[f"versionalt.sidecarset.kruise.io/{n}"])
+        for n in ("mesh-1", "mesh-2")
+    }
 
 
 def test_injected_pair_counts_as_matched_updated_and_ready() -> None:
@@ -103,7 +127,10 @@ def test_injected_pair_counts_as_matched_updated_and_ready() -> None:
     p = plan_of(ss, [pod])
     assert p.status is not None
     assert {k: p.status[k] for k in ("matchedPods", "updatedPods", "readyPods")} == {
-        "matchedPods": 1, "updatedPods": 1, "readyPods": 1}
+        "matchedPods": 1,
+        "updatedPods": 1,
+        "readyPods": 1,
+    }
     assert p.upgrades == [] and p.flips == []
 
 
@@ -114,13 +141,17 @@ def test_upgrade_then_reset_then_upgrade_again() -> None:
     ss2 = hot_ss("mesh:2", "200")
 
     [up] = plan_of(ss2, [pod]).upgrades
-    assert up.patch is not None and up.patch["spec"] == {"containers": [{"name": "mesh-2", "image": "mesh:2"}]}
+    assert up.patch is not None and up.patch["spec"] == {
+        "containers": [{"name": "mesh-2", "image": "mesh:2"}]
+    }
     assert up.containers == ["mesh-2"]
     pod = apply_upgrade(pod, up)
     assert json.loads(ann(pod)[WORKING]) == {"mesh": "mesh-2"}
     # version <- the SidecarSet's resourceVersion; versionalt of the new one <- the old one's version.
     assert versions(pod) == {"mesh-1": ("1", "200"), "mesh-2": ("200", "1")}
-    assert json.loads(ann(pod)[STATE])[SS]["lastContainerStatuses"] == {"mesh-2": {"imageID": image_id(EMPTY)}}
+    assert json.loads(ann(pod)[STATE])[SS]["lastContainerStatuses"] == {
+        "mesh-2": {"imageID": image_id(EMPTY)}
+    }
 
     # Written, not yet restarted by the kubelet: inconsistent, no reset; updated but not ready.
     p = plan_of(ss2, [pod])
@@ -138,7 +169,9 @@ def test_upgrade_then_reset_then_upgrade_again() -> None:
     pod = apply(pod, flip)
     assert versions(pod) == {"mesh-1": ("0", "200"), "mesh-2": ("200", "0")}
     assert json.loads(ann(pod)[STATE])[SS]["lastContainerStatuses"] == {
-        "mesh-1": {"imageID": image_id("mesh:1")}, "mesh-2": {"imageID": image_id(EMPTY)}}
+        "mesh-1": {"imageID": image_id("mesh:1")},
+        "mesh-2": {"imageID": image_id(EMPTY)},
+    }
     assert plan_of(ss2, [pod]).flips == []  # already reset, the kubelet has not restarted it yet
 
     pod = running(pod)
@@ -170,7 +203,9 @@ def test_a_failed_image_is_replaced_in_the_same_container() -> None:
 
     good = hot_ss("mesh:2", "300")
     [up] = plan_of(good, [pod]).upgrades
-    assert up.patch is not None and up.patch["spec"] == {"containers": [{"name": "mesh-2", "image": "mesh:2"}]}
+    assert up.patch is not None and up.patch["spec"] == {
+        "containers": [{"name": "mesh-2", "image": "mesh:2"}]
+    }
     pod = running(apply_upgrade(pod, up))
     [flip] = plan_of(good, [pod]).flips
     pod = running(apply(pod, flip.patch))
@@ -184,13 +219,28 @@ def test_a_failed_image_is_replaced_in_the_same_container() -> None:
         ("the empty one first", "mesh:1", EMPTY, (), "mesh-1", ("mesh-2", "mesh-1")),
         ("the empty one, even if it is -1", EMPTY, "mesh:1", (), "mesh-2", ("mesh-1", "mesh-2")),
         ("then the not-ready one", "mesh:1", "mesh:2", ("mesh-2",), "mesh-1", ("mesh-2", "mesh-1")),
-        ("the not-ready one even if it works", "mesh:1", "mesh:2", ("mesh-1",), "mesh-1", ("mesh-1", "mesh-2")),
+        (
+            "the not-ready one even if it works",
+            "mesh:1",
+            "mesh:2",
+            ("mesh-1",),
+            "mesh-1",
+            ("mesh-1", "mesh-2"),
+        ),
         ("else the older (non-working) one", "mesh:1", "mesh:2", (), "mesh-2", ("mesh-1", "mesh-2")),
-        ("both not ready: the older one", "mesh:1", "mesh:2", ("mesh-1", "mesh-2"), "mesh-1", ("mesh-2", "mesh-1")),
+        (
+            "both not ready: the older one",
+            "mesh:1",
+            "mesh:2",
+            ("mesh-1", "mesh-2"),
+            "mesh-1",
+            ("mesh-2", "mesh-1"),
+        ),
     ],
 )
-def test_container_to_hot_upgrade(desc: str, one: str, two: str, not_ready: tuple[str, ...], working: str,
-                                  expected: tuple[str, str]) -> None:
+def test_container_to_hot_upgrade(
+    desc: str, one: str, two: str, not_ready: tuple[str, ...], working: str, expected: tuple[str, str]
+) -> None:
     ss = hot_ss("mesh:3", "300")
     pod = injected(hot_ss("mesh:1", "100"))
     pod["spec"]["containers"][0]["image"], pod["spec"]["containers"][1]["image"] = one, two

@@ -322,15 +322,25 @@ def test_hot_upgrade_injects_a_working_and_an_empty_container() -> None:
     assert names(out["spec"]["containers"]) == ["mesh-1", "mesh-2", "main"]
     for n, image in (("mesh-1", "mesh:1"), ("mesh-2", "empty:1")):
         assert container(out, n) == {
-            "name": n, "image": image,
-            "env": [{"name": "A", "value": "1"}, INJECTED,
-                    _version_env("SIDECARSET_VERSION", f"version.sidecarset.kruise.io/{n}"),
-                    _version_env("SIDECARSET_VERSION_ALT", f"versionalt.sidecarset.kruise.io/{n}")],
+            "name": n,
+            "image": image,
+            "env": [
+                {"name": "A", "value": "1"},
+                INJECTED,
+                _version_env("SIDECARSET_VERSION", f"version.sidecarset.kruise.io/{n}"),
+                _version_env("SIDECARSET_VERSION_ALT", f"versionalt.sidecarset.kruise.io/{n}"),
+            ],
         }
     a = ann(out)
     assert json.loads(a[WORKING]) == {"mesh": "mesh-1"}
-    assert (a["version.sidecarset.kruise.io/mesh-1"], a["versionalt.sidecarset.kruise.io/mesh-1"]) == ("1", "0")
-    assert (a["version.sidecarset.kruise.io/mesh-2"], a["versionalt.sidecarset.kruise.io/mesh-2"]) == ("0", "1")
+    assert (a["version.sidecarset.kruise.io/mesh-1"], a["versionalt.sidecarset.kruise.io/mesh-1"]) == (
+        "1",
+        "0",
+    )
+    assert (a["version.sidecarset.kruise.io/mesh-2"], a["versionalt.sidecarset.kruise.io/mesh-2"]) == (
+        "0",
+        "1",
+    )
     assert hashes(out)["a"]["sidecarList"] == ["mesh"]
 
 
@@ -369,10 +379,22 @@ def _named(name: str, container_names: list[tuple[str, str]], **spec: Any) -> Ob
     ("desc", "spec", "pinned"),
     [
         ("v1alpha1 namespace", {"namespace": "default"}, True),
-        ("namespaceSelector by name label", {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "default"}}}, True),
-        ("namespaceSelector In on the name label",
-         {"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In",
-                                                      "values": ["x", "default"]}]}}, True),
+        (
+            "namespaceSelector by name label",
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "default"}}},
+            True,
+        ),
+        (
+            "namespaceSelector In on the name label",
+            {
+                "namespaceSelector": {
+                    "matchExpressions": [
+                        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["x", "default"]}
+                    ]
+                }
+            },
+            True,
+        ),
         ("namespaceSelector on another label", {"namespaceSelector": {"matchLabels": {"team": "a"}}}, False),
         ("no namespace scope", {}, False),
     ],
@@ -397,19 +419,38 @@ def test_sort_by_name_gate_sorts_every_injected_container() -> None:
     then the Before/After merge; default off keeps SidecarSet then spec order."""
     sets = [
         _named("a", [("zeta", "BeforeAppContainer"), ("beta", "AfterAppContainer")]),
-        scs("b", [c("alpha", podInjectPolicy="BeforeAppContainer", upgradeStrategy=HOT),
-                  c("gamma", podInjectPolicy="AfterAppContainer")]),
+        scs(
+            "b",
+            [
+                c("alpha", podInjectPolicy="BeforeAppContainer", upgradeStrategy=HOT),
+                c("gamma", podInjectPolicy="AfterAppContainer"),
+            ],
+        ),
     ]
     assert names(run(pod(), sets)["spec"]["containers"]) == [
-        "zeta", "alpha-1", "alpha-2", "main", "beta", "gamma"]
+        "zeta",
+        "alpha-1",
+        "alpha-2",
+        "main",
+        "beta",
+        "gamma",
+    ]
     assert names(run(pod(), sets, sort_by_name=True)["spec"]["containers"]) == [
-        "alpha-1", "alpha-2", "zeta", "main", "beta", "gamma"]
+        "alpha-1",
+        "alpha-2",
+        "zeta",
+        "main",
+        "beta",
+        "gamma",
+    ]
 
 
 def test_sort_by_name_gate_keeps_same_name_replacement_in_place() -> None:
-    out = run(pod([c("main"), c("proxy", "old:1")]), [_named("a", [("zz", "BeforeAppContainer"),
-                                                                   ("proxy", "BeforeAppContainer")])],
-              sort_by_name=True)
+    out = run(
+        pod([c("main"), c("proxy", "old:1")]),
+        [_named("a", [("zz", "BeforeAppContainer"), ("proxy", "BeforeAppContainer")])],
+        sort_by_name=True,
+    )
     assert names(out["spec"]["containers"]) == ["zz", "main", "proxy"]
 
 

@@ -45,8 +45,15 @@ REV = f"{SS}-rev"
 # Builders (the OpenKruise sidecarset_strategy_test.go factories, as dicts)
 
 
-def make_ss(*, hash_: str = "bbb", without: str = "without-aaa", max_unavailable: int | str | None = None,
-            partition: int | str | None = None, selector: Obj | None = None, **strategy: Any) -> Obj:
+def make_ss(
+    *,
+    hash_: str = "bbb",
+    without: str = "without-aaa",
+    max_unavailable: int | str | None = None,
+    partition: int | str | None = None,
+    selector: Obj | None = None,
+    **strategy: Any,
+) -> Obj:
     upd: Obj = dict(strategy)
     if max_unavailable is not None:
         upd["maxUnavailable"] = max_unavailable
@@ -55,19 +62,29 @@ def make_ss(*, hash_: str = "bbb", without: str = "without-aaa", max_unavailable
     if selector is not None:
         upd["selector"] = selector
     return {
-        "apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet",
-        "metadata": {"name": SS, "uid": "uid-ss", "generation": 1,
-                     "annotations": {HASH: hash_, HASH_WO: without}},
-        "spec": {"selector": {"matchLabels": {"app": "sidecar"}},
-                 "containers": [{"name": SIDECAR, "image": V2}],
-                 "updateStrategy": upd, "revisionHistoryLimit": 10},
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "SidecarSet",
+        "metadata": {
+            "name": SS,
+            "uid": "uid-ss",
+            "generation": 1,
+            "annotations": {HASH: hash_, HASH_WO: without},
+        },
+        "spec": {
+            "selector": {"matchLabels": {"app": "sidecar"}},
+            "containers": [{"name": SIDECAR, "image": V2}],
+            "updateStrategy": upd,
+            "revisionHistoryLimit": 10,
+        },
     }
 
 
 def make_pod(i: int, *, namespace: str = "default", labels: Obj | None = None) -> Obj:
     return {
         "metadata": {
-            "name": f"pod-{i}", "namespace": namespace, "uid": f"uid-{i}",
+            "name": f"pod-{i}",
+            "namespace": namespace,
+            "uid": f"uid-{i}",
             "labels": {"app": "sidecar", **(labels or {})},
             "creationTimestamp": "2025-01-01T00:00:00Z",
             "annotations": {
@@ -187,8 +204,9 @@ TABLE = [
 
 
 @pytest.mark.parametrize(("count", "upgraded", "ready", "max_u", "partition", "expected"), TABLE)
-def test_unit_examples_table(count: int, upgraded: int, ready: int, max_u: int | str,
-                             partition: int | str | None, expected: int) -> None:
+def test_unit_examples_table(
+    count: int, upgraded: int, ready: int, max_u: int | str, partition: int | str | None, expected: int
+) -> None:
     ss = make_ss(max_unavailable=max_u, partition=partition)
     pods = shuffled(factory_pods(count, upgraded, ready))
     p = plan_of(ss, pods)
@@ -208,7 +226,9 @@ def test_selector_alone_upgrades_only_the_selected_pods() -> None:
         pod["metadata"]["labels"]["app"] = "test"
     ss = make_ss(max_unavailable=100, selector={"matchLabels": {"app": "test"}})
     # The SidecarSet selects app in (sidecar, test); the update selector only app=test.
-    ss["spec"]["selector"] = {"matchExpressions": [{"key": "app", "operator": "In", "values": ["sidecar", "test"]}]}
+    ss["spec"]["selector"] = {
+        "matchExpressions": [{"key": "app", "operator": "In", "values": ["sidecar", "test"]}]
+    }
     p = plan_of(ss, shuffled(pods))
     assert len(p.upgrades) == 30
     assert {u.pod["metadata"]["labels"]["app"] for u in p.upgrades} == {"test"}
@@ -221,23 +241,44 @@ def test_not_upgradable_pods_get_the_condition_and_one_event() -> None:
     assert p.upgrades == []
     assert len(p.not_upgradable) == 100
     _pod, cond = p.not_upgradable[0]
-    assert cond == {"type": "SidecarSetUpgradable", "status": "False", "reason": "UpdateImmutableField",
-                    "message": '{"test-sidecarset":false}', "lastTransitionTime": STAMP}
-    assert p.events == [("Normal", "NotUpgradablePods",
-                         "SidecarSet in-place update detected 100 not upgradable pod(s) in this round, "
-                         "will skip them.")]
+    assert cond == {
+        "type": "SidecarSetUpgradable",
+        "status": "False",
+        "reason": "UpdateImmutableField",
+        "message": '{"test-sidecarset":false}',
+        "lastTransitionTime": STAMP,
+    }
+    assert p.events == [
+        (
+            "Normal",
+            "NotUpgradablePods",
+            "SidecarSet in-place update detected 100 not upgradable pod(s) in this round, will skip them.",
+        )
+    ]
 
 
 def test_not_upgradable_condition_is_written_only_when_it_changes() -> None:
     ss = make_ss(without="without-bbb")
     pods = factory_pods(3, 0, 0)
     pods[0]["status"]["conditions"].append(
-        {"type": "SidecarSetUpgradable", "status": "False", "reason": "UpdateImmutableField",
-         "message": '{"test-sidecarset":false}', "lastTransitionTime": "2024-12-31T00:00:00Z"})
+        {
+            "type": "SidecarSetUpgradable",
+            "status": "False",
+            "reason": "UpdateImmutableField",
+            "message": '{"test-sidecarset":false}',
+            "lastTransitionTime": "2024-12-31T00:00:00Z",
+        }
+    )
     # Another SidecarSet recorded true: ours is added, the status flips to False.
     pods[1]["status"]["conditions"].append(
-        {"type": "SidecarSetUpgradable", "status": "True", "reason": "AllSidecarsetUpgradable",
-         "message": '{"other":true}', "lastTransitionTime": "2024-12-31T00:00:00Z"})
+        {
+            "type": "SidecarSetUpgradable",
+            "status": "True",
+            "reason": "AllSidecarsetUpgradable",
+            "message": '{"other":true}',
+            "lastTransitionTime": "2024-12-31T00:00:00Z",
+        }
+    )
     p = plan_of(ss, pods)
     written = {pod["metadata"]["name"]: cond for pod, cond in p.not_upgradable}
     assert set(written) == {"pod-1", "pod-2"}
@@ -266,7 +307,10 @@ def test_everything_updated_stops() -> None:
 
 def test_hot_upgrade_pods_need_the_pair_and_the_working_annotation() -> None:
     ss = make_ss()
-    ss["spec"]["containers"][0]["upgradeStrategy"] = {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": "empty"}
+    ss["spec"]["containers"][0]["upgradeStrategy"] = {
+        "upgradeType": "HotUpgrade",
+        "hotUpgradeEmptyImage": "empty",
+    }
     p = plan_of(ss, factory_pods(3, 0, 0))
     assert p.upgrades == []
     assert p.status is not None and p.status["matchedPods"] == 0  # no containers
@@ -308,8 +352,15 @@ def test_ready_requires_consistency_and_every_container_status() -> None:
     assert [planner.is_ready(p, ss) for p in pods] == [True, False, False, True, False]
     assert [planner.is_consistent(p, ss) for p in pods] == [True, False, False, True, False]
     p = plan_of(ss, pods)
-    assert p.status == {"observedGeneration": 1, "matchedPods": 5, "updatedPods": 3, "readyPods": 2,
-                        "updatedReadyPods": 1, "latestRevision": REV, "collisionCount": 0}
+    assert p.status == {
+        "observedGeneration": 1,
+        "matchedPods": 5,
+        "updatedPods": 3,
+        "readyPods": 2,
+        "updatedReadyPods": 1,
+        "latestRevision": REV,
+        "collisionCount": 0,
+    }
 
 
 def test_status_is_none_when_unchanged_and_written_for_a_new_generation() -> None:
@@ -340,7 +391,9 @@ def test_consistency_with_normalised_and_digest_images() -> None:
     digest = "test-image@sha256:" + "3" * 64
     pod["spec"]["containers"][1]["image"] = digest
     assert not planner.is_consistent(pod, ss)
-    pod["status"]["containerStatuses"][1]["imageID"] = "docker-pullable://docker.io/test-image@sha256:" + "3" * 64
+    pod["status"]["containerStatuses"][1]["imageID"] = (
+        "docker-pullable://docker.io/test-image@sha256:" + "3" * 64
+    )
     assert planner.is_consistent(pod, ss)
 
 
@@ -389,8 +442,16 @@ def test_not_ready_waiting_pods_are_taken_without_budget_and_first() -> None:
 def test_active_pods_order() -> None:
     t0 = NOW - timedelta(hours=1)
 
-    def pod(i: int, *, node: str = "n1", phase: str = "Running", ready: bool = True,
-            ready_since: datetime | None = t0, restarts: int = 0, created: datetime | None = t0) -> Obj:
+    def pod(
+        i: int,
+        *,
+        node: str = "n1",
+        phase: str = "Running",
+        ready: bool = True,
+        ready_since: datetime | None = t0,
+        restarts: int = 0,
+        created: datetime | None = t0,
+    ) -> Obj:
         p = make_pod(i)
         p["spec"]["nodeName"] = node
         p["status"]["phase"] = phase
@@ -406,23 +467,35 @@ def test_active_pods_order() -> None:
         return p
 
     pods = [
-        pod(0),                                   # ready a long time
-        pod(1, node=""),                          # unassigned
-        pod(2, phase="Pending", ready=False),     # pending
-        pod(3, ready=False),                      # running, not ready
-        pod(4, ready_since=NOW),                  # ready for a shorter time
-        pod(5, restarts=3),                       # more restarts
-        pod(6, created=NOW),                      # newer
-        pod(7, ready_since=None),                 # ready, zero ready time
+        pod(0),  # ready a long time
+        pod(1, node=""),  # unassigned
+        pod(2, phase="Pending", ready=False),  # pending
+        pod(3, ready=False),  # running, not ready
+        pod(4, ready_since=NOW),  # ready for a shorter time
+        pod(5, restarts=3),  # more restarts
+        pod(6, created=NOW),  # newer
+        pod(7, ready_since=None),  # ready, zero ready time
     ]
     ordered = sorted(pods, key=planner.active_pods_key)
     assert [p["metadata"]["name"] for p in ordered] == [
-        "pod-1", "pod-2", "pod-3", "pod-7", "pod-4", "pod-5", "pod-6", "pod-0"]
+        "pod-1",
+        "pod-2",
+        "pod-3",
+        "pod-7",
+        "pod-4",
+        "pod-5",
+        "pod-6",
+        "pod-0",
+    ]
 
 
 def test_weight_priority_goes_first() -> None:
-    ss = make_ss(max_unavailable=2, priorityStrategy={"weightPriority": [
-        {"weight": 50, "matchSelector": {"matchLabels": {"tier": "canary"}}}]})
+    ss = make_ss(
+        max_unavailable=2,
+        priorityStrategy={
+            "weightPriority": [{"weight": 50, "matchSelector": {"matchLabels": {"tier": "canary"}}}]
+        },
+    )
     pods = factory_pods(6, 0, 0)
     pods[4]["metadata"]["labels"]["tier"] = "canary"
     pods[5]["metadata"]["labels"]["tier"] = "canary"
@@ -438,8 +511,9 @@ def test_order_priority_larger_suffix_first() -> None:
 
 
 def test_partition_keeps_the_end_of_the_order() -> None:
-    ss = make_ss(max_unavailable=10, partition=2,
-                 priorityStrategy={"orderPriority": [{"orderedKey": "rank"}]})
+    ss = make_ss(
+        max_unavailable=10, partition=2, priorityStrategy={"orderPriority": [{"orderedKey": "rank"}]}
+    )
     pods = factory_pods(5, 0, 0)
     for i, pod in enumerate(pods):
         pod["metadata"]["labels"]["rank"] = f"r-{i}"
@@ -461,9 +535,18 @@ def test_scatter_star_expands_to_every_value() -> None:
     pods = [make_pod(i) for i in range(8)]
     for i, v in [(0, "v0"), (1, "v1"), (2, "v2"), (3, "v"), (4, "v"), (5, "v")]:
         pods[i]["metadata"]["labels"]["key-4"] = v
-    strategy = [{"key": "key-1", "value": "value-1"}, {"key": "key-4", "value": "*"}, {"key": "key-1", "value": "value-1"}]
+    strategy = [
+        {"key": "key-1", "value": "value-1"},
+        {"key": "key-4", "value": "*"},
+        {"key": "key-1", "value": "value-1"},
+    ]
     assert planner.scatter_terms(strategy, pods) == [
-        ("key-1", "value-1"), ("key-4", "v0"), ("key-4", "v1"), ("key-4", "v2"), ("key-4", "v")]
+        ("key-1", "value-1"),
+        ("key-4", "v0"),
+        ("key-4", "v1"),
+        ("key-4", "v2"),
+        ("key-4", "v"),
+    ]
 
 
 def _labelled(specs: list[str]) -> list[Obj]:
@@ -486,12 +569,18 @@ BY_RULE = [
     (["", "", "", "", "", "", "labelA=AAA", "labelA=AAA", "labelA=AAA"], [6, 0, 1, 2, 7, 3, 4, 5, 8]),
     (["", "", "labelA=AAA", "labelA=AAA", "labelA=AAA", "labelA=AAA"], [2, 3, 0, 4, 1, 5]),
     (["", "", "", "labelA=AAA", "labelA=AAA", "labelA=AAA"], [3, 0, 1, 4, 2, 5]),
-    (["", "", "labelA=AAA", "", "labelA=AAA", "labelA=AAA", "labelA=AAA", "labelA=AAA", "labelA=AAA"],
-     [2, 4, 0, 5, 6, 1, 7, 3, 8]),
-    (["", "labelA=AAA", "", "labelA=AAA", "", "", "labelA=AAA", "labelA=AAA", "labelA=AAA"],
-     [1, 0, 3, 2, 6, 4, 7, 5, 8]),
-    (["", "", "", "", "ee", "a", "", "labelA=AAA", "labelA=AAA", "labelA=AAA,labelB=BBB"],
-     [7, 0, 1, 2, 3, 8, 4, 5, 6, 9]),
+    (
+        ["", "", "labelA=AAA", "", "labelA=AAA", "labelA=AAA", "labelA=AAA", "labelA=AAA", "labelA=AAA"],
+        [2, 4, 0, 5, 6, 1, 7, 3, 8],
+    ),
+    (
+        ["", "labelA=AAA", "", "labelA=AAA", "", "", "labelA=AAA", "labelA=AAA", "labelA=AAA"],
+        [1, 0, 3, 2, 6, 4, 7, 5, 8],
+    ),
+    (
+        ["", "", "", "", "ee", "a", "", "labelA=AAA", "labelA=AAA", "labelA=AAA,labelB=BBB"],
+        [7, 0, 1, 2, 3, 8, 4, 5, 6, 9],
+    ),
 ]
 
 
@@ -507,31 +596,125 @@ SORT = [
     ([{"labelA": "AAA", "labelB": "BBB"}], [A], [0]),
     ([{}] * 6, [], [0, 1, 2, 3, 4, 5]),
     ([{}, {}, {}, {}, {"labelA": "AAA"}, {"labelA": "AAA"}], [A], [4, 0, 1, 2, 3, 5]),
-    ([{}, {}, {}, {}, {"sdfb": "eee"}, {"dsf": "same"}, {"labelB": "BBB"}, {"labelA": "AAA"}, {"labelA": "AAA"},
-      {"labelA": "AAA", "labelB": "BBB"}], [B], [6, 0, 1, 2, 3, 4, 5, 7, 8, 9]),
-    ([{"labelB": "BBB"}, {"labelB": "BBB"}, {}, {}, {"labelA": "AAA"}, {"labelA": "AAA"}], [A, B], [0, 4, 2, 3, 5, 1]),
-    ([{}, {}, {}, {"labelB": "BBB"}, {"labelA": "AAA", "labelB": "BBB"}, {"labelA": "AAA"}], [A, B],
-     [4, 0, 1, 2, 5, 3]),
-    ([{}, {}, {}, {}, {"sdfb": "eee"}, {"dsf": "same"}, {"labelB": "BBB"}, {"labelA": "AAA"}, {"labelA": "AAA"},
-      {"labelB": "BBB"}], [B, A], [7, 6, 0, 1, 2, 3, 4, 5, 9, 8]),
-    ([{}, {}, {}, {}, {"sdfb": "eee"}, {"dsf": "same"}, {"labelB": "BBB"}, {"labelA": "AAA"}, {"labelA": "AAA"},
-      {"labelB": "BBB"}], [A, B], [6, 7, 0, 1, 2, 3, 4, 5, 8, 9]),
-    ([{}, {}, {}, {"labelA": "AAA"}, {"sdfb": "eee"}, {"dsf": "same"}, {"labelA": "AAA", "labelB": "BBB"}, {}, {}, {}],
-     [A, B], [3, 0, 1, 2, 4, 5, 7, 6]),
-    ([{}, {"labelA": "AAA"}, {"labelA": "AAA"}, {"labelB": "BBB"}, {"labelB": "BBB"}, {"labelC": "CCC"},
-      {"labelC": "CCC"}, {"labelC": "CCC"}, {"labelC": "CCC"}, {"labelC": "CCC"}], [A, B, C],
-     [3, 1, 5, 0, 6, 7, 8, 9, 2, 4]),
-    ([{}, {"labelA": "AAA"}, {"labelA": "AAA", "labelC": "CCC"}, {"labelB": "BBB", "labelC": "CCC"},
-      {"labelB": "BBB"}, {}, {}, {"labelC": "CCC"}, {"labelC": "CCC"}, {"labelC": "CCC"}], [A, B, C],
-     [3, 2, 0, 7, 8, 5, 6, 9, 1, 4]),
+    (
+        [
+            {},
+            {},
+            {},
+            {},
+            {"sdfb": "eee"},
+            {"dsf": "same"},
+            {"labelB": "BBB"},
+            {"labelA": "AAA"},
+            {"labelA": "AAA"},
+            {"labelA": "AAA", "labelB": "BBB"},
+        ],
+        [B],
+        [6, 0, 1, 2, 3, 4, 5, 7, 8, 9],
+    ),
+    (
+        [{"labelB": "BBB"}, {"labelB": "BBB"}, {}, {}, {"labelA": "AAA"}, {"labelA": "AAA"}],
+        [A, B],
+        [0, 4, 2, 3, 5, 1],
+    ),
+    (
+        [{}, {}, {}, {"labelB": "BBB"}, {"labelA": "AAA", "labelB": "BBB"}, {"labelA": "AAA"}],
+        [A, B],
+        [4, 0, 1, 2, 5, 3],
+    ),
+    (
+        [
+            {},
+            {},
+            {},
+            {},
+            {"sdfb": "eee"},
+            {"dsf": "same"},
+            {"labelB": "BBB"},
+            {"labelA": "AAA"},
+            {"labelA": "AAA"},
+            {"labelB": "BBB"},
+        ],
+        [B, A],
+        [7, 6, 0, 1, 2, 3, 4, 5, 9, 8],
+    ),
+    (
+        [
+            {},
+            {},
+            {},
+            {},
+            {"sdfb": "eee"},
+            {"dsf": "same"},
+            {"labelB": "BBB"},
+            {"labelA": "AAA"},
+            {"labelA": "AAA"},
+            {"labelB": "BBB"},
+        ],
+        [A, B],
+        [6, 7, 0, 1, 2, 3, 4, 5, 8, 9],
+    ),
+    (
+        [
+            {},
+            {},
+            {},
+            {"labelA": "AAA"},
+            {"sdfb": "eee"},
+            {"dsf": "same"},
+            {"labelA": "AAA", "labelB": "BBB"},
+            {},
+            {},
+            {},
+        ],
+        [A, B],
+        [3, 0, 1, 2, 4, 5, 7, 6],
+    ),
+    (
+        [
+            {},
+            {"labelA": "AAA"},
+            {"labelA": "AAA"},
+            {"labelB": "BBB"},
+            {"labelB": "BBB"},
+            {"labelC": "CCC"},
+            {"labelC": "CCC"},
+            {"labelC": "CCC"},
+            {"labelC": "CCC"},
+            {"labelC": "CCC"},
+        ],
+        [A, B, C],
+        [3, 1, 5, 0, 6, 7, 8, 9, 2, 4],
+    ),
+    (
+        [
+            {},
+            {"labelA": "AAA"},
+            {"labelA": "AAA", "labelC": "CCC"},
+            {"labelB": "BBB", "labelC": "CCC"},
+            {"labelB": "BBB"},
+            {},
+            {},
+            {"labelC": "CCC"},
+            {"labelC": "CCC"},
+            {"labelC": "CCC"},
+        ],
+        [A, B, C],
+        [3, 2, 0, 7, 8, 5, 6, 9, 1, 4],
+    ),
     ([{}, {}, {}, {}, {"labelA": "AAA"}, {"labelA": "AAA"}, {"labelA": "AAA"}], [A], [0, 1, 4, 2, 3, 5]),
-    ([{"labelA": "AAA"}, {"labelA": "AAA"}, {}, {}, {}, {}, {}, {}, {}, {"labelA": "AAA"}], [A],
-     [2, 0, 3, 4, 5, 6, 1]),
+    (
+        [{"labelA": "AAA"}, {"labelA": "AAA"}, {}, {}, {}, {}, {}, {}, {}, {"labelA": "AAA"}],
+        [A],
+        [2, 0, 3, 4, 5, 6, 1],
+    ),
 ]
 
 
 @pytest.mark.parametrize(("labels", "terms", "expected"), SORT)
-def test_scatter_sort_matches_openkruise(labels: list[Obj], terms: list[tuple[str, str]], expected: list[int]) -> None:
+def test_scatter_sort_matches_openkruise(
+    labels: list[Obj], terms: list[tuple[str, str]], expected: list[int]
+) -> None:
     pods = [{"metadata": {"name": str(i), "labels": dict(lb)}} for i, lb in enumerate(labels)]
     assert planner.scatter_sort(terms, pods, list(range(len(expected)))) == expected
 
@@ -540,17 +723,38 @@ def test_scatter_sort_matches_openkruise(labels: list[Obj], terms: list[tuple[st
 # Numbers
 
 
-@pytest.mark.parametrize(("partition", "matched", "expected"), [
-    (None, 10, 0), (3, 10, 3), (30, 10, 10), ("18%", 1000, 180), ("10%", 5, 1), ("99%", 5, 4),
-    ("1%", 5, 1), ("100%", 5, 5), ("99%", 1, 1), ("50%", 0, 0), ("bad", 5, 0), (-1, 5, 0),
-])
+@pytest.mark.parametrize(
+    ("partition", "matched", "expected"),
+    [
+        (None, 10, 0),
+        (3, 10, 3),
+        (30, 10, 10),
+        ("18%", 1000, 180),
+        ("10%", 5, 1),
+        ("99%", 5, 4),
+        ("1%", 5, 1),
+        ("100%", 5, 5),
+        ("99%", 1, 1),
+        ("50%", 0, 0),
+        ("bad", 5, 0),
+        (-1, 5, 0),
+    ],
+)
 def test_partition_replicas(partition: int | str | None, matched: int, expected: int) -> None:
     assert planner.partition_replicas(partition, matched) == expected
 
 
-@pytest.mark.parametrize(("value", "matched", "expected"), [
-    (None, 10, 1), (10, 100, 10), ("10%", 1000, 100), ("5%", 5, 1), ("1%", 101, 2), ("x", 5, 0),
-])
+@pytest.mark.parametrize(
+    ("value", "matched", "expected"),
+    [
+        (None, 10, 1),
+        (10, 100, 10),
+        ("10%", 1000, 100),
+        ("5%", 5, 1),
+        ("1%", 101, 2),
+        ("x", 5, 0),
+    ],
+)
 def test_max_unavailable(value: int | str | None, matched: int, expected: int) -> None:
     assert planner.max_unavailable(value, matched) == expected
 
@@ -560,21 +764,37 @@ def test_max_unavailable(value: int | str | None, matched: int, expected: int) -
 
 
 def real_ss(**spec: Any) -> Obj:
-    ss = {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet",
-          "metadata": {"name": SS, "uid": "uid-ss", "generation": 3},
-          "spec": {"selector": {"matchLabels": {"app": "sidecar"}},
-                   "containers": [{"name": SIDECAR, "image": V1}], **spec}}
+    ss = {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "SidecarSet",
+        "metadata": {"name": SS, "uid": "uid-ss", "generation": 3},
+        "spec": {
+            "selector": {"matchLabels": {"app": "sidecar"}},
+            "containers": [{"name": SIDECAR, "image": V1}],
+            **spec,
+        },
+    }
     return default_sidecarset(ss)
 
 
 def injected_pod(ss: Obj, i: int = 0) -> Obj:
     pod = make_pod(i)
     ann = pod["metadata"]["annotations"]
-    ann[HASH] = json.dumps({SS: {"updateTimestamp": "2024-12-31T00:00:00Z",
-                                 "hash": ss["metadata"]["annotations"][HASH], "sidecarSetName": SS,
-                                 "sidecarList": [SIDECAR], "controllerRevision": "old-rev"},
-                            "other": {"hash": "o", "sidecarSetName": "other"}})
-    ann[HASH_WO] = json.dumps({SS: {"hash": ss["metadata"]["annotations"][HASH_WO], "sidecarList": [SIDECAR]}})
+    ann[HASH] = json.dumps(
+        {
+            SS: {
+                "updateTimestamp": "2024-12-31T00:00:00Z",
+                "hash": ss["metadata"]["annotations"][HASH],
+                "sidecarSetName": SS,
+                "sidecarList": [SIDECAR],
+                "controllerRevision": "old-rev",
+            },
+            "other": {"hash": "o", "sidecarSetName": "other"},
+        }
+    )
+    ann[HASH_WO] = json.dumps(
+        {SS: {"hash": ss["metadata"]["annotations"][HASH_WO], "sidecarList": [SIDECAR]}}
+    )
     return pod
 
 
@@ -593,8 +813,13 @@ def test_one_patch_with_images_hash_state_then_the_condition() -> None:
     assert len(p.upgrades) == 1
     up = p.upgrades[0]
     # OpenKruise sets SidecarSetUpgradable=True after the upgrade; the pod has none yet: pods/status.
-    cond = {"type": "SidecarSetUpgradable", "status": "True", "reason": "AllSidecarsetUpgradable",
-            "message": f'{{"{SS}":true}}', "lastTransitionTime": STAMP}
+    cond = {
+        "type": "SidecarSetUpgradable",
+        "status": "True",
+        "reason": "AllSidecarsetUpgradable",
+        "message": f'{{"{SS}":true}}',
+        "lastTransitionTime": STAMP,
+    }
     assert up.condition == cond and up.writes == 2
     assert up.status_patch == {"metadata": {"uid": "uid-0"}, "status": {"conditions": [cond]}}
     assert up.containers == [SIDECAR]
@@ -607,13 +832,23 @@ def test_one_patch_with_images_hash_state_then_the_condition() -> None:
     hashes = json.loads(ann[HASH])
     assert list(hashes) == ["other", SS]  # Go map order; the other SidecarSet's entry is kept
     # Re-marshalled like Go's SidecarSetUpgradeSpec struct (zero time and nil list are null).
-    assert hashes["other"] == {"updateTimestamp": None, "hash": "o", "sidecarSetName": "other", "sidecarList": None}
+    assert hashes["other"] == {
+        "updateTimestamp": None,
+        "hash": "o",
+        "sidecarSetName": "other",
+        "sidecarList": None,
+    }
     assert ann[HASH].endswith(
         f'"{SS}":{{"updateTimestamp":"{STAMP}","hash":"{ss2["metadata"]["annotations"][HASH]}",'
-        f'"sidecarSetName":"{SS}","sidecarList":["{SIDECAR}"],"controllerRevision":"{REV}"}}}}')
-    assert json.loads(ann[STATE]) == {SS: {"revision": ss2["metadata"]["annotations"][HASH],
-                                           "updateTimestamp": STAMP,
-                                           "lastContainerStatuses": {SIDECAR: {"imageID": V1_ID}}}}
+        f'"sidecarSetName":"{SS}","sidecarList":["{SIDECAR}"],"controllerRevision":"{REV}"}}}}'
+    )
+    assert json.loads(ann[STATE]) == {
+        SS: {
+            "revision": ss2["metadata"]["annotations"][HASH],
+            "updateTimestamp": STAMP,
+            "lastContainerStatuses": {SIDECAR: {"imageID": V1_ID}},
+        }
+    }
     # Applying it makes the pod updated, and then inconsistent until the kubelet restarts the sidecar.
     after = apply_patch(pod, patch)
     assert planner.is_updated(after, ss2) and not planner.is_consistent(after, ss2)
@@ -625,24 +860,51 @@ def test_condition_written_only_when_it_changes() -> None:
     ss2 = with_image(ss1, V2)
     pods = [injected_pod(ss1, i) for i in range(3)]
     pods[0]["status"]["conditions"].append(
-        {"type": "SidecarSetUpgradable", "status": "True", "reason": "AllSidecarsetUpgradable",
-         "message": f'{{"{SS}":true}}', "lastTransitionTime": "2024-12-31T00:00:00Z"})
+        {
+            "type": "SidecarSetUpgradable",
+            "status": "True",
+            "reason": "AllSidecarsetUpgradable",
+            "message": f'{{"{SS}":true}}',
+            "lastTransitionTime": "2024-12-31T00:00:00Z",
+        }
+    )
     pods[1]["status"]["conditions"].append(  # we were not upgradable before (a change that was reverted)
-        {"type": "SidecarSetUpgradable", "status": "False", "reason": "UpdateImmutableField",
-         "message": f'{{"{SS}":false}}', "lastTransitionTime": "2024-12-31T00:00:00Z"})
+        {
+            "type": "SidecarSetUpgradable",
+            "status": "False",
+            "reason": "UpdateImmutableField",
+            "message": f'{{"{SS}":false}}',
+            "lastTransitionTime": "2024-12-31T00:00:00Z",
+        }
+    )
     pods[2]["status"]["conditions"].append(  # another SidecarSet is not upgradable
-        {"type": "SidecarSetUpgradable", "status": "False", "reason": "UpdateImmutableField",
-         "message": '{"other":false}', "lastTransitionTime": "2024-12-31T00:00:00Z"})
+        {
+            "type": "SidecarSetUpgradable",
+            "status": "False",
+            "reason": "UpdateImmutableField",
+            "message": '{"other":false}',
+            "lastTransitionTime": "2024-12-31T00:00:00Z",
+        }
+    )
     ss2["spec"]["updateStrategy"]["maxUnavailable"] = 3
     p = plan_of(ss2, pods)
     conds = {u.pod["metadata"]["name"]: u.condition for u in p.upgrades}
     assert conds["pod-0"] is None
     assert [u.writes for u in p.upgrades if u.pod["metadata"]["name"] == "pod-0"] == [1]
-    assert conds["pod-1"] == {"type": "SidecarSetUpgradable", "status": "True", "reason": "AllSidecarsetUpgradable",
-                              "message": f'{{"{SS}":true}}', "lastTransitionTime": STAMP}
-    assert conds["pod-2"] == {"type": "SidecarSetUpgradable", "status": "False", "reason": "UpdateImmutableField",
-                              "message": f'{{"other":false,"{SS}":true}}',
-                              "lastTransitionTime": "2024-12-31T00:00:00Z"}
+    assert conds["pod-1"] == {
+        "type": "SidecarSetUpgradable",
+        "status": "True",
+        "reason": "AllSidecarsetUpgradable",
+        "message": f'{{"{SS}":true}}',
+        "lastTransitionTime": STAMP,
+    }
+    assert conds["pod-2"] == {
+        "type": "SidecarSetUpgradable",
+        "status": "False",
+        "reason": "UpdateImmutableField",
+        "message": f'{{"other":false,"{SS}":true}}',
+        "lastTransitionTime": "2024-12-31T00:00:00Z",
+    }
 
 
 def test_state_entry_is_reused_across_upgrades() -> None:
@@ -654,8 +916,11 @@ def test_state_entry_is_reused_across_upgrades() -> None:
     later = NOW + timedelta(hours=1)
     up = plan_of(ss3, [pod], now=later).upgrades[0]
     state = json.loads(up.patch["metadata"]["annotations"][STATE])[SS]
-    assert state == {"revision": ss2["metadata"]["annotations"][HASH], "updateTimestamp": STAMP,
-                     "lastContainerStatuses": {SIDECAR: {"imageID": V2_ID}}}
+    assert state == {
+        "revision": ss2["metadata"]["annotations"][HASH],
+        "updateTimestamp": STAMP,
+        "lastContainerStatuses": {SIDECAR: {"imageID": V2_ID}},
+    }
     assert hash_entry(apply_patch(pod, up.patch))["updateTimestamp"] == "2025-01-01T13:00:00Z"
 
 
@@ -664,11 +929,18 @@ def test_patch_pod_metadata_policies_on_upgrade() -> None:
     pod = injected_pod(ss1)
     ann = pod["metadata"]["annotations"]
     ann.update({"keep": "old", "over": "old", "merge": '{"a":1,"b":{"c":1}}'})
-    ss2 = with_image(ss1, V2, patchPodMetadata=[
-        {"annotations": {"keep": "new", "fresh": "yes"}, "patchPolicy": "Retain"},
-        {"annotations": {"over": "new"}, "patchPolicy": "Overwrite"},
-        {"annotations": {"merge": '{"b":{"d":2},"a":null}', "merge-new": '{"x":1}'}, "patchPolicy": "MergePatchJson"},
-    ])
+    ss2 = with_image(
+        ss1,
+        V2,
+        patchPodMetadata=[
+            {"annotations": {"keep": "new", "fresh": "yes"}, "patchPolicy": "Retain"},
+            {"annotations": {"over": "new"}, "patchPolicy": "Overwrite"},
+            {
+                "annotations": {"merge": '{"b":{"d":2},"a":null}', "merge-new": '{"x":1}'},
+                "patchPolicy": "MergePatchJson",
+            },
+        ],
+    )
     patch_ann = plan_of(ss2, [pod]).upgrades[0].patch["metadata"]["annotations"]
     assert "keep" not in patch_ann  # Retain never changes an existing value
     assert patch_ann["fresh"] == "yes"
@@ -691,10 +963,17 @@ def test_native_sidecar_init_containers_are_upgraded_in_place_too() -> None:
     ss1 = real_ss(initContainers=[init])
     pod = injected_pod(ss1)
     pod["metadata"]["annotations"][HASH] = json.dumps(
-        {SS: {"hash": ss1["metadata"]["annotations"][HASH], "sidecarList": ["log-init", SIDECAR]}})
+        {SS: {"hash": ss1["metadata"]["annotations"][HASH], "sidecarList": ["log-init", SIDECAR]}}
+    )
     pod["spec"]["initContainers"] = [{"name": "log-init", "image": "log:v1", "restartPolicy": "Always"}]
     pod["status"]["initContainerStatuses"] = [
-        {"name": "log-init", "image": "log:v1", "imageID": "docker-pullable://log@sha256:" + "4" * 64, "ready": True}]
+        {
+            "name": "log-init",
+            "image": "log:v1",
+            "imageID": "docker-pullable://log@sha256:" + "4" * 64,
+            "ready": True,
+        }
+    ]
     ss2 = copy.deepcopy(ss1)
     ss2["spec"]["initContainers"][0]["image"] = "log:v2"
     ss2 = default_sidecarset(ss2)
@@ -704,10 +983,13 @@ def test_native_sidecar_init_containers_are_upgraded_in_place_too() -> None:
     ann = up.patch["metadata"]["annotations"]
     assert json.loads(ann[HASH])[SS]["sidecarList"] == ["log-init", SIDECAR]
     assert json.loads(ann[STATE])[SS]["lastContainerStatuses"] == {
-        "log-init": {"imageID": "docker-pullable://log@sha256:" + "4" * 64}}
+        "log-init": {"imageID": "docker-pullable://log@sha256:" + "4" * 64}
+    }
     after = apply_patch(pod, up.patch)
     assert not planner.is_consistent(after, ss2)  # the init container still runs v1
-    after["status"]["initContainerStatuses"][0].update(image="log:v2", imageID="docker-pullable://log@sha256:" + "5" * 64)
+    after["status"]["initContainerStatuses"][0].update(
+        image="log:v2", imageID="docker-pullable://log@sha256:" + "5" * 64
+    )
     assert planner.is_consistent(after, ss2)
 
 
@@ -734,12 +1016,19 @@ def test_a_non_image_change_makes_pods_not_upgradable() -> None:
     partition=st.one_of(st.none(), st.integers(0, 40), st.sampled_from(["0%", "10%", "50%", "99%", "100%"])),
     seed=st.integers(0, 1000),
 )
-def test_budget_invariant(count: int, upgraded: int, ready_frac: float, not_ready: int, max_u: int | str,
-                          partition: int | str | None, seed: int) -> None:
+def test_budget_invariant(
+    count: int,
+    upgraded: int,
+    ready_frac: float,
+    not_ready: int,
+    max_u: int | str,
+    partition: int | str | None,
+    seed: int,
+) -> None:
     upgraded = min(upgraded, count)
     ready = int(upgraded * ready_frac)
     pods = factory_pods(count, upgraded, ready)
-    for pod in pods[count - min(not_ready, count - upgraded):]:
+    for pod in pods[count - min(not_ready, count - upgraded) :]:
         pod["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
     ss = make_ss(max_unavailable=max_u, partition=partition)
     p = plan_of(ss, shuffled(pods, seed))
@@ -756,8 +1045,13 @@ def test_merge_patch_json_on_a_non_json_value_leaves_it_with_a_note() -> None:
     ss1 = real_ss()
     pod = injected_pod(ss1)
     pod["metadata"]["annotations"]["merge"] = "not json"
-    ss2 = with_image(ss1, V2, patchPodMetadata=[{"annotations": {"merge": '{"a":1}', "ok": '{"b":1}'},
-                                                 "patchPolicy": "MergePatchJson"}])
+    ss2 = with_image(
+        ss1,
+        V2,
+        patchPodMetadata=[
+            {"annotations": {"merge": '{"a":1}', "ok": '{"b":1}'}, "patchPolicy": "MergePatchJson"}
+        ],
+    )
     p = plan_of(ss2, [pod])
     ann = p.upgrades[0].patch["metadata"]["annotations"]
     assert "merge" not in ann and ann["ok"] == '{"b":1}'
@@ -769,10 +1063,15 @@ def test_merge_patch_json_on_a_non_json_value_leaves_it_with_a_note() -> None:
 
 
 def _comparable(p: planner.Plan) -> Obj:
-    return {"status": p.status, "pod_plan": p.pod_plan, "events": p.events, "notes": p.notes,
-            "upgrades": [(u.pod["metadata"]["name"], u.patch, u.status_patch) for u in p.upgrades],
-            "not_upgradable": [(pod["metadata"]["name"], c) for pod, c in p.not_upgradable],
-            "matched": [pod["metadata"]["name"] for pod in p.matched_pods]}
+    return {
+        "status": p.status,
+        "pod_plan": p.pod_plan,
+        "events": p.events,
+        "notes": p.notes,
+        "upgrades": [(u.pod["metadata"]["name"], u.patch, u.status_patch) for u in p.upgrades],
+        "not_upgradable": [(pod["metadata"]["name"], c) for pod, c in p.not_upgradable],
+        "matched": [pod["metadata"]["name"] for pod in p.matched_pods],
+    }
 
 
 def _with_rv(pod: Obj, rv: int) -> Obj:
@@ -825,8 +1124,13 @@ def test_facts_memo_reevaluates_a_pod_whose_resource_version_changed() -> None:
 # pods the controller does not touch, and folded into the only write where the API allows it
 
 
-TRUE_COND = {"type": "SidecarSetUpgradable", "status": "True", "reason": "AllSidecarsetUpgradable",
-             "message": f'{{"{SS}":true}}', "lastTransitionTime": "2024-12-31T00:00:00Z"}
+TRUE_COND = {
+    "type": "SidecarSetUpgradable",
+    "status": "True",
+    "reason": "AllSidecarsetUpgradable",
+    "message": f'{{"{SS}":true}}',
+    "lastTransitionTime": "2024-12-31T00:00:00Z",
+}
 
 
 def test_pods_not_upgraded_this_round_get_no_condition_write() -> None:
@@ -851,7 +1155,9 @@ def test_annotation_only_upgrade_is_one_status_patch_with_the_condition() -> Non
     assert up.status_patch is not None
     assert set(up.status_patch) == {"metadata", "status"}
     assert up.status_patch["metadata"]["uid"] == "uid-0"
-    assert hash_entry(apply_status_patch(pod, up.status_patch))["hash"] == ss2["metadata"]["annotations"][HASH]
+    assert (
+        hash_entry(apply_status_patch(pod, up.status_patch))["hash"] == ss2["metadata"]["annotations"][HASH]
+    )
     assert up.status_patch["status"]["conditions"][0]["status"] == "True"
 
 

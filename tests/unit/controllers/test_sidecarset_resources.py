@@ -33,11 +33,15 @@ def ctr(name: str, resources: Obj | None = None, **fields: Any) -> Obj:
 
 
 def pod(containers: list[Obj], inits: list[Obj] | None = None) -> Obj:
-    return {"metadata": {"name": "p", "namespace": "default", "labels": {"app": "web"}},
-            "spec": {"containers": containers, "initContainers": inits or []}}
+    return {
+        "metadata": {"name": "p", "namespace": "default", "labels": {"app": "web"}},
+        "spec": {"containers": containers, "initContainers": inits or []},
+    }
 
 
-def policy(mode: str, regex: str | None = ".*", limits: Obj | None = None, requests: Obj | None = None) -> Obj:
+def policy(
+    mode: str, regex: str | None = ".*", limits: Obj | None = None, requests: Obj | None = None
+) -> Obj:
     expr: Obj = {}
     if limits is not None:
         expr["limits"] = limits
@@ -71,37 +75,83 @@ FLOORED = ({"cpu": "max(cpu*50%, 50m)", "memory": "200Mi"}, {"cpu": "max(cpu*50%
 @pytest.mark.parametrize(
     ("desc", "containers", "p", "want"),
     [
-        ("sum with percentage", ENGINES, policy("sum", ".*", *PERCENT),
-         res({"cpu": "300m", "memory": "200Mi"}, {"cpu": "75m", "memory": "100Mi"})),
-        ("max with an expression", ENGINES, policy("max", "^large.engine.v.*$", *FLOORED),
-         res({"cpu": "200m", "memory": "200Mi"}, {"cpu": "50m", "memory": "100Mi"})),
-        ("regex picks one container", ENGINES, policy("sum", "^large.engine.v3$", *FLOORED),
-         res({"cpu": "100m", "memory": "200Mi"}, {"cpu": "50m", "memory": "100Mi"})),
-        ("one target without a cpu limit: cpu limit unlimited",
-         [ctr("app1", res({"cpu": "200m", "memory": "200Mi"}, {"cpu": "100m", "memory": "100Mi"})),
-          ctr("app2", res({"memory": "400Mi"}, {"cpu": "50m", "memory": "200Mi"}))],
-         policy("sum", ".*", {"cpu": "cpu*50%", "memory": "memory*30%"}, {"cpu": "cpu*30%", "memory": "memory*20%"}),
-         res({"memory": "180Mi"}, {"cpu": "45m", "memory": "60Mi"})),
-        ("max, a missing request counts as 0",
-         [ctr("app1", res({"cpu": "200m", "memory": "200Mi"}, {"cpu": "100m", "memory": "100Mi"})),
-          ctr("app2", res({"cpu": "400m"}, {"cpu": "200m"}))],
-         policy("max", ".*", {"cpu": "cpu*40%", "memory": "memory*30%"}, {"cpu": "cpu*25%", "memory": "memory*20%"}),
-         res({"cpu": "160m"}, {"cpu": "50m", "memory": "20Mi"})),
-        ("no target has requests: the expression runs over 0",
-         [ctr("app", res({"cpu": "1"}))], policy("sum", ".*", {"cpu": "cpu"}, {"cpu": "cpu*50%", "memory": "64Mi"}),
-         res({"cpu": "1"}, {"cpu": "0", "memory": "64Mi"})),
-        ("sum keeps the first non-zero value's format",
-         [ctr("a", res({"memory": "1Gi"})), ctr("b", res({"memory": "512Mi"}))],
-         policy("sum", ".*", {"memory": "memory"}), res({"memory": "1536Mi"})),
-        ("a plain number is millicores for cpu, units for memory",
-         [ctr("a", res({"cpu": "2", "memory": "1Gi"}))], policy("sum", ".*", {"cpu": "0.5", "memory": "memory*0 + 1000"}),
-         res({"cpu": "500m", "memory": "1k"})),
-        ("an unknown mode aggregates nothing: limits unset, requests over 0",
-         [ctr("a", res({"cpu": "2"}, {"cpu": "1"}))], policy("avg", ".*", {"cpu": "cpu"}, {"cpu": "max(cpu, 10m)"}),
-         res(None, {"cpu": "10m"})),
+        (
+            "sum with percentage",
+            ENGINES,
+            policy("sum", ".*", *PERCENT),
+            res({"cpu": "300m", "memory": "200Mi"}, {"cpu": "75m", "memory": "100Mi"}),
+        ),
+        (
+            "max with an expression",
+            ENGINES,
+            policy("max", "^large.engine.v.*$", *FLOORED),
+            res({"cpu": "200m", "memory": "200Mi"}, {"cpu": "50m", "memory": "100Mi"}),
+        ),
+        (
+            "regex picks one container",
+            ENGINES,
+            policy("sum", "^large.engine.v3$", *FLOORED),
+            res({"cpu": "100m", "memory": "200Mi"}, {"cpu": "50m", "memory": "100Mi"}),
+        ),
+        (
+            "one target without a cpu limit: cpu limit unlimited",
+            [
+                ctr("app1", res({"cpu": "200m", "memory": "200Mi"}, {"cpu": "100m", "memory": "100Mi"})),
+                ctr("app2", res({"memory": "400Mi"}, {"cpu": "50m", "memory": "200Mi"})),
+            ],
+            policy(
+                "sum",
+                ".*",
+                {"cpu": "cpu*50%", "memory": "memory*30%"},
+                {"cpu": "cpu*30%", "memory": "memory*20%"},
+            ),
+            res({"memory": "180Mi"}, {"cpu": "45m", "memory": "60Mi"}),
+        ),
+        (
+            "max, a missing request counts as 0",
+            [
+                ctr("app1", res({"cpu": "200m", "memory": "200Mi"}, {"cpu": "100m", "memory": "100Mi"})),
+                ctr("app2", res({"cpu": "400m"}, {"cpu": "200m"})),
+            ],
+            policy(
+                "max",
+                ".*",
+                {"cpu": "cpu*40%", "memory": "memory*30%"},
+                {"cpu": "cpu*25%", "memory": "memory*20%"},
+            ),
+            res({"cpu": "160m"}, {"cpu": "50m", "memory": "20Mi"}),
+        ),
+        (
+            "no target has requests: the expression runs over 0",
+            [ctr("app", res({"cpu": "1"}))],
+            policy("sum", ".*", {"cpu": "cpu"}, {"cpu": "cpu*50%", "memory": "64Mi"}),
+            res({"cpu": "1"}, {"cpu": "0", "memory": "64Mi"}),
+        ),
+        (
+            "sum keeps the first non-zero value's format",
+            [ctr("a", res({"memory": "1Gi"})), ctr("b", res({"memory": "512Mi"}))],
+            policy("sum", ".*", {"memory": "memory"}),
+            res({"memory": "1536Mi"}),
+        ),
+        (
+            "a plain number is millicores for cpu, units for memory",
+            [ctr("a", res({"cpu": "2", "memory": "1Gi"}))],
+            policy("sum", ".*", {"cpu": "0.5", "memory": "memory*0 + 1000"}),
+            res({"cpu": "500m", "memory": "1k"}),
+        ),
+        (
+            "an unknown mode aggregates nothing: limits unset, requests over 0",
+            [ctr("a", res({"cpu": "2"}, {"cpu": "1"}))],
+            policy("avg", ".*", {"cpu": "cpu"}, {"cpu": "max(cpu, 10m)"}),
+            res(None, {"cpu": "10m"}),
+        ),
         ("no expressions at all", [ctr("a", res({"cpu": "2"}))], policy("sum", ".*", {}, {}), {}),
-        ("an absent regex matches every container", [ctr("a", res({"cpu": "1"})), ctr("b", res({"cpu": "1"}))],
-         policy("sum", None, {"cpu": "cpu"}), res({"cpu": "2"})),
+        (
+            "an absent regex matches every container",
+            [ctr("a", res({"cpu": "1"})), ctr("b", res({"cpu": "1"}))],
+            policy("sum", None, {"cpu": "cpu"}),
+            res({"cpu": "2"}),
+        ),
     ],
 )
 def test_policy_resources(desc: str, containers: list[Obj], p: Obj, want: Obj) -> None:
@@ -112,29 +162,42 @@ def test_policy_resources(desc: str, containers: list[Obj], p: Obj, want: Obj) -
 def test_native_sidecars_are_targets_and_plain_init_containers_are_not() -> None:
     inits = [ctr("native", res({"cpu": "200m"}), restartPolicy="Always"), ctr("plain", res({"cpu": "5"}))]
     s = sidecar(policy("sum", ".*", {"cpu": "cpu"}))
-    assert policy_resources(s, pod([ctr("app", res({"cpu": "1"}))], inits), [sset(s)]) == res({"cpu": "1200m"})
+    assert policy_resources(s, pod([ctr("app", res({"cpu": "1"}))], inits), [sset(s)]) == res(
+        {"cpu": "1200m"}
+    )
 
 
 def test_sidecarset_container_names_are_never_targets() -> None:
     """Containers named like any matched SidecarSet's container or init container are excluded."""
     s = sidecar(policy("sum", ".*", {"cpu": "cpu"}))
     other = sset({"name": "log", "image": "l"}, inits=[{"name": "init", "image": "i"}])
-    p = pod([ctr("app", res({"cpu": "1"})), ctr("log", res({"cpu": "3"}))], [ctr("init", res({"cpu": "7"}),
-                                                                                  restartPolicy="Always")])
+    p = pod(
+        [ctr("app", res({"cpu": "1"})), ctr("log", res({"cpu": "3"}))],
+        [ctr("init", res({"cpu": "7"}), restartPolicy="Always")],
+    )
     assert policy_resources(s, p, [sset(s), other]) == res({"cpu": "1"})
 
 
 @pytest.mark.parametrize(
     ("containers", "p", "message"),
     [
-        ([ctr("app", res({"cpu": "1"}))], policy("sum", "^nonexistent$", {"cpu": "cpu"}),
-         'no containers match the regex pattern "^nonexistent$"'),
-        ([ctr("app", res({"cpu": "500m"}))], policy("sum", ".*", {"cpu": "cpu - 1"}),
-         'failed to evaluate CPU limits expression: failed to parse expression "cpu - 1": '
-         "calculation result is negative: -500m"),
-        ([ctr("app", res(None, {"memory": "1Gi"}))], policy("sum", ".*", None, {"memory": "memory*memory"}),
-         'failed to evaluate memory requests expression: failed to parse expression "memory*memory": '
-         "multiplication of two quantities"),
+        (
+            [ctr("app", res({"cpu": "1"}))],
+            policy("sum", "^nonexistent$", {"cpu": "cpu"}),
+            'no containers match the regex pattern "^nonexistent$"',
+        ),
+        (
+            [ctr("app", res({"cpu": "500m"}))],
+            policy("sum", ".*", {"cpu": "cpu - 1"}),
+            'failed to evaluate CPU limits expression: failed to parse expression "cpu - 1": '
+            "calculation result is negative: -500m",
+        ),
+        (
+            [ctr("app", res(None, {"memory": "1Gi"}))],
+            policy("sum", ".*", None, {"memory": "memory*memory"}),
+            'failed to evaluate memory requests expression: failed to parse expression "memory*memory": '
+            "multiplication of two quantities",
+        ),
     ],
 )
 def test_policy_errors_reject_the_pod(containers: list[Obj], p: Obj, message: str) -> None:
@@ -162,19 +225,29 @@ def test_injected_sidecar_gets_the_policy_resources() -> None:
 
 
 def test_native_sidecar_init_container_gets_the_policy_resources() -> None:
-    init = {"name": "proxy", "image": "envoy:1", "restartPolicy": "Always",
-            "resourcesPolicy": policy("max", ".*", {"cpu": "max(cpu*50%, 50m)"})}
+    init = {
+        "name": "proxy",
+        "image": "envoy:1",
+        "restartPolicy": "Always",
+        "resourcesPolicy": policy("max", ".*", {"cpu": "max(cpu*50%, 50m)"}),
+    }
     s = sset(inits=[init])
     out = inj.inject(pod([ctr("app", res({"cpu": "60m"})), ctr("web", res({"cpu": "80m"}))]), [s], NOW).pod
     assert out["spec"]["initContainers"][0]["resources"] == res({"cpu": "50m"})
 
 
 def test_hot_upgrade_pair_both_get_the_policy_resources() -> None:
-    hot = {**sidecar(policy("sum", ".*", {"cpu": "cpu"}), "mesh"),
-           "upgradeStrategy": {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": "empty:1"}}
+    hot = {
+        **sidecar(policy("sum", ".*", {"cpu": "cpu"}), "mesh"),
+        "upgradeStrategy": {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": "empty:1"},
+    }
     out = inj.inject(pod([ctr("app", res({"cpu": "250m"}))]), [sset(hot)], NOW).pod
     got = {c["name"]: c.get("resources") for c in out["spec"]["containers"]}
-    assert got == {"mesh-1": res({"cpu": "250m"}), "mesh-2": res({"cpu": "250m"}), "app": res({"cpu": "250m"})}
+    assert got == {
+        "mesh-1": res({"cpu": "250m"}),
+        "mesh-2": res({"cpu": "250m"}),
+        "app": res({"cpu": "250m"}),
+    }
 
 
 def test_no_policy_keeps_the_sidecar_resources() -> None:

@@ -29,10 +29,21 @@ NS = "kruise-system"
 
 def make_ss(image: str = "log:1", *, name: str = "log-sc", labels: Obj | None = None, **spec: Any) -> Obj:
     """A defaulted v1beta1 SidecarSet, written as v1alpha1 (the custom version as a label)."""
-    ss = {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet",
-          "metadata": {"name": name, "uid": "uid-1", "labels": dict(labels or {}), "annotations": {"team": "a"}},
-          "spec": {"selector": {"matchLabels": {"app": "x"}},
-                   "containers": [{"name": "log", "image": image}], **spec}}
+    ss = {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "SidecarSet",
+        "metadata": {
+            "name": name,
+            "uid": "uid-1",
+            "labels": dict(labels or {}),
+            "annotations": {"team": "a"},
+        },
+        "spec": {
+            "selector": {"matchLabels": {"app": "x"}},
+            "containers": [{"name": "log", "image": image}],
+            **spec,
+        },
+    }
     return default_sidecarset(convert(ss, "apps.kruise.io/v1beta1"))
 
 
@@ -68,8 +79,13 @@ def test_revision_written_by_an_older_kruise_py_is_reused_under_its_name() -> No
     """Older kruise-py stored only the present fields, as given; same content -> same revision."""
     ss = make_ss(volumes=[{"name": "v", "emptyDir": {}}])
     old = revs.new_revision(ss, NS, 1, 0)
-    old["data"] = {"spec": {"$patch": "replace", "containers": copy.deepcopy(ss["spec"]["containers"]),
-                            "volumes": [{"name": "v", "emptyDir": {}}]}}
+    old["data"] = {
+        "spec": {
+            "$patch": "replace",
+            "containers": copy.deepcopy(ss["spec"]["containers"]),
+            "volumes": [{"name": "v", "emptyDir": {}}],
+        }
+    }
     old["metadata"]["name"] = "log-sc-olderhash"
     action, revision = revs.decide_revision(ss, [old], NS)
     assert (action, revision["metadata"]["name"]) == ("reuse", "log-sc-olderhash")
@@ -88,13 +104,25 @@ def test_new_revision_shape() -> None:
     meta = r["metadata"]
     assert meta["name"] == f"log-sc-{h}"
     assert meta["namespace"] == NS
-    assert meta["labels"] == {CUSTOM: "v1", "team": "a", NAME_LABEL: "log-sc", "controller.kubernetes.io/hash": h}
+    assert meta["labels"] == {
+        CUSTOM: "v1",
+        "team": "a",
+        NAME_LABEL: "log-sc",
+        "controller.kubernetes.io/hash": h,
+    }
     assert meta["annotations"][HASH] == ss["metadata"]["annotations"][HASH]
     assert meta["annotations"][HASH_WO] == ss["metadata"]["annotations"][HASH_WO]
     assert meta["annotations"]["team"] == "a"
-    assert meta["ownerReferences"] == [{"apiVersion": "apps.kruise.io/v1beta1", "kind": "SidecarSet",
-                                        "name": "log-sc", "uid": "uid-1", "controller": True,
-                                        "blockOwnerDeletion": True}]
+    assert meta["ownerReferences"] == [
+        {
+            "apiVersion": "apps.kruise.io/v1beta1",
+            "kind": "SidecarSet",
+            "name": "log-sc",
+            "uid": "uid-1",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
     assert revs.new_revision(ss, NS, 3, 1)["metadata"]["name"] != meta["name"]
 
 
@@ -152,10 +180,20 @@ def test_truncation_keeps_active_revisions() -> None:
     for r in revisions:
         if r["revision"] == 4:
             r["metadata"]["labels"][CUSTOM] = "v4"
-    pod = {"metadata": {"annotations": {HASH: json.dumps(
-        {"log-sc": {"hash": "x", "controllerRevision": by_number[1]}, "other": {"hash": "y"}})}}}
-    ss = make_ss("log:5", revisionHistoryLimit=1,
-                 injectionStrategy={"revision": {"revisionName": by_number[2], "customVersion": "v4"}})
+    pod = {
+        "metadata": {
+            "annotations": {
+                HASH: json.dumps(
+                    {"log-sc": {"hash": "x", "controllerRevision": by_number[1]}, "other": {"hash": "y"}}
+                )
+            }
+        }
+    }
+    ss = make_ss(
+        "log:5",
+        revisionHistoryLimit=1,
+        injectionStrategy={"revision": {"revisionName": by_number[2], "customVersion": "v4"}},
+    )
     # Keep: 1 (a pod), 2 (revisionName), 4 (newest with the custom version), 5 (latest). Delete: 3.
     assert revs.revisions_to_delete(ss, revisions, [pod]) == [by_number[3]]
     # Limit 0 means 1: the latest always stays.
@@ -181,7 +219,12 @@ def test_custom_version_label() -> None:
 
 def test_injected_sidecarsets_reads_the_injected_list() -> None:
     from kruise_py.controllers.sidecarset.reconcile import injected_sidecarsets
-    assert injected_sidecarsets({"metadata": {"annotations": {INJECTED_LIST_KEY: "a, b,,c"}}}) == ["a", "b", "c"]
+
+    assert injected_sidecarsets({"metadata": {"annotations": {INJECTED_LIST_KEY: "a, b,,c"}}}) == [
+        "a",
+        "b",
+        "c",
+    ]
     assert injected_sidecarsets({"metadata": {}}) == []
     assert injected_sidecarsets({"metadata": {"annotations": {INJECTED_LIST_KEY: 5}}}) == []
 

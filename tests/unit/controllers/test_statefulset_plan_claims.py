@@ -29,11 +29,21 @@ from .test_statefulset_plan_invariants import build, resolved_max_unavailable, s
 Obj = dict[str, Any]
 
 
-def claim(name: str, request: str = "1Gi", capacity: str | None = "1Gi", *, phase: str = "Bound",
-          cls: str | None = "fast", fs_pending: bool = False, deleting: bool = False) -> Obj:
-    c: Obj = {"metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}", "resourceVersion": "1"},
-              "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": request}}},
-              "status": {"phase": phase}}
+def claim(
+    name: str,
+    request: str = "1Gi",
+    capacity: str | None = "1Gi",
+    *,
+    phase: str = "Bound",
+    cls: str | None = "fast",
+    fs_pending: bool = False,
+    deleting: bool = False,
+) -> Obj:
+    c: Obj = {
+        "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}", "resourceVersion": "1"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": request}}},
+        "status": {"phase": phase},
+    }
     if cls is not None:
         c["spec"]["storageClassName"] = cls
     if capacity is not None:
@@ -45,20 +55,40 @@ def claim(name: str, request: str = "1Gi", capacity: str | None = "1Gi", *, phas
     return c
 
 
-def follow(sts: Obj, size: str = "2Gi", strategy: str | None = "OnPodRollingUpdate",
-           templates: tuple[str, ...] = ("data",)) -> Obj:
+def follow(
+    sts: Obj,
+    size: str = "2Gi",
+    strategy: str | None = "OnPodRollingUpdate",
+    templates: tuple[str, ...] = ("data",),
+) -> Obj:
     """``sts`` with claim templates of ``size`` (class "fast") and the given claim update strategy."""
     out = copy.deepcopy(sts)
     out["spec"]["volumeClaimTemplates"] = [
-        {"metadata": {"name": t}, "spec": {"storageClassName": "fast", "accessModes": ["ReadWriteOnce"],
-                                           "resources": {"requests": {"storage": size}}}} for t in templates]
+        {
+            "metadata": {"name": t},
+            "spec": {
+                "storageClassName": "fast",
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": size}},
+            },
+        }
+        for t in templates
+    ]
     if strategy is not None:
         out["spec"]["volumeClaimUpdateStrategy"] = {"type": strategy}
     return out
 
 
-def world(n: int = 3, *, template_change: bool = True, size: str = "2Gi", strategy: str | None = "OnPodRollingUpdate",
-          claims: dict[int, Obj] | None = None, templates: tuple[str, ...] = ("data",), **kw: Any) -> World:
+def world(
+    n: int = 3,
+    *,
+    template_change: bool = True,
+    size: str = "2Gi",
+    strategy: str | None = "OnPodRollingUpdate",
+    claims: dict[int, Obj] | None = None,
+    templates: tuple[str, ...] = ("data",),
+    **kw: Any,
+) -> World:
     """n pods (Parallel), each with a bound 1Gi claim per template; the templates ask for ``size``.
     ``template_change``: the pod template moved on too (pods at the old revision), else only storage."""
     kw.setdefault("parallel", True)
@@ -68,8 +98,10 @@ def world(n: int = 3, *, template_change: bool = True, size: str = "2Gi", strate
     else:
         sts = make_sts(n, **kw)
         r = revision_of(sts, 1)
-        w = World({**sts, "status": {"currentRevision": rname(r), "updateRevision": rname(r), "collisionCount": 0}},
-                  revisions=[r])
+        w = World(
+            {**sts, "status": {"currentRevision": rname(r), "updateRevision": rname(r), "collisionCount": 0}},
+            revisions=[r],
+        )
         w.add(*(make_pod(w.sts, i, r) for i in range(n)))
     w.sts = follow(w.sts, size, strategy, templates)
     for i in range(n):
@@ -105,9 +137,13 @@ def grow(w: World, name: str, *, fs_pending: bool = False) -> None:
 # claims are resized before their pod is updated, under maxUnavailable
 
 
-@pytest.mark.parametrize("max_u,expected", [(1, ["data-web-2"]), (2, ["data-web-2", "data-web-1"]),
-                                            (3, ["data-web-2", "data-web-1", "data-web-0"])])
-def test_first_round_resizes_the_claims_of_the_first_max_unavailable_pods(max_u: int, expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    "max_u,expected",
+    [(1, ["data-web-2"]), (2, ["data-web-2", "data-web-1"]), (3, ["data-web-2", "data-web-1", "data-web-0"])],
+)
+def test_first_round_resizes_the_claims_of_the_first_max_unavailable_pods(
+    max_u: int, expected: list[str]
+) -> None:
     p = world(max_unavailable=max_u).plan()
     assert resized(p) == expected
     assert [r.storage for r in p.claim_resizes] == ["2Gi"] * max_u
@@ -121,7 +157,9 @@ def test_the_pod_waits_until_the_resize_is_done_then_updates_in_place() -> None:
     apply_resizes(w, w.step())
     # Request patched, capacity not yet: still waiting, and still holding the budget.
     p = w.step()
-    assert not resized(p) and not inplace_names(p) and p.pod_plan["web-1"].startswith("blocked: maxUnavailable")
+    assert (
+        not resized(p) and not inplace_names(p) and p.pod_plan["web-1"].startswith("blocked: maxUnavailable")
+    )
     grow(w, "data-web-2", fs_pending=True)  # only the node's file-system resize is left: good enough
     p = w.step()
     assert inplace_names(p) == ["web-2"] and not resized(p)
@@ -147,8 +185,9 @@ def test_a_full_rollout_expands_every_claim_and_updates_every_pod_once() -> None
                 grow(w, name)
     assert sorted(w.inplace) == ["web-0", "web-1", "web-2"]
     assert all(c["spec"]["resources"]["requests"]["storage"] == "2Gi" for c in w.claims.values())
-    assert w.sts["status"]["volumeClaims"] == [{"volumeClaimName": "data", "compatibleReplicas": 3,
-                                               "compatibleReadyReplicas": 3}]
+    assert w.sts["status"]["volumeClaims"] == [
+        {"volumeClaimName": "data", "compatibleReplicas": 3, "compatibleReadyReplicas": 3}
+    ]
     assert w.sts["status"]["updatedReplicas"] == 3
 
 
@@ -159,8 +198,12 @@ def test_resize_and_pod_update_never_exceed_max_unavailable() -> None:
     for _ in range(40):
         p = w.step(settle_inplace=True)
         apply_resizes(w, p)
-        resizing = {n for n, c in w.claims.items() if c["status"].get("capacity", {}).get("storage") != "2Gi"
-                    and c["spec"]["resources"]["requests"]["storage"] == "2Gi"}
+        resizing = {
+            n
+            for n, c in w.claims.items()
+            if c["status"].get("capacity", {}).get("storage") != "2Gi"
+            and c["spec"]["resources"]["requests"]["storage"] == "2Gi"
+        }
         busy_max = max(busy_max, len(resizing | set(inplace_names(p))))
         for name in resizing:
             grow(w, name)
@@ -193,8 +236,11 @@ def test_storage_only_change_resizes_claims_and_leaves_pods_alone(policy: str) -
 
 def test_a_pod_whose_claims_lag_counts_as_unavailable() -> None:
     # web-0 is at the update revision but its claim's file system has not grown yet.
-    w = world(template_change=False, max_unavailable=1,
-              claims={0: claim("data-web-0", "2Gi", "1Gi", fs_pending=True)})
+    w = world(
+        template_change=False,
+        max_unavailable=1,
+        claims={0: claim("data-web-0", "2Gi", "1Gi", fs_pending=True)},
+    )
     p = w.plan()
     assert not resized(p)
     assert p.pod_plan["web-2"].startswith("blocked: maxUnavailable 1 reached (1 unavailable)")
@@ -260,12 +306,16 @@ def test_a_larger_claim_than_its_template_is_fine() -> None:
 
 @pytest.mark.parametrize("strategy", ["OnPodRollingUpdate", "OnDelete", None])
 def test_volume_claims_status_counts_compatible_and_ready_claims(strategy: str | None) -> None:
-    claims = {0: claim("data-web-0", "2Gi", "2Gi"), 1: claim("data-web-1", "2Gi", "1Gi"),
-              2: claim("data-web-2", "1Gi", "1Gi")}
+    claims = {
+        0: claim("data-web-0", "2Gi", "2Gi"),
+        1: claim("data-web-1", "2Gi", "1Gi"),
+        2: claim("data-web-2", "1Gi", "1Gi"),
+    }
     p = world(strategy=strategy, claims=claims, max_unavailable=1).plan()
     assert p.status is not None
-    assert p.status["volumeClaims"] == [{"volumeClaimName": "data", "compatibleReplicas": 2,
-                                         "compatibleReadyReplicas": 1}]
+    assert p.status["volumeClaims"] == [
+        {"volumeClaimName": "data", "compatibleReplicas": 2, "compatibleReadyReplicas": 1}
+    ]
 
 
 def test_volume_claims_status_without_templates_is_removed() -> None:
@@ -302,24 +352,39 @@ def test_resizes_and_updates_never_exceed_max_unavailable(sc: dict[str, Any]) ->
     w, u0 = build(sc)
     n = sc["n"]
     w.sts = follow(w.sts, "2Gi")
-    states = {"fine": ("2Gi", "2Gi", {}), "small": ("1Gi", "1Gi", {}), "resizing": ("2Gi", "1Gi", {}),
-              "fs_pending": ("2Gi", "1Gi", {"fs_pending": True}), "unbound": ("2Gi", None, {"phase": "Pending"})}
+    states = {
+        "fine": ("2Gi", "2Gi", {}),
+        "small": ("1Gi", "1Gi", {}),
+        "resizing": ("2Gi", "1Gi", {}),
+        "fs_pending": ("2Gi", "1Gi", {"fs_pending": True}),
+        "unbound": ("2Gi", None, {"phase": "Pending"}),
+    }
     for i, kind in enumerate(sc["claims"]):
         if kind != "none":
             req, cap, kw = states[kind]
             w.claims[f"data-web-{i}"] = claim(f"data-web-{i}", req, cap, **kw)
         pod = w.pods.get(f"web-{i}")
-        if kind in ("resizing", "fs_pending", "unbound") and pod is not None and not pod["metadata"].get("deletionTimestamp"):
+        if (
+            kind in ("resizing", "fs_pending", "unbound")
+            and pod is not None
+            and not pod["metadata"].get("deletionTimestamp")
+        ):
             u0.add(f"web-{i}")  # healthy or not, it is unavailable
     p = w.plan()
     in_range = {f"web-{i}" for i in range(n)}
-    touched = [pname(d.pod) for d in p.deletes] + [pname(x.pod) for x in p.pod_writes if x.reason == "inplace"] \
+    touched = (
+        [pname(d.pod) for d in p.deletes]
+        + [pname(x.pod) for x in p.pod_writes if x.reason == "inplace"]
         + [r.pod for r in p.claim_resizes]
+    )
     newly = {name for name in touched if name in in_range and name not in u0}
     max_u = resolved_max_unavailable(sc["max_u"], n)
     assert len(newly) <= max(0, max_u - len(u0)), (sorted(newly), sorted(u0), max_u)
     # A pod is never updated in the round its claims are resized, nor while they are not done.
-    waiting = {r.pod for r in p.claim_resizes} | {f"web-{i}" for i, k in enumerate(sc["claims"])
-                                                 if k in ("resizing", "unbound")}
-    assert not waiting & ({pname(d.pod) for d in p.deletes if d.reason == "update"}
-                          | {pname(x.pod) for x in p.pod_writes if x.reason == "inplace"})
+    waiting = {r.pod for r in p.claim_resizes} | {
+        f"web-{i}" for i, k in enumerate(sc["claims"]) if k in ("resizing", "unbound")
+    }
+    assert not waiting & (
+        {pname(d.pod) for d in p.deletes if d.reason == "update"}
+        | {pname(x.pod) for x in p.pod_writes if x.reason == "inplace"}
+    )

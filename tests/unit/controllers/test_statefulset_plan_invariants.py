@@ -25,7 +25,9 @@ from kruise_py.core.revisions import REVISION_LABEL
 from .builders import NOW, make_pod, pname, rname, rolling_world, ts
 
 KINDS = ("ready", "ready", "ready", "unready", "terminating", "failed", "young", "missing")
-WEIGHTS = {"priorityStrategy": {"weightPriority": [{"weight": 10, "matchSelector": {"matchLabels": {"hot": "1"}}}]}}
+WEIGHTS = {
+    "priorityStrategy": {"weightPriority": [{"weight": 10, "matchSelector": {"matchLabels": {"hot": "1"}}}]}
+}
 
 
 @st.composite
@@ -64,9 +66,15 @@ def build(sc: dict[str, Any]) -> tuple[Any, set[str]]:
     n = sc["n"]
     missing = {i for i, k in enumerate(sc["kinds"]) if k == "missing"}
     w, old, _new = rolling_world(
-        n, parallel=sc["parallel"], max_unavailable=sc["max_u"], partition=sc["partition"],
-        update_policy=sc["policy"], unordered=sc["unordered"], min_ready=sc["min_ready"],
-        updated={i for i, u in enumerate(sc["updated"]) if u}, missing=missing,
+        n,
+        parallel=sc["parallel"],
+        max_unavailable=sc["max_u"],
+        partition=sc["partition"],
+        update_policy=sc["policy"],
+        unordered=sc["unordered"],
+        min_ready=sc["min_ready"],
+        updated={i for i, u in enumerate(sc["updated"]) if u},
+        missing=missing,
         old_env=[{"name": "A", "value": "1"}] if sc["env_change"] else None,
     )
     for j, kind in enumerate(sc["condemned"]):
@@ -91,7 +99,9 @@ def build(sc: dict[str, Any]) -> tuple[Any, set[str]]:
             pod["status"]["phase"] = "Failed"
         elif kind == "young":
             pod["status"]["conditions"][1]["lastTransitionTime"] = ts(NOW - timedelta(seconds=10))
-        if i < n and (kind in ("unready", "terminating", "failed") or (kind == "young" and sc["min_ready"] > 10)):
+        if i < n and (
+            kind in ("unready", "terminating", "failed") or (kind == "young" and sc["min_ready"] > 10)
+        ):
             unavailable.add(name)
     return w, unavailable
 
@@ -103,7 +113,9 @@ def test_plan_never_exceeds_max_unavailable(sc: dict[str, Any]) -> None:
     n = sc["n"]
     in_range = {f"web-{i}" for i in range(n)}
     p = w.plan()
-    touched = [pname(d.pod) for d in p.deletes] + [pname(x.pod) for x in p.pod_writes if x.reason == "inplace"]
+    touched = [pname(d.pod) for d in p.deletes] + [
+        pname(x.pod) for x in p.pod_writes if x.reason == "inplace"
+    ]
     newly = {name for name in touched if name in in_range and name not in u0}
     max_u = resolved_max_unavailable(sc["max_u"], n)
     assert len(newly) <= max(0, max_u - len(u0)), (sorted(newly), sorted(u0), max_u)

@@ -24,7 +24,10 @@ def kubelet(w: World) -> None:
     set Ready from the containers and every readiness gate, as the kubelet computes it."""
     for pod in w.pods.values():
         st = pod["status"]
-        if any(cs["image"] != c["image"] for cs, c in zip(st["containerStatuses"], pod["spec"]["containers"], strict=True)):
+        if any(
+            cs["image"] != c["image"]
+            for cs, c in zip(st["containerStatuses"], pod["spec"]["containers"], strict=True)
+        ):
             restart_containers(pod)
         conds = {c["type"]: c for c in st["conditions"]}
         gates = [g["conditionType"] for g in pod["spec"].get("readinessGates") or []]
@@ -40,14 +43,19 @@ def roll_one_pod(w: World, name: str, rounds: int = 12, advance: float = 1.0) ->
     writes = 0
     for _ in range(rounds):
         p = w.step(advance=advance)
-        writes += sum(step.write_count() for pw in p.pod_writes if pname(pw.pod) == name for step in pw.writes)
+        writes += sum(
+            step.write_count() for pw in p.pod_writes if pname(pw.pod) == name for step in pw.writes
+        )
         kubelet(w)
         state = w.pods[name]["metadata"]["labels"].get(lc.STATE_LABEL, "")
         if state != states[-1]:
             states.append(state)
         pod = w.pods[name]
-        if (state == lc.NORMAL and pod["status"]["containerStatuses"][0]["image"] == NEW_IMAGE
-                and inplace.check_completed(pod)):
+        if (
+            state == lc.NORMAL
+            and pod["status"]["containerStatuses"][0]["image"] == NEW_IMAGE
+            and inplace.check_completed(pod)
+        ):
             return states, writes
     raise AssertionError(f"{name} did not finish in {rounds} rounds: {states}")
 
@@ -66,11 +74,14 @@ def roll_one_pod(w: World, name: str, rounds: int = 12, advance: float = 1.0) ->
         (PRE_DELETE, True, 0, ["Normal", "Updating", "Updated", "Normal"], 4),
     ],
 )
-def test_in_place_update_states_and_writes(lifecycle: dict[str, Any] | None, gate: bool, grace: int,
-                                           states: list[str], writes: int) -> None:
+def test_in_place_update_states_and_writes(
+    lifecycle: dict[str, Any] | None, gate: bool, grace: int, states: list[str], writes: int
+) -> None:
     w, _, new = rolling_world(1, update_policy="InPlaceIfPossible", gate=gate, lifecycle=lifecycle)
     if grace:
-        w.sts["spec"]["updateStrategy"]["rollingUpdate"]["inPlaceUpdateStrategy"] = {"gracePeriodSeconds": grace}
+        w.sts["spec"]["updateStrategy"]["rollingUpdate"]["inPlaceUpdateStrategy"] = {
+            "gracePeriodSeconds": grace
+        }
     seen, count = roll_one_pod(w, "web-0", rounds=30)
     assert seen == states
     assert count == writes
@@ -108,7 +119,9 @@ def test_a_pod_without_state_label_gets_none() -> None:
 @pytest.mark.parametrize("release", ["relabel", "remove"])
 @pytest.mark.parametrize("parallel", [False, True])
 def test_preparing_update_pod_goes_on_once_released(parallel: bool, release: str) -> None:
-    w, _, new = rolling_world(3, parallel=parallel, update_policy="InPlaceIfPossible", lifecycle=IN_PLACE_HOOK)
+    w, _, new = rolling_world(
+        3, parallel=parallel, update_policy="InPlaceIfPossible", lifecycle=IN_PLACE_HOOK
+    )
     for pod in w.pods.values():
         pod["metadata"]["labels"]["ipu"] = "true"
     w.step()

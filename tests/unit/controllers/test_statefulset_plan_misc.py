@@ -40,7 +40,9 @@ def test_status_counts_every_field() -> None:
     pods["web-1"]["status"] = {**pods["web-1"]["status"], "phase": "Pending"}
     pods["web-1"]["status"]["conditions"][1]["status"] = "False"
     pods["web-2"]["metadata"]["deletionTimestamp"] = ts(NOW)  # terminating: ready, not current
-    pods["web-3"]["status"]["conditions"][1]["lastTransitionTime"] = ts(NOW - timedelta(seconds=5))  # not available
+    pods["web-3"]["status"]["conditions"][1]["lastTransitionTime"] = ts(
+        NOW - timedelta(seconds=5)
+    )  # not available
     pods["web-4"]["metadata"]["labels"][lc.STATE_LABEL] = lc.PREPARING_DELETE  # ready, not available
     pods["web-6"]["status"]["conditions"][1]["lastTransitionTime"] = ts(NOW - timedelta(seconds=5))
     p = w.plan()
@@ -69,8 +71,10 @@ def test_status_counts_every_field() -> None:
 
 def test_status_label_selector_string() -> None:
     sts = make_sts(1)
-    sts["spec"]["selector"] = {"matchLabels": {"b": "2", "a": "1"},
-                               "matchExpressions": [{"key": "c", "operator": "In", "values": ["y", "x"]}]}
+    sts["spec"]["selector"] = {
+        "matchLabels": {"b": "2", "a": "1"},
+        "matchExpressions": [{"key": "c", "operator": "In", "values": ["y", "x"]}],
+    }
     sts["spec"]["template"]["metadata"]["labels"] = {"a": "1", "b": "2", "c": "x"}
     st = World(sts).plan().status
     assert st is not None and st["labelSelector"] == "a=1,b=2,c in (x,y)"
@@ -95,8 +99,14 @@ def test_completion_switches_current_revision() -> None:
 )
 def test_completion_conditions(mutate: str, complete: bool) -> None:
     kw: dict[str, Any] = {"on_delete": True} if mutate == "on_delete" else {}
-    w, _old, new = rolling_world(3, parallel=True, partition=3, updated={0, 1} if mutate == "one_old" else {0, 1, 2},
-                                ready={2: mutate != "one_unready"}, **kw)
+    w, _old, new = rolling_world(
+        3,
+        parallel=True,
+        partition=3,
+        updated={0, 1} if mutate == "one_old" else {0, 1, 2},
+        ready={2: mutate != "one_unready"},
+        **kw,
+    )
     st = w.plan().status
     assert st is not None
     assert (st["currentRevision"] == rname(new)) is complete
@@ -142,8 +152,9 @@ def test_pre_delete_hook_holds_scale_down(parallel: bool) -> None:
     sts = make_sts(2, parallel=parallel, lifecycle=PRE_DELETE)
     rev = revision_of(sts, 1)
     sts["status"] = {"currentRevision": rname(rev), "collisionCount": 0}
-    w = World(sts, revisions=[rev]).add(make_pod(sts, 0, rev), make_pod(sts, 1, rev),
-                                        make_pod(sts, 2, rev, labels={"hold": "true"}))
+    w = World(sts, revisions=[rev]).add(
+        make_pod(sts, 0, rev), make_pod(sts, 1, rev), make_pod(sts, 2, rev, labels={"hold": "true"})
+    )
     p = w.step()
     assert not p.deletes
     writes = [x for x in p.pod_writes if x.reason == "lifecycle"]
@@ -171,7 +182,9 @@ def test_pre_delete_hook_holds_recreate_update() -> None:
 
 
 def test_pre_delete_hook_by_finalizer() -> None:
-    w, _, _ = rolling_world(3, parallel=True, lifecycle={"preDelete": {"finalizersHandler": ["example.com/hold"]}})
+    w, _, _ = rolling_world(
+        3, parallel=True, lifecycle={"preDelete": {"finalizersHandler": ["example.com/hold"]}}
+    )
     w.pods["web-2"]["metadata"]["finalizers"] = ["example.com/hold"]
     p = w.plan()
     assert not p.deletes and [pname(x.pod) for x in p.pod_writes if x.reason == "lifecycle"] == ["web-2"]
@@ -234,20 +247,37 @@ def test_pre_normal_becomes_normal_once_all_hooked() -> None:
 
 def test_new_pod_shape() -> None:
     sts = make_sts(1, claims=["data"])
-    sts["spec"]["template"]["spec"]["volumes"] = [{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]
+    sts["spec"]["template"]["spec"]["volumes"] = [
+        {"name": "data", "emptyDir": {}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
     p = World(sts).plan()
     (c,) = p.creates
     pod = c.pod
     md = pod["metadata"]
     assert md["name"] == "web-0" and md["namespace"] == "default"
-    assert md["labels"] == {"app": "web", REVISION_LABEL: p.update_revision,
-                            "statefulset.kubernetes.io/pod-name": "web-0", "apps.kubernetes.io/pod-index": "0",
-                            lc.STATE_LABEL: lc.NORMAL}
-    assert md["ownerReferences"] == [{"apiVersion": "apps.kruise.io/v1beta1", "kind": "StatefulSet", "name": "web",
-                                      "uid": SET_UID, "controller": True, "blockOwnerDeletion": True}]
+    assert md["labels"] == {
+        "app": "web",
+        REVISION_LABEL: p.update_revision,
+        "statefulset.kubernetes.io/pod-name": "web-0",
+        "apps.kubernetes.io/pod-index": "0",
+        lc.STATE_LABEL: lc.NORMAL,
+    }
+    assert md["ownerReferences"] == [
+        {
+            "apiVersion": "apps.kruise.io/v1beta1",
+            "kind": "StatefulSet",
+            "name": "web",
+            "uid": SET_UID,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
     assert pod["spec"]["hostname"] == "web-0" and pod["spec"]["subdomain"] == "web-svc"
-    assert pod["spec"]["volumes"] == [{"name": "tmp", "emptyDir": {}},
-                                      {"name": "data", "persistentVolumeClaim": {"claimName": "data-web-0"}}]
+    assert pod["spec"]["volumes"] == [
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "data", "persistentVolumeClaim": {"claimName": "data-web-0"}},
+    ]
 
 
 def test_claims_named_and_labelled_selector_wins() -> None:
@@ -274,13 +304,25 @@ def test_terminating_claim_blocks_pod_creation() -> None:
     assert any(e[1] == "FailedCreate" and "data-web-0 is being deleted" in e[2] for e in p.events)
 
 
-SET_REF = {"apiVersion": "apps.kruise.io/v1beta1", "kind": "StatefulSet", "name": "web", "uid": SET_UID,
-           "controller": False, "blockOwnerDeletion": True}
+SET_REF = {
+    "apiVersion": "apps.kruise.io/v1beta1",
+    "kind": "StatefulSet",
+    "name": "web",
+    "uid": SET_UID,
+    "controller": False,
+    "blockOwnerDeletion": True,
+}
 
 
 def pod_ref(name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": f"uid-{name}", "controller": False,
-            "blockOwnerDeletion": False}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "name": name,
+        "uid": f"uid-{name}",
+        "controller": False,
+        "blockOwnerDeletion": False,
+    }
 
 
 @pytest.mark.parametrize(
@@ -293,8 +335,9 @@ def pod_ref(name: str) -> dict[str, Any]:
         ("Delete", "Delete", [SET_REF], [pod_ref("web-2")]),
     ],
 )
-def test_claim_owner_refs_retention_table(when_scaled: str, when_deleted: str, in_range: list[Any],
-                                          condemned: list[Any]) -> None:
+def test_claim_owner_refs_retention_table(
+    when_scaled: str, when_deleted: str, in_range: list[Any], condemned: list[Any]
+) -> None:
     sts = make_sts(2, parallel=True, claims=["data"], retention=(when_scaled, when_deleted))
     rev = revision_of(sts, 1)
     sts["status"] = {"currentRevision": rname(rev), "collisionCount": 0}
@@ -400,8 +443,9 @@ def test_orphan_not_matching_is_ignored_and_recreated_slot() -> None:
 
 def test_orphan_of_other_set_or_controller_is_ignored() -> None:
     w, _, _ = rolling_world(2, partition=2)
-    w.pods["web-1"]["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs",
-                                                       "uid": "other", "controller": True}]
+    w.pods["web-1"]["metadata"]["ownerReferences"] = [
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "other", "controller": True}
+    ]
     other = make_pod(w.sts, 0, revision_of(w.sts, 1), name="db-0", owned=False)
     w.add(other)
     p = w.plan()
@@ -439,8 +483,9 @@ def test_terminating_orphan_is_not_adopted() -> None:
 
 
 def test_deleting_set_only_gets_status() -> None:
-    w, old, _new = rolling_world(4, parallel=True, deleting=True, missing={1}, claims=["data"],
-                                retention=("Delete", "Delete"))
+    w, old, _new = rolling_world(
+        4, parallel=True, deleting=True, missing={1}, claims=["data"], retention=("Delete", "Delete")
+    )
     w.sts["spec"]["replicas"] = 2  # web-3, web-2 condemned, web-1 missing, all outdated
     w.claims["data-web-3"] = {"metadata": {"name": "data-web-3", "ownerReferences": [SET_REF]}}
     w.add(make_pod(w.sts, 9, old, name="web-7", owned=False))  # an orphan: not adopted

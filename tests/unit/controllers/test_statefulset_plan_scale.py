@@ -245,7 +245,9 @@ def test_image_update_and_scale_up() -> None:
     w, old, new = rolling_world(5, parallel=True, partition=2, missing={3, 4})
     p = w.step()
     assert {c.ordinal: c.pod["metadata"]["labels"][REVISION_LABEL] for c in p.creates} == {
-        3: rname(new), 4: rname(new)}
+        3: rname(new),
+        4: rname(new),
+    }
     run_until_stable(w)
     at = {o: w.pods[f"web-{o}"]["metadata"]["labels"][REVISION_LABEL] for o in range(5)}
     assert at == {0: rname(old), 1: rname(old), 2: rname(new), 3: rname(new), 4: rname(new)}
@@ -263,7 +265,9 @@ def test_new_pod_below_partition_gets_current_revision() -> None:
     w, old, new = rolling_world(4, parallel=True, partition=2, missing={0, 3})
     p = w.plan()
     assert {c.ordinal: c.pod["metadata"]["labels"][REVISION_LABEL] for c in p.creates} == {
-        0: rname(old), 3: rname(new)}
+        0: rname(old),
+        3: rname(new),
+    }
 
 
 def test_partition_counts_slots_not_ordinals() -> None:
@@ -271,7 +275,10 @@ def test_partition_counts_slots_not_ordinals() -> None:
     w, old, new = rolling_world(3, parallel=True, partition=2, reserve=[1], missing={0, 1, 2})
     p = w.plan()
     assert {c.ordinal: c.pod["metadata"]["labels"][REVISION_LABEL] for c in p.creates} == {
-        0: rname(old), 2: rname(old), 3: rname(new)}
+        0: rname(old),
+        2: rname(old),
+        3: rname(new),
+    }
 
 
 def test_on_delete_new_pods_at_update_revision() -> None:
@@ -284,16 +291,24 @@ def test_on_delete_new_pods_at_update_revision() -> None:
 def test_unordered_new_pods_revision_counts_other_pods() -> None:
     """§3.3 unordered: currentRevision while fewer than `partition` other pods are not updated. Pods
     created in the same pass count as others (Kruise builds them one after another)."""
-    prio = {"priorityStrategy": {"weightPriority": [{"weight": 1, "matchSelector": {"matchLabels": {"x": "y"}}}]}}
+    prio = {
+        "priorityStrategy": {"weightPriority": [{"weight": 1, "matchSelector": {"matchLabels": {"x": "y"}}}]}
+    }
     w, old, new = rolling_world(3, parallel=True, partition=2, unordered=prio, missing={0, 1, 2})
     p = w.plan()
     assert {c.ordinal: c.pod["metadata"]["labels"][REVISION_LABEL] for c in p.creates} == {
-        0: rname(old), 1: rname(old), 2: rname(new)}
+        0: rname(old),
+        1: rname(old),
+        2: rname(new),
+    }
     # `unorderedUpdate: {}` is unordered too
     w, old, new = rolling_world(3, parallel=True, partition=1, unordered={}, missing={0, 1, 2})
     p = w.plan()
     assert {c.ordinal: c.pod["metadata"]["labels"][REVISION_LABEL] for c in p.creates} == {
-        0: rname(old), 1: rname(new), 2: rname(new)}
+        0: rname(old),
+        1: rname(new),
+        2: rname(new),
+    }
     w, old, new = rolling_world(3, parallel=True, partition=1, unordered={}, missing={2})
     p = w.plan()
     # two other pods are not updated: 2 >= 1 -> update revision

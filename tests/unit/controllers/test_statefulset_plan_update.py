@@ -50,7 +50,9 @@ def _pods_at(slots: list[int | None], sts: dict[str, Any], rev: dict[str, Any]) 
         ([0, None, 2, None, 4, 5], 4, 2, [5, 4]),
     ],
 )
-def test_order_to_update_ordered(slots: list[int | None], n: int, partition: int, expected: list[int]) -> None:
+def test_order_to_update_ordered(
+    slots: list[int | None], n: int, partition: int, expected: list[int]
+) -> None:
     sts = make_sts(n)
     rev = revision_of(sts, 1)
     replicas = _pods_at(slots, sts, rev)
@@ -60,10 +62,14 @@ def test_order_to_update_ordered(slots: list[int | None], n: int, partition: int
 
 def _priority_world() -> tuple[dict[int, dict[str, Any]], dict[str, Any], str]:
     """spec §3.1: N=10, P=6, weights k=v1:20, k=v2:10, pods 6 and 7 already updated."""
-    strategy = {"priorityStrategy": {"weightPriority": [
-        {"weight": 20, "matchSelector": {"matchLabels": {"k": "v1"}}},
-        {"weight": 10, "matchSelector": {"matchLabels": {"k": "v2"}}},
-    ]}}
+    strategy = {
+        "priorityStrategy": {
+            "weightPriority": [
+                {"weight": 20, "matchSelector": {"matchLabels": {"k": "v1"}}},
+                {"weight": 10, "matchSelector": {"matchLabels": {"k": "v2"}}},
+            ]
+        }
+    }
     sts = make_sts(10, parallel=True, partition=6, max_unavailable=10, unordered=strategy)
     old = revision_of(with_image(sts, OLD_IMAGE), 1)
     new = revision_of(sts, 2)
@@ -81,11 +87,21 @@ def test_order_to_update_unordered_priority_example() -> None:
 
 
 def test_unordered_priority_plan_updates_9_then_8() -> None:
-    w, _old, _new = rolling_world(10, parallel=True, partition=6, max_unavailable=10, updated={6, 7}, unordered={
-        "priorityStrategy": {"weightPriority": [
-            {"weight": 20, "matchSelector": {"matchLabels": {"k": "v1"}}},
-            {"weight": 10, "matchSelector": {"matchLabels": {"k": "v2"}}},
-        ]}})
+    w, _old, _new = rolling_world(
+        10,
+        parallel=True,
+        partition=6,
+        max_unavailable=10,
+        updated={6, 7},
+        unordered={
+            "priorityStrategy": {
+                "weightPriority": [
+                    {"weight": 20, "matchSelector": {"matchLabels": {"k": "v1"}}},
+                    {"weight": 10, "matchSelector": {"matchLabels": {"k": "v2"}}},
+                ]
+            }
+        },
+    )
     w.pods["web-9"]["metadata"]["labels"]["k"] = "v1"
     w.pods["web-8"]["metadata"]["labels"]["k"] = "v2"
     w.pods["web-2"]["metadata"]["labels"]["k"] = "v2"
@@ -95,8 +111,17 @@ def test_unordered_priority_plan_updates_9_then_8() -> None:
 
 
 def test_unordered_priority_orders_updates_under_max_unavailable_1() -> None:
-    w, _, _ = rolling_world(10, parallel=True, partition=6, updated={6, 7}, unordered={
-        "priorityStrategy": {"weightPriority": [{"weight": 20, "matchSelector": {"matchLabels": {"k": "v1"}}}]}})
+    w, _, _ = rolling_world(
+        10,
+        parallel=True,
+        partition=6,
+        updated={6, 7},
+        unordered={
+            "priorityStrategy": {
+                "weightPriority": [{"weight": 20, "matchSelector": {"matchLabels": {"k": "v1"}}}]
+            }
+        },
+    )
     w.pods["web-3"]["metadata"]["labels"]["k"] = "v1"
     p = w.plan()
     # web-3 outranks the higher ordinals
@@ -139,9 +164,18 @@ def test_unit_scenario_n6_p3_maxu2_parallel() -> None:
     assert update_deletes(p6) == [] and not p6.creates
     assert sorted(n for n, r in w.created) == ["web-3", "web-4", "web-5"]
     assert {o: w.pods[f"web-{o}"]["metadata"]["labels"][REVISION_LABEL] == rname(new) for o in range(6)} == {
-        0: False, 1: False, 2: False, 3: True, 4: True, 5: True}
-    assert p6.pod_plan == {"web-0": "untouched: partition", "web-1": "untouched: partition",
-                           "web-2": "untouched: partition"}
+        0: False,
+        1: False,
+        2: False,
+        3: True,
+        4: True,
+        5: True,
+    }
+    assert p6.pod_plan == {
+        "web-0": "untouched: partition",
+        "web-1": "untouched: partition",
+        "web-2": "untouched: partition",
+    }
 
 
 def test_stop_not_skip_when_budget_exhausted_at_available_pod() -> None:
@@ -210,7 +244,8 @@ def test_min_ready_seconds_limits_progress(min_ready: int, expected: int) -> Non
 def test_min_ready_seconds_pod_becomes_available_after_wait() -> None:
     w, _, _ = rolling_world(3, min_ready=30)
     w.pods["web-2"]["status"]["conditions"][1]["lastTransitionTime"] = (NOW - timedelta(seconds=10)).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
     p = w.plan()
     # OrderedReady: pod-2 Ready for 10s < 30s blocks everything; requeue in 20s
     assert update_deletes(p) == [] and p.requeue_after == pytest.approx(20)
@@ -280,8 +315,12 @@ def test_inplace_if_possible_image_change_patches_in_place() -> None:
 
 
 def test_inplace_with_lifecycle_moves_state_to_updating() -> None:
-    w, _, _ = rolling_world(3, parallel=True, update_policy="InPlaceIfPossible",
-                            lifecycle={"preDelete": {"labelsHandler": {"hold": "true"}}})
+    w, _, _ = rolling_world(
+        3,
+        parallel=True,
+        update_policy="InPlaceIfPossible",
+        lifecycle={"preDelete": {"labelsHandler": {"hold": "true"}}},
+    )
     p = w.plan()
     pw = next(x for x in p.pod_writes if x.reason == "inplace")
     patch = pw.writes[-1].pod_patch()
@@ -423,7 +462,10 @@ def test_specified_delete_consumes_budget_of_rolling_update() -> None:
     w, _, _ = rolling_world(4, parallel=True, max_unavailable=2)
     w.pods["web-0"]["metadata"]["labels"].update(SPEC_DEL)
     p = w.plan()
-    assert [(pname(d.pod), d.reason) for d in p.deletes] == [("web-0", "specified-delete"), ("web-3", "update")]
+    assert [(pname(d.pod), d.reason) for d in p.deletes] == [
+        ("web-0", "specified-delete"),
+        ("web-3", "update"),
+    ]
 
 
 def test_specified_delete_recreated_pod_revision() -> None:
@@ -437,7 +479,8 @@ def test_specified_delete_recreated_pod_revision() -> None:
 def test_min_ready_requeue_for_unavailable_ready_pod() -> None:
     w, _, _ = rolling_world(3, parallel=True, min_ready=60, updated={2})
     w.pods["web-2"]["status"]["conditions"][1]["lastTransitionTime"] = (NOW - timedelta(seconds=50)).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
     p = w.plan()
     assert update_deletes(p) == []
     assert p.requeue_after == pytest.approx(10)
@@ -448,6 +491,7 @@ def test_new_template_creates_revision() -> None:
     old = revision_of(with_image(sts, OLD_IMAGE), 1)
     sts["status"] = {"currentRevision": rname(old), "collisionCount": 0}
     from .builders import World
+
     w = World(sts, revisions=[old]).add(make_pod(sts, 0, old), make_pod(sts, 1, old))
     p = w.plan()
     assert p.revision_create is not None and p.revision_create["revision"] == 2
@@ -460,5 +504,7 @@ def test_new_template_creates_revision() -> None:
 def test_empty_unordered_update_is_unordered(unordered: dict[str, Any] | None, expected: list[str]) -> None:
     """`unorderedUpdate: {}` (no priorityStrategy) selects the unordered sort: updated pods go first
     (pod-0 here, inside the partition) and the list is cut at N-P, so only web-2 is left to update."""
-    w, _, _ = rolling_world(3, parallel=True, partition=1, max_unavailable=3, updated={0}, unordered=unordered)
+    w, _, _ = rolling_world(
+        3, parallel=True, partition=1, max_unavailable=3, updated={0}, unordered=unordered
+    )
     assert update_deletes(w.plan()) == expected

@@ -44,8 +44,12 @@ def container(name: str = "nginx", image: str = "nginx:1.24", **extra: Any) -> d
     return {"name": name, "image": image, **extra}
 
 
-def template(containers: list[dict[str, Any]] | None = None, labels: dict[str, str] | None = None,
-             annotations: dict[str, str] | None = None, **spec_extra: Any) -> dict[str, Any]:
+def template(
+    containers: list[dict[str, Any]] | None = None,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    **spec_extra: Any,
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"labels": {"app": "web"} if labels is None else labels}
     if annotations is not None:
         meta["annotations"] = annotations
@@ -69,14 +73,28 @@ def revision(name: str, tpl: dict[str, Any], **outer: Any) -> dict[str, Any]:
     }
 
 
-def pod_from(tpl: dict[str, Any], rev: str = "web-old", *, gate: bool = True, ready: bool = True,
-             image_ids: dict[str, str] | None = None) -> dict[str, Any]:
+def pod_from(
+    tpl: dict[str, Any],
+    rev: str = "web-old",
+    *,
+    gate: bool = True,
+    ready: bool = True,
+    image_ids: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """A running pod created from ``tpl`` as the API server and the kubelet would show it."""
     spec = copy.deepcopy(tpl["spec"])
     if not gate:
         spec.pop("readinessGates", None)
-    statuses = [{"name": c["name"], "image": c["image"], "ready": ready, "restartCount": 0,
-                 "imageID": (image_ids or {}).get(c["name"], OLD_ID)} for c in spec["containers"]]
+    statuses = [
+        {
+            "name": c["name"],
+            "image": c["image"],
+            "ready": ready,
+            "restartCount": 0,
+            "imageID": (image_ids or {}).get(c["name"], OLD_ID),
+        }
+        for c in spec["containers"]
+    ]
     cond = "True" if ready else "False"
     conditions = [{"type": "ContainersReady", "status": cond}, {"type": "Ready", "status": cond}]
     if gate:
@@ -84,9 +102,13 @@ def pod_from(tpl: dict[str, Any], rev: str = "web-old", *, gate: bool = True, re
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "web-0", "namespace": "ns", "resourceVersion": "1",
-                     "labels": {**tpl["metadata"].get("labels", {}), REVISION_LABEL: rev},
-                     "annotations": dict(tpl["metadata"].get("annotations", {}))},
+        "metadata": {
+            "name": "web-0",
+            "namespace": "ns",
+            "resourceVersion": "1",
+            "labels": {**tpl["metadata"].get("labels", {}), REVISION_LABEL: rev},
+            "annotations": dict(tpl["metadata"].get("annotations", {})),
+        },
         "spec": spec,
         "status": {"phase": "Running", "conditions": conditions, "containerStatuses": statuses},
     }
@@ -119,8 +141,10 @@ def apply(pod: dict[str, Any], w: PodWrites) -> dict[str, Any]:
             _merge_map(pod["metadata"].setdefault(key, {}), val)
         else:
             pod["metadata"][key] = val
-    for patch_c in [*patch.get("spec", {}).get("containers", []),
-                    *(w.resize_patch or {}).get("spec", {}).get("containers", [])]:
+    for patch_c in [
+        *patch.get("spec", {}).get("containers", []),
+        *(w.resize_patch or {}).get("spec", {}).get("containers", []),
+    ]:
         for c in pod["spec"]["containers"]:
             if c["name"] == patch_c["name"]:
                 for k, v in patch_c.items():
@@ -185,8 +209,9 @@ def test_identical_templates_give_an_empty_spec() -> None:
 
 
 def test_grace_seconds_are_carried() -> None:
-    spec = calculate_update_spec(revision("r1", template()), revision("r2", template([container(image="n:2")])),
-                                 grace_seconds=7)
+    spec = calculate_update_spec(
+        revision("r1", template()), revision("r2", template([container(image="n:2")])), grace_seconds=7
+    )
     assert spec is not None and spec.grace_seconds == 7
 
 
@@ -196,30 +221,64 @@ _ENV_LABEL = [{"name": "VER", "valueFrom": {"fieldRef": {"fieldPath": "metadata.
 @pytest.mark.parametrize(
     ("case", "old", "new", "outer_old", "outer_new"),
     [
-        ("env change", template([container(env=[{"name": "A", "value": "1"}])]),
-         template([container(env=[{"name": "A", "value": "2"}])]), {}, {}),
-        ("env-from-label definition change", template([container(env=_ENV_LABEL)]),
-         template([container(env=[{"name": "VER", "value": "x"}])]), {}, {}),
-        ("command change", template([container(command=["a"])]), template([container(command=["b"])]), {}, {}),
+        (
+            "env change",
+            template([container(env=[{"name": "A", "value": "1"}])]),
+            template([container(env=[{"name": "A", "value": "2"}])]),
+            {},
+            {},
+        ),
+        (
+            "env-from-label definition change",
+            template([container(env=_ENV_LABEL)]),
+            template([container(env=[{"name": "VER", "value": "x"}])]),
+            {},
+            {},
+        ),
+        (
+            "command change",
+            template([container(command=["a"])]),
+            template([container(command=["b"])]),
+            {},
+            {},
+        ),
         ("command added", template(), template([container(command=["b"])]), {}, {}),
-        ("ports change", template([container(ports=[{"containerPort": 80}])]),
-         template([container(ports=[{"containerPort": 81}])]), {}, {}),
+        (
+            "ports change",
+            template([container(ports=[{"containerPort": 80}])]),
+            template([container(ports=[{"containerPort": 81}])]),
+            {},
+            {},
+        ),
         ("add container", template(), template([container(), container("side", "s:1")]), {}, {}),
         ("remove container", template([container(), container("side", "s:1")]), template(), {}, {}),
         ("rename container", template(), template([container("other")]), {}, {}),
-        ("initContainers change", template(initContainers=[container("init", "i:1")]),
-         template(initContainers=[container("init", "i:2")]), {}, {}),
+        (
+            "initContainers change",
+            template(initContainers=[container("init", "i:1")]),
+            template(initContainers=[container("init", "i:2")]),
+            {},
+            {},
+        ),
         ("volumes added", template(), template(volumes=[{"name": "v", "emptyDir": {}}]), {}, {}),
-        ("resources without resize", template([container(resources={"requests": {"cpu": "1"}})]),
-         template([container(resources={"requests": {"cpu": "2"}})]), {}, {}),
+        (
+            "resources without resize",
+            template([container(resources={"requests": {"cpu": "1"}})]),
+            template([container(resources={"requests": {"cpu": "2"}})]),
+            {},
+            {},
+        ),
         ("image removed", template(), template([{"name": "nginx"}]), {}, {}),
         ("data outside the template", template(), template(), {"replicas": 1}, {"replicas": 2}),
         ("hostNetwork change", template(hostNetwork=True), template(), {}, {}),
     ],
 )
-def test_not_possible(case: str, old: dict[str, Any], new: dict[str, Any],
-                      outer_old: dict[str, Any], outer_new: dict[str, Any]) -> None:
-    assert calculate_update_spec(revision("r1", old, **outer_old), revision("r2", new, **outer_new)) is None, case
+def test_not_possible(
+    case: str, old: dict[str, Any], new: dict[str, Any], outer_old: dict[str, Any], outer_new: dict[str, Any]
+) -> None:
+    assert (
+        calculate_update_spec(revision("r1", old, **outer_old), revision("r2", new, **outer_new)) is None
+    ), case
 
 
 def test_old_revision_missing_is_not_possible() -> None:
@@ -228,12 +287,19 @@ def test_old_revision_missing_is_not_possible() -> None:
 
 def go_revision(name: str, tpl: dict[str, Any]) -> dict[str, Any]:
     """A revision as OpenKruise writes it: the Go-shaped template (``"resources":{}``, ...)."""
-    return {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": {"name": name},
-            "data": revision_data(tpl), "revision": 1}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {"name": name},
+        "data": revision_data(tpl),
+        "revision": 1,
+    }
 
 
 def test_unknown_template_fields_are_dropped_as_go_drops_them() -> None:
-    spec = calculate_update_spec(revision("r1", {**template(), "extra": 1}), revision("r2", {**template(), "extra": 2}))
+    spec = calculate_update_spec(
+        revision("r1", {**template(), "extra": 1}), revision("r2", {**template(), "extra": 2})
+    )
     assert spec == UpdateSpec(revision="r2")
 
 
@@ -241,8 +307,15 @@ def test_unknown_template_fields_are_dropped_as_go_drops_them() -> None:
 def test_same_template_in_openkruise_and_older_kruise_py_shape_is_no_change(older_is_old: bool) -> None:
     """One side written by OpenKruise (Go-shaped), the other by an older kruise-py (as stored): the
     diff of the same template is empty, not ``resources: {}`` added (which would force a recreate)."""
-    tpl = template([container(resources={"requests": {"cpu": "1000m", "memory": "1024Mi"}},
-                              ports=[{"containerPort": 80}])], annotations={"a": "<b>"}, hostNetwork=False)
+    tpl = template(
+        [
+            container(
+                resources={"requests": {"cpu": "1000m", "memory": "1024Mi"}}, ports=[{"containerPort": 80}]
+            )
+        ],
+        annotations={"a": "<b>"},
+        hostNetwork=False,
+    )
     older, go = revision("older", tpl), go_revision("go", tpl)
     assert go["data"] != older["data"]  # really two shapes
     assert go["data"]["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "1"
@@ -303,8 +376,10 @@ def test_env_from_metadata_moves_key_to_container_ref_metadata(kind: str) -> Non
 
 
 def test_env_from_metadata_ignores_removed_keys_and_literal_values() -> None:
-    env = [*_ENV_LABEL, {"name": "LIT", "value": "v",
-                         "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['lit']"}}}]
+    env = [
+        *_ENV_LABEL,
+        {"name": "LIT", "value": "v", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['lit']"}}},
+    ]
     old = template([container(env=env)], labels={"app": "web", "ver": "1", "lit": "1"})
     new = template([container(env=env)], labels={"app": "web", "lit": "2"})
     spec = calculate_update_spec(revision("r1", old), revision("r2", new))
@@ -338,14 +413,26 @@ def _res(req: dict[str, str] | None = None, lim: dict[str, str] | None = None) -
     [
         # Burstable -> Burstable
         (_res({"cpu": "100m"}), _res({"cpu": "200m"}), None, {"requests": {"cpu": "200m"}}),
-        (_res({"cpu": "100m", "memory": "1Gi"}, {"memory": "2Gi"}), _res({"cpu": "100m", "memory": "1Gi"}, {"memory": "3Gi"}),
-         "nginx:1.25", {"limits": {"memory": "3Gi"}, "requests": {"cpu": "100m", "memory": "1Gi"}}),
+        (
+            _res({"cpu": "100m", "memory": "1Gi"}, {"memory": "2Gi"}),
+            _res({"cpu": "100m", "memory": "1Gi"}, {"memory": "3Gi"}),
+            "nginx:1.25",
+            {"limits": {"memory": "3Gi"}, "requests": {"cpu": "100m", "memory": "1Gi"}},
+        ),
         # Guaranteed -> Guaranteed (limits only: requests default to limits)
-        (_res(None, {"cpu": "1", "memory": "1Gi"}), _res(None, {"cpu": "2", "memory": "2Gi"}), None,
-         {"limits": {"cpu": "2", "memory": "2Gi"}, "requests": {"cpu": "2", "memory": "2Gi"}}),
+        (
+            _res(None, {"cpu": "1", "memory": "1Gi"}),
+            _res(None, {"cpu": "2", "memory": "2Gi"}),
+            None,
+            {"limits": {"cpu": "2", "memory": "2Gi"}, "requests": {"cpu": "2", "memory": "2Gi"}},
+        ),
         # Guaranteed -> Burstable: QoS changes
-        (_res({"cpu": "1", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"}),
-         _res({"cpu": "500m", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"}), None, None),
+        (
+            _res({"cpu": "1", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"}),
+            _res({"cpu": "500m", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"}),
+            None,
+            None,
+        ),
         # a key added or removed is not a replace
         (_res({"cpu": "1"}), _res({"cpu": "1"}, {"cpu": "2"}), None, None),
         (_res({"cpu": "1", "memory": "1Gi"}), _res({"cpu": "1"}), None, None),
@@ -356,8 +443,12 @@ def _res(req: dict[str, str] | None = None, lim: dict[str, str] | None = None) -
         (_res({"cpu": "1"}), _res({"cpu": "lots"}), None, None),
     ],
 )
-def test_resize(old_res: dict[str, Any] | None, new_res: dict[str, Any], image: str | None,
-                expected: dict[str, Any] | None) -> None:
+def test_resize(
+    old_res: dict[str, Any] | None,
+    new_res: dict[str, Any],
+    image: str | None,
+    expected: dict[str, Any] | None,
+) -> None:
     old_c = container() if old_res is None else container(resources=old_res)
     new_c = container(image=image or "nginx:1.24", resources=new_res)
     old, new = revision("r1", template([old_c])), revision("r2", template([new_c]))
@@ -385,7 +476,10 @@ def test_resize_same_quantity_is_not_a_change() -> None:
         ([container(resources=_res({"cpu": "0"}))], "BestEffort"),
         ([container(resources=_res({"cpu": "1"}))], "Burstable"),
         ([container(resources=_res(None, {"cpu": "1", "memory": "1Gi"}))], "Guaranteed"),
-        ([container(resources=_res({"cpu": "1000m", "memory": "1024Mi"}, {"cpu": "1", "memory": "1Gi"}))], "Guaranteed"),
+        (
+            [container(resources=_res({"cpu": "1000m", "memory": "1024Mi"}, {"cpu": "1", "memory": "1Gi"}))],
+            "Guaranteed",
+        ),
         ([container(resources=_res(None, {"cpu": "1"}))], "Burstable"),
         ([container(resources=_res(None, {"cpu": "1", "memory": "1Gi"})), container("b")], "Burstable"),
     ],
@@ -396,9 +490,19 @@ def test_qos_class(containers: list[dict[str, Any]], expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "value"),
-    [("1", 1), ("500m", Fraction(1, 2)), ("1Gi", 2**30), ("1G", 10**9), ("1.5", Fraction(3, 2)),
-     ("1e3", 1000), ("2E-1", Fraction(1, 5)), (2, 2), (0.5, Fraction(1, 2)), ("100n", Fraction(1, 10**7)),
-     ("Gi", 0)],  # as Go's ParseQuantity: no digits is zero
+    [
+        ("1", 1),
+        ("500m", Fraction(1, 2)),
+        ("1Gi", 2**30),
+        ("1G", 10**9),
+        ("1.5", Fraction(3, 2)),
+        ("1e3", 1000),
+        ("2E-1", Fraction(1, 5)),
+        (2, 2),
+        (0.5, Fraction(1, 2)),
+        ("100n", Fraction(1, 10**7)),
+        ("Gi", 0),
+    ],  # as Go's ParseQuantity: no digits is zero
 )
 def test_parse_quantity(raw: Any, value: Any) -> None:
     assert inplace.parse_quantity(raw) == value
@@ -415,14 +519,24 @@ def test_parse_quantity_rejects(raw: Any) -> None:
 
 
 def test_update_spec_json_is_openkruise_shaped() -> None:
-    spec = UpdateSpec(revision="web-2", container_images={"nginx": "nginx:1.25"},
-                      container_ref_metadata={"app": {"labels": {"ver": "2"}}},
-                      metadata_patch={"labels": {"a": "2", "b": None}},
-                      update_env_from_metadata=True, grace_seconds=10)
+    spec = UpdateSpec(
+        revision="web-2",
+        container_images={"nginx": "nginx:1.25"},
+        container_ref_metadata={"app": {"labels": {"ver": "2"}}},
+        metadata_patch={"labels": {"a": "2", "b": None}},
+        update_env_from_metadata=True,
+        grace_seconds=10,
+    )
     raw = spec.to_json()
     data = json.loads(raw)
-    assert list(data) == ["revision", "containerImages", "containerRefMetadata", "metaDataPatch",
-                          "updateEnvFromMetadata", "graceSeconds"]
+    assert list(data) == [
+        "revision",
+        "containerImages",
+        "containerRefMetadata",
+        "metaDataPatch",
+        "updateEnvFromMetadata",
+        "graceSeconds",
+    ]
     assert data["containerRefMetadata"] == {"app": {"creationTimestamp": None, "labels": {"ver": "2"}}}
     assert base64.b64decode(data["metaDataPatch"]) == b'{"metadata":{"labels":{"a":"2","b":null}}}'
     assert UpdateSpec.from_json(raw) == spec
@@ -447,13 +561,18 @@ _maps = st.dictionaries(_label, st.text(alphabet="0123<&>é", max_size=4), max_s
     env=st.booleans(),
     grace=st.integers(min_value=0, max_value=3600),
 )
-def test_update_spec_json_roundtrip(rev: str, images: dict[str, str], labels: dict[str, str],
-                                    patch: dict[str, Any], env: bool, grace: int) -> None:
-    spec = UpdateSpec(revision=rev, container_images=images,
-                      container_ref_metadata={"c": {"labels": labels}} if labels else {},
-                      container_resources={"c": {"requests": {"cpu": "1"}}},
-                      metadata_patch={"annotations": patch} if patch else {},
-                      update_env_from_metadata=env, grace_seconds=grace)
+def test_update_spec_json_roundtrip(
+    rev: str, images: dict[str, str], labels: dict[str, str], patch: dict[str, Any], env: bool, grace: int
+) -> None:
+    spec = UpdateSpec(
+        revision=rev,
+        container_images=images,
+        container_ref_metadata={"c": {"labels": labels}} if labels else {},
+        container_resources={"c": {"requests": {"cpu": "1"}}},
+        metadata_patch={"annotations": patch} if patch else {},
+        update_env_from_metadata=env,
+        grace_seconds=grace,
+    )
     assert UpdateSpec.from_json(spec.to_json()) == spec
 
 
@@ -482,23 +601,40 @@ def test_state_annotation_example_shape() -> None:
 
 def test_start_update_writes_for_a_gated_pod() -> None:
     pod, spec = _image_update()
-    writes = start_update(pod, spec, NOW, extra_labels={"lifecycle.apps.kruise.io/state": "Updating"},
-                          extra_annotations={"lifecycle.apps.kruise.io/timestamp": "2025-01-01T00:00:00Z"})
+    writes = start_update(
+        pod,
+        spec,
+        NOW,
+        extra_labels={"lifecycle.apps.kruise.io/state": "Updating"},
+        extra_annotations={"lifecycle.apps.kruise.io/timestamp": "2025-01-01T00:00:00Z"},
+    )
     assert len(writes) == 2
     status, patch = writes
     assert status.status_conditions == [
-        {"type": INPLACE_UPDATE_READY, "status": "False", "reason": "StartInPlaceUpdate", "message": "",
-         "lastTransitionTime": "2025-01-01T00:00:00Z"},
-        {"type": "Ready", "status": "False", "reason": "ReadinessGatesNotReady",
-         "message": 'the status of pod readiness gate "InPlaceUpdateReady" is not "True", but False',
-         "lastTransitionTime": "2025-01-01T00:00:00Z"},
+        {
+            "type": INPLACE_UPDATE_READY,
+            "status": "False",
+            "reason": "StartInPlaceUpdate",
+            "message": "",
+            "lastTransitionTime": "2025-01-01T00:00:00Z",
+        },
+        {
+            "type": "Ready",
+            "status": "False",
+            "reason": "ReadinessGatesNotReady",
+            "message": 'the status of pod readiness gate "InPlaceUpdateReady" is not "True", but False',
+            "lastTransitionTime": "2025-01-01T00:00:00Z",
+        },
     ]
     assert status.pod_patch() is None and status.write_count() == 1
     assert status.status_patch() == {"status": {"conditions": status.status_conditions}}
     body = patch.pod_patch()
     assert body is not None
     assert body["spec"] == {"containers": [{"name": "nginx", "image": "nginx:1.25"}]}
-    assert body["metadata"]["labels"] == {REVISION_LABEL: "web-7d9f8c6b5", "lifecycle.apps.kruise.io/state": "Updating"}
+    assert body["metadata"]["labels"] == {
+        REVISION_LABEL: "web-7d9f8c6b5",
+        "lifecycle.apps.kruise.io/state": "Updating",
+    }
     assert set(body["metadata"]["annotations"]) == {"lifecycle.apps.kruise.io/timestamp", STATE_ANNOTATION}
     assert patch.status_conditions is None and patch.resize_patch is None and patch.requeue_after is None
     assert patch.write_count() == 1
@@ -524,9 +660,11 @@ def test_gate_false_is_not_rewritten_on_retry() -> None:
 
 def test_ready_untouched_when_containers_not_ready() -> None:
     pod, spec = _image_update()
-    pod["status"]["conditions"] = [{"type": "ContainersReady", "status": "False"},
-                                   {"type": "Ready", "status": "False"},
-                                   {"type": INPLACE_UPDATE_READY, "status": "True"}]
+    pod["status"]["conditions"] = [
+        {"type": "ContainersReady", "status": "False"},
+        {"type": "Ready", "status": "False"},
+        {"type": INPLACE_UPDATE_READY, "status": "True"},
+    ]
     writes = start_update(pod, spec, NOW)
     assert [c["type"] for c in writes[0].status_conditions or []] == [INPLACE_UPDATE_READY]
 
@@ -571,8 +709,15 @@ def test_write_budget_image_update_on_gated_pod() -> None:
     assert check_completed(pod) and not update_in_progress(pod)
     gate_true = refresh(pod, NOW + timedelta(seconds=5))
     assert gate_true is not None and gate_true.write_count() == 1
-    assert gate_true.status_conditions == [{"type": INPLACE_UPDATE_READY, "status": "True", "reason": "", "message": "",
-                                    "lastTransitionTime": "2025-01-01T00:00:05Z"}]
+    assert gate_true.status_conditions == [
+        {
+            "type": INPLACE_UPDATE_READY,
+            "status": "True",
+            "reason": "",
+            "message": "",
+            "lastTransitionTime": "2025-01-01T00:00:05Z",
+        }
+    ]
     assert cond(apply(pod, gate_true), INPLACE_UPDATE_READY)["reason"] == ""  # StartInPlaceUpdate cleared
     pod = kubelet(apply(pod, gate_true))
     assert cond(pod, "Ready")["status"] == "True"
@@ -591,11 +736,16 @@ def test_metadata_only_update_completes_at_once() -> None:
         pod = apply(pod, w)
     assert pod["metadata"]["labels"]["tier"] == "2"
     state = state_of(pod)
-    assert state == {"revision": "r2", "updateTimestamp": "2025-01-01T00:00:00Z",
-                     "containerBatchesRecord": [{"timestamp": "2025-01-01T00:00:00Z", "containers": []}]}
+    assert state == {
+        "revision": "r2",
+        "updateTimestamp": "2025-01-01T00:00:00Z",
+        "containerBatchesRecord": [{"timestamp": "2025-01-01T00:00:00Z", "containers": []}],
+    }
     assert check_completed(pod)
     fin = refresh(pod, NOW)
-    assert fin is not None and fin.status_conditions is not None and fin.status_conditions[0]["status"] == "True"
+    assert (
+        fin is not None and fin.status_conditions is not None and fin.status_conditions[0]["status"] == "True"
+    )
 
 
 def test_env_from_label_update() -> None:
@@ -635,8 +785,11 @@ def test_grace_period_flow() -> None:
     assert patch["metadata"]["labels"] == {REVISION_LABEL: "r2"}
     ann = patch["metadata"]["annotations"]
     assert UpdateSpec.from_json(ann[GRACE_ANNOTATION]) == spec
-    assert json.loads(ann[STATE_ANNOTATION]) == {"revision": "r2", "updateTimestamp": "2025-01-01T00:00:00Z",
-                                                  "updateImages": True}
+    assert json.loads(ann[STATE_ANNOTATION]) == {
+        "revision": "r2",
+        "updateTimestamp": "2025-01-01T00:00:00Z",
+        "updateImages": True,
+    }
     for w in writes:
         pod = apply(pod, w)
     assert pod["spec"]["containers"][0]["image"] == "nginx:1.24"
@@ -655,23 +808,28 @@ def test_grace_period_flow() -> None:
     assert body["metadata"]["annotations"][GRACE_ANNOTATION] is None
     pod = apply(pod, due)
     assert state_of(pod) == {
-        "revision": "r2", "updateTimestamp": "2025-01-01T00:00:00Z",
-        "lastContainerStatuses": {"nginx": {"imageID": OLD_ID}}, "updateImages": True,
+        "revision": "r2",
+        "updateTimestamp": "2025-01-01T00:00:00Z",
+        "lastContainerStatuses": {"nginx": {"imageID": OLD_ID}},
+        "updateImages": True,
         "containerBatchesRecord": [{"timestamp": "2025-01-01T00:00:10Z", "containers": ["nginx"]}],
     }
     assert GRACE_ANNOTATION not in pod["metadata"]["annotations"]
     assert not check_completed(pod) and refresh(pod, NOW + timedelta(seconds=11)) is None
     pod = kubelet(pod)
     fin = refresh(pod, NOW + timedelta(seconds=12))
-    assert fin is not None and fin.status_conditions is not None and fin.status_conditions[0]["status"] == "True"
+    assert (
+        fin is not None and fin.status_conditions is not None and fin.status_conditions[0]["status"] == "True"
+    )
     # the write budget holds with a grace period too: start, deferred spec patch, gate True
     assert sum(w.write_count() for w in [*writes, due, fin]) == 3
 
 
 def test_grace_period_without_gate_starts_with_a_pod_patch() -> None:
     old = template()
-    spec = calculate_update_spec(revision("r1", old), revision("r2", template([container(image="nginx:1.25")])),
-                                 grace_seconds=10)
+    spec = calculate_update_spec(
+        revision("r1", old), revision("r2", template([container(image="nginx:1.25")])), grace_seconds=10
+    )
     assert spec is not None
     (start,) = start_update(pod_from(old, "r1", gate=False), spec, NOW)
     assert start.status_conditions is None and start.status_metadata is None
@@ -685,18 +843,23 @@ def test_carry_metadata_rides_on_the_write_a_step_already_makes() -> None:
     assert status.carry_metadata(meta)
     assert status.status_patch() == {"metadata": meta, "status": {"conditions": status.status_conditions}}
     assert status.write_count() == 1
-    pod = PodWrites(metadata_patch={"metadata": {"labels": {"x": "y"}}}, spec_patch={"spec": {"containers": []}})
+    pod = PodWrites(
+        metadata_patch={"metadata": {"labels": {"x": "y"}}}, spec_patch={"spec": {"containers": []}}
+    )
     assert pod.carry_metadata(meta)
-    assert pod.pod_patch() == {"metadata": {"labels": {"x": "y", "k": "v"}, "annotations": {"a": "1"}},
-                               "spec": {"containers": []}}
+    assert pod.pod_patch() == {
+        "metadata": {"labels": {"x": "y", "k": "v"}, "annotations": {"a": "1"}},
+        "spec": {"containers": []},
+    }
     assert pod.write_count() == 1
     assert not PodWrites(requeue_after=3.0).carry_metadata(meta)
 
 
 def test_grace_dropped_when_revision_moved_on() -> None:
     old = template()
-    spec = calculate_update_spec(revision("r1", old), revision("r2", template([container(image="n:2")])),
-                                 grace_seconds=30)
+    spec = calculate_update_spec(
+        revision("r1", old), revision("r2", template([container(image="n:2")])), grace_seconds=30
+    )
     assert spec is not None
     pod = pod_from(old, "r1")
     for w in start_update(pod, spec, NOW):
@@ -709,9 +872,12 @@ def test_grace_dropped_when_revision_moved_on() -> None:
 def test_grace_without_state_is_due_at_once() -> None:
     pod = pod_from(template(), "r2")
     pod["metadata"]["annotations"][GRACE_ANNOTATION] = UpdateSpec(
-        revision="r2", container_images={"nginx": "nginx:9"}, grace_seconds=5).to_json()
+        revision="r2", container_images={"nginx": "nginx:9"}, grace_seconds=5
+    ).to_json()
     due = refresh(pod, NOW)
-    assert due is not None and due.spec_patch == {"spec": {"containers": [{"name": "nginx", "image": "nginx:9"}]}}
+    assert due is not None and due.spec_patch == {
+        "spec": {"containers": [{"name": "nginx", "image": "nginx:9"}]}
+    }
     pod = apply(pod, due)
     assert state_of(pod)["updateTimestamp"] == "2025-01-01T00:00:00Z"
     assert GRACE_ANNOTATION not in pod["metadata"]["annotations"]
@@ -722,7 +888,8 @@ def test_legacy_grace_key_is_read() -> None:
     spec = UpdateSpec(revision="r2", container_images={"nginx": "nginx:9"}, grace_seconds=5)
     pod["metadata"]["annotations"][LEGACY_GRACE_ANNOTATION] = spec.to_json()
     pod["metadata"]["annotations"][LEGACY_STATE_ANNOTATION] = json.dumps(
-        {"revision": "r2", "updateTimestamp": "2025-01-01T00:00:00Z"})
+        {"revision": "r2", "updateTimestamp": "2025-01-01T00:00:00Z"}
+    )
     assert not check_completed(pod)
     assert refresh(pod, NOW + timedelta(seconds=2)) == PodWrites(requeue_after=3.0)
     due = refresh(pod, NOW + timedelta(seconds=5))
@@ -740,19 +907,23 @@ def _updated_pod(spec_image: str, status_image: str, *, status_id: str = OLD_ID)
     pod = pod_from(template([container(image=spec_image)]), "r2")
     pod["status"]["containerStatuses"][0].update(image=status_image, imageID=status_id)
     pod["metadata"]["annotations"][STATE_ANNOTATION] = json.dumps(
-        {"revision": "r2", "updateTimestamp": "2025-01-01T00:00:00Z",
-         "lastContainerStatuses": {"nginx": {"imageID": OLD_ID}}})
+        {
+            "revision": "r2",
+            "updateTimestamp": "2025-01-01T00:00:00Z",
+            "lastContainerStatuses": {"nginx": {"imageID": OLD_ID}},
+        }
+    )
     return pod
 
 
 @pytest.mark.parametrize(
     ("spec_image", "status_image", "status_id", "done"),
     [
-        ("nginx:1.25", "nginx:1.24", OLD_ID, False),          # not restarted yet
-        ("nginx:1.25", "nginx:1.25", NEW_ID, True),           # restarted
-        ("nginx:1.25", "nginx:1.24", NEW_ID, True),           # imageID changed is enough
-        ("nginx:1.25", "nginx:1.25", OLD_ID, True),           # same digest under a new tag
-        ("nginx", "nginx:latest", OLD_ID, True),              # untagged means :latest
+        ("nginx:1.25", "nginx:1.24", OLD_ID, False),  # not restarted yet
+        ("nginx:1.25", "nginx:1.25", NEW_ID, True),  # restarted
+        ("nginx:1.25", "nginx:1.24", NEW_ID, True),  # imageID changed is enough
+        ("nginx:1.25", "nginx:1.25", OLD_ID, True),  # same digest under a new tag
+        ("nginx", "nginx:latest", OLD_ID, True),  # untagged means :latest
         ("nginx", "docker.io/library/nginx:latest", OLD_ID, True),
         ("nginx", "nginx:1.24", OLD_ID, False),
         ("host:5000/img", "host:5000/img:latest", OLD_ID, True),  # a port is not a tag
@@ -777,7 +948,9 @@ def test_check_completed_edge_cases() -> None:
     del no_state["metadata"]["annotations"][STATE_ANNOTATION]
     assert check_completed(no_state)
     legacy = copy.deepcopy(missing)
-    legacy["metadata"]["annotations"][LEGACY_STATE_ANNOTATION] = legacy["metadata"]["annotations"].pop(STATE_ANNOTATION)
+    legacy["metadata"]["annotations"][LEGACY_STATE_ANNOTATION] = legacy["metadata"]["annotations"].pop(
+        STATE_ANNOTATION
+    )
     assert not check_completed(legacy)
     garbage = copy.deepcopy(pod)
     garbage["metadata"]["annotations"][STATE_ANNOTATION] = "{not json"
@@ -787,7 +960,8 @@ def test_check_completed_edge_cases() -> None:
     assert not check_completed(grace)
     batches = copy.deepcopy(pod)
     batches["metadata"]["annotations"][STATE_ANNOTATION] = json.dumps(
-        {"revision": "r2", "updateTimestamp": "2025-01-01T00:00:00Z", "nextContainerImages": {"side": "s:2"}})
+        {"revision": "r2", "updateTimestamp": "2025-01-01T00:00:00Z", "nextContainerImages": {"side": "s:2"}}
+    )
     assert not check_completed(batches)
 
 
@@ -810,7 +984,11 @@ def test_normalize_image(ref: str, normal: str) -> None:
     assert inplace.normalize_image(ref) == normal
 
 
-@given(st.from_regex(r"\A([a-z]{1,5}(\.[a-z]{1,3})?(:[0-9]{2,4})?/)?[a-z]{1,5}(/[a-z]{1,4})?(:[a-z0-9.]{1,5})?\Z"))
+@given(
+    st.from_regex(
+        r"\A([a-z]{1,5}(\.[a-z]{1,3})?(:[0-9]{2,4})?/)?[a-z]{1,5}(/[a-z]{1,4})?(:[a-z0-9.]{1,5})?\Z"
+    )
+)
 def test_normalize_image_is_idempotent(ref: str) -> None:
     once = inplace.normalize_image(ref)
     assert inplace.normalize_image(once) == once
@@ -824,8 +1002,9 @@ def test_normalize_image_is_idempotent(ref: str) -> None:
 def test_resize_flow_waits_for_spec_and_status() -> None:
     old_c = container(resources=_res({"cpu": "100m", "memory": "64Mi"}))
     new_c = container(resources=_res({"cpu": "200m", "memory": "64Mi"}))
-    spec = calculate_update_spec(revision("r1", template([old_c])), revision("r2", template([new_c])),
-                                 allow_resize=True)
+    spec = calculate_update_spec(
+        revision("r1", template([old_c])), revision("r2", template([new_c])), allow_resize=True
+    )
     assert spec is not None and spec.is_vertical_only()
     pod = pod_from(template([old_c]), "r1")
     pod["status"]["containerStatuses"][0]["resources"] = copy.deepcopy(old_c["resources"])
@@ -833,12 +1012,17 @@ def test_resize_flow_waits_for_spec_and_status() -> None:
     assert len(writes) == 1  # resources only, no RestartContainer policy: stays Ready
     w = writes[0]
     assert w.spec_patch is None
-    assert w.resize_patch == {"spec": {"containers": [
-        {"name": "nginx", "resources": {"requests": {"cpu": "200m", "memory": "64Mi"}}}]}}
+    assert w.resize_patch == {
+        "spec": {
+            "containers": [{"name": "nginx", "resources": {"requests": {"cpu": "200m", "memory": "64Mi"}}}]
+        }
+    }
     assert w.write_count() == 2  # pod patch + resize subresource
     state = json.loads(w.pod_patch()["metadata"]["annotations"][STATE_ANNOTATION])  # type: ignore[index]
     assert state["updateResources"] is True
-    assert state["lastContainerStatuses"] == {"nginx": {"resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}}
+    assert state["lastContainerStatuses"] == {
+        "nginx": {"resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}
+    }
 
     only_meta = apply(pod, PodWrites(metadata_patch=w.metadata_patch))
     assert not check_completed(only_meta)  # the resize has not reached the spec yet
@@ -851,10 +1035,14 @@ def test_resize_flow_waits_for_spec_and_status() -> None:
 def test_resize_with_restart_policy_goes_not_ready() -> None:
     policy = [{"resourceName": "memory", "restartPolicy": "RestartContainer"}]
     old_c = container(resources=_res({"cpu": "100m", "memory": "64Mi"}), resizePolicy=policy)
-    for new_res, unready in [({"cpu": "100m", "memory": "128Mi"}, True), ({"cpu": "200m", "memory": "64Mi"}, False)]:
+    for new_res, unready in [
+        ({"cpu": "100m", "memory": "128Mi"}, True),
+        ({"cpu": "200m", "memory": "64Mi"}, False),
+    ]:
         new_c = container(resources=_res(new_res), resizePolicy=policy)
-        spec = calculate_update_spec(revision("r1", template([old_c])), revision("r2", template([new_c])),
-                                     allow_resize=True)
+        spec = calculate_update_spec(
+            revision("r1", template([old_c])), revision("r2", template([new_c])), allow_resize=True
+        )
         assert spec is not None
         writes = start_update(pod_from(template([old_c]), "r1"), spec, NOW)
         assert bool(writes[0].status_conditions) is unready
@@ -866,10 +1054,21 @@ def test_resize_with_restart_policy_goes_not_ready() -> None:
 
 def test_refresh_sets_gate_true_on_fresh_pod() -> None:
     pod = pod_from(template(), "r1")
-    pod["status"]["conditions"] = [c for c in pod["status"]["conditions"] if c["type"] != INPLACE_UPDATE_READY]
+    pod["status"]["conditions"] = [
+        c for c in pod["status"]["conditions"] if c["type"] != INPLACE_UPDATE_READY
+    ]
     w = refresh(pod, NOW)
-    assert w == PodWrites(status_conditions=[{"type": INPLACE_UPDATE_READY, "status": "True", "reason": "",
-                                              "message": "", "lastTransitionTime": "2025-01-01T00:00:00Z"}])
+    assert w == PodWrites(
+        status_conditions=[
+            {
+                "type": INPLACE_UPDATE_READY,
+                "status": "True",
+                "reason": "",
+                "message": "",
+                "lastTransitionTime": "2025-01-01T00:00:00Z",
+            }
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -883,7 +1082,9 @@ def test_refresh_sets_gate_true_on_fresh_pod() -> None:
 )
 def test_refresh_gate(gate: bool, condition: dict[str, Any] | None, writes: bool) -> None:
     pod = pod_from(template(), "r1", gate=gate)
-    pod["status"]["conditions"] = [c for c in pod["status"]["conditions"] if c["type"] != INPLACE_UPDATE_READY]
+    pod["status"]["conditions"] = [
+        c for c in pod["status"]["conditions"] if c["type"] != INPLACE_UPDATE_READY
+    ]
     if condition:
         pod["status"]["conditions"].append(condition)
     assert (refresh(pod, NOW) is not None) is writes
@@ -906,13 +1107,19 @@ _keys = st.sampled_from(["a", "b", "c", "example.com/d", "e~f"])
 _vals = st.sampled_from(["1", "2", "3"])
 
 
-@given(old=st.dictionaries(_keys, _vals), new=st.dictionaries(_keys, _vals),
-       images=st.lists(st.booleans(), min_size=1, max_size=4))
-def test_metadata_patch_turns_old_labels_into_new(old: dict[str, str], new: dict[str, str], images: list[bool]) -> None:
+@given(
+    old=st.dictionaries(_keys, _vals),
+    new=st.dictionaries(_keys, _vals),
+    images=st.lists(st.booleans(), min_size=1, max_size=4),
+)
+def test_metadata_patch_turns_old_labels_into_new(
+    old: dict[str, str], new: dict[str, str], images: list[bool]
+) -> None:
     old_cs = [container(f"c{i}", "img:1") for i in range(len(images))]
     new_cs = [container(f"c{i}", "img:2" if changed else "img:1") for i, changed in enumerate(images)]
-    spec = calculate_update_spec(revision("r1", template(old_cs, labels=old)),
-                                 revision("r2", template(new_cs, labels=new)))
+    spec = calculate_update_spec(
+        revision("r1", template(old_cs, labels=old)), revision("r2", template(new_cs, labels=new))
+    )
     assert spec is not None
     assert spec.container_images == {f"c{i}": "img:2" for i, changed in enumerate(images) if changed}
     patched = dict(old)
@@ -920,10 +1127,15 @@ def test_metadata_patch_turns_old_labels_into_new(old: dict[str, str], new: dict
     assert patched == new
 
 
-@given(old=st.dictionaries(_keys, _vals), new=st.dictionaries(_keys, _vals), gate=st.booleans(),
-       changed=st.booleans())
-def test_applied_update_lands_at_the_new_revision(old: dict[str, str], new: dict[str, str], gate: bool,
-                                                 changed: bool) -> None:
+@given(
+    old=st.dictionaries(_keys, _vals),
+    new=st.dictionaries(_keys, _vals),
+    gate=st.booleans(),
+    changed=st.booleans(),
+)
+def test_applied_update_lands_at_the_new_revision(
+    old: dict[str, str], new: dict[str, str], gate: bool, changed: bool
+) -> None:
     """After start_update's writes and the kubelet, the pod matches the new template, the update is
     complete, and at most one more write (the gate) follows: ≤ 3 writes per pod."""
     new_image = "nginx:1.25" if changed else "nginx:1.24"

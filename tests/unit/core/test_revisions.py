@@ -75,10 +75,15 @@ def pod(rev: str | None) -> dict[str, Any]:
 def test_revision_data_shape() -> None:
     data = revision_data(TEMPLATE)
     # The template in its Go shape (what OpenKruise's typed round trip writes), then "$patch".
-    assert data == {"spec": {"template": {
-        "metadata": {"creationTimestamp": None, "labels": {"app": "foo"}},
-        "spec": {"containers": [{"name": "main", "image": "nginx:1.25", "resources": {}}]},
-        "$patch": "replace"}}}
+    assert data == {
+        "spec": {
+            "template": {
+                "metadata": {"creationTimestamp": None, "labels": {"app": "foo"}},
+                "spec": {"containers": [{"name": "main", "image": "nginx:1.25", "resources": {}}]},
+                "$patch": "replace",
+            }
+        }
+    }
     assert "$patch" not in TEMPLATE  # input not mutated
     assert revision_data(go_template(TEMPLATE)) == data  # Go shape is idempotent
 
@@ -246,10 +251,21 @@ def test_equal_revision_is_by_content() -> None:
     assert equal_revision(go, older) and equal_revision(older, go)
     assert not equal_revision(go, older_kruise_py_revision(with_image("nginx:2"), "web-x"))
     # Values that only Go's decoding makes equal: quantity spelling, omitempty zero values
-    a = {**TEMPLATE, "spec": {"containers": [{"name": "main", "image": "nginx:1.25",
-                                               "resources": {"limits": {"cpu": "1000m"}}}], "hostNetwork": False}}
-    b = {**TEMPLATE, "spec": {"containers": [{"name": "main", "image": "nginx:1.25",
-                                               "resources": {"limits": {"cpu": 1}}}]}}
+    a = {
+        **TEMPLATE,
+        "spec": {
+            "containers": [
+                {"name": "main", "image": "nginx:1.25", "resources": {"limits": {"cpu": "1000m"}}}
+            ],
+            "hostNetwork": False,
+        },
+    }
+    b = {
+        **TEMPLATE,
+        "spec": {
+            "containers": [{"name": "main", "image": "nginx:1.25", "resources": {"limits": {"cpu": 1}}}]
+        },
+    }
     assert equal_revision(older_kruise_py_revision(a, "web-a"), older_kruise_py_revision(b, "web-b"))
 
 

@@ -27,13 +27,25 @@ def pod(
     if other_owner:
         refs.append({"apiVersion": "v1", "kind": "X", "name": "x", "uid": other_owner})
     if owner:
-        refs.append({"apiVersion": "apps.kruise.io/v1beta1", "kind": "StatefulSet", "name": "s",
-                     "uid": owner, "controller": True})
+        refs.append(
+            {
+                "apiVersion": "apps.kruise.io/v1beta1",
+                "kind": "StatefulSet",
+                "name": "s",
+                "uid": owner,
+                "controller": True,
+            }
+        )
     obj: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": ns, "resourceVersion": rv, "labels": labels or {},
-                     "ownerReferences": refs},
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "resourceVersion": rv,
+            "labels": labels or {},
+            "ownerReferences": refs,
+        },
         "spec": {"containers": [{"name": "c", "image": "nginx"}]},
     }
     if node:
@@ -134,7 +146,9 @@ def test_label_index() -> None:
 
 def test_objects_without_labels_or_spec() -> None:
     c = ObjectCache(label_keys=[LABEL])
-    c.apply("ADDED", {"metadata": {"name": "bare", "namespace": "ns", "labels": None, "ownerReferences": None}})
+    c.apply(
+        "ADDED", {"metadata": {"name": "bare", "namespace": "ns", "labels": None, "ownerReferences": None}}
+    )
     c.apply("ADDED", {"metadata": {"name": "cm", "namespace": "ns"}, "data": {"a": "b"}})
     assert len(c) == 2
     assert c.by_label(LABEL, "x") == []
@@ -164,7 +178,9 @@ def test_on_change_hooks_see_old_and_new(caplog: pytest.LogCaptureFixture) -> No
 def test_replace_is_a_relist() -> None:
     c = ObjectCache()
     deleted: list[str] = []
-    c.on_change.append(lambda old, new: deleted.append(old["metadata"]["name"]) if new is None and old else None)
+    c.on_change.append(
+        lambda old, new: deleted.append(old["metadata"]["name"]) if new is None and old else None
+    )
     c.apply("ADDED", pod("stays", owner="u"))
     c.apply("ADDED", pod("vanished", owner="u"))
     c.replace([pod("stays", owner="u", rv="5"), pod("new", owner="u")])
@@ -196,8 +212,10 @@ def test_ten_thousand_objects() -> None:
     c = ObjectCache(label_keys=[LABEL])
     n = 10_000
     for i in range(n):
-        c.apply(None, pod(f"p{i}", f"ns{i % 10}", owner=f"u{i % 100}", node=f"n{i % 50}",
-                          labels={LABEL: f"j{i % 7}"}))
+        c.apply(
+            None,
+            pod(f"p{i}", f"ns{i % 10}", owner=f"u{i % 100}", node=f"n{i % 50}", labels={LABEL: f"j{i % 7}"}),
+        )
     assert len(c) == n
     assert len(c.by_owner("u3")) == n // 100
     assert len(c.by_node("n7")) == n // 50

@@ -30,9 +30,12 @@ def test_reconciles_enqueued_keys_and_records_success() -> None:
         assert sample("controller_runtime_max_concurrent_reconciles", controller=c.name) == 2
         # Every result label exists from the start, as in controller-runtime.
         assert all(total(c, r) == 0 for r in ("success", "error", "requeue", "requeue_after"))
-        assert REGISTRY.get_sample_value(
-            "controller_runtime_reconcile_total", {"controller": c.name, "result": "error"}
-        ) == 0
+        assert (
+            REGISTRY.get_sample_value(
+                "controller_runtime_reconcile_total", {"controller": c.name, "result": "error"}
+            )
+            == 0
+        )
         for k in ["a", "b", "c"]:
             c.enqueue(k)
         await until(lambda: len(seen) == 3)
@@ -59,7 +62,9 @@ def test_none_result_is_success() -> None:
     asyncio.run(main())
 
 
-def test_error_is_logged_retried_with_backoff_and_does_not_stall_others(caplog: pytest.LogCaptureFixture) -> None:
+def test_error_is_logged_retried_with_backoff_and_does_not_stall_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     calls: Counter[str] = Counter()
 
     async def reconcile(key: str) -> Result:

@@ -158,8 +158,11 @@ def test_lru_forgets_old_events() -> None:
 def test_cluster_scoped_object_events_go_to_default() -> None:
     async def main() -> None:
         async with recorder() as (rec, fake):
-            obj = {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "SidecarSet",
-                   "metadata": {"name": "sc", "uid": "u"}}
+            obj = {
+                "apiVersion": "apps.kruise.io/v1alpha1",
+                "kind": "SidecarSet",
+                "metadata": {"name": "sc", "uid": "u"},
+            }
             await rec.normal(obj, "Injected", "ok")
             (ns, _), ev = next(iter(fake.events.items()))
             assert ns == "default"
@@ -209,7 +212,9 @@ def test_emit_is_fire_and_forget() -> None:
 
 def test_unreachable_apiserver_does_not_raise() -> None:
     async def main() -> None:
-        client = KubeClient(Credentials(server="http://127.0.0.1:9"), ClientOptions(qps=0, max_retries=0, timeout=2))
+        client = KubeClient(
+            Credentials(server="http://127.0.0.1:9"), ClientOptions(qps=0, max_retries=0, timeout=2)
+        )
         try:
             await EventRecorder(client).normal(sts(), "R", "m")
         finally:

@@ -13,11 +13,19 @@ def _pod(name: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": "ns", "labels": {"app": "web"},
-                     "annotations": {"long": "x" * 200},
-                     "managedFields": [{"manager": "kubectl", "operation": "Update"}]},
-        "spec": {"containers": [{"name": "app", "image": "nginx:1", "ports": [{"containerPort": 80}]}],
-                 "nodeName": None, "priority": 0, "enableServiceLinks": True},
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "labels": {"app": "web"},
+            "annotations": {"long": "x" * 200},
+            "managedFields": [{"manager": "kubectl", "operation": "Update"}],
+        },
+        "spec": {
+            "containers": [{"name": "app", "image": "nginx:1", "ports": [{"containerPort": 80}]}],
+            "nodeName": None,
+            "priority": 0,
+            "enableServiceLinks": True,
+        },
         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}], "ratio": 0.5},
     }
 

@@ -36,7 +36,9 @@ def test_limit_arenas_is_accepted() -> None:
     assert malloc.limit_arenas(2)
 
 
-def test_small_tls_buffers_shrink_the_receive_buffer_of_new_tls_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_tls_buffers_shrink_the_receive_buffer_of_new_tls_connections(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import asyncio
     import ssl
     from asyncio import sslproto
@@ -46,7 +48,9 @@ def test_small_tls_buffers_shrink_the_receive_buffer_of_new_tls_connections(monk
 
     async def new_protocol() -> int:
         loop = asyncio.get_running_loop()
-        proto = sslproto.SSLProtocol(loop, asyncio.Protocol(), ssl.create_default_context(), loop.create_future())
+        proto = sslproto.SSLProtocol(
+            loop, asyncio.Protocol(), ssl.create_default_context(), loop.create_future()
+        )
         return len(vars(proto)["_ssl_buffer"])
 
     assert asyncio.run(new_protocol()) == 64 * 1024

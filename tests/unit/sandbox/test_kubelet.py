@@ -29,10 +29,28 @@ from kruise_py.sandbox.kubelet import (
 )
 
 T0 = 1_800_000_000.0
-ZERO = SimConfig(start_delay=0, ready_delay=0, stop_delay=0, restart_delay=0, resize_delay=0,
-                 delete_delay=0, pull_backoff_delay=0, init_run_seconds=0, complete_after=0)
-SLOW = SimConfig(start_delay=1, ready_delay=2, stop_delay=3, restart_delay=4, resize_delay=5,
-                 delete_delay=6, pull_backoff_delay=7, init_run_seconds=8, complete_after=10)
+ZERO = SimConfig(
+    start_delay=0,
+    ready_delay=0,
+    stop_delay=0,
+    restart_delay=0,
+    resize_delay=0,
+    delete_delay=0,
+    pull_backoff_delay=0,
+    init_run_seconds=0,
+    complete_after=0,
+)
+SLOW = SimConfig(
+    start_delay=1,
+    ready_delay=2,
+    stop_delay=3,
+    restart_delay=4,
+    resize_delay=5,
+    delete_delay=6,
+    pull_backoff_delay=7,
+    init_run_seconds=8,
+    complete_after=10,
+)
 
 
 # -- a tiny fake apiserver -------------------------------------------------------------------------
@@ -74,16 +92,34 @@ def bump(pod: dict[str, Any]) -> None:
     pod["metadata"]["resourceVersion"] = str(int(pod["metadata"]["resourceVersion"]) + 1)
 
 
-def make_pod(*containers: dict[str, Any], init: list[dict[str, Any]] | None = None,
-             annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+def make_pod(
+    *containers: dict[str, Any],
+    init: list[dict[str, Any]] | None = None,
+    annotations: dict[str, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
     return {
-        "metadata": {"name": "p", "namespace": "ns", "uid": "uid-1", "resourceVersion": "1",
-                     "generation": 1, "annotations": annotations or {}},
-        "spec": {"nodeName": "n", "containers": list(containers) or [{"name": "app", "image": "nginx:1"}],
-                 **({"initContainers": init} if init else {}), **spec},
-        "status": {"phase": "Pending", "qosClass": "BestEffort",
-                   "conditions": [{"type": "PodScheduled", "status": "True",
-                                   "lastTransitionTime": "2027-01-15T08:00:00Z"}]},
+        "metadata": {
+            "name": "p",
+            "namespace": "ns",
+            "uid": "uid-1",
+            "resourceVersion": "1",
+            "generation": 1,
+            "annotations": annotations or {},
+        },
+        "spec": {
+            "nodeName": "n",
+            "containers": list(containers) or [{"name": "app", "image": "nginx:1"}],
+            **({"initContainers": init} if init else {}),
+            **spec,
+        },
+        "status": {
+            "phase": "Pending",
+            "qosClass": "BestEffort",
+            "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2027-01-15T08:00:00Z"}
+            ],
+        },
     }
 
 
@@ -237,11 +273,16 @@ def test_readiness_gate_keeps_ready_false_until_true() -> None:
     assert k.cond("ContainersReady")["status"] == "True"
     ready = k.cond("Ready")
     assert ready["status"] == "False" and ready["reason"] == "ReadinessGatesNotReady"
-    assert ready["message"] == 'corresponding condition of pod readiness gate "InPlaceUpdateReady" does not exist.'
+    assert (
+        ready["message"]
+        == 'corresponding condition of pod readiness gate "InPlaceUpdateReady" does not exist.'
+    )
     set_condition(k.pod, "InPlaceUpdateReady", "False")
     k.sync()
-    assert k.cond("Ready")["message"] == \
-        'the status of pod readiness gate "InPlaceUpdateReady" is not "True", but False'
+    assert (
+        k.cond("Ready")["message"]
+        == 'the status of pod readiness gate "InPlaceUpdateReady" is not "True", but False'
+    )
     set_condition(k.pod, "InPlaceUpdateReady", "True")
     k.sync()
     assert k.cond("Ready")["status"] == "True"
@@ -300,18 +341,31 @@ def test_hot_upgrade_pair_restarts_each_container_on_its_own() -> None:
     """SidecarSet HotUpgrade: mesh-2 gets the new image, mesh-1 the empty one seconds later. Each
     restarts when its own image changes, the other keeps running; the fieldRef env (resolved by a
     real kubelet at start) does not matter to the simulator."""
+
     def hot(name: str, image: str) -> dict[str, Any]:
-        env = [{"name": "SIDECARSET_VERSION", "valueFrom": {"fieldRef": {
-            "fieldPath": f"metadata.annotations['version.sidecarset.kruise.io/{name}']"}}}]
+        env = [
+            {
+                "name": "SIDECARSET_VERSION",
+                "valueFrom": {
+                    "fieldRef": {"fieldPath": f"metadata.annotations['version.sidecarset.kruise.io/{name}']"}
+                },
+            }
+        ]
         return {"name": name, "image": image, "env": env}
 
-    k = Kubelet(make_pod(hot("mesh-1", "mesh:1"), hot("mesh-2", "empty:1"), {"name": "app", "image": "app:1"}), SLOW)
+    k = Kubelet(
+        make_pod(hot("mesh-1", "mesh:1"), hot("mesh-2", "empty:1"), {"name": "app", "image": "app:1"}), SLOW
+    )
     k.run_until(T0 + 10)
     first = {n: k.cs(n)["containerID"] for n in ("mesh-1", "mesh-2", "app")}
     k.now = T0 + 20
     k.spec_change(lambda s: s["containers"][1].update(image="mesh:2"))
     k.run_until(T0 + 30)
-    assert (k.cs("mesh-2")["image"], k.cs("mesh-2")["restartCount"], k.cs("mesh-2")["ready"]) == ("mesh:2", 1, True)
+    assert (k.cs("mesh-2")["image"], k.cs("mesh-2")["restartCount"], k.cs("mesh-2")["ready"]) == (
+        "mesh:2",
+        1,
+        True,
+    )
     assert k.cs("mesh-1")["containerID"] == first["mesh-1"] and k.cs("mesh-1")["ready"], "mesh-1 kept running"
     k.now = T0 + 31
     k.spec_change(lambda s: s["containers"][0].update(image="empty:1"))
@@ -349,11 +403,18 @@ def test_in_place_restart_of_never_pod_stays_running() -> None:
 
 
 # -- unpullable images ------------------------------------------------------------------------------
-@pytest.mark.parametrize("image,bad", [
-    ("nginx:1", False), ("invalid-image", True), ("registry.local/team/unpullable:1", True),
-    ("does-not-exist:latest", True), ("nginx:unpullable", True), ("invalidity/ok:1", False),
-    ("my-invalid:1", False),
-])
+@pytest.mark.parametrize(
+    "image,bad",
+    [
+        ("nginx:1", False),
+        ("invalid-image", True),
+        ("registry.local/team/unpullable:1", True),
+        ("does-not-exist:latest", True),
+        ("nginx:unpullable", True),
+        ("invalidity/ok:1", False),
+        ("my-invalid:1", False),
+    ],
+)
 def test_unpullable_pattern(image: str, bad: bool) -> None:
     assert SimConfig().unpullable(image) is bad
 
@@ -395,13 +456,16 @@ def test_in_place_update_to_unpullable_image_is_running_not_ready() -> None:
 
 
 # -- run to completion -------------------------------------------------------------------------------
-@pytest.mark.parametrize("policy,code,phase,restarts", [
-    ("Never", 0, "Succeeded", 0),
-    ("Never", 1, "Failed", 0),
-    ("OnFailure", 0, "Succeeded", 0),
-    ("OnFailure", 3, "Running", 2),
-    ("Always", 2, "Running", 2),
-])
+@pytest.mark.parametrize(
+    "policy,code,phase,restarts",
+    [
+        ("Never", 0, "Succeeded", 0),
+        ("Never", 1, "Failed", 0),
+        ("OnFailure", 0, "Succeeded", 0),
+        ("OnFailure", 3, "Running", 2),
+        ("Always", 2, "Running", 2),
+    ],
+)
 def test_run_to_completion(policy: str, code: int, phase: str, restarts: int) -> None:
     cfg = SimConfig(start_delay=1, ready_delay=0, restart_delay=1, complete_after=5)
     pod = make_pod(restartPolicy=policy, annotations={ANN_EXIT_CODE: str(code)})
@@ -454,23 +518,54 @@ def test_zero_delay_crash_loop_does_not_hang() -> None:
     assert k.cs()["restartCount"] > 0
 
 
-@pytest.mark.parametrize("container,pod_policy,code,expected", [
-    ({}, "Always", 0, True),
-    ({}, None, 1, True),
-    ({}, "OnFailure", 0, False),
-    ({}, "OnFailure", 1, True),
-    ({}, "Never", 1, False),
-    ({"restartPolicy": "Never"}, "Always", 1, False),
-    ({"restartPolicy": "OnFailure"}, "Never", 2, True),
-    ({"restartPolicy": "Never", "restartPolicyRules": [
-        {"action": "Restart", "exitCodes": {"operator": "In", "values": [42]}}]}, "Never", 42, True),
-    ({"restartPolicy": "Never", "restartPolicyRules": [
-        {"action": "Restart", "exitCodes": {"operator": "In", "values": [42]}}]}, "Never", 1, False),
-    ({"restartPolicy": "Always", "restartPolicyRules": [
-        {"action": "Restart", "exitCodes": {"operator": "NotIn", "values": [0]}}]}, "Never", 0, True),
-])
-def test_container_should_restart(container: dict[str, Any], pod_policy: str | None, code: int,
-                                  expected: bool) -> None:
+@pytest.mark.parametrize(
+    "container,pod_policy,code,expected",
+    [
+        ({}, "Always", 0, True),
+        ({}, None, 1, True),
+        ({}, "OnFailure", 0, False),
+        ({}, "OnFailure", 1, True),
+        ({}, "Never", 1, False),
+        ({"restartPolicy": "Never"}, "Always", 1, False),
+        ({"restartPolicy": "OnFailure"}, "Never", 2, True),
+        (
+            {
+                "restartPolicy": "Never",
+                "restartPolicyRules": [
+                    {"action": "Restart", "exitCodes": {"operator": "In", "values": [42]}}
+                ],
+            },
+            "Never",
+            42,
+            True,
+        ),
+        (
+            {
+                "restartPolicy": "Never",
+                "restartPolicyRules": [
+                    {"action": "Restart", "exitCodes": {"operator": "In", "values": [42]}}
+                ],
+            },
+            "Never",
+            1,
+            False,
+        ),
+        (
+            {
+                "restartPolicy": "Always",
+                "restartPolicyRules": [
+                    {"action": "Restart", "exitCodes": {"operator": "NotIn", "values": [0]}}
+                ],
+            },
+            "Never",
+            0,
+            True,
+        ),
+    ],
+)
+def test_container_should_restart(
+    container: dict[str, Any], pod_policy: str | None, code: int, expected: bool
+) -> None:
     spec = {"restartPolicy": pod_policy} if pod_policy else {}
     assert container_should_restart(container, spec, code) is expected
 
@@ -525,8 +620,11 @@ def test_native_sidecar_starts_first_keeps_running_and_restarts_in_place() -> No
 
 
 def test_job_pod_with_sidecar_completes_and_stops_sidecar() -> None:
-    pod = make_pod(init=[{"name": "proxy", "image": "envoy", "restartPolicy": "Always"}],
-                   restartPolicy="Never", annotations={ANN_RUN_SECONDS: "5"})
+    pod = make_pod(
+        init=[{"name": "proxy", "image": "envoy", "restartPolicy": "Always"}],
+        restartPolicy="Never",
+        annotations={ANN_RUN_SECONDS: "5"},
+    )
     k = Kubelet(pod, ZERO)
     k.run_until(T0 + 6)
     assert k.status["phase"] == "Succeeded"
@@ -555,8 +653,12 @@ def test_in_place_resize_without_restart() -> None:
 
 
 def test_resize_with_restart_container_policy_restarts() -> None:
-    c = {"name": "app", "image": "nginx", "resources": _res("1"),
-         "resizePolicy": [{"resourceName": "cpu", "restartPolicy": "RestartContainer"}]}
+    c = {
+        "name": "app",
+        "image": "nginx",
+        "resources": _res("1"),
+        "resizePolicy": [{"resourceName": "cpu", "restartPolicy": "RestartContainer"}],
+    }
     k = Kubelet(make_pod(c), ZERO)
     k.sync()
     k.spec_change(lambda s: s["containers"][0].update(resources=_res("2")))
@@ -624,12 +726,15 @@ def test_host_network_pod_uses_host_ip() -> None:
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("image,expected_prefix", [
-    ("nginx", "nginx@sha256:"),
-    ("nginx:1.25", "nginx@sha256:"),
-    ("localhost:5000/team/app", "localhost:5000/team/app@sha256:"),
-    ("localhost:5000/team/app:v2", "localhost:5000/team/app@sha256:"),
-])
+@pytest.mark.parametrize(
+    "image,expected_prefix",
+    [
+        ("nginx", "nginx@sha256:"),
+        ("nginx:1.25", "nginx@sha256:"),
+        ("localhost:5000/team/app", "localhost:5000/team/app@sha256:"),
+        ("localhost:5000/team/app:v2", "localhost:5000/team/app@sha256:"),
+    ],
+)
 def test_image_id(image: str, expected_prefix: str) -> None:
     assert image_id(image).startswith(expected_prefix)
     assert image_id(image) == image_id(image)
@@ -642,51 +747,101 @@ def test_image_id_of_digest_image_keeps_the_digest() -> None:
     assert image_id("nginx:1") != image_id("nginx:2")
 
 
-@pytest.mark.parametrize("resources,expected", [
-    ([{}], "BestEffort"),
-    ([{"requests": {"cpu": "1"}}], "Burstable"),
-    ([{"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}], "Guaranteed"),
-    ([{"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m", "memory": "1Gi"}}], "Burstable"),
-    ([{"limits": {"cpu": "1", "memory": "1Gi"}}, {}], "Burstable"),
-    ([{"requests": {"cpu": "0"}}], "BestEffort"),
-])
+@pytest.mark.parametrize(
+    "resources,expected",
+    [
+        ([{}], "BestEffort"),
+        ([{"requests": {"cpu": "1"}}], "Burstable"),
+        (
+            [{"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}],
+            "Guaranteed",
+        ),
+        (
+            [{"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m", "memory": "1Gi"}}],
+            "Burstable",
+        ),
+        ([{"limits": {"cpu": "1", "memory": "1Gi"}}, {}], "Burstable"),
+        ([{"requests": {"cpu": "0"}}], "BestEffort"),
+    ],
+)
 def test_qos_class(resources: list[dict[str, Any]], expected: str) -> None:
     pod = {"spec": {"containers": [{"name": f"c{i}", "resources": r} for i, r in enumerate(resources)]}}
     assert qos_class(pod) == expected
 
 
-def _cs(name: str, state: dict[str, Any], last: dict[str, Any] | None = None, started: bool = False,
-        ) -> dict[str, Any]:
-    return {"name": name, "state": state, "lastState": {"terminated": last} if last else {}, "started": started}
+def _cs(
+    name: str,
+    state: dict[str, Any],
+    last: dict[str, Any] | None = None,
+    started: bool = False,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "state": state,
+        "lastState": {"terminated": last} if last else {},
+        "started": started,
+    }
 
 
 RUN: dict[str, Any] = {"running": {}}
 WAIT: dict[str, Any] = {"waiting": {"reason": "ContainerCreating"}}
 
 
-@pytest.mark.parametrize("spec,statuses,initialized,expected", [
-    ({"containers": [{"name": "a"}]}, [_cs("a", RUN)], True, "Running"),
-    ({"containers": [{"name": "a"}]}, [_cs("a", WAIT)], False, "Pending"),
-    ({"containers": [{"name": "a"}]}, [], False, "Pending"),
-    ({"containers": [{"name": "a"}, {"name": "b"}]}, [_cs("a", RUN), _cs("b", WAIT)], True, "Pending"),
-    ({"containers": [{"name": "a"}]}, [_cs("a", WAIT, {"exitCode": 1})], True, "Running"),
-    ({"restartPolicy": "Never", "containers": [{"name": "a"}]},
-     [_cs("a", {"terminated": {"exitCode": 0}})], True, "Succeeded"),
-    ({"restartPolicy": "Never", "containers": [{"name": "a"}, {"name": "b"}]},
-     [_cs("a", {"terminated": {"exitCode": 0}}), _cs("b", {"terminated": {"exitCode": 2}})], True, "Failed"),
-    ({"restartPolicy": "OnFailure", "containers": [{"name": "a"}]},
-     [_cs("a", {"terminated": {"exitCode": 2}})], True, "Running"),
-    ({"restartPolicy": "Never", "initContainers": [{"name": "i"}], "containers": [{"name": "a"}]},
-     [_cs("i", {"terminated": {"exitCode": 1}}), _cs("a", WAIT)], False, "Failed"),
-    ({"initContainers": [{"name": "i"}], "containers": [{"name": "a"}]},
-     [_cs("i", RUN), _cs("a", WAIT)], False, "Pending"),
-    ({"initContainers": [{"name": "s", "restartPolicy": "Always"}], "containers": [{"name": "a"}]},
-     [_cs("s", WAIT), _cs("a", RUN)], True, "Pending"),  # waiting sidecar without a past run
-    ({"initContainers": [{"name": "s", "restartPolicy": "Always"}], "containers": [{"name": "a"}]},
-     [_cs("s", WAIT, {"exitCode": 0}), _cs("a", RUN)], True, "Running"),
-])
-def test_get_phase_matches_the_kubelet(spec: dict[str, Any], statuses: list[dict[str, Any]],
-                                       initialized: bool, expected: str) -> None:
+@pytest.mark.parametrize(
+    "spec,statuses,initialized,expected",
+    [
+        ({"containers": [{"name": "a"}]}, [_cs("a", RUN)], True, "Running"),
+        ({"containers": [{"name": "a"}]}, [_cs("a", WAIT)], False, "Pending"),
+        ({"containers": [{"name": "a"}]}, [], False, "Pending"),
+        ({"containers": [{"name": "a"}, {"name": "b"}]}, [_cs("a", RUN), _cs("b", WAIT)], True, "Pending"),
+        ({"containers": [{"name": "a"}]}, [_cs("a", WAIT, {"exitCode": 1})], True, "Running"),
+        (
+            {"restartPolicy": "Never", "containers": [{"name": "a"}]},
+            [_cs("a", {"terminated": {"exitCode": 0}})],
+            True,
+            "Succeeded",
+        ),
+        (
+            {"restartPolicy": "Never", "containers": [{"name": "a"}, {"name": "b"}]},
+            [_cs("a", {"terminated": {"exitCode": 0}}), _cs("b", {"terminated": {"exitCode": 2}})],
+            True,
+            "Failed",
+        ),
+        (
+            {"restartPolicy": "OnFailure", "containers": [{"name": "a"}]},
+            [_cs("a", {"terminated": {"exitCode": 2}})],
+            True,
+            "Running",
+        ),
+        (
+            {"restartPolicy": "Never", "initContainers": [{"name": "i"}], "containers": [{"name": "a"}]},
+            [_cs("i", {"terminated": {"exitCode": 1}}), _cs("a", WAIT)],
+            False,
+            "Failed",
+        ),
+        (
+            {"initContainers": [{"name": "i"}], "containers": [{"name": "a"}]},
+            [_cs("i", RUN), _cs("a", WAIT)],
+            False,
+            "Pending",
+        ),
+        (
+            {"initContainers": [{"name": "s", "restartPolicy": "Always"}], "containers": [{"name": "a"}]},
+            [_cs("s", WAIT), _cs("a", RUN)],
+            True,
+            "Pending",
+        ),  # waiting sidecar without a past run
+        (
+            {"initContainers": [{"name": "s", "restartPolicy": "Always"}], "containers": [{"name": "a"}]},
+            [_cs("s", WAIT, {"exitCode": 0}), _cs("a", RUN)],
+            True,
+            "Running",
+        ),
+    ],
+)
+def test_get_phase_matches_the_kubelet(
+    spec: dict[str, Any], statuses: list[dict[str, Any]], initialized: bool, expected: str
+) -> None:
     assert get_phase({"spec": spec}, statuses, initialized) == expected
 
 
@@ -704,11 +859,19 @@ def test_ip_pool_unique_release_and_exhaustion() -> None:
 
 
 def test_status_differs_ignores_foreign_conditions_and_transition_times() -> None:
-    desired = {"phase": "Running", "conditions": [
-        {"type": "Ready", "status": "True", "lastTransitionTime": "x", "reason": None, "message": None}]}
-    current = {"phase": "Running", "conditions": [
-        {"type": "Ready", "status": "True", "lastTransitionTime": "y", "lastProbeTime": None},
-        {"type": "InPlaceUpdateReady", "status": "False"}]}
+    desired = {
+        "phase": "Running",
+        "conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": "x", "reason": None, "message": None}
+        ],
+    }
+    current = {
+        "phase": "Running",
+        "conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": "y", "lastProbeTime": None},
+            {"type": "InPlaceUpdateReady", "status": "False"},
+        ],
+    }
     assert not status_differs(desired, current)
     assert status_differs({**desired, "phase": "Pending"}, current)
 
@@ -718,27 +881,47 @@ def test_new_node_labels_and_capacity() -> None:
     cfg = SimConfig(node_labels={"zone": "a"})
     n = new_node("sim-node-3", cfg, labels={"pool": "x"}, capacity={"cpu": "2", "memory": "4Gi", "pods": "5"})
     assert n["metadata"]["labels"] == {
-        "kubernetes.io/hostname": "sim-node-3", "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-        "zone": "a", "pool": "x", "kruise-py.io/simulated": "true"}
+        "kubernetes.io/hostname": "sim-node-3",
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "zone": "a",
+        "pool": "x",
+        "kruise-py.io/simulated": "true",
+    }
     assert n["status"]["allocatable"]["pods"] == "5"
 
 
 def test_node_actions_mark_ready_remove_not_ready_taint_keep_others_then_quiet() -> None:
     cfg = SimConfig()
     # as a test would create it: labelled, no status
-    node: dict[str, Any] = {"metadata": {"name": "sim-node-0", "labels": {"kruise-py.io/simulated": "true"},
-                         "resourceVersion": "5"}}
-    node["spec"] = {"taints": [{"key": NOT_READY_TAINT, "effect": "NoSchedule"},
-                               {"key": "dedicated", "value": "x", "effect": "NoSchedule"}]}
+    node: dict[str, Any] = {
+        "metadata": {
+            "name": "sim-node-0",
+            "labels": {"kruise-py.io/simulated": "true"},
+            "resourceVersion": "5",
+        }
+    }
+    node["spec"] = {
+        "taints": [
+            {"key": NOT_READY_TAINT, "effect": "NoSchedule"},
+            {"key": "dedicated", "value": "x", "effect": "NoSchedule"},
+        ]
+    }
     status_patch, spec_patch = node_actions(node, cfg, T0)
-    assert spec_patch == {"metadata": {"resourceVersion": "5"},
-                          "spec": {"taints": [{"key": "dedicated", "value": "x", "effect": "NoSchedule"}]}}
+    assert spec_patch == {
+        "metadata": {"resourceVersion": "5"},
+        "spec": {"taints": [{"key": "dedicated", "value": "x", "effect": "NoSchedule"}]},
+    }
     assert status_patch is not None
     s = status_patch["status"]
     ready = next(c for c in s["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True" and ready["reason"] == "KubeletReady"
     assert {c["type"]: c["status"] for c in s["conditions"]} == {
-        "MemoryPressure": "False", "DiskPressure": "False", "PIDPressure": "False", "Ready": "True"}
+        "MemoryPressure": "False",
+        "DiskPressure": "False",
+        "PIDPressure": "False",
+        "Ready": "True",
+    }
     assert s["nodeInfo"]["kubeletVersion"] == "v1.36.2"
     assert s["addresses"][0]["type"] == "InternalIP" and s["addresses"][0]["address"].startswith("127.")
     assert s["addresses"][1] == {"type": "Hostname", "address": "sim-node-0"}
@@ -758,15 +941,24 @@ def test_registered_node_needs_only_the_taint_removed() -> None:
 
 
 def test_slim_pod_keeps_what_the_kubelet_reads() -> None:
-    pod = make_pod({"name": "app", "image": "nginx", "env": [{"name": "A", "value": "x" * 1000}],
-                    "resources": {"limits": {"cpu": "1"}}},
-                   annotations={ANN_EXIT_CODE: "1", "kubectl.kubernetes.io/last-applied-configuration": "{}"},
-                   readinessGates=[{"conditionType": "g"}], volumes=[{"name": "v", "emptyDir": {}}])
+    pod = make_pod(
+        {
+            "name": "app",
+            "image": "nginx",
+            "env": [{"name": "A", "value": "x" * 1000}],
+            "resources": {"limits": {"cpu": "1"}},
+        },
+        annotations={ANN_EXIT_CODE: "1", "kubectl.kubernetes.io/last-applied-configuration": "{}"},
+        readinessGates=[{"conditionType": "g"}],
+        volumes=[{"name": "v", "emptyDir": {}}],
+    )
     pod["metadata"]["managedFields"] = [{"manager": "kubectl"}]
     slim = slim_pod(pod)
     assert slim["metadata"]["annotations"] == {ANN_EXIT_CODE: "1"}
     assert "managedFields" not in slim["metadata"] and "volumes" not in slim["spec"]
-    assert slim["spec"]["containers"] == [{"name": "app", "image": "nginx", "resources": {"limits": {"cpu": "1"}}}]
+    assert slim["spec"]["containers"] == [
+        {"name": "app", "image": "nginx", "resources": {"limits": {"cpu": "1"}}}
+    ]
     assert slim["status"] is pod["status"]
     for t in (T0, T0 + 1, T0 + 10):
         a = step(pod, new_pod_state(pod, "10.0.0.1", "127.0.0.1", T0), SLOW, t)
@@ -780,12 +972,23 @@ delays = st.floats(min_value=0, max_value=3, allow_nan=False)
 
 @settings(max_examples=60, deadline=None)
 @given(
-    start=delays, ready=delays, init_run=delays,
-    n_init=st.integers(0, 2), n_main=st.integers(1, 3), sidecar=st.booleans(),
-    gates=st.booleans(), probes=st.lists(st.floats(min_value=0, max_value=20, allow_nan=False), max_size=8),
+    start=delays,
+    ready=delays,
+    init_run=delays,
+    n_init=st.integers(0, 2),
+    n_main=st.integers(1, 3),
+    sidecar=st.booleans(),
+    gates=st.booleans(),
+    probes=st.lists(st.floats(min_value=0, max_value=20, allow_nan=False), max_size=8),
 )
 def test_converged_status_does_not_depend_on_when_the_kubelet_looked(
-    start: float, ready: float, init_run: float, n_init: int, n_main: int, sidecar: bool, gates: bool,
+    start: float,
+    ready: float,
+    init_run: float,
+    n_init: int,
+    n_main: int,
+    sidecar: bool,
+    gates: bool,
     probes: list[float],
 ) -> None:
     cfg = SimConfig(start_delay=start, ready_delay=ready, init_run_seconds=init_run)

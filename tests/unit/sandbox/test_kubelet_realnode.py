@@ -18,8 +18,11 @@ from kruise_py.sandbox.kubelet import (
 
 from .test_kubelet import SLOW, T0, ZERO, Kubelet, make_pod
 
-SA_MOUNT = {"name": "kube-api-access-x", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
-            "readOnly": True}
+SA_MOUNT = {
+    "name": "kube-api-access-x",
+    "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+    "readOnly": True,
+}
 
 
 def res(cpu: str, mem: str, lcpu: str | None = None, lmem: str | None = None) -> dict[str, Any]:
@@ -40,13 +43,23 @@ def test_volume_mounts_are_reported_for_every_container_even_before_it_starts() 
     app = {"name": "app", "image": "a", "volumeMounts": [SA_MOUNT, {"name": "data", "mountPath": "/data"}]}
     k = Kubelet(make_pod(app), SLOW)
     k.sync()
-    want = [{"name": "kube-api-access-x", "mountPath": SA_MOUNT["mountPath"], "readOnly": True,
-             "recursiveReadOnly": "Disabled"}, {"name": "data", "mountPath": "/data"}]
+    want = [
+        {
+            "name": "kube-api-access-x",
+            "mountPath": SA_MOUNT["mountPath"],
+            "readOnly": True,
+            "recursiveReadOnly": "Disabled",
+        },
+        {"name": "data", "mountPath": "/data"},
+    ]
     assert k.cs()["volumeMounts"] == want
     k.run_until(T0 + 5)
     assert k.cs()["volumeMounts"] == want
     # The simulator's slim cache keeps the mounts (and the probe, which decides readiness).
-    assert slim_pod(make_pod({**app, "readinessProbe": {"exec": {}}}))["spec"]["containers"][0]["volumeMounts"] == app["volumeMounts"]
+    assert (
+        slim_pod(make_pod({**app, "readinessProbe": {"exec": {}}}))["spec"]["containers"][0]["volumeMounts"]
+        == app["volumeMounts"]
+    )
 
 
 def test_a_started_container_without_resources_reports_empty_resources() -> None:
@@ -55,21 +68,43 @@ def test_a_started_container_without_resources_reports_empty_resources() -> None
     assert k.cs("side")["resources"] == {} and "allocatedResources" not in k.cs("side")
 
 
-@pytest.mark.parametrize(("containers", "init", "want_requests", "want_limits"), [
-    ([("app", res("20m", "16Mi", "200m", "64Mi"))], [], {"cpu": "20m", "memory": "16Mi"},
-     {"cpu": "200m", "memory": "64Mi"}),
-    # Sidecars add up with the containers; a regular init container needs the max.
-    ([("app", res("100m", "16Mi")), ("b", res("50m", "16Mi"))], [("proxy", res("10m", "8Mi"), True)],
-     {"cpu": "160m", "memory": "40Mi"}, {}),
-    ([("app", res("100m", "16Mi"))], [("setup", res("1", "1Gi"), False)], {"cpu": "1", "memory": "1Gi"}, {}),
-])
-def test_pod_level_resources_and_allocated_resources(containers: list[Any], init: list[Any],
-                                                     want_requests: dict[str, str], want_limits: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("containers", "init", "want_requests", "want_limits"),
+    [
+        (
+            [("app", res("20m", "16Mi", "200m", "64Mi"))],
+            [],
+            {"cpu": "20m", "memory": "16Mi"},
+            {"cpu": "200m", "memory": "64Mi"},
+        ),
+        # Sidecars add up with the containers; a regular init container needs the max.
+        (
+            [("app", res("100m", "16Mi")), ("b", res("50m", "16Mi"))],
+            [("proxy", res("10m", "8Mi"), True)],
+            {"cpu": "160m", "memory": "40Mi"},
+            {},
+        ),
+        (
+            [("app", res("100m", "16Mi"))],
+            [("setup", res("1", "1Gi"), False)],
+            {"cpu": "1", "memory": "1Gi"},
+            {},
+        ),
+    ],
+)
+def test_pod_level_resources_and_allocated_resources(
+    containers: list[Any], init: list[Any], want_requests: dict[str, str], want_limits: dict[str, str]
+) -> None:
     """InPlacePodLevelResourcesVerticalScaling (on in 1.36): status.allocatedResources and
     status.resources at pod level, the aggregate of the containers (resourcehelper.PodRequests)."""
-    pod = make_pod(*[{"name": n, "image": "a", "resources": r} for n, r in containers],
-                   init=[{"name": n, "image": "a", "resources": r, **({"restartPolicy": "Always"} if sc else {})}
-                         for n, r, sc in init] or None)
+    pod = make_pod(
+        *[{"name": n, "image": "a", "resources": r} for n, r in containers],
+        init=[
+            {"name": n, "image": "a", "resources": r, **({"restartPolicy": "Always"} if sc else {})}
+            for n, r, sc in init
+        ]
+        or None,
+    )
     k = Kubelet(pod, ZERO)
     k.run_until(T0 + 5)
     assert k.status["allocatedResources"] == want_requests
@@ -78,13 +113,17 @@ def test_pod_level_resources_and_allocated_resources(containers: list[Any], init
 
 
 def test_pod_level_resources_follow_an_in_place_resize() -> None:
-    k = Kubelet(make_pod({"name": "app", "image": "a", "resources": res("20m", "16Mi", "200m", "64Mi")}), SLOW)
+    k = Kubelet(
+        make_pod({"name": "app", "image": "a", "resources": res("20m", "16Mi", "200m", "64Mi")}), SLOW
+    )
     k.run_until(T0 + 10)
     k.spec_change(lambda s: s["containers"][0].update(resources=res("40m", "16Mi", "300m", "64Mi")))
     k.run_until(T0 + 30)
     assert k.status["allocatedResources"] == {"cpu": "40m", "memory": "16Mi"}
-    assert k.status["resources"] == {"requests": {"cpu": "40m", "memory": "16Mi"},
-                                     "limits": {"cpu": "300m", "memory": "64Mi"}}
+    assert k.status["resources"] == {
+        "requests": {"cpu": "40m", "memory": "16Mi"},
+        "limits": {"cpu": "300m", "memory": "64Mi"},
+    }
     assert pod_requests(k.pod, {"app": None}) == {}
 
 

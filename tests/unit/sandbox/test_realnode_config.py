@@ -41,8 +41,15 @@ def test_short_id_depends_on_the_folder(tmp_path: Path) -> None:
 
 
 def test_kubelet_config_runs_on_cgroup_v1_with_cgroupfs() -> None:
-    cfg = kubelet_config(socket=Path("/run/x/containerd.sock"), cgroup_root="/kruise-py-abc", address="10.88.5.1",
-                         port=1, healthz_port=2, ca=Path("/ca.crt"), pod_logs=Path("/logs"))
+    cfg = kubelet_config(
+        socket=Path("/run/x/containerd.sock"),
+        cgroup_root="/kruise-py-abc",
+        address="10.88.5.1",
+        port=1,
+        healthz_port=2,
+        ca=Path("/ca.crt"),
+        pod_logs=Path("/logs"),
+    )
     assert cfg["failCgroupV1"] is False and cfg["cgroupDriver"] == "cgroupfs"
     assert cfg["containerRuntimeEndpoint"] == "unix:///run/x/containerd.sock"
     assert cfg["registerWithTaints"] == [REAL_TAINT] and cfg["address"] == "10.88.5.1"
@@ -50,9 +57,16 @@ def test_kubelet_config_runs_on_cgroup_v1_with_cgroupfs() -> None:
 
 
 def test_containerd_config_is_valid_toml_with_our_pause_image_and_oom_clamp(tmp_path: Path) -> None:
-    text = containerd_config(root=tmp_path / "root", state=tmp_path / "state", socket=tmp_path / "s.sock",
-                             runc_root=tmp_path / "runc", runtime=Path("/usr/sbin/runc"),
-                             cni_bin=Path("/usr/lib/cni"), cni_conf=tmp_path / "net.d", opt=tmp_path / "opt")
+    text = containerd_config(
+        root=tmp_path / "root",
+        state=tmp_path / "state",
+        socket=tmp_path / "s.sock",
+        runc_root=tmp_path / "runc",
+        runtime=Path("/usr/sbin/runc"),
+        cni_bin=Path("/usr/lib/cni"),
+        cni_conf=tmp_path / "net.d",
+        opt=tmp_path / "opt",
+    )
     cfg = tomllib.loads(text)
     cri = cfg["plugins"]["io.containerd.grpc.v1.cri"]
     assert cri["sandbox_image"] == images.PAUSE and cri["restrict_oom_score_adj"] is True
@@ -98,7 +112,11 @@ def test_images_are_reproducible_oci_layouts_and_the_tags_differ() -> None:
     assert len(manifest["layers"]) == len(config["rootfs"]["diff_ids"]) == 2
     assert config["config"]["Cmd"][:2] == ["/bin/sh", "-c"] and "httpd" in config["config"]["Cmd"][2]
     # The busybox layer is shared by both tags; the version layer differs.
-    m2 = json.loads(_members(a2)["blobs/sha256/" + json.loads(_members(a2)["index.json"])["manifests"][0]["digest"].split(":")[1]])
+    m2 = json.loads(
+        _members(a2)[
+            "blobs/sha256/" + json.loads(_members(a2)["index.json"])["manifests"][0]["digest"].split(":")[1]
+        ]
+    )
     assert manifest["layers"][0] == m2["layers"][0] and manifest["layers"][1] != m2["layers"][1]
 
 

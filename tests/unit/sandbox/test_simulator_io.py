@@ -16,8 +16,15 @@ from kruise_py.runtime.client import ApiError
 from kruise_py.sandbox.kubelet import NOT_READY_TAINT, SIM_LABEL, SimConfig
 from kruise_py.sandbox.simulator import Simulator, _parser, config_from_args
 
-FAST = SimConfig(start_delay=0.02, ready_delay=0.02, stop_delay=0.02, delete_delay=0.02,
-                 restart_delay=0.02, complete_after=0.05, write_concurrency=4)
+FAST = SimConfig(
+    start_delay=0.02,
+    ready_delay=0.02,
+    stop_delay=0.02,
+    delete_delay=0.02,
+    restart_delay=0.02,
+    complete_after=0.05,
+    write_concurrency=4,
+)
 
 
 class FakeApi:
@@ -27,7 +34,11 @@ class FakeApi:
         self.rv = 100
         self.nodes: dict[str, dict[str, Any]] = {}
         self.pods: dict[tuple[str, str], dict[str, Any]] = {}
-        self.watchers: dict[str, list[asyncio.Queue[dict[str, Any] | None]]] = {"nodes": [], "pods": [], "other": []}
+        self.watchers: dict[str, list[asyncio.Queue[dict[str, Any] | None]]] = {
+            "nodes": [],
+            "pods": [],
+            "other": [],
+        }
         self.history: list[tuple[str, int, dict[str, Any]]] = []  # watches resume from a resourceVersion
         self.calls: Counter[str] = Counter()
         self.before_patch: Callable[[str], None] | None = None
@@ -47,10 +58,17 @@ class FakeApi:
     # -- test helpers ------------------------------------------------------------------------
     def add_pod(self, name: str, node: str, ns: str = "ns", **spec: Any) -> dict[str, Any]:
         annotations = spec.pop("annotations", {})
-        pod = {"metadata": {"name": name, "namespace": ns, "uid": f"uid-{name}", "generation": 1,
-                            "annotations": annotations},
-               "spec": {"nodeName": node, "containers": [{"name": "app", "image": "nginx:1"}], **spec},
-               "status": {"phase": "Pending", "qosClass": "BestEffort"}}
+        pod = {
+            "metadata": {
+                "name": name,
+                "namespace": ns,
+                "uid": f"uid-{name}",
+                "generation": 1,
+                "annotations": annotations,
+            },
+            "spec": {"nodeName": node, "containers": [{"name": "app", "image": "nginx:1"}], **spec},
+            "status": {"phase": "Pending", "qosClass": "BestEffort"},
+        }
         self._bump(pod)
         self.pods[(ns, name)] = pod
         self._emit("pods", "ADDED", pod)
@@ -63,8 +81,11 @@ class FakeApi:
         self._emit("pods", "MODIFIED", pod)
 
     def add_node(self, name: str, labels: dict[str, str] | None = None) -> None:
-        node = {"metadata": {"name": name, "labels": labels or {}},
-                "spec": {"taints": [{"key": NOT_READY_TAINT, "effect": "NoSchedule"}]}, "status": {}}
+        node = {
+            "metadata": {"name": name, "labels": labels or {}},
+            "spec": {"taints": [{"key": NOT_READY_TAINT, "effect": "NoSchedule"}]},
+            "status": {},
+        }
         self._bump(node)
         self.nodes[name] = node
         if (labels or {}).get(SIM_LABEL) == "true":
@@ -81,7 +102,9 @@ class FakeApi:
             items = []  # claims, volumes, classes: the storage driver has nothing to do here
         return copy.deepcopy(items), str(self.rv)
 
-    async def watch(self, path: str, resource_version: str = "", **params: Any) -> AsyncIterator[dict[str, Any]]:
+    async def watch(
+        self, path: str, resource_version: str = "", **params: Any
+    ) -> AsyncIterator[dict[str, Any]]:
         q: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         kind = "nodes" if path.endswith("/nodes") else "pods" if path.endswith("/pods") else "other"
         self.watchers[kind].append(q)
@@ -157,13 +180,17 @@ class FakeApi:
                 if i is None:
                     conds.append(clean)
                 else:
-                    conds[i] = {**{kk: vv for kk, vv in conds[i].items() if c.get(kk, 0) is not None}, **clean}
+                    conds[i] = {
+                        **{kk: vv for kk, vv in conds[i].items() if c.get(kk, 0) is not None},
+                        **clean,
+                    }
         self._bump(obj)
         self._emit(kind, "MODIFIED", obj)
         return copy.deepcopy(obj)
 
-    async def delete(self, path: str, *, grace_period_seconds: int | None = None, uid: str | None = None,
-                     **kw: Any) -> dict[str, Any] | None:
+    async def delete(
+        self, path: str, *, grace_period_seconds: int | None = None, uid: str | None = None, **kw: Any
+    ) -> dict[str, Any] | None:
         self.calls["delete"] += 1
         _, key = self._locate(path)
         pod = self.pods.get(key)
@@ -197,6 +224,7 @@ def with_sim(fn: Callable[[FakeApi, Simulator], Awaitable[None]], cfg: SimConfig
         finally:
             sim.stop()
             await asyncio.wait_for(task, 5)
+
     asyncio.run(main())
 
 
@@ -215,6 +243,7 @@ def test_nodes_registered_ready_untainted_and_idempotent() -> None:
         await sim.ensure_nodes(2)
         await asyncio.sleep(0.1)
         assert api.calls["patch"] == patches
+
     with_sim(body)
 
 
@@ -229,6 +258,7 @@ def test_pod_runs_and_becomes_ready_with_three_writes() -> None:
         assert sim.stats["status_writes"] == writes
         p = api.pods[("ns", "p")]
         assert p["status"]["phase"] == "Running" and p["status"]["podIP"].startswith("10.244.")
+
     with_sim(body)
 
 
@@ -243,6 +273,7 @@ def test_pods_of_other_nodes_are_ignored_until_their_node_is_simulated() -> None
         await until(lambda: ready(api.pods[("ns", "r")]))
         assert not api.nodes["late"]["spec"]["taints"]
         assert api.pods[("ns", "q")]["status"]["phase"] == "Pending"
+
     with_sim(body)
 
 
@@ -254,14 +285,19 @@ def test_conflict_rereads_and_never_clobbers_a_gate() -> None:
             # A controller writes its gate just before our first pod status write lands.
             if "/pods/" in path and not fired:
                 fired.append(path)
-                api.update_pod("g", lambda p: p["status"].setdefault("conditions", []).append(
-                    {"type": "gate", "status": "True"}))
+                api.update_pod(
+                    "g",
+                    lambda p: (
+                        p["status"].setdefault("conditions", []).append({"type": "gate", "status": "True"})
+                    ),
+                )
 
         api.before_patch = race
         api.add_pod("g", "sim-node-1", readinessGates=[{"conditionType": "gate"}])
         await until(lambda: ready(api.pods[("ns", "g")]))
         assert api.calls["conflict"] >= 1 and sim.stats["conflicts"] >= 1
         assert any(c["type"] == "gate" for c in api.pods[("ns", "g")]["status"]["conditions"])
+
     with_sim(body)
 
 
@@ -275,17 +311,18 @@ def test_deletion_is_confirmed_with_uid_precondition_and_ip_released() -> None:
         await until(lambda: ("ns", "d") not in api.pods)
         await until(lambda: ip not in sim.ips.used and "uid-d" not in sim.states)
         assert sim.stats["deletes"] == 1
+
     with_sim(body)
 
 
 def test_run_to_completion_via_timer_heap() -> None:
     async def body(api: FakeApi, sim: Simulator) -> None:
-        api.add_pod("j", "sim-node-0", restartPolicy="Never",
-                    annotations={"sim.kruise-py.io/exit-code": "3"})
+        api.add_pod("j", "sim-node-0", restartPolicy="Never", annotations={"sim.kruise-py.io/exit-code": "3"})
         await until(lambda: api.pods[("ns", "j")]["status"]["phase"] == "Failed")
         writes = sim.stats["status_writes"]
         await asyncio.sleep(0.2)
         assert sim.stats["status_writes"] == writes
+
     with_sim(body)
 
 
@@ -297,6 +334,7 @@ def test_many_pods_one_timer_task() -> None:
         await until(lambda: all(ready(p) for p in api.pods.values()), within=20)
         assert len(asyncio.all_tasks()) == tasks  # no task per pod
         assert len(sim.ips.used) == 300
+
     with_sim(body)
 
 
@@ -311,6 +349,7 @@ def test_stop_from_another_thread() -> None:
             threading.Timer(0.05, sim.stop).start()
             await asyncio.wait_for(task, 5)
             result.append("stopped")
+
         asyncio.run(main())
 
     t = threading.Thread(target=run)
@@ -319,16 +358,43 @@ def test_stop_from_another_thread() -> None:
     assert result == ["stopped"]
 
 
-@pytest.mark.parametrize("argv,check", [
-    ([], lambda c: c.start_delay == SimConfig().start_delay and c.node_capacity["cpu"] == "8"),
-    (["--restart-delay", "1", "--start-delay", "0"], lambda c: c.restart_delay == 1 and c.start_delay == 0),
-    (["--cpu", "4", "--max-pods", "20", "--label", "zone=a"],
-     lambda c: c.node_capacity["cpu"] == "4" and c.node_capacity["pods"] == "20" and c.node_labels == {"zone": "a"}),
-    (["--complete-after", "2.5", "--write-concurrency", "8"],
-     lambda c: c.complete_after == 2.5 and c.write_concurrency == 8),
-    (["--provision-delay", "0", "--expand-delay", "2", "--fs-resize-delay", "3", "--deprovision-delay", "4"],
-     lambda c: (c.provision_delay, c.expand_delay, c.fs_resize_delay, c.deprovision_delay) == (0, 2, 3, 4)),
-])
+@pytest.mark.parametrize(
+    "argv,check",
+    [
+        ([], lambda c: c.start_delay == SimConfig().start_delay and c.node_capacity["cpu"] == "8"),
+        (
+            ["--restart-delay", "1", "--start-delay", "0"],
+            lambda c: c.restart_delay == 1 and c.start_delay == 0,
+        ),
+        (
+            ["--cpu", "4", "--max-pods", "20", "--label", "zone=a"],
+            lambda c: (
+                c.node_capacity["cpu"] == "4"
+                and c.node_capacity["pods"] == "20"
+                and c.node_labels == {"zone": "a"}
+            ),
+        ),
+        (
+            ["--complete-after", "2.5", "--write-concurrency", "8"],
+            lambda c: c.complete_after == 2.5 and c.write_concurrency == 8,
+        ),
+        (
+            [
+                "--provision-delay",
+                "0",
+                "--expand-delay",
+                "2",
+                "--fs-resize-delay",
+                "3",
+                "--deprovision-delay",
+                "4",
+            ],
+            lambda c: (
+                (c.provision_delay, c.expand_delay, c.fs_resize_delay, c.deprovision_delay) == (0, 2, 3, 4)
+            ),
+        ),
+    ],
+)
 def test_cli_flags(argv: list[str], check: Callable[[SimConfig], bool]) -> None:
     assert check(config_from_args(_parser().parse_args(argv)))
 

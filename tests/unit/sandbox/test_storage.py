@@ -36,16 +36,23 @@ def sc(name: str = st.EXPANDABLE_CLASS, **params: str) -> dict[str, Any]:
 
 
 def claim(size: str = "1Gi", cls: str = st.EXPANDABLE_CLASS, **status: Any) -> dict[str, Any]:
-    return {"metadata": {"name": "data-web-0", "namespace": "ns", "uid": "u1", "resourceVersion": "1"},
-            "spec": {"storageClassName": cls, "accessModes": ["ReadWriteOnce"],
-                     "resources": {"requests": {"storage": size}}},
-            "status": {"phase": "Pending", **status}}
+    return {
+        "metadata": {"name": "data-web-0", "namespace": "ns", "uid": "u1", "resourceVersion": "1"},
+        "spec": {
+            "storageClassName": cls,
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": size}},
+        },
+        "status": {"phase": "Pending", **status},
+    }
 
 
 def bind(c: dict[str, Any], pv: dict[str, Any]) -> None:
     """What kube-controller-manager's PV controller does with a PV whose claimRef names the claim."""
     c["spec"]["volumeName"] = pv["metadata"]["name"]
-    c["status"].update(phase="Bound", capacity=dict(pv["spec"]["capacity"]), accessModes=pv["spec"]["accessModes"])
+    c["status"].update(
+        phase="Bound", capacity=dict(pv["spec"]["capacity"]), accessModes=pv["spec"]["accessModes"]
+    )
     pv.setdefault("status", {})["phase"] = "Bound"
 
 
@@ -56,8 +63,15 @@ def bound(size: str = "1Gi", cls: str = st.EXPANDABLE_CLASS) -> tuple[dict[str, 
     return c, pv
 
 
-def run(c: dict[str, Any], pv: dict[str, Any] | None, klass: dict[str, Any], consumers: list[float],
-        timers: st.Timers, now: float, delays: st.StorageDelays = DELAYS) -> st.ClaimDecision:
+def run(
+    c: dict[str, Any],
+    pv: dict[str, Any] | None,
+    klass: dict[str, Any],
+    consumers: list[float],
+    timers: st.Timers,
+    now: float,
+    delays: st.StorageDelays = DELAYS,
+) -> st.ClaimDecision:
     """One step, with its writes applied to the objects (as the simulator's I/O would)."""
     d = st.step_claim(c, pv, klass, consumers, timers, delays, now)
     if d.volume_patch and pv is not None:
@@ -79,8 +93,12 @@ def test_storage_objects_default_class_and_expansion() -> None:
     assert exp["metadata"]["annotations"][st.DEFAULT_CLASS_ANNOTATION] == "true"
     assert "annotations" not in fixed["metadata"]
     assert {exp["provisioner"], fixed["provisioner"]} == {st.PROVISIONER}
-    assert "annotations" not in {o["metadata"]["name"]: o for o in st.storage_objects(default=False)}[
-        st.EXPANDABLE_CLASS]["metadata"]
+    assert (
+        "annotations"
+        not in {o["metadata"]["name"]: o for o in st.storage_objects(default=False)}[st.EXPANDABLE_CLASS][
+            "metadata"
+        ]
+    )
 
 
 def test_provisions_after_the_delay_with_the_requested_size() -> None:
@@ -93,19 +111,32 @@ def test_provisions_after_the_delay_with_the_requested_size() -> None:
     pv = d.create_volume
     assert pv is not None and pv["metadata"]["name"] == "pvc-u1"
     assert pv["metadata"]["annotations"][st.PROVISIONED_BY] == st.PROVISIONER
-    assert pv["spec"]["capacity"] == {"storage": "3Gi"} and pv["spec"]["storageClassName"] == st.EXPANDABLE_CLASS
-    assert pv["spec"]["claimRef"] == {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": "ns",
-                                      "name": "data-web-0", "uid": "u1"}
-    assert pv["spec"]["csi"]["driver"] == st.PROVISIONER and pv["spec"]["persistentVolumeReclaimPolicy"] == "Delete"
+    assert (
+        pv["spec"]["capacity"] == {"storage": "3Gi"} and pv["spec"]["storageClassName"] == st.EXPANDABLE_CLASS
+    )
+    assert pv["spec"]["claimRef"] == {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "namespace": "ns",
+        "name": "data-web-0",
+        "uid": "u1",
+    }
+    assert (
+        pv["spec"]["csi"]["driver"] == st.PROVISIONER
+        and pv["spec"]["persistentVolumeReclaimPolicy"] == "Delete"
+    )
     # Provisioned, not yet bound: the PV controller's turn, nothing to do.
     assert st.step_claim(c, pv, sc(), [], timers, DELAYS, T0 + 2) == st.ClaimDecision()
 
 
-@pytest.mark.parametrize("klass,why", [
-    (None, "no such class"),
-    ({"metadata": {"name": "other"}, "provisioner": "ebs.csi.aws.com"}, "another provisioner's class"),
-    ({**sc(), "volumeBindingMode": "WaitForFirstConsumer"}, "no node selected yet"),
-])
+@pytest.mark.parametrize(
+    "klass,why",
+    [
+        (None, "no such class"),
+        ({"metadata": {"name": "other"}, "provisioner": "ebs.csi.aws.com"}, "another provisioner's class"),
+        ({**sc(), "volumeBindingMode": "WaitForFirstConsumer"}, "no node selected yet"),
+    ],
+)
 def test_claims_it_must_not_provision(klass: dict[str, Any] | None, why: str) -> None:
     assert st.step_claim(claim(), None, klass, [], st.Timers(), ZERO, T0) == st.ClaimDecision(), why
 
@@ -113,7 +144,9 @@ def test_claims_it_must_not_provision(klass: dict[str, Any] | None, why: str) ->
 def test_wait_for_first_consumer_provisions_once_a_node_is_selected() -> None:
     c = claim()
     c["metadata"]["annotations"] = {st.SELECTED_NODE: "sim-node-0"}
-    d = st.step_claim(c, None, {**sc(), "volumeBindingMode": "WaitForFirstConsumer"}, [], st.Timers(), ZERO, T0)
+    d = st.step_claim(
+        c, None, {**sc(), "volumeBindingMode": "WaitForFirstConsumer"}, [], st.Timers(), ZERO, T0
+    )
     assert d.create_volume is not None
 
 
@@ -150,7 +183,9 @@ def test_online_expansion_resizing_then_file_system_pending_then_capacity() -> N
     assert d.wake == T0 + 104 and c["status"]["capacity"] == {"storage": "1Gi"}
     run(c, pv, sc(), [T0 - 50], timers, T0 + 104)
     assert c["status"]["capacity"] == {"storage": "2Gi"} and conditions(c) == []
-    assert "allocatedResourceStatuses" not in c["status"] and c["status"]["allocatedResources"] == {"storage": "2Gi"}
+    assert "allocatedResourceStatuses" not in c["status"] and c["status"]["allocatedResources"] == {
+        "storage": "2Gi"
+    }
     assert run(c, pv, sc(), [T0 - 50], timers, T0 + 200) == st.ClaimDecision()
 
 
@@ -218,15 +253,21 @@ def test_growing_again_while_resizing_restarts_from_the_new_size() -> None:
     assert pv["spec"]["capacity"] == {"storage": "3Gi"}
 
 
-@pytest.mark.parametrize("phase,policy,annotation,delete", [
-    ("Released", "Delete", st.PROVISIONER, True),
-    ("Bound", "Delete", st.PROVISIONER, False),
-    ("Released", "Retain", st.PROVISIONER, False),
-    ("Released", "Delete", "ebs.csi.aws.com", False),
-])
+@pytest.mark.parametrize(
+    "phase,policy,annotation,delete",
+    [
+        ("Released", "Delete", st.PROVISIONER, True),
+        ("Bound", "Delete", st.PROVISIONER, False),
+        ("Released", "Retain", st.PROVISIONER, False),
+        ("Released", "Delete", "ebs.csi.aws.com", False),
+    ],
+)
 def test_released_volumes_of_ours_are_deleted(phase: str, policy: str, annotation: str, delete: bool) -> None:
-    pv = {"metadata": {"name": "pvc-u1", "annotations": {st.PROVISIONED_BY: annotation}},
-          "spec": {"persistentVolumeReclaimPolicy": policy}, "status": {"phase": phase}}
+    pv = {
+        "metadata": {"name": "pvc-u1", "annotations": {st.PROVISIONED_BY: annotation}},
+        "spec": {"persistentVolumeReclaimPolicy": policy},
+        "status": {"phase": phase},
+    }
     timers = st.Timers()
     first = st.step_volume(pv, timers, DELAYS, T0)
     assert first == ((False, T0 + 4) if delete else (False, None))
@@ -234,10 +275,22 @@ def test_released_volumes_of_ours_are_deleted(phase: str, policy: str, annotatio
 
 
 def test_pod_claim_names_and_slim_pods_keep_them() -> None:
-    pod = {"metadata": {"name": "web-0", "namespace": "ns", "uid": "p"},
-           "spec": {"nodeName": "n", "containers": [{"name": "a", "image": "x"}],
-                    "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data-web-0"}},
-                                {"name": "tmp", "emptyDir": {}}]}}
+    pod = {
+        "metadata": {"name": "web-0", "namespace": "ns", "uid": "p"},
+        "spec": {
+            "nodeName": "n",
+            "containers": [{"name": "a", "image": "x"}],
+            "volumes": [
+                {"name": "data", "persistentVolumeClaim": {"claimName": "data-web-0"}},
+                {"name": "tmp", "emptyDir": {}},
+            ],
+        },
+    }
     assert st.pod_claim_names(pod) == ["data-web-0"]
     assert st.pod_claim_names(slim_pod(pod)) == ["data-web-0"]
-    assert "volumes" not in slim_pod({**pod, "spec": {**pod["spec"], "volumes": [{"name": "tmp", "emptyDir": {}}]}})["spec"]
+    assert (
+        "volumes"
+        not in slim_pod({**pod, "spec": {**pod["spec"], "volumes": [{"name": "tmp", "emptyDir": {}}]}})[
+            "spec"
+        ]
+    )
