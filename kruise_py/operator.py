@@ -22,7 +22,8 @@ from . import __version__
 from .api.conversion import convert_review
 from .controllers.broadcastjob.reconcile import BroadcastJobController
 from .controllers.sidecarset.inject import InjectionError
-from .controllers.sidecarset.reconcile import NotReady, SidecarSetController, SidecarSetInjector
+from .controllers.sidecarset.injector import NotReady, SidecarSetInjector
+from .controllers.sidecarset.reconcile import SidecarSetController
 from .controllers.statefulset.reconcile import StatefulSetController
 from .runtime import malloc
 from .runtime.client import ApiError, ClientOptions, Credentials, KubeClient, load_credentials, path_for

@@ -143,16 +143,17 @@ def preflight(runtime: str = "runc", build: bool = True) -> Tools:
     if problems:
         raise RealNodeUnavailable("the real node cannot start: " + "; ".join(problems))
     assert rt and cni and kubelet
+    have = {k: v for k, v in found.items() if v is not None}  # every one was found (problems is empty)
     return Tools(
-        containerd=found["containerd"],
-        ctr=found["ctr"],
+        containerd=have["containerd"],
+        ctr=have["ctr"],
         runtime=rt,
-        cni_dir=cni,  # type: ignore[arg-type]
+        cni_dir=cni,
         kubelet=kubelet,
-        unshare=found["unshare"],
-        nsenter=found["nsenter"],
-        ip=found["ip"],
-    )  # type: ignore[arg-type]
+        unshare=have["unshare"],
+        nsenter=have["nsenter"],
+        ip=have["ip"],
+    )
 
 
 def _static(path: Path) -> bool:

@@ -1,8 +1,5 @@
-"""SidecarSet: injection at pod creation (called by the mutating webhook) and, through the same
-caches, the in-place sidecar upgrade controller.
-
-The webhook answers from memory only — SidecarSets, namespace labels and the SidecarSets'
-ControllerRevisions come from informers — so admission costs no API call (issue 5).
+"""SidecarSet: the in-place sidecar upgrade controller. It shares its caches with the injector
+(``injector.py``), which the mutating webhook calls at pod creation.
 """
 
 from __future__ import annotations
@@ -21,73 +18,15 @@ from ...runtime.controller import Controller, Result
 from ...runtime.expectations import Expectations
 from ...runtime.manager import Manager, Resource
 from ..common import rv_lookup, settle
-from . import inject
 from . import plan as planner
 from . import revisions as ssrev
+from .injector import SIDECARSETS, SidecarSetInjector
 
 log = logging.getLogger(__name__)
 
-SIDECARSETS = Resource(scs.API_VERSION, "sidecarsets", namespaced=False)
-NAMESPACES = Resource("v1", "namespaces", namespaced=False)
-# SidecarSet revisions live in the operator's namespace and carry this label (spec §9 P26).
-REVISIONS = Resource("apps/v1", "controllerrevisions", label_selector="kruise.io/sidecarset-name")
-# Upgrades look at every injected pod; the injected-list annotation is not selectable server-side.
 PODS = Resource("v1", "pods")
 INJECTED_LIST = "kruise.io/sidecarset-injected-list"
 Obj = dict[str, Any]
-
-
-class NotReady(Exception):
-    """The caches are not loaded yet: answering now could admit a pod without its sidecars."""
-
-
-class SidecarSetInjector:
-    name = "sidecarset-injector"
-
-    def __init__(
-        self, manager: Manager, revision_namespace: str, *, sort_sidecars_by_name: bool = False
-    ) -> None:
-        self.manager = manager
-        # SidecarSets are cluster-scoped: their ControllerRevisions live here (spec §9 P26).
-        self.revision_namespace = revision_namespace
-        # OpenKruise's gate EnableSortSidecarContainerByName (alpha, default off).
-        self.sort_sidecars_by_name = sort_sidecars_by_name
-        self.sidecarsets: ObjectCache = manager.cache(SIDECARSETS)
-        self.namespaces: ObjectCache = manager.cache(NAMESPACES)
-        self.revisions: ObjectCache = manager.cache(REVISIONS)
-
-    def namespace_labels(self, namespace: str) -> dict[str, str]:
-        ns = self.namespaces.get(None, namespace)
-        labels = dict(((ns or {}).get("metadata") or {}).get("labels") or {})
-        # Every namespace carries its name as a label (since 1.22); keep selectors on it working
-        # even for a namespace our cache has not seen yet.
-        labels.setdefault("kubernetes.io/metadata.name", namespace)
-        return labels
-
-    def inject(self, pod: Obj, now: datetime | None = None) -> Obj | None:
-        """The pod with every matching SidecarSet injected, or None when nothing applies."""
-        if self.manager.readiness() is not True:
-            raise NotReady("kruise-py is starting: SidecarSet caches are not loaded yet")
-        namespace = (pod.get("metadata") or {}).get("namespace") or "default"
-        matched = inject.matching_sidecarsets(pod, self.namespace_labels(namespace), self.sidecarsets.list())
-        if not matched:
-            return None
-        revisions = {r["metadata"]["name"]: r for r in self.revisions.list(self.revision_namespace)}
-        result = inject.inject(
-            pod,
-            matched,
-            now or datetime.now(UTC),
-            revisions=revisions,
-            sort_by_name=self.sort_sidecars_by_name,
-        )
-        if result.changed:
-            log.debug(
-                "injected %s into pod %s/%s",
-                result.injected,
-                namespace,
-                (pod.get("metadata") or {}).get("name") or (pod.get("metadata") or {}).get("generateName"),
-            )
-        return result.pod if result.changed else None
 
 
 # Pod events reconcile their SidecarSets at most this often (the workqueue keeps one timer per key)
