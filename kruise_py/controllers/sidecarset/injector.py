@@ -214,18 +214,18 @@ class SidecarSetInjector:
     def refresh(self) -> None:
         """Publish a view with the changed parts rebuilt from the caches (on the loop only)."""
         self._scheduled = False
-        dirty, self._dirty = self._dirty, set()
-        self.publish(
-            next_view(
-                self.view,
-                dirty,
-                sidecarsets=self.sidecarsets,
-                namespaces=self.namespaces,
-                revisions=self.revisions,
-                revision_namespace=self.revision_namespace,
-                loaded=self._loaded,
-            )
+        view = next_view(
+            self.view,
+            self._dirty,
+            sidecarsets=self.sidecarsets,
+            namespaces=self.namespaces,
+            revisions=self.revisions,
+            revision_namespace=self.revision_namespace,
+            loaded=self._loaded,
         )
+        # Cleared only once built: if building raised, the next change rebuilds these parts too.
+        self._dirty = set()
+        self.publish(view)
 
     def publish(self, view: InjectionView) -> None:
         """Make ``view`` the one the webhook reads: one reference assignment, atomic for readers."""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from kruise_py.controllers.sidecarset import injector as injector_mod
 from kruise_py.controllers.sidecarset.injector import (
     UNLOADED,
     NotReady,
@@ -133,6 +134,25 @@ def test_only_changes_the_webhook_reads_publish() -> None:
     inj.sidecarsets.apply("DELETED", sidecarset(0, 0))
     assert inj.view.generation == gen + 3
     assert inj.inject(pod("p", "ns-0"), NOW) is None
+
+
+def test_a_failed_rebuild_is_redone_at_the_next_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, inj = loaded()
+    gen = inj.view.generation
+
+    def boom(_: object) -> tuple[dict[str, object], ...]:
+        raise RuntimeError("index failed")
+
+    monkeypatch.setattr(injector_mod, "sidecarset_index", boom)
+    inj.sidecarsets.apply("MODIFIED", sidecarset(0, 1))  # the cache logs the hook's error
+    assert inj.view.generation == gen
+    monkeypatch.undo()
+    inj.namespaces.apply("MODIFIED", namespace(0, {"ss-0": "v1"}))
+    assert inj.view.generation == gen + 1
+    assert {s["metadata"]["name"]: s["metadata"]["resourceVersion"] for s in inj.view.sidecarsets} == {
+        "ss-0": "1",
+        "ss-1": "0",
+    }
 
 
 def test_on_the_loop_a_burst_of_changes_publishes_once() -> None:
