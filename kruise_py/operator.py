@@ -558,21 +558,16 @@ def _fast_hooks(op: Operator) -> dict[str, whserver.FastFn]:
     hook = next(h for h in whconfig.WEBHOOKS if h.plural == "pods")
 
     def inject(pod: dict[str, Any]) -> dict[str, Any] | None:
+        # On the server's thread: the injector answers from the view the event loop published
+        # whole (injector.py), never from the caches the loop is updating.
         with admission.ADMISSION_LATENCY.labels(hook.id).time():
-            for attempt in range(3):
-                try:
-                    return op.injector.inject(pod)
-                except NotReady as e:
-                    raise whserver.Rejected(str(e), 503) from None
-                except InjectionError as e:
-                    # Where OpenKruise rejects the pod (e.g. an annotation that is not valid JSON).
-                    raise whserver.Rejected(f"SidecarSet injection: {e}", 400) from None
-                except (RuntimeError, KeyError):
-                    # This runs on the server's thread while the informers update the caches on the
-                    # main loop: a cache set changing mid-iteration is retried, not a failure.
-                    if attempt == 2:
-                        raise
-            return None
+            try:
+                return op.injector.inject(pod)
+            except NotReady as e:
+                raise whserver.Rejected(str(e), 503) from None
+            except InjectionError as e:
+                # Where OpenKruise rejects the pod (e.g. an annotation that is not valid JSON).
+                raise whserver.Rejected(f"SidecarSet injection: {e}", 400) from None
 
     return {hook.id: inject}
 
