@@ -21,7 +21,7 @@ from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
 from ...runtime.expectations import Expectations
 from ...runtime.manager import Manager, Resource
-from ..common import own_key, owner_key, rv_lookup, settle
+from ..common import object_gone, own_key, owner_key, requeue, rv_lookup, settle, wait_for_cache
 from . import plan as planner
 
 log = logging.getLogger(__name__)
@@ -155,28 +155,29 @@ class StatefulSetController:
         )
 
     async def reconcile(self, key: Key) -> Result:
-        ns, name = key
-        cached = self.sets.get(ns, name)
+        cached = self.sets.get(*key)
         if cached is None:
-            self.expectations.delete(key)
-            rollout_metrics.forget_statefulset(ns, name)
+            self.forget(key)
             return Result()
-        if not self.expectations.satisfied(key):
-            # The cache has not caught up with our last writes: acting now could repeat them.
-            return Result(requeue_after=0.5)
+        if (wait := wait_for_cache(self.expectations, key)) is not None:
+            return wait
         sts = default_statefulset(cached)
         p = planner.plan(self.snapshot(sts))
         try:
             await self.execute(key, sts, p)
         except ApiError as e:
-            if e.not_found or (e.status == 403 and "being terminated" in e.message):
-                # The object or its namespace is gone (or going): nothing left to do.
+            if object_gone(e):
                 return Result()
             raise
         rollout_metrics.observe_statefulset(sts, p.status or sts.get("status") or {})
         if p.error:
             raise RuntimeError(p.error)
-        return Result(requeue_after=p.requeue_after) if p.requeue_after else Result()
+        return requeue(p.requeue_after)
+
+    def forget(self, key: Key) -> None:
+        """The set is gone: drop what was kept for it."""
+        self.expectations.delete(key)
+        rollout_metrics.forget_statefulset(*key)
 
     # -- executing a plan ----------------------------------------------------------------------
     async def execute(self, key: Key, sts: Obj, p: planner.Plan) -> None:
