@@ -44,6 +44,12 @@ def object_gone(e: ApiError) -> bool:
     return e.not_found or (e.status == 403 and "being terminated" in e.message)
 
 
+def pod_key(obj: Mapping[str, Any]) -> str:
+    """The expectation key of a pod (of any namespaced object): ``ns/name``, as :func:`rv_lookup` reads it."""
+    md = obj.get("metadata") or {}
+    return f"{md.get('namespace')}/{md.get('name')}"
+
+
 def own_key(obj: Mapping[str, Any]) -> str:
     md = obj.get("metadata") or {}
     return f"{OWN_PREFIX}{md.get('namespace')}/{md.get('name')}"

@@ -18,7 +18,7 @@ from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
 from ...runtime.expectations import Expectations
 from ...runtime.manager import Manager, Resource
-from ..common import object_gone, own_key, owner_key, requeue, rv_lookup, settle, wait_for_cache
+from ..common import object_gone, own_key, owner_key, pod_key, requeue, rv_lookup, settle, wait_for_cache
 from . import fit
 from . import plan as planner
 
@@ -75,8 +75,7 @@ class BroadcastJobController:
         obj = new or old
         if obj is None or (owner := owner_key(obj, "BroadcastJob")) is None:
             return
-        md = obj.get("metadata") or {}
-        key = f"{md.get('namespace')}/{md.get('name')}"
+        key = pod_key(obj)
         if new is None:
             self.expectations.observe_gone(owner, key)
         else:
@@ -195,7 +194,5 @@ class BroadcastJobController:
                 return
             raise
         if res and res.get("kind") == "Pod":
-            self.expectations.expect_rv(
-                key, f"{md['namespace']}/{md['name']}", res["metadata"]["resourceVersion"]
-            )
+            self.expectations.expect_rv(key, pod_key(pod), res["metadata"]["resourceVersion"])
         self.events.emit(job, "Normal", "SuccessfulDelete", f"Delete pod: {md['name']}")

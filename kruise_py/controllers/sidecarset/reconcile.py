@@ -19,7 +19,7 @@ from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
 from ...runtime.expectations import Expectations
 from ...runtime.manager import Manager, Resource
-from ..common import requeue, rv_lookup, settle, wait_for_cache
+from ..common import pod_key, requeue, rv_lookup, settle, wait_for_cache
 from . import plan as planner
 from .inject import injected_sidecarsets
 from .injector import SIDECARSETS, SidecarSetInjector
@@ -92,13 +92,12 @@ class SidecarSetController:
         names = injected_sidecarsets(obj or {})
         if obj is None or not names:
             return
-        md = obj["metadata"]
-        key = f"{md.get('namespace')}/{md.get('name')}"
+        key, rv = pod_key(obj), obj["metadata"].get("resourceVersion", "")
         for n in sorted(names):
             if new is None:
                 self.expectations.observe_gone(n, key)
             else:
-                self.expectations.observe_rv(n, key, md.get("resourceVersion", ""))
+                self.expectations.observe_rv(n, key, rv)
             # Coalesced: a reconcile looks at every pod of the SidecarSet (O(pods)), so one per pod
             # event made a burst of pod creates O(pods^2) and starved the injection webhook (bench P5).
             memo = self.memos.get(n)
@@ -185,7 +184,7 @@ class SidecarSetController:
         """The pods patch, then (if any) the pods/status patch: the condition, or everything when no
         image changes (plan.pod_upgrade)."""
         md = u.pod["metadata"]
-        key = f"{md['namespace']}/{md['name']}"
+        key = pod_key(u.pod)
         path = path_for("v1", "pods", md["namespace"], md["name"])
         wrote = False
         for target, patch in ((path, u.patch), (f"{path}/status", u.status_patch)):
@@ -222,9 +221,7 @@ class SidecarSetController:
             if e.conflict:
                 return  # replaced under us: the next round re-plans
             raise
-        self.expectations.expect_rv(
-            name, f"{md['namespace']}/{md['name']}", res["metadata"]["resourceVersion"]
-        )
+        self.expectations.expect_rv(name, pod_key(f.pod), res["metadata"]["resourceVersion"])
         self.events.emit(
             pod_ref, "Normal", "ResetContainerSucceed", "reset sidecar container image empty successfully"
         )

@@ -21,7 +21,7 @@ from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
 from ...runtime.expectations import Expectations
 from ...runtime.manager import Manager, Resource
-from ..common import object_gone, own_key, owner_key, requeue, rv_lookup, settle, wait_for_cache
+from ..common import object_gone, own_key, owner_key, pod_key, requeue, rv_lookup, settle, wait_for_cache
 from . import plan as planner
 
 log = logging.getLogger(__name__)
@@ -36,11 +36,6 @@ Key = tuple[str, str]
 Obj = dict[str, Any]
 # Expectation keys of claims the controller resized ("pvc:ns/name"; pods are "ns/name").
 CLAIM_PREFIX = "pvc:"
-
-
-def _key(obj: Mapping[str, Any]) -> str:
-    md = obj.get("metadata") or {}
-    return f"{md.get('namespace')}/{md.get('name')}"
 
 
 class StatefulSetController:
@@ -108,7 +103,7 @@ class StatefulSetController:
             if self.sets.get(md.get("namespace"), base) is None:
                 return
             owner = (md.get("namespace", ""), base)
-        key = _key(obj)
+        key = pod_key(obj)
         if new is None:
             self.expectations.observe_gone(owner, key)
         else:
@@ -268,12 +263,12 @@ class StatefulSetController:
                         f"create Claim {claim['metadata']['name']} failed error: {e.message}",
                     )
                     raise
-        pod_key = f"{ns}/{c.pod['metadata']['name']}"
-        self.expectations.expect_create(key, pod_key)
+        pkey = f"{ns}/{c.pod['metadata']['name']}"
+        self.expectations.expect_create(key, pkey)
         try:
             await self.client.create(path_for("v1", "pods", ns), c.pod)
         except ApiError as e:
-            self.expectations.observe_create(key, pod_key)
+            self.expectations.observe_create(key, pkey)
             if e.already_exists:
                 return
             self.events.emit(
@@ -292,7 +287,6 @@ class StatefulSetController:
 
     async def _delete(self, key: Key, sts: Obj, d: planner.PodDelete) -> None:
         md = d.pod["metadata"]
-        pod_key = f"{md['namespace']}/{md['name']}"
         try:
             res = await self.client.delete(
                 path_for("v1", "pods", md["namespace"], md["name"]), uid=md.get("uid")
@@ -308,7 +302,7 @@ class StatefulSetController:
             )
             raise
         if res and res.get("kind") == "Pod":
-            self.expectations.expect_rv(key, pod_key, res["metadata"]["resourceVersion"])
+            self.expectations.expect_rv(key, pod_key(d.pod), res["metadata"]["resourceVersion"])
         if d.reason == "update":
             rollout_metrics.pod_updated("StatefulSet", "recreate")
         self.events.emit(
@@ -354,7 +348,7 @@ class StatefulSetController:
         md = w.pod["metadata"]
         ns, name = md["namespace"], md["name"]
         pod_path = path_for("v1", "pods", ns, name)
-        pod_key = f"{ns}/{name}"
+        pkey = f"{ns}/{name}"
         try:
             for step in w.writes:
                 res: Obj | None = None
@@ -372,7 +366,7 @@ class StatefulSetController:
                 if step.resize_patch:
                     res = await self.client.patch(f"{pod_path}/resize", step.resize_patch, "strategic")
                 if res is not None:
-                    self.expectations.expect_rv(key, pod_key, res["metadata"]["resourceVersion"])
+                    self.expectations.expect_rv(key, pkey, res["metadata"]["resourceVersion"])
         except ApiError as e:
             if w.reason == "inplace":
                 self.events.emit(
