@@ -8,7 +8,7 @@ apiserver still validates every pod we create.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from .errors import DUPLICATE, INVALID, NOT_FOUND, NOT_SUPPORTED, REQUIRED, FieldError
@@ -27,28 +27,42 @@ def volume_names(volumes: Any) -> set[str]:
     return {str(v["name"]) for v in volumes if isinstance(v, Mapping) and v.get("name")}
 
 
-def validate_volumes(volumes: Any, path: str) -> list[FieldError]:
-    if volumes is None:
-        return []
-    if not isinstance(volumes, list):
-        return [FieldError(path, "must be a list")]
+# What a walker checks on each object of a list: (the object, its path) -> errors.
+ItemCheck = Callable[[Mapping[str, Any], str], list[FieldError]]
+
+
+def _walk(items: Any, path: str, check: ItemCheck, *, lenient: bool = False) -> list[FieldError]:
+    """``check`` each object of the list ``items`` at ``path`` (items are ``path[i]``). Absent
+    (None) is fine; anything but a list, and an item that is not an object, is an error, unless
+    ``lenient``: then they are skipped."""
+    if not isinstance(items, list):
+        return [] if items is None or lenient else [FieldError(path, "must be a list")]
     errs: list[FieldError] = []
-    seen: set[str] = set()
-    for i, vol in enumerate(volumes):
+    for i, item in enumerate(items):
         p = f"{path}[{i}]"
-        if not isinstance(vol, Mapping):
+        if isinstance(item, Mapping):
+            errs.extend(check(item, p))
+        elif not lenient:
             errs.append(FieldError(p, "must be an object"))
-            continue
-        name = vol.get("name")
-        if not name:
-            errs.append(FieldError(f"{p}.name", "Required value", REQUIRED))
-            continue
-        name = str(name)
-        errs.extend(FieldError(f"{p}.name", m) for m in is_dns1123_label(name))
-        if name in seen:
-            errs.append(FieldError(f"{p}.name", f'"{name}"', DUPLICATE))
-        seen.add(name)
     return errs
+
+
+def _check_name(item: Mapping[str, Any], path: str, seen: set[str]) -> list[FieldError]:
+    """``name``: required, a DNS-1123 label, not in ``seen`` (which it joins)."""
+    name = item.get("name")
+    if not name:
+        return [FieldError(f"{path}.name", "Required value", REQUIRED)]
+    name = str(name)
+    errs = [FieldError(f"{path}.name", m) for m in is_dns1123_label(name)]
+    if name in seen:
+        errs.append(FieldError(f"{path}.name", f'"{name}"', DUPLICATE))
+    seen.add(name)
+    return errs
+
+
+def validate_volumes(volumes: Any, path: str) -> list[FieldError]:
+    seen: set[str] = set()
+    return _walk(volumes, path, lambda vol, p: _check_name(vol, p, seen))
 
 
 def validate_containers(
@@ -64,26 +78,10 @@ def validate_containers(
     For init containers the container-level ``restartPolicy`` may only be ``Always``
     (a native sidecar).
     """
-    if containers is None:
-        return []
-    if not isinstance(containers, list):
-        return [FieldError(path, "must be a list")]
     seen = seen_names if seen_names is not None else set()
-    errs: list[FieldError] = []
-    for i, ctr in enumerate(containers):
-        p = f"{path}[{i}]"
-        if not isinstance(ctr, Mapping):
-            errs.append(FieldError(p, "must be an object"))
-            continue
-        name = ctr.get("name")
-        if not name:
-            errs.append(FieldError(f"{p}.name", "Required value", REQUIRED))
-        else:
-            name = str(name)
-            errs.extend(FieldError(f"{p}.name", m) for m in is_dns1123_label(name))
-            if name in seen:
-                errs.append(FieldError(f"{p}.name", f'"{name}"', DUPLICATE))
-            seen.add(name)
+
+    def check(ctr: Mapping[str, Any], p: str) -> list[FieldError]:
+        errs = _check_name(ctr, p, seen)
         image = ctr.get("image")
         if not image:
             errs.append(FieldError(f"{p}.image", "Required value", REQUIRED))
@@ -95,21 +93,16 @@ def validate_containers(
             errs.append(FieldError(f"{p}.restartPolicy", supported_values(["Always"]), NOT_SUPPORTED))
         errs.extend(_validate_mounts(ctr.get("volumeMounts"), f"{p}.volumeMounts", volumes))
         errs.extend(_validate_ports(ctr.get("ports"), f"{p}.ports"))
-    return errs
+        return errs
+
+    return _walk(containers, path, check)
 
 
 def _validate_mounts(mounts: Any, path: str, volumes: Collection[str]) -> list[FieldError]:
-    if mounts is None:
-        return []
-    if not isinstance(mounts, list):
-        return [FieldError(path, "must be a list")]
-    errs: list[FieldError] = []
     paths: set[str] = set()
-    for j, mnt in enumerate(mounts):
-        p = f"{path}[{j}]"
-        if not isinstance(mnt, Mapping):
-            errs.append(FieldError(p, "must be an object"))
-            continue
+
+    def check(mnt: Mapping[str, Any], p: str) -> list[FieldError]:
+        errs: list[FieldError] = []
         name = mnt.get("name")
         if not name:
             errs.append(FieldError(f"{p}.name", "Required value", REQUIRED))
@@ -122,20 +115,20 @@ def _validate_mounts(mounts: Any, path: str, volumes: Collection[str]) -> list[F
             errs.append(FieldError(f"{p}.mountPath", "must be unique", INVALID))
         else:
             paths.add(str(mount_path))
-    return errs
+        return errs
+
+    return _walk(mounts, path, check)
 
 
 def _validate_ports(ports: Any, path: str) -> list[FieldError]:
-    if not isinstance(ports, list):
-        return []
-    errs: list[FieldError] = []
-    for j, port in enumerate(ports):
-        if not isinstance(port, Mapping):
-            continue
+    def check(port: Mapping[str, Any], p: str) -> list[FieldError]:
         number = port.get("containerPort")
         if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 65535:
-            errs.append(FieldError(f"{path}[{j}].containerPort", "must be between 1 and 65535, inclusive"))
-    return errs
+            return [FieldError(f"{p}.containerPort", "must be between 1 and 65535, inclusive")]
+        return []
+
+    # Ports are not checked beyond the number: a malformed list is left to the apiserver.
+    return _walk(ports, path, check, lenient=True)
 
 
 def validate_pod_spec(

@@ -1,15 +1,53 @@
-"""Small pieces the reconcilers share (I/O side; the pure decisions live in each plan.py)."""
+"""Small pieces the reconcilers share (I/O side; the pure decisions live in each plan.py).
+
+Every reconciler has the same steps, under the same names: ``reconcile(key)`` looks the object up
+in its cache (gone: ``forget(key)``), passes the expectations gate (:func:`wait_for_cache`),
+takes a ``snapshot``, calls its planner's pure ``plan``, ``execute``s the plan and ends with
+:func:`requeue`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from typing import Any, TypeVar
 
 from ..runtime.cache import ObjectCache
+from ..runtime.client import ApiError
+from ..runtime.controller import Result
+from ..runtime.expectations import Expectations
+
+K = TypeVar("K", bound=Hashable)
 
 # Expectation keys for a controller's own objects (its pods are keyed "ns/name").
 OWN_PREFIX = "self:"
+# How soon a key whose cache has not shown its last writes yet is looked at again.
+CACHE_WAIT_S = 0.5
+
+
+def wait_for_cache(expectations: Expectations[K], key: K) -> Result | None:
+    """The expectations gate before planning: while the cache has not caught up with this key's
+    last writes, planning could repeat them, so the key comes back shortly. None: go on."""
+    if expectations.satisfied(key):
+        return None
+    return Result(requeue_after=CACHE_WAIT_S)
+
+
+def requeue(after: float | None) -> Result:
+    """The end of a round: come back after the plan's timed requeue (readiness, deadlines), if any."""
+    return Result(requeue_after=after) if after else Result()
+
+
+def object_gone(e: ApiError) -> bool:
+    """A write failed because the reconciled object or its namespace is gone (or going): the
+    round ends without error; the delete event cleans up."""
+    return e.not_found or (e.status == 403 and "being terminated" in e.message)
+
+
+def pod_key(obj: Mapping[str, Any]) -> str:
+    """The expectation key of a pod (of any namespaced object): ``ns/name``, as :func:`rv_lookup` reads it."""
+    md = obj.get("metadata") or {}
+    return f"{md.get('namespace')}/{md.get('name')}"
 
 
 def own_key(obj: Mapping[str, Any]) -> str:

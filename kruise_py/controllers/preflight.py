@@ -20,7 +20,6 @@ from ..core.obj import status as _status
 from .broadcastjob import plan as bcj_plan
 from .sidecarset import inject as ss_inject
 from .sidecarset import plan as ss_plan
-from .sidecarset import revisions as ss_revisions
 from .statefulset import plan as sts_plan
 from .statefulset import preview
 
@@ -160,9 +159,17 @@ def sidecarset(
     name = str(md.get("name", ""))
     f = Finding("SidecarSet", "", name)
     ss = default_sidecarset(ss)
-    action, revision, collisions = ss_revisions.decide_revision_full(ss, revisions, revision_namespace)
-    rname = str(_meta(revision).get("name"))
-    if action == "create":
+    injected = [p for p in pods if name in ss_inject.injected_sidecarsets(p)]
+    snap = ss_plan.Snapshot(
+        sidecarset=ss,
+        pods=ss_plan.candidate_pods(ss, injected, namespace_labels),
+        revisions=revisions,
+        revision_namespace=revision_namespace,
+        now=now,
+    )
+    p = ss_plan.plan(snap)
+    rname = p.latest_revision
+    if p.revision_create is not None:
         f.revisions_created.append(rname)
         others = sorted(r for r in _names(revisions) if r.startswith(name + "-"))
         f.details.append(
@@ -174,15 +181,6 @@ def sidecarset(
     old = _status(ss).get("latestRevision")
     if old and old != rname:
         f.details.append(f"status.latestRevision changes from {old} to {rname}")
-    injected = [p for p in pods if name in ss_inject.injected_sidecarsets(p)]
-    snap = ss_plan.Snapshot(
-        sidecarset=ss,
-        pods=ss_plan.candidate_pods(ss, injected, namespace_labels),
-        latest_revision=rname,
-        now=now,
-        collision_count=collisions,
-    )
-    p = ss_plan.plan(snap)
     f.pod_restarts = len(p.upgrades)
     for u in p.upgrades:
         f.details.append(

@@ -18,7 +18,7 @@ from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
 from ...runtime.expectations import Expectations
 from ...runtime.manager import Manager, Resource
-from ..common import own_key, owner_key, rv_lookup, settle
+from ..common import object_gone, own_key, owner_key, pod_key, requeue, rv_lookup, settle, wait_for_cache
 from . import fit
 from . import plan as planner
 
@@ -75,8 +75,7 @@ class BroadcastJobController:
         obj = new or old
         if obj is None or (owner := owner_key(obj, "BroadcastJob")) is None:
             return
-        md = obj.get("metadata") or {}
-        key = f"{md.get('namespace')}/{md.get('name')}"
+        key = pod_key(obj)
         if new is None:
             self.expectations.observe_gone(owner, key)
         else:
@@ -107,29 +106,36 @@ class BroadcastJobController:
                     self.controller.enqueue(owner)
 
     # -- reconcile -----------------------------------------------------------------------------
-    async def reconcile(self, key: Key) -> Result:
-        ns, name = key
-        cached = self.jobs.get(ns, name)
-        if cached is None:
-            self.expectations.delete(key)
-            return Result()
-        if not self.expectations.satisfied(key):
-            return Result(requeue_after=0.5)
-        job = default_broadcastjob(cached)
-        snap = planner.Snapshot(
+    def snapshot(self, job: Obj) -> planner.Snapshot:
+        return planner.Snapshot(
             job=job,
             pods=self.pods.by_owner(job["metadata"]["uid"]),
             nodes=self.nodes.list(),
             now=datetime.now(UTC),
         )
-        p = planner.plan(snap)
+
+    async def reconcile(self, key: Key) -> Result:
+        cached = self.jobs.get(*key)
+        if cached is None:
+            self.forget(key)
+            return Result()
+        if (wait := wait_for_cache(self.expectations, key)) is not None:
+            return wait
+        job = default_broadcastjob(cached)
+        p = planner.plan(self.snapshot(job))
         try:
             await self.execute(key, job, p)
         except ApiError as e:
-            if e.not_found or (e.status == 403 and "being terminated" in e.message):
+            if object_gone(e):
                 return Result()
             raise
-        return Result(requeue_after=p.requeue_after) if p.requeue_after else Result()
+        return requeue(p.requeue_after)
+
+    def forget(self, key: Key) -> None:
+        """The job is gone: drop what was kept for it."""
+        self.expectations.delete(key)
+
+    # -- executing a plan ----------------------------------------------------------------------
 
     async def execute(self, key: Key, job: Obj, p: planner.Plan) -> None:
         ns, name = key
@@ -188,7 +194,5 @@ class BroadcastJobController:
                 return
             raise
         if res and res.get("kind") == "Pod":
-            self.expectations.expect_rv(
-                key, f"{md['namespace']}/{md['name']}", res["metadata"]["resourceVersion"]
-            )
+            self.expectations.expect_rv(key, pod_key(pod), res["metadata"]["resourceVersion"])
         self.events.emit(job, "Normal", "SuccessfulDelete", f"Delete pod: {md['name']}")

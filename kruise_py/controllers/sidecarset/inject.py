@@ -778,9 +778,11 @@ def read_hash_annotation(pod: Mapping[str, Any], key: str) -> dict[str, Obj]:
 
 
 def injected_sidecarsets(pod: Mapping[str, Any]) -> set[str]:
-    """The SidecarSet names in ``kruise.io/sidecarset-injected-list``."""
-    value = _annotations(pod).get(SIDECARSET_INJECTED_LIST_ANNOTATION, "")
-    return {n for n in value.split(",") if n}
+    """The SidecarSet names in ``kruise.io/sidecarset-injected-list`` (never raises: it also indexes
+    the pods cache, on every pod event)."""
+    annotations = _meta(pod).get("annotations")
+    value = annotations.get(SIDECARSET_INJECTED_LIST_ANNOTATION) if isinstance(annotations, Mapping) else None
+    return set() if value is None else {n for n in str(value).split(",") if n}
 
 
 def _existing_hashes(annotations: Mapping[str, str], key: str) -> dict[str, Obj]:

@@ -1,12 +1,17 @@
 """SidecarSet upgrade controller: every decision of one reconcile, as a pure function.
 
-``plan(snapshot) -> Plan``: given the SidecarSet (defaulted, with its hash annotations), the candidate
-pods (selected by its selector, in its namespaces), the name of its latest ControllerRevision
-(``revisions.decide_revision``) and the time, compute the status, the pods to upgrade in place with
-the one patch each needs, the pods that cannot be upgraded and the events — following OpenKruise's
-``sidecarset_processor.go`` ``UpdateSidecarSet``, ``sidecarset_strategy.go`` and
-``sidecarset_hotupgrade.go`` (spec §5.4, §5.6) steps 1 and 3-7. Step 2 (expectations) belongs to
-reconcile.py. No I/O here.
+``plan(snapshot, memo) -> Plan``: given the SidecarSet (defaulted, with its hash annotations), the
+candidate pods (selected by its selector, in its namespaces), the ControllerRevisions of the
+revision namespace and the time, compute the revision to create, bump or relabel
+(``revisions.decide_revision``) and the ones to delete (``revisions.revisions_to_delete``), the
+status, the pods to upgrade in place with the one patch each needs, the pods that cannot be upgraded
+and the events — following OpenKruise's ``sidecarset_processor.go`` ``UpdateSidecarSet``,
+``sidecarset_strategy.go`` and ``sidecarset_hotupgrade.go`` (spec §5.4, §5.6) steps 1 and 3-7.
+Step 2 (expectations) belongs to reconcile.py. No I/O here.
+
+``memo`` is the previous plan's ``Plan.memo`` for the same SidecarSet (None the first time): the
+pod facts it can reuse (:class:`FactsMemo`, which changes the work, never the plan) and whether pods
+were left to upgrade (the reconciler batches pod events by it). The plan returns the next one.
 
 HotUpgrade (§5.6): the upgrade gives the new image to the empty (else the not-ready, else the
 older) container of the ``X-1``/``X-2`` pair, makes it the working one and sets its version
@@ -46,7 +51,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypedDict
 
 from ...api import sidecarset as scs
 from ...api.common import int_or_percent, label_selector_matches
@@ -60,6 +65,7 @@ from ...core.obj import spec as _spec
 from ...core.obj import status as _status
 from ...core.priority import priority_sort
 from . import inject
+from . import revisions as ssrev
 
 Obj = dict[str, Any]
 
@@ -74,14 +80,26 @@ WORKING_HOT = scs.SIDECARSET_WORKING_HOTUPGRADE_CONTAINER_ANNOTATION
 UPGRADABLE = scs.SIDECARSET_UPGRADABLE_CONDITION
 
 
+class Status(TypedDict):
+    """The SidecarSet status the controller writes (calculateStatus), every field."""
+
+    observedGeneration: int
+    matchedPods: int
+    updatedPods: int
+    readyPods: int
+    updatedReadyPods: int
+    latestRevision: str
+    collisionCount: int
+
+
 @dataclass(frozen=True)
 class Snapshot:
     sidecarset: Obj  # defaulted, with both hash annotations
     pods: list[Obj]  # candidates: selected by spec.selector, in the allowed namespaces
-    latest_revision: str  # name of the latest ControllerRevision (status.latestRevision)
+    # The ControllerRevisions of revision_namespace (the plan keeps this SidecarSet's, by label).
+    revisions: list[Obj]
+    revision_namespace: str  # where the SidecarSet's revisions live (spec §9 P26)
     now: datetime
-    # status.collisionCount after revisions.decide_revision; None: keep the stored one (or 0).
-    collision_count: int | None = None
 
 
 @dataclass
@@ -113,13 +131,22 @@ class PodFlip:
 
 @dataclass
 class Plan:
+    # The latest ControllerRevision (status.latestRevision, the pods' controllerRevision) and its
+    # write, at most one of: create it, bump its .revision (a rollback), or put the custom-version
+    # label on it (a merge patch; spec.customVersion changed alone).
+    latest_revision: str = ""
+    revision_create: Obj | None = None
+    revision_bump: Obj | None = None
+    revision_label_patch: Obj | None = None
+    # Old revisions to delete, oldest first (truncateHistory), once the round's writes succeeded.
+    revisions_delete: list[str] = field(default_factory=list)
     upgrades: list[PodUpgrade] = field(default_factory=list)
     flips: list[PodFlip] = field(
         default_factory=list
     )  # HotUpgrade resets (a round with flips upgrades nothing)
     # (pod, condition SidecarSetUpgradable=False): only the pods whose condition changes.
     not_upgradable: list[tuple[Obj, Obj]] = field(default_factory=list)
-    status: Obj | None = None  # the full new status; None: unchanged, do not write
+    status: Status | None = None  # the full new status; None: unchanged, do not write
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
     requeue_after: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -127,6 +154,7 @@ class Plan:
     # "namespace/name" -> updated | upgrade | reset | reset-wait | not-upgradable | mid-upgrade |
     # not-selected | partition | budget (for `kruise-py plan` and logs)
     pod_plan: dict[str, str] = field(default_factory=dict)
+    memo: Memo = field(default_factory=lambda: Memo())  # what the next plan of this SidecarSet gets
 
     def requeue(self, seconds: float) -> None:
         if seconds > 0 and (self.requeue_after is None or seconds < self.requeue_after):
@@ -169,14 +197,6 @@ def _native_inits(ss: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     ]
 
 
-def _is_hot(container: Mapping[str, Any]) -> bool:
-    return _m(container.get("upgradeStrategy")).get("upgradeType") == scs.UPGRADE_HOT
-
-
-def _hot_names(name: str) -> tuple[str, str]:
-    return f"{name}-1", f"{name}-2"
-
-
 def _empty_image(container: Mapping[str, Any]) -> str:
     return str(_m(container.get("upgradeStrategy")).get("hotUpgradeEmptyImage") or "")
 
@@ -184,7 +204,7 @@ def _empty_image(container: Mapping[str, Any]) -> str:
 def hot_containers(pod: Mapping[str, Any], name: str) -> tuple[str, str]:
     """GetPodHotUpgradeContainers: (working, other) of sidecar ``name`` per the working annotation
     (``X-2`` is working unless the annotation says ``X-1``)."""
-    one, two = _hot_names(name)
+    one, two = inject.hot_upgrade_names(name)
     return (one, two) if _hot_working(pod).get(name) == one else (two, one)
 
 
@@ -222,8 +242,8 @@ def sidecar_container_names(ss: Mapping[str, Any]) -> set[str]:
     names: set[str] = set()
     for c in _ss_containers(ss):
         name = str(c.get("name") or "")
-        if _is_hot(c):
-            names.update(_hot_names(name))
+        if inject.is_hot_upgrade(c):
+            names.update(inject.hot_upgrade_names(name))
         else:
             names.add(name)
     names |= {str(c.get("name") or "") for c in _native_inits(ss)}
@@ -251,11 +271,6 @@ def _hot_working(pod: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in _m(parsed).items()}
 
 
-def _injected(pod: Mapping[str, Any], ss_name: str) -> bool:
-    raw = _annotations(pod).get(INJECTED_LIST)
-    return isinstance(raw, str) and ss_name in raw.split(",")
-
-
 # -- predicates (spec §5.4 definitions) --------------------------------------------------------
 def is_active(pod: Mapping[str, Any]) -> bool:
     """kubecontroller.IsPodActive: not terminating, phase neither Succeeded nor Failed."""
@@ -276,14 +291,14 @@ def matched(pod: Mapping[str, Any], ss: Mapping[str, Any]) -> bool:
     namespace = spec.get("namespace")
     if isinstance(namespace, str) and namespace and namespace != (_meta(pod).get("namespace") or "default"):
         return False
-    if not is_active(pod) or not _injected(pod, _name(ss)):
+    if not is_active(pod) or _name(ss) not in inject.injected_sidecarsets(pod):
         return False
     containers = _pod_containers(pod)
     working = _hot_working(pod)
     for c in _ss_containers(ss):
         name = str(c.get("name") or "")
-        if _is_hot(c):
-            one, two = _hot_names(name)
+        if inject.is_hot_upgrade(c):
+            one, two = inject.hot_upgrade_names(name)
             if name not in working or one not in containers or two not in containers:
                 return False
         elif name not in containers:
@@ -405,7 +420,7 @@ def is_running_ready(pod: Mapping[str, Any], ss: Mapping[str, Any]) -> bool:
     containers = _pod_containers(pod)
     for c in _ss_containers(ss):
         empty_image = _empty_image(c)
-        if not _is_hot(c) or not empty_image:
+        if not inject.is_hot_upgrade(c) or not empty_image:
             continue
         _, empty = hot_containers(pod, str(c.get("name") or ""))
         if empty in containers and containers[empty].get("image") != empty_image:
@@ -480,54 +495,70 @@ def _ns_name(md: Mapping[str, Any]) -> tuple[str, str]:
     return str(md.get("namespace") or ""), str(md.get("name") or "")
 
 
+_FactsKey = tuple[str, str, str, str]
+_Entry = tuple[Mapping[str, Any], PodFacts]
+
+
+@dataclass(frozen=True)
 class FactsMemo:
-    """:class:`PodFacts` of one SidecarSet's pods from the previous plan, reused for the same pod
-    object, or one with the same ``resourceVersion``, while the SidecarSet's spec, name and hashes
+    """:class:`PodFacts` of one SidecarSet's pods in a plan, which the next plan reuses for the same
+    pod object, or one with the same ``resourceVersion``, while the SidecarSet's spec, name and hashes
     did not change.
 
     Without it every plan parses every pod's annotations again (~90 µs a pod: 270 ms for 3000 pods,
     bench P5), although between two reconciles only the pods of the last events changed. Cache
     objects are replaced, never mutated, on every event, so a pod's resourceVersion stands for its
     content. The plan's result is the same with or without a memo (only the work differs): it stays
-    a pure function of the snapshot."""
+    a pure function of the snapshot. A plan never changes the memo it is given; the one it returns
+    holds the pods of that plan only (deleted pods do not accumulate)."""
 
-    def __init__(self) -> None:
-        self._ss_key: tuple[Any, ...] | None = None
-        self._facts: dict[tuple[str, str], tuple[Mapping[str, Any], PodFacts]] = {}
+    ss_key: _FactsKey | None = None
+    facts: Mapping[tuple[str, str], _Entry] = field(default_factory=dict)
 
-    def __len__(self) -> int:
-        return len(self._facts)
 
-    def facts_of(self, ss: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], PodFacts]:
-        """The facts function for one plan of ``ss``. Entries of pods it is not asked about are
-        dropped (deleted pods do not accumulate): the memo holds the pods of the last plan."""
-        ss_key = (
-            _name(ss),
-            sidecarset_hash(ss),
-            sidecarset_hash_without_image(ss),
-            json.dumps(_spec(ss), sort_keys=True, default=str),
-        )
-        previous = self._facts if ss_key == self._ss_key else {}
-        self._ss_key = ss_key
-        current: dict[tuple[str, str], tuple[Mapping[str, Any], PodFacts]] = {}
-        self._facts = current
+def _facts_key(ss: Mapping[str, Any]) -> _FactsKey:
+    return (
+        _name(ss),
+        sidecarset_hash(ss),
+        sidecarset_hash_without_image(ss),
+        json.dumps(_spec(ss), sort_keys=True, default=str),
+    )
 
-        def facts(pod: Mapping[str, Any]) -> PodFacts:
-            md = _fast_meta(pod)
-            key = _ns_name(md)
-            hit = current.get(key) or previous.get(key)
-            if hit is not None:
-                rv = md.get("resourceVersion")
-                if hit[0] is pod or (
-                    isinstance(rv, str) and rv and _meta(hit[0]).get("resourceVersion") == rv
-                ):
-                    current[key] = (pod, hit[1])
-                    return hit[1]
+
+def facts_with(
+    memo: FactsMemo | None, ss: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]
+) -> tuple[dict[int, PodFacts], FactsMemo]:
+    """Each pod's facts, by ``id(pod)``, reusing ``memo``'s where they still hold, and the memo of
+    them for the next plan."""
+    ss_key = _facts_key(ss)
+    previous = memo.facts if memo is not None and memo.ss_key == ss_key else {}
+    current: dict[tuple[str, str], _Entry] = {}
+    by_id: dict[int, PodFacts] = {}
+    for pod in pods:
+        md = _fast_meta(pod)
+        key = _ns_name(md)
+        hit = current.get(key) or previous.get(key)
+        f: PodFacts | None = None
+        if hit is not None:
+            rv = md.get("resourceVersion")
+            if hit[0] is pod or (isinstance(rv, str) and rv and _meta(hit[0]).get("resourceVersion") == rv):
+                f = hit[1]
+        if f is None:
             f = pod_facts(pod, ss)
-            current[key] = (pod, f)
-            return f
+        current[key] = (pod, f)
+        by_id[id(pod)] = f
+    return by_id, FactsMemo(ss_key, current)
 
-        return facts
+
+@dataclass(frozen=True)
+class Memo:
+    """What one plan of a SidecarSet hands to the next (``Plan.memo``): the reconciler keeps one per
+    SidecarSet, as it is, and passes it to the next ``plan``."""
+
+    facts: FactsMemo = field(default_factory=FactsMemo)
+    # Pods were left to upgrade (waiting, held back or mid-upgrade): their events are worth a prompt
+    # reconcile. True while nothing is known.
+    upgrading: bool = True
 
 
 # -- status -------------------------------------------------------------------------------------
@@ -537,7 +568,7 @@ def compute_status(
     latest_revision: str,
     collision_count: int,
     facts: Callable[[Mapping[str, Any]], PodFacts] | None = None,
-) -> Obj:
+) -> Status:
     """calculateStatus: matched, updated, ready (consistent + Running/Ready), updated and ready."""
     updated = ready = updated_ready = 0
     for pod in matched_pods:
@@ -562,13 +593,18 @@ def compute_status(
     }
 
 
-def status_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+def status_changed(old: Mapping[str, Any], new: Status) -> bool:
     """inconsistentStatus: a newer generation, or any counter, the revision or collisionCount differs."""
     old_gen = old.get("observedGeneration")
     if new["observedGeneration"] > (old_gen if isinstance(old_gen, int) else 0):
         return True
-    keys = ("matchedPods", "updatedPods", "readyPods", "updatedReadyPods")
-    if any((old.get(k) or 0) != new[k] for k in keys):
+    counts = (
+        ("matchedPods", new["matchedPods"]),
+        ("updatedPods", new["updatedPods"]),
+        ("readyPods", new["readyPods"]),
+        ("updatedReadyPods", new["updatedReadyPods"]),
+    )
+    if any((old.get(k) or 0) != v for k, v in counts):
         return True
     return bool(
         (old.get("latestRevision") or "") != new["latestRevision"]
@@ -850,7 +886,7 @@ def upgrade_patch(
             image = c.get("image")
             if not isinstance(image, str) or not image:
                 continue
-            if _is_hot(c):
+            if inject.is_hot_upgrade(c):
                 if key != "containers":
                     continue  # native-sidecar HotUpgrade pairs are injected, never upgraded (as OpenKruise)
                 target, other = container_to_hot_upgrade(c, pod, ss)
@@ -910,7 +946,7 @@ def container_to_hot_upgrade(
     the one running the empty image; else the not-ready one (ready = status ready and consistent);
     else the older one, i.e. the non-working one."""
     name = str(c.get("name") or "")
-    one, two = _hot_names(name)
+    one, two = inject.hot_upgrade_names(name)
     containers = _pod_containers(pod)
     empty = _empty_image(c)
     if str(containers.get(one, {}).get("image") or "") == empty:
@@ -936,7 +972,7 @@ def _hot_upgrading(pod: Mapping[str, Any], ss: Mapping[str, Any]) -> bool:
     return any(
         images.get(hot_containers(pod, str(c.get("name") or ""))[1]) != _empty_image(c)
         for c in _ss_containers(ss)
-        if _is_hot(c)
+        if inject.is_hot_upgrade(c)
     )
 
 
@@ -958,7 +994,7 @@ def flip_patch(pod: Mapping[str, Any], ss: Mapping[str, Any], now: datetime) -> 
     ready: each non-working container gets ``hotUpgradeEmptyImage``, its ``version`` annotation and
     the working one's ``versionalt`` become "0", and the in-place state records the reset
     containers' imageIDs (flipPodSidecarContainerDo)."""
-    hot = [c for c in _ss_containers(ss) if _is_hot(c)]
+    hot = [c for c in _ss_containers(ss) if inject.is_hot_upgrade(c)]
     if not hot or not _hot_upgrading(pod, ss):
         return None
     others = {hot_containers(pod, str(c.get("name") or ""))[1] for c in hot}
@@ -989,47 +1025,68 @@ def flip_patch(pod: Mapping[str, Any], ss: Mapping[str, Any], now: datetime) -> 
 
 
 # -- the plan -----------------------------------------------------------------------------------
-def plan(snap: Snapshot, memo: FactsMemo | None = None) -> Plan:
-    """The plan of one reconcile; ``memo`` (the SidecarSet's :class:`FactsMemo`, kept by the caller
-    between reconciles) saves re-evaluating unchanged pods and does not change the result."""
+def plan(snap: Snapshot, memo: Memo | None = None) -> Plan:
+    """The plan of one reconcile. ``memo``: the previous plan's ``Plan.memo`` (it saves
+    re-evaluating unchanged pods and does not change the result); the plan's own is ``Plan.memo``."""
     ss = snap.sidecarset
     p = Plan()
-    ss_name = _name(ss)
-    facts_of = (memo if memo is not None else FactsMemo()).facts_of(ss)
+
+    # registerLatestRevision: the latest revision, and at most one write to make it so.
+    action, revision, cc = ssrev.decide_revision_full(ss, snap.revisions, snap.revision_namespace)
+    p.latest_revision = _name(revision)
+    if action == "create":
+        p.revision_create = revision
+    elif action == "bump":
+        p.revision_bump = revision
+    else:
+        p.revision_label_patch = ssrev.custom_version_patch(ss, revision)
+
     pods = sorted(snap.pods, key=lambda o: _ns_name(_fast_meta(o)))
     # Each pod's facts once per plan, then by identity (pods are visited several times below).
-    by_id = {id(pod): facts_of(pod) for pod in pods}
+    by_id, facts_memo = facts_with(memo.facts if memo is not None else None, ss, pods)
 
     def facts(pod: Mapping[str, Any]) -> PodFacts:
         return by_id[id(pod)]
 
     matched_pods = [pod for pod in pods if by_id[id(pod)].matched]
     p.matched_pods = matched_pods
+    after = ssrev.apply_decision(snap.revisions, action, revision)
+    p.revisions_delete = ssrev.revisions_to_delete(ss, after, matched_pods)
 
     # 1. status
-    stored_cc = _status(ss).get("collisionCount")
-    cc = (
-        snap.collision_count
-        if snap.collision_count is not None
-        else (stored_cc if isinstance(stored_cc, int) else 0)
-    )
-    status = compute_status(ss, matched_pods, snap.latest_revision, cc, facts)
+    status = compute_status(ss, matched_pods, p.latest_revision, cc, facts)
     if status_changed(_status(ss), status):
         p.status = status
     for pod in matched_pods:
         if facts(pod).updated:
             p.pod_plan[pod_key(pod)] = "updated"
 
+    _plan_upgrades(p, snap, matched_pods, status, facts)
+    # Pods left to upgrade (waiting, held by the budget or mid-upgrade): keep pod events fast.
+    p.memo = Memo(facts=facts_memo, upgrading=any(v != "updated" for v in p.pod_plan.values()))
+    return p
+
+
+def _plan_upgrades(
+    p: Plan,
+    snap: Snapshot,
+    matched_pods: list[Obj],
+    status: Status,
+    facts: Callable[[Mapping[str, Any]], PodFacts],
+) -> None:
+    """Steps 3-7: the resets and upgrades of this round, into ``p``."""
+    ss = snap.sidecarset
+    ss_name = _name(ss)
     # 3. NotUpdate / paused
     strategy = _update_strategy(ss)
     if strategy.get("type") == scs.UPDATE_STRATEGY_NOT_UPDATE:
         p.notes.append("updateStrategy.type is NotUpdate: injection only")
-        return p
+        return
     if strategy.get("paused") is True:
         p.notes.append("updateStrategy.paused: no upgrades")
-        return p
+        return
     # 4. HotUpgrade: reset the old containers of pods whose new one is up; nothing else this round
-    if any(_is_hot(c) for c in _ss_containers(ss)):
+    if any(inject.is_hot_upgrade(c) for c in _ss_containers(ss)):
         for pod in matched_pods:
             flip = flip_patch(pod, ss, snap.now)
             if flip is not None:
@@ -1039,11 +1096,11 @@ def plan(snap: Snapshot, memo: FactsMemo | None = None) -> Plan:
                 p.pod_plan[pod_key(pod)] = "reset-wait"  # the new container is not up yet
         if p.flips:
             p.notes.append(f"resetting {len(p.flips)} pod(s) to the HotUpgrade empty image; upgrades wait")
-            return p
+            return
     # 5. done?
     if status["updatedPods"] >= status["matchedPods"]:
         p.notes.append(f"all {status['matchedPods']} matched pods are updated")
-        return p
+        return
 
     # 6. pick pods
     selector = strategy.get("selector")
@@ -1106,11 +1163,10 @@ def plan(snap: Snapshot, memo: FactsMemo | None = None) -> Plan:
     # 7. upgrade
     for i in chosen:
         pod = matched_pods[i]
-        patch, containers = upgrade_patch(pod, ss, snap.latest_revision, snap.now, p.notes)
+        patch, containers = upgrade_patch(pod, ss, p.latest_revision, snap.now, p.notes)
         cond = upgradable_condition(pod, ss_name, True, snap.now)
         p.upgrades.append(pod_upgrade(pod, patch, cond, containers))
         p.pod_plan[pod_key(pod)] = "upgrade"
-    return p
 
 
 def pod_upgrade(pod: Obj, patch: Obj, condition: Obj | None, containers: list[str]) -> PodUpgrade:

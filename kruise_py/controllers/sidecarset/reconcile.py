@@ -1,5 +1,7 @@
-"""SidecarSet: the in-place sidecar upgrade controller. It shares its caches with the injector
-(``injector.py``), which the mutating webhook calls at pod creation.
+"""SidecarSet: the I/O half of the in-place sidecar upgrade controller. Builds a snapshot from the
+caches (its SidecarSets, namespaces and revisions are the injector's, ``injector.py``, which the
+mutating webhook calls at pod creation), calls the pure planner, executes the plan through the one
+client, records expectations and events.
 """
 
 from __future__ import annotations
@@ -17,15 +19,14 @@ from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
 from ...runtime.expectations import Expectations
 from ...runtime.manager import Manager, Resource
-from ..common import rv_lookup, settle
+from ..common import pod_key, requeue, rv_lookup, settle, wait_for_cache
 from . import plan as planner
-from . import revisions as ssrev
+from .inject import injected_sidecarsets
 from .injector import SIDECARSETS, SidecarSetInjector
 
 log = logging.getLogger(__name__)
 
 PODS = Resource("v1", "pods")
-INJECTED_LIST = "kruise.io/sidecarset-injected-list"
 Obj = dict[str, Any]
 
 
@@ -41,11 +42,9 @@ STATUS_ONLY_BATCH_S = 1.0
 INJECTED_INDEX = "sidecarset-injected"
 
 
-def injected_sidecarsets(pod: Obj) -> list[str]:
-    names = ((pod.get("metadata") or {}).get("annotations") or {}).get(INJECTED_LIST)
-    if not isinstance(names, str):
-        return []
-    return [n for n in (x.strip() for x in names.split(",")) if n]
+class SidecarSetGone(Exception):
+    """The SidecarSet's status write answered NotFound: it was deleted while we reconciled. Only
+    that write tells: its revisions live in another namespace and its pods are anyone's."""
 
 
 class SidecarSetController:
@@ -61,9 +60,8 @@ class SidecarSetController:
         self.injector = injector
         self.pods: ObjectCache = manager.cache(PODS)
         self.pods.add_index(INJECTED_INDEX, injected_sidecarsets)
-        # Per SidecarSet: the pod facts of its last plan, and whether that plan left upgrades to do.
-        self.memos: dict[str, planner.FactsMemo] = {}
-        self.upgrading: dict[str, bool] = {}
+        # Per SidecarSet: its last plan's Plan.memo, passed to its next plan (and read by _on_pod).
+        self.memos: dict[str, planner.Memo] = {}
         self.expectations: Expectations[str] = Expectations(self.name, rv_lookup=rv_lookup(self.pods))
         manager.on_event(SIDECARSETS, self._on_set)
         manager.on_event(PODS, self._on_pod)
@@ -77,6 +75,7 @@ class SidecarSetController:
         )
         manager.add(self.controller)
 
+    # -- event mapping -------------------------------------------------------------------------
     def _enqueue_set(self, obj: Obj | None) -> None:
         if obj:
             self.controller.enqueue(obj["metadata"]["name"])
@@ -91,68 +90,75 @@ class SidecarSetController:
     def _on_pod(self, etype: str, old: Obj | None, new: Obj | None) -> None:
         obj = new or old
         names = injected_sidecarsets(obj or {})
-        if not names:
+        if obj is None or not names:
             return
-        md = (obj or {})["metadata"]
-        key = f"{md.get('namespace')}/{md.get('name')}"
-        for n in names:
+        key, rv = pod_key(obj), obj["metadata"].get("resourceVersion", "")
+        for n in sorted(names):
             if new is None:
                 self.expectations.observe_gone(n, key)
             else:
-                self.expectations.observe_rv(n, key, md.get("resourceVersion", ""))
+                self.expectations.observe_rv(n, key, rv)
             # Coalesced: a reconcile looks at every pod of the SidecarSet (O(pods)), so one per pod
             # event made a burst of pod creates O(pods^2) and starved the injection webhook (bench P5).
-            delay = POD_EVENT_BATCH_S if self.upgrading.get(n, True) else STATUS_ONLY_BATCH_S
+            memo = self.memos.get(n)
+            delay = POD_EVENT_BATCH_S if memo is None or memo.upgrading else STATUS_ONLY_BATCH_S
             self.controller.enqueue_after(n, delay)
 
-    def candidates(self, ss: Obj) -> list[Obj]:
-        """Pods the SidecarSet may count or upgrade: those whose injected list names it, filtered
-        by its selectors (plan.candidate_pods)."""
-        return planner.candidate_pods(
-            ss, self.pods.by_index(INJECTED_INDEX, ss["metadata"]["name"]), self.injector.namespace_labels
+    # -- reconcile -----------------------------------------------------------------------------
+    def snapshot(self, ss: Obj) -> planner.Snapshot:
+        ns = self.injector.revision_namespace
+        # Pods the SidecarSet may count or upgrade: those whose injected list names it, filtered by
+        # its selectors (plan.candidate_pods).
+        pods = self.pods.by_index(INJECTED_INDEX, ss["metadata"]["name"])
+        return planner.Snapshot(
+            sidecarset=ss,
+            pods=planner.candidate_pods(ss, pods, self.injector.namespace_labels),
+            revisions=self.injector.revisions.list(ns),
+            revision_namespace=ns,
+            now=datetime.now(UTC),
         )
 
     async def reconcile(self, name: str) -> Result:
         cached = self.injector.sidecarsets.get(None, name)
         if cached is None:
-            self.expectations.delete(name)
-            self.memos.pop(name, None)
-            self.upgrading.pop(name, None)
+            self.forget(name)
             return Result()
-        if not self.expectations.satisfied(name):
-            return Result(requeue_after=0.5)
+        if (wait := wait_for_cache(self.expectations, name)) is not None:
+            return wait
         ss = default_sidecarset(cached)
-        ns = self.injector.revision_namespace
-        revisions = self.injector.revisions.list(ns)
-        action, revision, collisions = ssrev.decide_revision_full(ss, revisions, ns)
-        revs_path = path_for("apps/v1", "controllerrevisions", ns)
+        snap = self.snapshot(ss)
+        p = planner.plan(snap, self.memos.get(name))
+        self.memos[name] = p.memo
         try:
-            if action == "create":
-                await self.client.create(revs_path, rev.go_json(revision))
-            elif action == "bump":
-                await self.client.replace(
-                    f"{revs_path}/{revision['metadata']['name']}", rev.go_json(revision)
-                )
-            elif (label := ssrev.custom_version_patch(ss, revision)) is not None:
-                # spec.customVersion changed without a new revision (updateCustomVersionLabel).
-                await self.client.patch(f"{revs_path}/{revision['metadata']['name']}", label, "merge")
+            await self.execute(name, ss, snap.revision_namespace, p)
+        except SidecarSetGone:
+            return Result()
+        return requeue(p.requeue_after)
+
+    def forget(self, name: str) -> None:
+        """The SidecarSet is gone: drop what was kept for it."""
+        self.expectations.delete(name)
+        self.memos.pop(name, None)
+
+    # -- executing a plan ----------------------------------------------------------------------
+    async def execute(self, name: str, ss: Obj, revision_namespace: str, p: planner.Plan) -> None:
+        revs = path_for("apps/v1", "controllerrevisions", revision_namespace)
+        try:
+            if p.revision_create is not None:
+                # Go-encoded, so the stored data survives later patches (see rev.go_json).
+                await self.client.create(revs, rev.go_json(p.revision_create))
+            elif p.revision_bump is not None:
+                await self.client.replace(f"{revs}/{p.latest_revision}", rev.go_json(p.revision_bump))
+            elif p.revision_label_patch is not None:
+                await self.client.patch(f"{revs}/{p.latest_revision}", p.revision_label_patch, "merge")
         except ApiError as e:
             if not (e.already_exists or (e.status == 404 and "namespaces" in e.message)):
                 raise
             if e.status == 404:
                 log.warning(
-                    "SidecarSet revisions need the operator namespace %s; not recording revisions", ns
+                    "SidecarSet revisions need the operator namespace %s; not recording revisions",
+                    revision_namespace,
                 )
-        snap = planner.Snapshot(
-            sidecarset=ss,
-            pods=self.candidates(ss),
-            latest_revision=revision["metadata"]["name"],
-            now=datetime.now(UTC),
-            collision_count=collisions,
-        )
-        p = planner.plan(snap, self.memos.setdefault(name, planner.FactsMemo()))
-        # Pods left to upgrade (waiting, held by the budget or mid-upgrade): keep pod events fast.
-        self.upgrading[name] = any(v != "updated" for v in p.pod_plan.values())
         errors = await settle([self._flip(name, f) for f in p.flips])
         errors += await settle([self._upgrade(name, ss, u) for u in p.upgrades])
         errors += await settle([self._condition(pod, cond) for pod, cond in p.not_upgradable])
@@ -165,22 +171,20 @@ class SidecarSetController:
                 )
             except ApiError as e:
                 if e.not_found:
-                    return Result()  # deleted while we reconciled
+                    raise SidecarSetGone(name) from e
                 raise
         for etype, reason, msg in p.events:
             self.events.emit(ss, etype, reason, msg)
         if errors:
-            raise errors[0]
-        after = ssrev.apply_decision(revisions, action, revision)
-        for rname in ssrev.revisions_to_delete(ss, after, p.matched_pods):
-            await self.client.delete(f"{revs_path}/{rname}")
-        return Result(requeue_after=p.requeue_after) if p.requeue_after else Result()
+            raise errors[0]  # history is truncated once a round succeeds
+        for rname in p.revisions_delete:
+            await self.client.delete(f"{revs}/{rname}")
 
     async def _upgrade(self, name: str, ss: Obj, u: planner.PodUpgrade) -> None:
         """The pods patch, then (if any) the pods/status patch: the condition, or everything when no
         image changes (plan.pod_upgrade)."""
         md = u.pod["metadata"]
-        key = f"{md['namespace']}/{md['name']}"
+        key = pod_key(u.pod)
         path = path_for("v1", "pods", md["namespace"], md["name"])
         wrote = False
         for target, patch in ((path, u.patch), (f"{path}/status", u.status_patch)):
@@ -217,9 +221,7 @@ class SidecarSetController:
             if e.conflict:
                 return  # replaced under us: the next round re-plans
             raise
-        self.expectations.expect_rv(
-            name, f"{md['namespace']}/{md['name']}", res["metadata"]["resourceVersion"]
-        )
+        self.expectations.expect_rv(name, pod_key(f.pod), res["metadata"]["resourceVersion"])
         self.events.emit(
             pod_ref, "Normal", "ResetContainerSucceed", "reset sidecar container image empty successfully"
         )

@@ -9,15 +9,17 @@ the label ``kruise.io/sidecarset-name``. Data, hash and name are OpenKruise 1.9'
 (the recorded fields Go-shaped, ``core.goshape``; FNV-1 over those bytes, ``<name>-<hash>``), and
 revisions are compared by content, so OpenKruise's revisions and older kruise-py ones are reused.
 
-The reconciler does, per reconcile:
+The planner (``plan.plan``) decides, per reconcile, and the reconciler writes what it decided:
 
-1. ``action, revision = decide_revision(sidecarset, revisions, namespace)`` and
-   ``create``s / ``update``s (bump) the revision (``reuse``: nothing). ``collision_count(...)`` is the
-   value for ``status.collisionCount``. If a create still answers AlreadyExists (a revision not in
-   the list), GET it: equal data → use it; otherwise store collisionCount + 1 and requeue.
+1. ``action, revision, collisions = decide_revision_full(sidecarset, revisions, namespace)``: create
+   (``Plan.revision_create``) or update (bump, ``Plan.revision_bump``) the revision (``reuse``:
+   nothing); ``collisions`` is the value for ``status.collisionCount``. A create that answers
+   AlreadyExists (a revision the cache has not shown yet) counts as done.
 2. ``custom_version_patch(sidecarset, revision)``: patch the latest revision's custom-version label
-   when the SidecarSet's label changed (only needed for ``reuse``; new and bumped revisions carry it).
-3. ``revisions_to_delete(sidecarset, apply_decision(revisions, action, revision), pods)``: delete them.
+   when the SidecarSet's label changed (only needed for ``reuse``; new and bumped revisions carry
+   it; ``Plan.revision_label_patch``).
+3. ``revisions_to_delete(sidecarset, apply_decision(revisions, action, revision), pods)``: delete them
+   (``Plan.revisions_delete``) once the round's other writes succeeded.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from ...runtime.client import ApiError, KubeClient, path_for
 from ...runtime.controller import Controller, Result
 from ...runtime.expectations import Expectations
 from ...runtime.manager import Manager, Resource
-from ..common import own_key, owner_key, rv_lookup, settle
+from ..common import object_gone, own_key, owner_key, pod_key, requeue, rv_lookup, settle, wait_for_cache
 from . import plan as planner
 
 log = logging.getLogger(__name__)
@@ -36,11 +36,6 @@ Key = tuple[str, str]
 Obj = dict[str, Any]
 # Expectation keys of claims the controller resized ("pvc:ns/name"; pods are "ns/name").
 CLAIM_PREFIX = "pvc:"
-
-
-def _key(obj: Mapping[str, Any]) -> str:
-    md = obj.get("metadata") or {}
-    return f"{md.get('namespace')}/{md.get('name')}"
 
 
 class StatefulSetController:
@@ -108,7 +103,7 @@ class StatefulSetController:
             if self.sets.get(md.get("namespace"), base) is None:
                 return
             owner = (md.get("namespace", ""), base)
-        key = _key(obj)
+        key = pod_key(obj)
         if new is None:
             self.expectations.observe_gone(owner, key)
         else:
@@ -155,28 +150,29 @@ class StatefulSetController:
         )
 
     async def reconcile(self, key: Key) -> Result:
-        ns, name = key
-        cached = self.sets.get(ns, name)
+        cached = self.sets.get(*key)
         if cached is None:
-            self.expectations.delete(key)
-            rollout_metrics.forget_statefulset(ns, name)
+            self.forget(key)
             return Result()
-        if not self.expectations.satisfied(key):
-            # The cache has not caught up with our last writes: acting now could repeat them.
-            return Result(requeue_after=0.5)
+        if (wait := wait_for_cache(self.expectations, key)) is not None:
+            return wait
         sts = default_statefulset(cached)
         p = planner.plan(self.snapshot(sts))
         try:
             await self.execute(key, sts, p)
         except ApiError as e:
-            if e.not_found or (e.status == 403 and "being terminated" in e.message):
-                # The object or its namespace is gone (or going): nothing left to do.
+            if object_gone(e):
                 return Result()
             raise
         rollout_metrics.observe_statefulset(sts, p.status or sts.get("status") or {})
         if p.error:
             raise RuntimeError(p.error)
-        return Result(requeue_after=p.requeue_after) if p.requeue_after else Result()
+        return requeue(p.requeue_after)
+
+    def forget(self, key: Key) -> None:
+        """The set is gone: drop what was kept for it."""
+        self.expectations.delete(key)
+        rollout_metrics.forget_statefulset(*key)
 
     # -- executing a plan ----------------------------------------------------------------------
     async def execute(self, key: Key, sts: Obj, p: planner.Plan) -> None:
@@ -267,12 +263,12 @@ class StatefulSetController:
                         f"create Claim {claim['metadata']['name']} failed error: {e.message}",
                     )
                     raise
-        pod_key = f"{ns}/{c.pod['metadata']['name']}"
-        self.expectations.expect_create(key, pod_key)
+        pkey = f"{ns}/{c.pod['metadata']['name']}"
+        self.expectations.expect_create(key, pkey)
         try:
             await self.client.create(path_for("v1", "pods", ns), c.pod)
         except ApiError as e:
-            self.expectations.observe_create(key, pod_key)
+            self.expectations.observe_create(key, pkey)
             if e.already_exists:
                 return
             self.events.emit(
@@ -291,7 +287,6 @@ class StatefulSetController:
 
     async def _delete(self, key: Key, sts: Obj, d: planner.PodDelete) -> None:
         md = d.pod["metadata"]
-        pod_key = f"{md['namespace']}/{md['name']}"
         try:
             res = await self.client.delete(
                 path_for("v1", "pods", md["namespace"], md["name"]), uid=md.get("uid")
@@ -307,7 +302,7 @@ class StatefulSetController:
             )
             raise
         if res and res.get("kind") == "Pod":
-            self.expectations.expect_rv(key, pod_key, res["metadata"]["resourceVersion"])
+            self.expectations.expect_rv(key, pod_key(d.pod), res["metadata"]["resourceVersion"])
         if d.reason == "update":
             rollout_metrics.pod_updated("StatefulSet", "recreate")
         self.events.emit(
@@ -353,7 +348,7 @@ class StatefulSetController:
         md = w.pod["metadata"]
         ns, name = md["namespace"], md["name"]
         pod_path = path_for("v1", "pods", ns, name)
-        pod_key = f"{ns}/{name}"
+        pkey = f"{ns}/{name}"
         try:
             for step in w.writes:
                 res: Obj | None = None
@@ -371,7 +366,7 @@ class StatefulSetController:
                 if step.resize_patch:
                     res = await self.client.patch(f"{pod_path}/resize", step.resize_patch, "strategic")
                 if res is not None:
-                    self.expectations.expect_rv(key, pod_key, res["metadata"]["resourceVersion"])
+                    self.expectations.expect_rv(key, pkey, res["metadata"]["resourceVersion"])
         except ApiError as e:
             if w.reason == "inplace":
                 self.events.emit(

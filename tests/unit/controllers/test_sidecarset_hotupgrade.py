@@ -16,6 +16,8 @@ from kruise_py.api.defaults import default_sidecarset
 from kruise_py.controllers.sidecarset import inject as inj
 from kruise_py.controllers.sidecarset import plan as planner
 
+from .ss_builders import snapshot
+
 Obj = dict[str, Any]
 NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
 SS = "mesh-sc"
@@ -101,7 +103,7 @@ def apply_upgrade(pod: Obj, u: planner.PodUpgrade) -> Obj:
 
 
 def plan_of(ss: Obj, pods: list[Obj]) -> planner.Plan:
-    return planner.plan(planner.Snapshot(sidecarset=ss, pods=pods, latest_revision=REV, now=NOW))
+    return planner.plan(snapshot(ss, pods, NOW, REV))
 
 
 def images(pod: Obj) -> dict[str, str]:

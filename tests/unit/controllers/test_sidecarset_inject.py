@@ -1081,6 +1081,12 @@ def test_read_hash_annotation(desc: str, value: str | None, expected: Obj) -> No
 def test_injected_sidecarsets_reader() -> None:
     assert inj.injected_sidecarsets(pod()) == set()
     assert inj.injected_sidecarsets(pod(annotations={LIST: "a,b,,a"})) == {"a", "b"}
+    # Split on commas only, as OpenKruise's IsPodInjectedSidecarSet: " b" names no SidecarSet.
+    assert inj.injected_sidecarsets(pod(annotations={LIST: "a, b"})) == {"a", " b"}
+    # It indexes the pods cache, which must never raise: odd objects read as no SidecarSet.
+    assert inj.injected_sidecarsets({}) == set()
+    assert inj.injected_sidecarsets({"metadata": {"annotations": None}}) == set()
+    assert inj.injected_sidecarsets({"metadata": {"annotations": ["x"]}}) == set()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -27,6 +27,9 @@ from kruise_py.api.sidecarset import (
     SIDECARSET_INPLACE_UPDATE_STATE_ANNOTATION as STATE,
 )
 from kruise_py.controllers.sidecarset import plan as planner
+from kruise_py.controllers.sidecarset import revisions as ssrev
+
+from .ss_builders import REVISION_NAMESPACE, snapshot
 
 Obj = dict[str, Any]
 
@@ -170,7 +173,7 @@ def shuffled(pods: list[Obj], seed: int = 7) -> list[Obj]:
 
 
 def plan_of(ss: Obj, pods: list[Obj], *, latest: str = REV, now: datetime = NOW) -> planner.Plan:
-    return planner.plan(planner.Snapshot(sidecarset=ss, pods=pods, latest_revision=latest, now=now))
+    return planner.plan(snapshot(ss, pods, now, latest))
 
 
 def names(p: planner.Plan) -> list[str]:
@@ -374,9 +377,14 @@ def test_status_is_none_when_unchanged_and_written_for_a_new_generation() -> Non
     again = plan_of(ss, pods).status
     assert again is not None and again["observedGeneration"] == 2
     ss["status"] = dict(again)
-    snap = planner.Snapshot(sidecarset=ss, pods=pods, latest_revision=REV, now=NOW, collision_count=1)
-    changed = planner.plan(snap).status
-    assert changed is not None and changed["collisionCount"] == 1
+    # A revision squats on the name of the current sidecars' revision with other data: a collision.
+    squatter = ssrev.new_revision(ss, REVISION_NAMESPACE, 1, 0)
+    squatter["data"] = {"spec": {"$patch": "replace", "containers": None}}
+    snap = planner.Snapshot(ss, pods, [squatter], REVISION_NAMESPACE, NOW)
+    p = planner.plan(snap)
+    assert p.status is not None and p.status["collisionCount"] == 1
+    assert p.revision_create is not None and p.latest_revision == p.status["latestRevision"]
+    assert p.latest_revision != squatter["metadata"]["name"]
 
 
 def test_consistency_with_normalised_and_digest_images() -> None:
@@ -1084,11 +1092,15 @@ def test_facts_memo_plans_equal_fresh_plans_through_a_rollout() -> None:
     ss = make_ss(max_unavailable=2)
     pods = [_with_rv(p, 1) for p in factory_pods(6, 0, 0)]
     pods.append(_with_rv(make_pod(99, labels={"app": "other"}), 1))  # not selected: never matched
-    memo, rv, rounds = planner.FactsMemo(), 1, 0
+    memo: planner.Memo | None = None
+    rv, rounds = 1, 0
     while True:
         rounds += 1
         assert rounds < 20, "the rollout does not finish"
-        with_memo = planner.plan(planner.Snapshot(ss, shuffled(pods, rounds), REV, NOW), memo)
+        given = memo
+        with_memo = planner.plan(snapshot(ss, shuffled(pods, rounds), NOW, REV), memo)
+        assert memo is given and (memo is None or memo == given)  # the input memo is not changed
+        memo = with_memo.memo
         assert _comparable(with_memo) == _comparable(plan_of(ss, pods))
         if not with_memo.upgrades:
             break
@@ -1101,22 +1113,39 @@ def test_facts_memo_plans_equal_fresh_plans_through_a_rollout() -> None:
             ss = make_ss(hash_="ccc", max_unavailable=2)
     final = plan_of(ss, pods).status or {}
     assert final.get("updatedPods") == final.get("matchedPods") == 6
-    assert len(memo) == 7  # the last plan's pods only
+    assert memo is not None and len(memo.facts.facts) == 7  # the last plan's pods only
 
 
 def test_facts_memo_reevaluates_a_pod_whose_resource_version_changed() -> None:
     ss = make_ss()
     pod = _with_rv(make_pod(1), 5)
-    memo = planner.FactsMemo()
-    first = planner.plan(planner.Snapshot(ss, [pod], REV, NOW), memo)
+    first = planner.plan(snapshot(ss, [pod], NOW, REV))
     assert first.status is not None and first.status["readyPods"] == 1
     not_ready = _with_rv(pod, 6)
     not_ready["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
-    second = planner.plan(planner.Snapshot(ss, [not_ready], REV, NOW), memo)
+    second = planner.plan(snapshot(ss, [not_ready], NOW, REV), first.memo)
     assert second.status is not None and second.status["readyPods"] == 0
     # Same resourceVersion, same answer (the memo trusts it: cache objects are never mutated).
-    third = planner.plan(planner.Snapshot(ss, [_with_rv(not_ready, 6)], REV, NOW), memo)
+    third = planner.plan(snapshot(ss, [_with_rv(not_ready, 6)], NOW, REV), second.memo)
     assert third.status == second.status
+    # The memo trusts only what it was given: the first plan's memo still answers for rv 5.
+    stale = planner.plan(snapshot(ss, [_with_rv(pod, 5)], NOW, REV), first.memo)
+    assert stale.status is not None and stale.status["readyPods"] == 1
+
+
+def test_memo_tells_whether_pods_were_left_to_upgrade() -> None:
+    """The reconciler batches pod events by it: promptly while pods wait, in 1 s windows after."""
+    assert planner.Memo().upgrading  # nothing known yet: prompt
+    ss = make_ss(max_unavailable=1)
+    waiting = plan_of(ss, factory_pods(3, 1, 0))  # one upgraded not ready: the budget holds two
+    assert waiting.upgrades == [] and waiting.memo.upgrading
+    mid = plan_of(ss, factory_pods(3, 0, 0))
+    assert len(mid.upgrades) == 1 and mid.memo.upgrading
+    done = plan_of(ss, factory_pods(3, 3, 3))
+    assert set(done.pod_plan.values()) == {"updated"} and not done.memo.upgrading
+    paused = plan_of(make_ss(paused=True), factory_pods(3, 0, 0))
+    assert paused.upgrades == [] and not paused.memo.upgrading  # no pod is planned: nothing to hurry
+    assert not plan_of(ss, []).memo.upgrading
 
 
 # --------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from kruise_py.api import convert
@@ -20,11 +21,13 @@ from kruise_py.api.sidecarset import (
 from kruise_py.api.sidecarset import (
     SIDECARSET_NAME_LABEL as NAME_LABEL,
 )
+from kruise_py.controllers.sidecarset import plan as planner
 from kruise_py.controllers.sidecarset import revisions as revs
 from kruise_py.core import revisions as core_rev
 
 Obj = dict[str, Any]
 NS = "kruise-system"
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def make_ss(image: str = "log:1", *, name: str = "log-sc", labels: Obj | None = None, **spec: Any) -> Obj:
@@ -51,11 +54,24 @@ def numbers(revisions: list[Obj]) -> list[int]:
     return [r["revision"] for r in core_rev.sort_revisions(revisions)]
 
 
+def plan_of(ss: Obj, revisions: list[Obj], pods: list[Obj] | None = None) -> planner.Plan:
+    return planner.plan(planner.Snapshot(ss, pods or [], revisions, NS, NOW))
+
+
 def step(ss: Obj, revisions: list[Obj], pods: list[Obj] | None = None) -> tuple[str, Obj, list[Obj]]:
-    """What the reconciler does: decide, write, truncate."""
+    """One round: the plan's revision actions, then the revisions the cluster has after them."""
+    p = plan_of(ss, revisions, pods)
+    written = p.revision_create or p.revision_bump
+    # Same decision as revisions.decide_revision, which the plan is made of.
     action, revision = revs.decide_revision(ss, revisions, NS)
+    assert (action, revision) == (
+        "create" if p.revision_create else "bump" if p.revision_bump else "reuse",
+        written or next(r for r in revisions if r["metadata"]["name"] == p.latest_revision),
+    )
+    assert p.latest_revision == revision["metadata"]["name"]
     after = revs.apply_decision(revisions, action, revision)
-    gone = set(revs.revisions_to_delete(ss, after, pods or []))
+    assert p.revisions_delete == revs.revisions_to_delete(ss, after, p.matched_pods)
+    gone = set(p.revisions_delete)
     return action, revision, [r for r in after if r["metadata"]["name"] not in gone]
 
 
@@ -217,16 +233,73 @@ def test_custom_version_label() -> None:
     assert old["metadata"]["labels"].get(CUSTOM) is None  # the input is not modified
 
 
-def test_injected_sidecarsets_reads_the_injected_list() -> None:
-    from kruise_py.controllers.sidecarset.reconcile import injected_sidecarsets
-
-    assert injected_sidecarsets({"metadata": {"annotations": {INJECTED_LIST_KEY: "a, b,,c"}}}) == [
-        "a",
-        "b",
-        "c",
-    ]
-    assert injected_sidecarsets({"metadata": {}}) == []
-    assert injected_sidecarsets({"metadata": {"annotations": {INJECTED_LIST_KEY: 5}}}) == []
+# --------------------------------------------------------------------------------------------------
+# The plan's revision actions (registerLatestRevision, updateCustomVersionLabel, truncateHistory)
 
 
-INJECTED_LIST_KEY = "kruise.io/sidecarset-injected-list"
+def matched_pod(ss: Obj, controller_revision: str) -> Obj:
+    """A pod the SidecarSet manages, injected at ``controller_revision``."""
+    name = ss["metadata"]["name"]
+    return {
+        "metadata": {
+            "name": "pod-0",
+            "namespace": "default",
+            "uid": "uid-pod-0",
+            "labels": {"app": "x"},
+            "annotations": {
+                INJECTED_LIST: name,
+                HASH: json.dumps({name: {"hash": "old", "controllerRevision": controller_revision}}),
+            },
+        },
+        "spec": {"containers": [{"name": "log", "image": "log:1"}]},
+        "status": {"phase": "Running"},
+    }
+
+
+def test_plan_creates_the_first_revision_and_names_it_latest() -> None:
+    ss = make_ss()
+    p = plan_of(ss, [])
+    assert p.revision_create == revs.new_revision(ss, NS, 1, 0)
+    assert p.revision_bump is None and p.revision_label_patch is None and p.revisions_delete == []
+    assert p.latest_revision == p.revision_create["metadata"]["name"]
+    assert p.status is not None and p.status["latestRevision"] == p.latest_revision
+
+
+def test_plan_reuses_bumps_or_relabels_the_latest_revision() -> None:
+    r1 = revs.new_revision(make_ss("log:1"), NS, 1, 0)
+    r2 = revs.new_revision(make_ss("log:2"), NS, 2, 0)
+    reuse = plan_of(make_ss("log:2"), [r1, r2])
+    assert (reuse.revision_create, reuse.revision_bump, reuse.revision_label_patch) == (None, None, None)
+    assert reuse.latest_revision == r2["metadata"]["name"]
+    rollback = plan_of(make_ss("log:1"), [r1, r2])
+    assert rollback.revision_create is None and rollback.revision_label_patch is None
+    assert rollback.revision_bump is not None and rollback.revision_bump["revision"] == 3
+    assert rollback.latest_revision == r1["metadata"]["name"] == rollback.revision_bump["metadata"]["name"]
+    assert r1["revision"] == 1  # the snapshot's revision is not modified
+    relabel = plan_of(make_ss("log:2", labels={CUSTOM: "v2"}), [r1, r2])
+    assert relabel.revision_create is None and relabel.revision_bump is None
+    assert relabel.revision_label_patch == {"metadata": {"labels": {CUSTOM: "v2"}}}
+    assert relabel.latest_revision == r2["metadata"]["name"]
+
+
+def test_plan_truncates_history_but_keeps_what_a_matched_pod_runs() -> None:
+    revisions: list[Obj] = []
+    for i in range(1, 5):
+        _, _, revisions = step(make_ss(f"log:{i}"), revisions)
+    by_number = {r["revision"]: r["metadata"]["name"] for r in revisions}
+    ss = make_ss("log:4", revisionHistoryLimit=2)
+    assert plan_of(ss, revisions).revisions_delete == [by_number[1], by_number[2]]
+    p = plan_of(ss, revisions, [matched_pod(ss, by_number[1])])
+    assert len(p.matched_pods) == 1
+    assert p.revisions_delete == [by_number[2], by_number[3]]
+
+
+def test_plan_writes_revisions_even_when_upgrades_are_paused() -> None:
+    ss = make_ss("log:2", updateStrategy={"paused": True})
+    r1 = revs.new_revision(make_ss("log:1"), NS, 1, 0)
+    p = plan_of(ss, [r1], [matched_pod(ss, r1["metadata"]["name"])])
+    assert "updateStrategy.paused: no upgrades" in p.notes and p.upgrades == []
+    assert p.revision_create is not None and p.latest_revision == p.revision_create["metadata"]["name"]
+
+
+INJECTED_LIST = "kruise.io/sidecarset-injected-list"
