@@ -13,7 +13,7 @@ reader uses are listed; add one where a plan starts reading it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypedDict, cast
+from typing import Any, TypedDict, TypeVar, cast
 
 Obj = dict[str, Any]
 # A resource list (requests, limits): quantities as written, "500m", "1Gi", 2.
@@ -243,9 +243,20 @@ class BroadcastJob(TypedDict, total=False):
 
 
 # -- views: the one place raw JSON is taken to have these shapes -------------------------------
+V = TypeVar("V", bound=Mapping[str, Any])
+
+
+def or_empty(v: V | None) -> V:
+    """``v``, or an empty view if it is absent or not an object: a malformed field reads as empty
+    (as core.obj.as_map), so one odd object cannot crash a planner. Every view is total=False, so
+    ``{}`` is a value of each."""
+    return v if isinstance(v, Mapping) else cast(V, {})
+
+
 def meta(o: Mapping[str, Any]) -> ObjectMeta:
-    """``o``'s metadata (empty if absent)."""
-    return cast(ObjectMeta, o.get("metadata") or {})
+    """``o``'s metadata (empty if absent or malformed)."""
+    m = o.get("metadata")
+    return cast(ObjectMeta, m) if isinstance(m, Mapping) else {}
 
 
 def pod(o: Mapping[str, Any]) -> Pod:
