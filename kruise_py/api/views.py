@@ -61,7 +61,7 @@ class Container(TypedDict, total=False):
     image: str
     env: list[Obj]
     resources: ResourceRequirements
-    resizePolicy: list[Obj]
+    resizePolicy: list[ResizePolicy]
     restartPolicy: str  # "Always": a native sidecar (init container)
 
 
@@ -70,7 +70,7 @@ class PodSpec(TypedDict, total=False):
     initContainers: list[Container]
     nodeName: str
     restartPolicy: str
-    readinessGates: list[Obj]
+    readinessGates: list[ReadinessGate]
     hostname: str
     subdomain: str
     volumes: list[Obj]
@@ -110,6 +110,15 @@ class PodStatus(TypedDict, total=False):
     resize: str
 
 
+class ReadinessGate(TypedDict, total=False):
+    conditionType: str
+
+
+class ResizePolicy(TypedDict, total=False):
+    resourceName: str  # cpu | memory
+    restartPolicy: str  # NotRequired | RestartContainer
+
+
 class Pod(TypedDict, total=False):
     apiVersion: str
     kind: str
@@ -121,6 +130,26 @@ class Pod(TypedDict, total=False):
 class PodTemplate(TypedDict, total=False):
     metadata: ObjectMeta
     spec: PodSpec
+
+
+# -- in-place update state (annotation apps.kruise.io/inplace-update-state, JSON) ------------------
+class LastContainerStatus(TypedDict, total=False):
+    imageID: str
+    resources: Obj  # {requests, limits} before the resize
+
+
+class InPlaceUpdateState(TypedDict, total=False):
+    revision: str
+    updateTimestamp: str
+    lastContainerStatuses: dict[str, LastContainerStatus]
+    updateEnvFromMetadata: bool
+    updateResources: bool
+    updateImages: bool
+    nextContainerImages: dict[str, str]
+    nextContainerRefMetadata: dict[str, Obj]
+    nextContainerResources: dict[str, Obj]
+    preCheckBeforeNext: Obj
+    containerBatchesRecord: list[Obj]
 
 
 # -- Advanced StatefulSet (apps.kruise.io/v1beta1) ------------------------------------------------
@@ -251,6 +280,11 @@ def or_empty(v: V | None) -> V:
     (as core.obj.as_map), so one odd object cannot crash a planner. Every view is total=False, so
     ``{}`` is a value of each."""
     return v if isinstance(v, Mapping) else cast(V, {})
+
+
+def each(v: list[V] | None) -> list[V]:
+    """The objects of list ``v``: [] if it is absent or not a list, a non-object item reads as empty."""
+    return [or_empty(x) for x in v] if isinstance(v, list) else []
 
 
 def meta(o: Mapping[str, Any]) -> ObjectMeta:
