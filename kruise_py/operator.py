@@ -26,6 +26,7 @@ from .controllers.sidecarset.injector import NotReady, SidecarSetInjector
 from .controllers.sidecarset.reconcile import SidecarSetController
 from .controllers.statefulset.reconcile import StatefulSetController
 from .runtime import malloc
+from .runtime.cache import ObjectCache
 from .runtime.client import ApiError, ClientOptions, Credentials, KubeClient, load_credentials, path_for
 from .runtime.controller import LeaderFlag
 from .runtime.leader import LeaseElector, default_identity
@@ -193,16 +194,17 @@ class Operator:
         self.conversion_ensured = False
         # Our CRDs, watched so that a conversion setting someone resets (a re-applied OpenKruise
         # CRD, a `kubectl replace`) is put back at once; one informer per name (field selector).
+        # Their schemas also let the defaulting webhook answer a wrong type once (schema_types).
+        self.crds: dict[str, ObjectCache] = {}
         for crd in (*whconfig.CONVERSION_CRDS, *whconfig.NONE_CONVERSION_CRDS):
-            self.manager.on_event(
-                Resource(
-                    "apiextensions.k8s.io/v1",
-                    "customresourcedefinitions",
-                    namespaced=False,
-                    field_selector=f"metadata.name={crd}",
-                ),
-                self._on_crd,
+            res = Resource(
+                "apiextensions.k8s.io/v1",
+                "customresourcedefinitions",
+                namespaced=False,
+                field_selector=f"metadata.name={crd}",
             )
+            self.manager.on_event(res, self._on_crd)
+            self.crds[crd] = self.manager.cache(res)
 
     # -- webhooks ------------------------------------------------------------------------------
     def webhook_server(self) -> Any:
@@ -303,6 +305,11 @@ class Operator:
         if not self.webhooks_ready:
             log.info("webhook configurations registered (%s mode)", self.cfg.webhook_mode)
         self.webhooks_ready = True
+
+    def crd(self, name: str) -> dict[str, Any] | None:
+        """Our CRD as the apiserver serves it now (None before the cache has it, or without RBAC)."""
+        cache = self.crds.get(name)
+        return cache.get(None, name) if cache is not None else None
 
     def conversion_client_config(self) -> dict[str, Any] | None:
         """Where the apiserver reaches our /convert, with the CA it should trust; None: not served."""
@@ -490,6 +497,13 @@ def _register_admission(registry: kopf.OperatorRegistry, op: Operator, hook: whc
             admission.default(plural, cast(dict[str, Any], b))
 
         def mutate(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+            # A wrong type is answered here, once, before the apiserver's schema check answers it
+            # twice (once as an internal accessor error for the scale subresource's paths).
+            try:
+                admission.check_types(plural, dict(body), op.crd(f"{plural}.{hook.group}"))
+            except admission.Denied as e:
+                log.info("denied %s %s: %s", plural, body.get("metadata", {}).get("name"), e)
+                raise kopf.AdmissionError(str(e), code=e.code) from None
             # kopf diffs the body before and after this function into the JSON patch it returns.
             patch.fns.append(apply_defaults)
 

@@ -12,10 +12,15 @@ import logging
 from collections.abc import Callable
 
 from aiohttp import web
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, disable_created_metrics
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 log = logging.getLogger(__name__)
+
+# controller-runtime exports no `*_created` series; prometheus_client adds one per counter and
+# histogram child, doubling the series count for nothing a dashboard reads. Process-wide, read at
+# scrape time, so it holds for every metric whenever it was created.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus_client
 
 Readiness = Callable[[], bool | str]
 

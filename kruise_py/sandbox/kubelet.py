@@ -284,8 +284,12 @@ class PodState:
     deletion_seen: float | None = None
     delete_sent: bool = False
     # Signature of the last status we wrote: never write the same one twice, even if the server
-    # shows something different (e.g. it dropped a field) — that would be a write storm.
+    # shows something different (e.g. it dropped a field) — that would be a write storm...
     last_written: str | None = None
+    # ...unless someone else wrote the status since (signature of the status our write's response
+    # showed): e.g. a controller set Ready False with its readiness gate, and Ready True is then
+    # ours to write again, as the kubelet's status manager reconciles a status that differs.
+    written_result: str | None = None
 
     def copy(self) -> PodState:
         return dataclasses.replace(
@@ -692,13 +696,13 @@ def step(pod: Mapping[str, Any], state: PodState, cfg: SimConfig, now: float) ->
     finished = sim.advance(now) and finished
 
     status = render_status(pod, st, cfg, now)
-    sig = _signature(status)
+    sig = status_signature(status)
     patch = None
     current = pod.get("status") or {}
     # A terminal pod's status is final (the kubelet refuses to move it, and so do we).
     if (
         current.get("phase") not in ("Succeeded", "Failed")
-        and sig != st.last_written
+        and (sig != st.last_written or status_signature(current) != st.written_result)
         and status_differs(status, current)
     ):
         patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": status}
@@ -1081,7 +1085,7 @@ def pod_resources(pod: Mapping[str, Any], st: PodState) -> dict[str, dict[str, s
     }
 
 
-def _signature(status: Mapping[str, Any]) -> str:
+def status_signature(status: Mapping[str, Any]) -> str:
     conds = [
         {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []
     ]

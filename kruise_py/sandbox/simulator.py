@@ -51,6 +51,7 @@ from kruise_py.sandbox.kubelet import (
     node_internal_ip,
     parse_time,
     slim_pod,
+    status_signature,
     step,
 )
 
@@ -70,6 +71,16 @@ def _rv_int(obj: Mapping[str, Any]) -> int | None:
         return int((obj.get("metadata") or {}).get("resourceVersion") or "")
     except ValueError:
         return None
+
+
+def _others_inputs(pod: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What others write that a pod's step reads: the spec, labels and annotations, the deletion,
+    and the readiness-gate conditions (the kubelet's own conditions are what we write)."""
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    gates = {g.get("conditionType") for g in spec.get("readinessGates") or []}
+    conds = [c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") in gates]
+    return (spec, meta.get("labels"), meta.get("annotations"), meta.get("deletionTimestamp"), conds)
 
 
 def _newer(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> bool:
@@ -409,10 +420,19 @@ class Simulator:
                 self._enqueue(f"p/{uid}")
                 return
             d.state.last_written = d.signature
+            d.state.written_result = status_signature(new.get("status") or {})
             self.stats["status_writes"] += 1
             log.debug("pod %s/%s: status %s", meta["namespace"], meta["name"], d.patch["status"].get("phase"))
             if _newer(new, self.pods.get(uid)) and uid in self.pods:
                 self.pods[uid] = self._slim(new)
+                if _others_inputs(self.pods[uid]) != _others_inputs(pod):
+                    # Someone wrote between our read and our write (e.g. a controller flipped a
+                    # readiness gate back): the watch event of that write is older than the
+                    # response now cached, so it is dropped; step again on what the response shows.
+                    self._enqueue(f"p/{uid}")
+                # The watch's echo of this write is skipped: wake the pod's claims here, since a
+                # started pod is what lets a pending file system resize finish.
+                self._index_claims(uid, self.pods[uid])
         if d.wake is not None:
             self._schedule(f"p/{uid}", d.wake)
 

@@ -131,8 +131,14 @@ class PairMonitor(PodMonitor):
         ]
         if len(pair) == 2 and not any(ready and image != EMPTY for _, image, ready in pair):
             self.gaps.append((pod["metadata"]["name"], pair))
-        # The watch saw the restarts (so the check above looked at the moments that matter).
-        self.restarts_seen.update(n for n, _, ready in pair if not ready)
+        # The watch saw each container's restart (so the check above looked at the moments that
+        # matter). A container without a readiness probe is ready as soon as it runs again, as on a
+        # real kubelet, so the restart shows as restartCount, not as a not-ready moment.
+        self.restarts_seen.update(
+            c["name"]
+            for c in pod.get("status", {}).get("containerStatuses", [])
+            if c["name"].startswith("mesh-") and c.get("restartCount", 0) > 0
+        )
 
 
 def test_hot_upgrade_switches_containers_without_a_gap(

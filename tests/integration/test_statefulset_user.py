@@ -171,6 +171,40 @@ def test_each_rule_is_enforced_at_admission(
     assert "validate-statefulset" in res.stderr or "is invalid" in res.stderr
 
 
+@pytest.mark.parametrize("kind", ["StatefulSet", "BroadcastJob"])
+def test_a_wrong_type_gets_one_message(
+    operator: OperatorProcess, kubectl: Kubectl, ns: str, kind: str
+) -> None:
+    """`replicas: three`: the apiserver alone would answer twice, once with an internal accessor
+    error of the scale subresource; our mutating webhook answers first, once."""
+    if kind == "StatefulSet":
+        obj, field = _set(_base(), "spec.replicas", "three"), "spec.replicas"
+    else:
+        obj = {
+            "apiVersion": "apps.kruise.io/v1beta1",
+            "kind": "BroadcastJob",
+            "metadata": {"name": "typed"},
+            "spec": {
+                "completionPolicy": "Always",
+                "template": {
+                    "spec": {"containers": [{"name": "c", "image": "busybox"}], "restartPolicy": "Never"}
+                },
+            },
+        }
+        field = "spec.completionPolicy"
+    for create in (False, True):
+        res = (
+            kubectl.run("create", "-f", "-", "-n", ns, input=yaml.safe_dump(obj), check=False)
+            if create
+            else kubectl.apply(obj, ns, check=False)
+        )
+        assert res.returncode != 0, res.stdout
+        err = res.stderr
+        assert "accessor error" not in err and "in body must be of type" not in err, err
+        assert err.count(field) == 1, err
+        assert f"{field}: must be an " in err and "got " in err, err
+
+
 def test_immutable_fields_are_rejected_on_update(
     operator: OperatorProcess, kubectl: Kubectl, ns: str
 ) -> None:

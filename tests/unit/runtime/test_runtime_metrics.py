@@ -30,6 +30,8 @@ def test_metrics_health_and_default_readiness() -> None:
             assert status == 200
             assert f'workqueue_depth{{controller="{q.name}",name="{q.name}"}} 1.0' in body
             assert "process_resident_memory_bytes" in body  # the default registry's process collector
+            assert f'workqueue_adds_total{{controller="{q.name}",name="{q.name}"}} 1.0' in body
+            assert "_created{" not in body and "_created " not in body, "no *_created series"
             assert await fetch(server, "/healthz") == (200, "ok")
             assert await fetch(server, "/readyz") == (200, "ok")
         finally:
@@ -51,6 +53,8 @@ def test_custom_registry() -> None:
             assert status == 200
             assert "only_here_total 3.0" in body
             assert "workqueue_depth" not in body
+            # As controller-runtime: no `*_created` series for counters (or histograms).
+            assert "_created" not in body, body
         finally:
             await server.stop()
 

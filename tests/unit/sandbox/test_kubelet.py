@@ -25,6 +25,7 @@ from kruise_py.sandbox.kubelet import (
     qos_class,
     slim_pod,
     status_differs,
+    status_signature,
     step,
 )
 
@@ -143,6 +144,7 @@ class Kubelet:
         if d.patch:
             apply_status_patch(self.pod, d.patch)
             self.state.last_written = d.signature
+            self.state.written_result = status_signature(self.pod.get("status") or {})
             self.writes += 1
         return d.patch
 
@@ -249,9 +251,27 @@ def test_never_rewrites_an_equal_status_even_if_the_server_drops_a_field() -> No
     k = Kubelet(make_pod(), ZERO)
     k.sync()
     del k.pod["status"]["observedGeneration"]  # e.g. a server with the feature off
+    # ...so the write's response already showed the status without it.
+    k.state.written_result = status_signature(k.pod["status"])
     bump(k.pod)
     assert k.sync() is None
     assert k.writes == 1
+
+
+def test_writes_again_when_someone_else_changed_a_status_it_owns() -> None:
+    # A controller flips its readiness gate False and writes Ready False itself (as OpenKruise's
+    # in-place update does), then flips the gate True: Ready True is the kubelet's to write again,
+    # although it is the status the kubelet wrote last.
+    k = Kubelet(make_pod(readinessGates=[{"conditionType": "InPlaceUpdateReady"}]), ZERO)
+    set_condition(k.pod, "InPlaceUpdateReady", "True")
+    k.sync()
+    assert k.cond("Ready")["status"] == "True"
+    set_condition(k.pod, "InPlaceUpdateReady", "False")
+    set_condition(k.pod, "Ready", "False")
+    set_condition(k.pod, "InPlaceUpdateReady", "True")
+    writes = k.writes
+    assert k.sync() is not None
+    assert k.cond("Ready")["status"] == "True" and k.writes == writes + 1
 
 
 def test_container_statuses_sorted_by_name_like_the_kubelet() -> None:
