@@ -11,6 +11,11 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any, TypeAlias
+
+Obj = dict[str, Any]
+# argparse's sub-command registry of _Parser (generic in typeshed only, hence the string).
+_Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
 
 
 class _Help(argparse.HelpFormatter):
@@ -32,12 +37,14 @@ class _Help(argparse.HelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    # argparse creates sub-command parsers with add_parser's keywords, all ArgumentParser's own:
+    # they are passed through unchanged (typeshed types them; Any only forwards them).
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Help)
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)
 
 
-def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_run(sub: _Subparsers) -> None:
     p = sub.add_parser("run", help="run the operator against the current kubeconfig or in-cluster")
     p.add_argument(
         "--kubeconfig",
@@ -129,7 +136,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--retry-period", type=float, default=2.0, help="seconds between Lease attempts")
 
 
-def _add_sandbox(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_sandbox(sub: _Subparsers) -> None:
     p = sub.add_parser("sandbox", help="local control plane + simulated nodes + operator, no Docker")
     p.add_argument("--workdir", type=Path, default=None, help="default: ~/.cache/kruise-py/sandbox")
     ss = p.add_subparsers(dest="action", required=True)
@@ -154,7 +161,7 @@ def _add_sandbox(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     ss.add_parser("env", help="shell lines that point KUBECONFIG and PATH (kubectl, helm) at the sandbox")
 
 
-def _add_rollout(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_rollout(sub: _Subparsers) -> None:
     p = sub.add_parser(
         "rollout", help="manage the rollout of an Advanced StatefulSet (like kubectl-kruise rollout)"
     )
@@ -204,7 +211,7 @@ def _namespace_and_kubeconfig(c: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_set(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_set(sub: _Subparsers) -> None:
     p = sub.add_parser("set", help="change an Advanced StatefulSet's template (like kubectl set)")
     ss = p.add_subparsers(dest="set_cmd", required=True)
     img = ss.add_parser(
@@ -315,7 +322,7 @@ def _plan(args: argparse.Namespace) -> int:
     if not args.filename and not args.name:
         print("error: give NAME of an existing set or -f FILE", file=sys.stderr)
         return 2
-    desired = None
+    desired: Obj | None = None
     if args.filename:
         docs = [d for d in yaml.safe_load_all(args.filename.read_text()) if d]
         desired = next(
@@ -330,9 +337,10 @@ def _plan(args: argparse.Namespace) -> int:
         if desired is None:
             print(f"error: {args.filename} holds no apps.kruise.io StatefulSet", file=sys.stderr)
             return 2
-    name = args.name or desired["metadata"]["name"]  # type: ignore[index]
+    # Without NAME, -f was given and read above.
+    name: str = args.name or (desired or {})["metadata"]["name"]
 
-    async def read() -> tuple[dict | None, list, list, str]:  # type: ignore[type-arg]
+    async def read() -> tuple[Obj | None, list[Obj], list[Obj], str]:
         from .runtime.client import KubeClient, load_credentials, path_for
 
         creds = load_credentials(args.kubeconfig)
@@ -369,7 +377,7 @@ def _plan(args: argparse.Namespace) -> int:
     if live is None and desired is None:
         print(f"error: StatefulSet {ns}/{name} not found", file=sys.stderr)
         return 1
-    sts = dict(desired or live)  # type: ignore[arg-type]
+    sts = dict(desired or live or {})
     sts["metadata"] = {**(sts.get("metadata") or {}), "namespace": ns}
     if live is not None:
         sts["metadata"].update(

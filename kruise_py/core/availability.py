@@ -10,17 +10,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from kruise_py.api import views
+
 from .lifecycle import NORMAL, STATE_LABEL
 
+# Callers pass raw pods or views; both are read through the views (a misspelled field is a mypy
+# error), tolerating malformed sub-objects as before.
+_meta = views.meta
 
-def _meta(pod: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = pod.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
 
-
-def _status(pod: Mapping[str, Any]) -> Mapping[str, Any]:
-    status = pod.get("status")
-    return status if isinstance(status, Mapping) else {}
+def _status(pod: Mapping[str, Any]) -> views.PodStatus:
+    return views.or_empty(views.pod(pod).get("status"))
 
 
 def _phase(pod: Mapping[str, Any]) -> str:
@@ -40,14 +40,8 @@ def parse_time(s: str) -> datetime:
     return dt.astimezone(UTC)
 
 
-def _condition(pod: Mapping[str, Any], ctype: str) -> Mapping[str, Any] | None:
-    conditions = _status(pod).get("conditions")
-    if not isinstance(conditions, list):
-        return None
-    for c in conditions:
-        if isinstance(c, Mapping) and c.get("type") == ctype:
-            return c
-    return None
+def _condition(pod: Mapping[str, Any], ctype: str) -> views.PodCondition | None:
+    return next((c for c in views.each(_status(pod).get("conditions")) if c.get("type") == ctype), None)
 
 
 def is_created(pod: Mapping[str, Any]) -> bool:

@@ -65,6 +65,12 @@ class GoType:
     elem: GoType | None = None
     name: str = ""
 
+    def element(self) -> GoType:
+        """``elem`` of a ptr, slice or map (the parser always sets it for those kinds)."""
+        if self.elem is None:
+            raise ValueError(f"{self.kind} type without an element type")
+        return self.elem
+
 
 @dataclass(frozen=True, slots=True)
 class _Field:
@@ -177,18 +183,17 @@ def _encode(t: GoType, v: Any) -> Any:
             return ""
         return _go_string(v) if isinstance(v, str) else v
     if k == "ptr":
-        return None if v is None else _encode(t.elem, v)  # type: ignore[arg-type]
+        return None if v is None else _encode(t.element(), v)
     if k == "slice":
         if v is None:
             return None
-        return [_encode(t.elem, x) for x in v] if isinstance(v, list) else v  # type: ignore[arg-type]
+        return [_encode(t.element(), x) for x in v] if isinstance(v, list) else v
     if k == "map":
         if v is None:
             return None
         if not isinstance(v, Mapping):
             return v
-        elem = t.elem
-        assert elem is not None
+        elem = t.element()
         return {_go_string(str(key)): _encode(elem, v[key]) for key in sorted(v)}
     if k == "bool":
         return False if v is None else v

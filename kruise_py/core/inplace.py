@@ -52,8 +52,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal, cast
 
+from kruise_py.api import views
 from kruise_py.api.quantity import parse_quantity
 from kruise_py.api.statefulset import (
     CONTROLLER_REVISION_HASH_LABEL,
@@ -64,6 +65,11 @@ from kruise_py.api.statefulset import (
 
 from . import revisions as rev
 from .obj import format_time
+
+# Pods and the state annotation are read through typed views: a misspelled field is a mypy error.
+Pod = views.Pod
+State = views.InPlaceUpdateState
+or_empty, each = views.or_empty, views.each
 
 __all__ = [
     "GRACE_ANNOTATION",
@@ -567,28 +573,37 @@ def calculate_update_spec(
 # Pod accessors
 
 
-def has_gate(pod: Mapping[str, Any]) -> bool:
+def _spec(pod: Pod) -> views.PodSpec:
+    return or_empty(pod.get("spec"))
+
+
+def _status(pod: Pod) -> views.PodStatus:
+    return or_empty(pod.get("status"))
+
+
+def _annotations(pod: Pod) -> dict[str, str]:
+    return or_empty(views.meta(pod).get("annotations"))
+
+
+def has_gate(pod: Pod) -> bool:
     """The pod lists InPlaceUpdateReady in spec.readinessGates."""
-    return any(
-        _dict(g).get("conditionType") == INPLACE_UPDATE_READY
-        for g in _list(_get(pod, "spec", "readinessGates"))
-    )
+    return any(g.get("conditionType") == INPLACE_UPDATE_READY for g in each(_spec(pod).get("readinessGates")))
 
 
-def _condition(pod: Mapping[str, Any], ctype: str) -> dict[str, Any] | None:
-    for c in _list(_get(pod, "status", "conditions")):
-        if _dict(c).get("type") == ctype:
-            return dict(c)
+def _condition(pod: Pod, ctype: str) -> views.PodCondition | None:
+    for c in each(_status(pod).get("conditions")):
+        if c.get("type") == ctype:
+            return c.copy()
     return None
 
 
-def gate_condition(pod: Mapping[str, Any]) -> dict[str, Any] | None:
+def gate_condition(pod: Pod) -> views.PodCondition | None:
     """The pod's current InPlaceUpdateReady condition (a copy), if any."""
     return _condition(pod, INPLACE_UPDATE_READY)
 
 
-def _annotation(pod: Mapping[str, Any], key: str, legacy: str) -> str | None:
-    ann = _dict(_get(pod, "metadata", "annotations"))
+def _annotation(pod: Pod, key: str, legacy: str) -> str | None:
+    ann = _annotations(pod)
     if key in ann:
         return str(ann[key])
     if legacy in ann:
@@ -596,7 +611,7 @@ def _annotation(pod: Mapping[str, Any], key: str, legacy: str) -> str | None:
     return None
 
 
-def read_state(pod: Mapping[str, Any]) -> dict[str, Any] | None:
+def read_state(pod: Pod) -> State | None:
     """The parsed state annotation (new key, else the legacy one); None when absent or unparsable."""
     raw = _annotation(pod, STATE_ANNOTATION, LEGACY_STATE_ANNOTATION)
     if raw is None:
@@ -605,10 +620,11 @@ def read_state(pod: Mapping[str, Any]) -> dict[str, Any] | None:
         state = json.loads(raw)
     except ValueError:
         return None
-    return state if isinstance(state, dict) else None
+    # Parsed JSON, taken to have the state's shape (its readers tolerate odd field values).
+    return cast(State, state) if isinstance(state, dict) else None
 
 
-def grace_spec(pod: Mapping[str, Any]) -> UpdateSpec | None:
+def grace_spec(pod: Pod) -> UpdateSpec | None:
     """The UpdateSpec deferred in the grace annotation; None when absent or unparsable."""
     raw = _annotation(pod, GRACE_ANNOTATION, LEGACY_GRACE_ANNOTATION)
     if raw is None:
@@ -619,7 +635,7 @@ def grace_spec(pod: Mapping[str, Any]) -> UpdateSpec | None:
         return None
 
 
-def _has_grace(pod: Mapping[str, Any]) -> bool:
+def _has_grace(pod: Pod) -> bool:
     return _annotation(pod, GRACE_ANNOTATION, LEGACY_GRACE_ANNOTATION) is not None
 
 
@@ -644,7 +660,7 @@ class PodWrites:
     - ``requeue_after``: seconds after which the owner should be reconciled again.
     """
 
-    status_conditions: list[dict[str, Any]] | None = None
+    status_conditions: list[views.PodCondition] | None = None
     status_metadata: dict[str, Any] | None = None
     metadata_patch: dict[str, Any] | None = None
     spec_patch: dict[str, Any] | None = None
@@ -689,11 +705,11 @@ class PodWrites:
         return bool(self.status_conditions) + (self.pod_patch() is not None) + (self.resize_patch is not None)
 
 
-def _ready_message(pod: Mapping[str, Any], override: Mapping[str, Any]) -> str:
+def _ready_message(pod: Pod, override: views.PodCondition) -> str:
     """The kubelet's ReadinessGatesNotReady message (pkg/util/pods.go SetPodReadyCondition)."""
     msgs: list[str] = []
-    for gate in _list(_get(pod, "spec", "readinessGates")):
-        gtype = _dict(gate).get("conditionType")
+    for gate in each(_spec(pod).get("readinessGates")):
+        gtype = gate.get("conditionType")
         cond = override if gtype == override.get("type") else _condition(pod, str(gtype))
         if cond is None:
             msgs.append(f'corresponding condition of pod readiness gate "{gtype}" does not exist.')
@@ -702,11 +718,11 @@ def _ready_message(pod: Mapping[str, Any], override: Mapping[str, Any]) -> str:
     return ", ".join(msgs)
 
 
-def _gate_false_conditions(pod: Mapping[str, Any], now: datetime) -> list[dict[str, Any]]:
+def _gate_false_conditions(pod: Pod, now: datetime) -> list[views.PodCondition]:
     """Step 1 of §2.3: gate False (StartInPlaceUpdate) plus the recomputed Ready condition.
 
     Empty when the gate already says False/StartInPlaceUpdate with no message (hasEqualCondition)."""
-    gate = {
+    gate: views.PodCondition = {
         "type": INPLACE_UPDATE_READY,
         "status": "False",
         "reason": START_REASON,
@@ -741,15 +757,14 @@ def _gate_false_conditions(pod: Mapping[str, Any], now: datetime) -> list[dict[s
     return out
 
 
-def _needs_unready(pod: Mapping[str, Any], spec: UpdateSpec) -> bool:
+def _needs_unready(pod: Pod, spec: UpdateSpec) -> bool:
     """defaultCheckPodNeedsBeUnready: pods with the gate go NotReady, except for a resources-only update
     that restarts no container (no changed resource has resizePolicy RestartContainer)."""
     if not has_gate(pod):
         return False
     if not spec.is_vertical_only():
         return True
-    for c_raw in _list(_get(pod, "spec", "containers")):
-        c = _dict(c_raw)
+    for c in each(_spec(pod).get("containers")):
         target = spec.container_resources.get(str(c.get("name") or ""))
         if target is None:
             continue
@@ -763,21 +778,36 @@ def _needs_unready(pod: Mapping[str, Any], spec: UpdateSpec) -> bool:
                 {kind: {res: _dict(target.get(kind)).get(res)}},
             )
         }
-        for policy in _list(c.get("resizePolicy")):
-            policy = _dict(policy)
+        for policy in each(c.get("resizePolicy")):
             if policy.get("restartPolicy") == "RestartContainer" and policy.get("resourceName") in changed:
                 return True
     return False
 
 
-def _container_status(pod: Mapping[str, Any], name: str) -> dict[str, Any] | None:
-    for cs in _list(_get(pod, "status", "containerStatuses")):
-        if _dict(cs).get("name") == name:
-            return dict(cs)
+def _container_status(pod: Pod, name: str) -> views.ContainerStatus | None:
+    for cs in each(_status(pod).get("containerStatuses")):
+        if cs.get("name") == name:
+            return cs.copy()
     return None
 
 
-def _state_json(state: Mapping[str, Any]) -> str:
+_STATE_FLAGS: tuple[Literal["updateEnvFromMetadata", "updateResources", "updateImages"], ...] = (
+    "updateEnvFromMetadata",
+    "updateResources",
+    "updateImages",
+)
+_STATE_NEXT: tuple[
+    Literal["nextContainerImages", "nextContainerRefMetadata", "nextContainerResources"], ...
+] = ("nextContainerImages", "nextContainerRefMetadata", "nextContainerResources")
+_STATE_CARRIED: tuple[
+    Literal[
+        "nextContainerImages", "nextContainerRefMetadata", "nextContainerResources", "preCheckBeforeNext"
+    ],
+    ...,
+] = (*_STATE_NEXT, "preCheckBeforeNext")
+
+
+def _state_json(state: State) -> str:
     """InPlaceUpdateState in Go field order; empty maps, false flags and nils omitted."""
     out: dict[str, Any] = {
         "revision": state.get("revision", ""),
@@ -786,15 +816,10 @@ def _state_json(state: Mapping[str, Any]) -> str:
     last = _dict(state.get("lastContainerStatuses"))
     if last:
         out["lastContainerStatuses"] = {k: last[k] for k in sorted(last)}
-    for flag in ("updateEnvFromMetadata", "updateResources", "updateImages"):
+    for flag in _STATE_FLAGS:
         if state.get(flag):
             out[flag] = True
-    for key in (
-        "nextContainerImages",
-        "nextContainerRefMetadata",
-        "nextContainerResources",
-        "preCheckBeforeNext",
-    ):
+    for key in _STATE_CARRIED:
         if state.get(key):
             out[key] = state[key]
     batches = _list(state.get("containerBatchesRecord"))
@@ -804,9 +829,9 @@ def _state_json(state: Mapping[str, Any]) -> str:
 
 
 def _apply_spec(
-    pod: Mapping[str, Any],
+    pod: Pod,
     spec: UpdateSpec,
-    state: dict[str, Any],
+    state: State,
     now: datetime,
     labels: dict[str, Any],
     annotations: dict[str, Any],
@@ -818,7 +843,7 @@ def _apply_spec(
             target[k] = v
     # Other template metadata fields (rare) are carried as-is by the caller's metadata patch.
 
-    pod_containers = [_dict(c) for c in _list(_get(pod, "spec", "containers"))]
+    pod_containers = each(_spec(pod).get("containers"))
     to_update: set[str] = set()
     for c in pod_containers:
         name = str(c.get("name") or "")
@@ -845,8 +870,7 @@ def _apply_spec(
             entry = _dict(last.get(name))
             entry["resources"] = _effective_resources(c.get("resources"))
             last[name] = entry
-    for cs_raw in _list(_get(pod, "status", "containerStatuses")):
-        cs = _dict(cs_raw)
+    for cs in each(_status(pod).get("containerStatuses")):
         name = str(cs.get("name") or "")
         if name in image_changed:
             entry = _dict(last.get(name))
@@ -865,7 +889,7 @@ def _apply_spec(
         annotations.update(_dict(meta.get("annotations")))
 
     state.pop("preCheckBeforeNext", None)
-    for key in ("nextContainerImages", "nextContainerRefMetadata", "nextContainerResources"):
+    for key in _STATE_NEXT:
         state.pop(key, None)
     batches = _list(state.get("containerBatchesRecord"))
     batches.append({"timestamp": format_time(now), "containers": sorted(to_update)})
@@ -898,15 +922,15 @@ def _pod_write(
     )
 
 
-def _drop_grace(pod: Mapping[str, Any], annotations: dict[str, Any]) -> None:
-    present = _dict(_get(pod, "metadata", "annotations"))
+def _drop_grace(pod: Pod, annotations: dict[str, Any]) -> None:
+    present = _annotations(pod)
     for key in (GRACE_ANNOTATION, LEGACY_GRACE_ANNOTATION):
         if key in present:
             annotations[key] = None
 
 
 def start_update(
-    pod: Mapping[str, Any],
+    pod: Pod,
     spec: UpdateSpec,
     now: datetime,
     extra_labels: Mapping[str, str] | None = None,
@@ -939,14 +963,14 @@ def start_update(
     labels: dict[str, Any] = {REVISION_LABEL: spec.revision}
     labels.update(extra_labels or {})
     annotations: dict[str, Any] = dict(extra_annotations or {})
-    state: dict[str, Any] = {
+    state: State = {
         "revision": spec.revision,
         "updateTimestamp": format_time(now),
         "updateEnvFromMetadata": spec.update_env_from_metadata,
         "updateResources": bool(spec.container_resources),
         "updateImages": bool(spec.container_images),
     }
-    if LEGACY_STATE_ANNOTATION in _dict(_get(pod, "metadata", "annotations")):
+    if LEGACY_STATE_ANNOTATION in _annotations(pod):
         annotations[LEGACY_STATE_ANNOTATION] = None
 
     if spec.grace_seconds <= 0:
@@ -972,7 +996,7 @@ def start_update(
 # Completion and refresh
 
 
-def _state_completed(pod: Mapping[str, Any], state: Mapping[str, Any]) -> bool:
+def _state_completed(pod: Pod, state: State) -> bool:
     """defaultCheckContainersInPlaceUpdateCompleted (+ resize), without kruise-daemon hashes."""
     if (
         state.get("nextContainerImages")
@@ -980,11 +1004,9 @@ def _state_completed(pod: Mapping[str, Any], state: Mapping[str, Any]) -> bool:
         or state.get("nextContainerResources")
     ):
         return False
-    spec_containers = {
-        str(_dict(c).get("name") or ""): _dict(c) for c in _list(_get(pod, "spec", "containers"))
-    }
-    for name, raw in _dict(state.get("lastContainerStatuses")).items():
-        last = _dict(raw)
+    spec_containers = {str(c.get("name") or ""): c for c in each(_spec(pod).get("containers"))}
+    for name, raw in or_empty(state.get("lastContainerStatuses")).items():
+        last = or_empty(raw)
         cs = _container_status(pod, name)
         if cs is None:
             return False  # every recorded container must have a status
@@ -1017,7 +1039,7 @@ def _state_completed(pod: Mapping[str, Any], state: Mapping[str, Any]) -> bool:
     return True
 
 
-def check_completed(pod: Mapping[str, Any]) -> bool:
+def check_completed(pod: Pod) -> bool:
     """Spec §2.5 (DefaultCheckInPlaceUpdateCompleted): has the kubelet finished the in-place update?
 
     No state annotation → True; grace annotation → False; unparsable state → False (as OpenKruise's
@@ -1035,13 +1057,13 @@ def check_completed(pod: Mapping[str, Any]) -> bool:
     return _state_completed(pod, state)
 
 
-def update_in_progress(pod: Mapping[str, Any]) -> bool:
+def update_in_progress(pod: Pod) -> bool:
     """An in-place update is pending or running (grace period, or state not completed): the pod
     counts as unavailable whatever its Ready condition says (spec §2.6, P6)."""
     return not check_completed(pod)
 
 
-def refresh(pod: Mapping[str, Any], now: datetime) -> PodWrites | None:
+def refresh(pod: Pod, now: datetime) -> PodWrites | None:
     """Spec §2.4 (Refresh): call on every created, non-terminating pod each reconcile.
 
     - Grace annotation: revision label moved on → drop it; not yet due → ``requeue_after`` the rest
@@ -1054,14 +1076,14 @@ def refresh(pod: Mapping[str, Any], now: datetime) -> PodWrites | None:
     now = _aware(now)
     if _has_grace(pod):
         spec = grace_spec(pod)
-        labels_now = _dict(_get(pod, "metadata", "labels"))
+        labels_now = or_empty(views.meta(pod).get("labels"))
         annotations: dict[str, Any] = {}
         if spec is None or labels_now.get(REVISION_LABEL) != spec.revision:
             _drop_grace(pod, annotations)
             return _pod_write({}, annotations, [], [])
         stored = read_state(pod)
         # OpenKruise errors out when the state is missing; here the grace period is then over.
-        state = (
+        state: State = (
             stored if stored is not None else {"revision": spec.revision, "updateTimestamp": format_time(now)}
         )
         started = _parse_time(stored.get("updateTimestamp")) if stored is not None else None
@@ -1072,7 +1094,7 @@ def refresh(pod: Mapping[str, Any], now: datetime) -> PodWrites | None:
         labels: dict[str, Any] = {}
         images, resizes = _apply_spec(pod, spec, state, now, labels, annotations)
         annotations[STATE_ANNOTATION] = _state_json(state)
-        if LEGACY_STATE_ANNOTATION in _dict(_get(pod, "metadata", "annotations")):
+        if LEGACY_STATE_ANNOTATION in _annotations(pod):
             annotations[LEGACY_STATE_ANNOTATION] = None
         _drop_grace(pod, annotations)
         return _pod_write(labels, annotations, images, resizes, _other_metadata(spec))

@@ -14,13 +14,16 @@ import bisect
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from kruise_py.api.statefulset import parse_range
 
 # StatefulSetStartOrdinal is an alpha gate, default off, in OpenKruise. We default it ON: a user who
 # writes spec.ordinals.start expects pods to start there, and silently ignoring a field the CRD
 # accepts is the more surprising behaviour. The operator can still turn it off (gate flag).
+# Any object shape (raw JSON or a typed view): the result holds the caller's own objects.
+P = TypeVar("P", bound=Mapping[str, Any])
+
 START_ORDINAL_GATE_DEFAULT = True
 
 _INT64_MAX = 2**63 - 1  # Go strconv.Atoi bound for reserveOrdinals range ends
@@ -189,11 +192,11 @@ def _name(pod: Mapping[str, Any]) -> str:
 
 def split_pods(
     set_name: str,
-    pods: Iterable[dict[str, Any]],
+    pods: Iterable[P],
     start: int,
     end: int,
     reserved: Reserved,
-) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[dict[int, P], list[P]]:
     """``(replicas, condemned)`` as in updateStatefulSet.
 
     - replicas: ordinal -> pod, for pods of this set with ``start <= ord < end`` and ord not reserved;
@@ -204,8 +207,8 @@ def split_pods(
     exactly ``<set>-<ord>`` wins and the other is ignored (Kruise silently keeps whichever is listed
     last and ignores the other, so either way the loser is neither updated nor deleted).
     """
-    replicas: dict[int, dict[str, Any]] = {}
-    condemned: list[tuple[int, dict[str, Any]]] = []
+    replicas: dict[int, P] = {}
+    condemned: list[tuple[int, P]] = []
     for pod in pods:
         name = _name(pod)
         parsed = parse_ordinal(name)

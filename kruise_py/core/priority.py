@@ -8,9 +8,12 @@ as in Kruise's compare.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from kruise_py.api.common import label_selector_matches
+
+# Any object shape (raw JSON or a typed view): the result holds the caller's own objects.
+P = TypeVar("P", bound=Mapping[str, Any])
 
 _INT64_MAX = 2**63 - 1
 
@@ -72,7 +75,7 @@ def order_key(pod: Mapping[str, Any], order_terms: Sequence[Mapping[str, Any]]) 
     return -1, 0
 
 
-def priority_sort(pods: Sequence[dict[str, Any]], strategy: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+def priority_sort(pods: Sequence[P], strategy: Mapping[str, Any] | None) -> list[P]:
     """Pods in update-priority order (a new list; stable, so ties keep the input order).
 
     - weightPriority: higher score first.

@@ -97,6 +97,9 @@ def issue(
 ) -> KeyPair:
     """A leaf certificate signed by ``ca`` for a server (SANs) and/or a client (CN/O = user/groups)."""
     ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
+    # make_ca's keys are RSA; a CA handed in from elsewhere may be EC. Others cannot sign X.509.
+    if not isinstance(ca_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError(f"CA key of type {type(ca_key).__name__} cannot sign certificates")
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     key = _ec_key() if server and not client else _key()
     now = dt.datetime.now(dt.UTC)
@@ -120,7 +123,7 @@ def issue(
     sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    cert = builder.sign(ca_key, hashes.SHA256())
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _pem_key(key))
 
 

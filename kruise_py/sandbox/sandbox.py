@@ -184,7 +184,7 @@ class Sandbox:
 
 
 def _alive(p: dict[str, Any] | None) -> bool:
-    return bool(p) and _pid_alive(int(p["pid"]))  # type: ignore[index]
+    return p is not None and bool(p) and _pid_alive(int(p["pid"]))
 
 
 def _kill(p: dict[str, Any]) -> None:

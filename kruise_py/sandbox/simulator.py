@@ -153,6 +153,10 @@ class Simulator:
         self._active: set[str] = set()
         self._again: set[str] = set()
         self._failures: Counter[str] = Counter()
+        # Set while nothing is queued, being synced or scheduled: until a watch event comes, the
+        # simulator writes nothing more. Tests wait on it instead of sleeping (a failed node sync's
+        # retry is not tracked: it only follows an API error).
+        self.idle = asyncio.Event()
         # timers
         self._heap: list[tuple[float, str]] = []
         self._wake_at: dict[str, float] = {}
@@ -206,6 +210,7 @@ class Simulator:
             if self._stop.is_set():
                 return
             self.synced.set()
+            self._check_idle()
             log.debug("simulator synced: %d nodes, %d bound pods", len(self.nodes), len(self.pods))
             tasks.append(asyncio.create_task(self._timer()))
             tasks += (asyncio.create_task(self._worker()) for _ in range(max(1, self.cfg.write_concurrency)))
@@ -583,7 +588,14 @@ class Simulator:
             self._schedule(f"v/{name}", wake)
 
     # -- work queue -----------------------------------------------------------------------------
+    def _check_idle(self) -> None:
+        if self._queued or self._active or self._wake_at:
+            self.idle.clear()
+        else:
+            self.idle.set()
+
     def _enqueue(self, key: str) -> None:
+        self.idle.clear()
         if key in self._active:
             self._again.add(key)
         elif key not in self._queued:
@@ -624,6 +636,7 @@ class Simulator:
                 if key in self._again:
                     self._again.discard(key)
                     self._enqueue(key)
+                self._check_idle()
 
     # -- timers ---------------------------------------------------------------------------------
     def _schedule(self, key: str, when: float) -> None:
@@ -632,6 +645,7 @@ class Simulator:
         if current is not None and current <= when:
             return  # an earlier wake-up will recompute (and reschedule) anyway
         self._wake_at[key] = when
+        self.idle.clear()
         heapq.heappush(self._heap, (when, key))
         if self._heap[0] == (when, key):
             self._timer_kick.set()

@@ -27,11 +27,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...api import broadcastjob as bcj
+from ...api import views
 from ...api.common import copy_json, int_or_percent
+from ...api.views import BroadcastJob, BroadcastJobSpec, CompletionPolicy, or_empty
 from ...core import availability as av
 from ...core.obj import as_map as _m
 from ...core.obj import format_time
-from ...core.obj import meta as _meta
 from ...core.obj import spec as _spec
 from . import fit
 
@@ -108,16 +109,23 @@ def _int(v: Any, default: int | None = None) -> int | None:
         return default
 
 
-def _completion(job: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _m(_spec(job).get("completionPolicy"))
+_meta = views.meta
 
 
-def completion_type(job: Mapping[str, Any]) -> str:
+def _job_spec(job: BroadcastJob) -> BroadcastJobSpec:
+    return or_empty(job.get("spec"))
+
+
+def _completion(job: BroadcastJob) -> CompletionPolicy:
+    return or_empty(_job_spec(job).get("completionPolicy"))
+
+
+def completion_type(job: BroadcastJob) -> str:
     return str(_completion(job).get("type") or bcj.COMPLETION_ALWAYS)
 
 
-def failure_policy_type(job: Mapping[str, Any]) -> str:
-    return str(_m(_spec(job).get("failurePolicy")).get("type") or bcj.FAILURE_FAIL_FAST)
+def failure_policy_type(job: BroadcastJob) -> str:
+    return str(or_empty(_job_spec(job).get("failurePolicy")).get("type") or bcj.FAILURE_FAIL_FAST)
 
 
 def job_labels(job: Mapping[str, Any]) -> dict[str, str]:
@@ -139,12 +147,12 @@ def owner_ref(job: Mapping[str, Any]) -> Obj:
     }
 
 
-def is_finished(job: Mapping[str, Any]) -> bool:
+def is_finished(job: BroadcastJob) -> bool:
     """``IsJobFinished``: a Complete or Failed condition is True (never for completion type Never)."""
     if completion_type(job) == bcj.COMPLETION_NEVER:
         return False
-    for cond in _m(job.get("status")).get("conditions") or []:
-        c = _m(cond)
+    for cond in or_empty(job.get("status")).get("conditions") or []:
+        c = or_empty(cond)
         if c.get("type") in (bcj.CONDITION_COMPLETE, bcj.CONDITION_FAILED) and c.get("status") == "True":
             return True
     return False
@@ -163,18 +171,19 @@ def _owned(job: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:
 
 
 def _phase(pod: Mapping[str, Any]) -> str:
-    return str(_m(pod.get("status")).get("phase") or "")
+    return str(or_empty(views.pod(pod).get("status")).get("phase") or "")
 
 
 def over_restart_limit(pod: Mapping[str, Any], restart_limit: int) -> bool:
     """``isPodFailed``: restartPolicy OnFailure and init+main restartCounts sum to more than the limit."""
-    if _spec(pod).get("restartPolicy") != "OnFailure":
+    v = views.pod(pod)
+    if or_empty(v.get("spec")).get("restartPolicy") != "OnFailure":
         return False
-    status = _m(pod.get("status"))
+    status = or_empty(v.get("status"))
     total = 0
-    for key in ("initContainerStatuses", "containerStatuses"):
-        for cs in status.get(key) or []:
-            total += _int(_m(cs).get("restartCount"), 0) or 0
+    for statuses in (status.get("initContainerStatuses"), status.get("containerStatuses")):
+        for cs in statuses or []:
+            total += _int(or_empty(cs).get("restartCount"), 0) or 0
     return total > restart_limit
 
 
@@ -200,10 +209,10 @@ def is_pod_active(pod: Mapping[str, Any]) -> bool:
     return _phase(pod) not in ("Succeeded", "Failed") and not av.is_terminating(pod)
 
 
-def resolve_parallelism(job: Mapping[str, Any], desired: int) -> int:
+def resolve_parallelism(job: BroadcastJob, desired: int) -> int:
     """``spec.parallelism`` (default int32 max); a percentage is of ``desired``, rounded up.
     Raises ValueError on an invalid value."""
-    value = _spec(job).get("parallelism")
+    value = _job_spec(job).get("parallelism")
     if value is None or value == "":
         return bcj.DEFAULT_PARALLELISM
     if not isinstance(value, int | str) or isinstance(value, bool):
@@ -211,12 +220,13 @@ def resolve_parallelism(job: Mapping[str, Any], desired: int) -> int:
     return int_or_percent(value, desired, round_up=True)
 
 
-def new_pod(job: Mapping[str, Any], node_name: str) -> Obj:
+def new_pod(job: BroadcastJob, node_name: str) -> Obj:
     """The pod for ``node_name`` (spec §4.5): the template with the job labels and ownerRef, bound to
     the node by a single required ``matchFields metadata.name In [node]`` term (replacing any user
     required terms; preferred terms and other affinity are kept). ``generateName: <job>-``."""
-    template = _m(_spec(job).get("template"))
-    tmeta = _m(template.get("metadata"))
+    template = or_empty(_job_spec(job).get("template"))
+    tmeta = or_empty(template.get("metadata"))
+    # The pod's spec is the template's, copied whole: a plain dict from here on.
     spec: Obj = copy.deepcopy(dict(_m(template.get("spec"))))
     labels = {**dict(_m(tmeta.get("labels"))), **job_labels(job)}
     meta: Obj = {
@@ -259,16 +269,16 @@ def _condition(ctype: str, message: str, now: str) -> Obj:
 # -- the plan -------------------------------------------------------------------------------------
 def plan(snap: Snapshot) -> Plan:
     """One reconcile, in the order of spec §4.6."""
-    job, now = snap.job, snap.now
+    job, now = views.broadcastjob(snap.job), snap.now
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    meta, spec = _meta(job), _spec(job)
+    meta, spec = _meta(job), _job_spec(job)
     ns, name = meta.get("namespace", ""), meta.get("name", "")
     out = Plan()
     always = completion_type(job) != bcj.COMPLETION_NEVER
     deadline = _int(_completion(job).get("activeDeadlineSeconds"))
     ttl = _int(_completion(job).get("ttlSecondsAfterFinished"))
-    old_status = _m(job.get("status"))
+    old_status = or_empty(job.get("status"))
 
     # 1. A finished job: only TTL. Status is frozen.
     if is_finished(job):
@@ -325,7 +335,7 @@ def plan(snap: Snapshot) -> Plan:
         node_to_pod[assigned] = p
 
     # 4. Classify.
-    restart_limit = _int(_m(spec.get("failurePolicy")).get("restartLimit"), 0) or 0
+    restart_limit = _int(or_empty(spec.get("failurePolicy")).get("restartLimit"), 0) or 0
     active_pods, failed_pods, succeeded_pods = classify(pods, restart_limit)
     active, failed, succeeded = len(active_pods), len(failed_pods), len(succeeded_pods)
 

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ...api import views
 from ...api.common import int_or_percent, label_selector_matches, selector_to_string
 from ...api.statefulset import VOLUME_CLAIM_UPDATE_ON_POD_ROLLING_UPDATE
+from ...api.views import Pod, RollingUpdate, StatefulSet, StatefulSetSpec
 from ...core import availability as av
 from ...core import claims as pvc
 from ...core import inplace, ordinals, priority
@@ -49,7 +51,7 @@ class Snapshot:
 class PodWrite:
     """Writes to one existing pod, applied in order (status, then metadata+spec, then resize)."""
 
-    pod: Obj
+    pod: Pod
     writes: list[inplace.PodWrites]
     reason: str  # "inplace" | "refresh" | "lifecycle" | "adopt" | "release"
     revision: str = ""
@@ -64,14 +66,14 @@ class PodCreate:
 
 @dataclass
 class PodDelete:
-    pod: Obj
+    pod: Pod
     reason: str  # "scale-down" | "failed" | "update" | "specified-delete"
 
 
 @dataclass
 class ClaimOwnerPatch:
     name: str
-    owner_references: list[Obj]
+    owner_references: list[views.OwnerReference]
 
 
 @dataclass
@@ -113,20 +115,18 @@ class Plan:
 
 
 # -- small helpers ------------------------------------------------------------------------------
-def _meta(o: Mapping[str, Any]) -> Mapping[str, Any]:
-    return o.get("metadata") or {}
+_meta = views.meta
 
 
 def _labels(o: Mapping[str, Any]) -> Mapping[str, str]:
     return _meta(o).get("labels") or {}
 
 
-def _controller_ref(o: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    refs: list[Mapping[str, Any]] = _meta(o).get("ownerReferences") or []
-    return next((r for r in refs if r.get("controller")), None)
+def _controller_ref(o: Mapping[str, Any]) -> views.OwnerReference | None:
+    return next((r for r in _meta(o).get("ownerReferences") or [] if r.get("controller")), None)
 
 
-def owner_ref(sts: Mapping[str, Any]) -> Obj:
+def owner_ref(sts: Mapping[str, Any]) -> views.OwnerReference:
     return {
         "apiVersion": GROUP_VERSION,
         "kind": "StatefulSet",
@@ -153,7 +153,7 @@ def claim_name(template_name: str, set_name: str, ordinal: int) -> str:
     return f"{template_name}-{set_name}-{ordinal}"
 
 
-def new_claims(sts: Mapping[str, Any], ordinal: int) -> list[Obj]:
+def new_claims(sts: StatefulSet, ordinal: int) -> list[Obj]:
     spec = sts["spec"]
     name = _meta(sts)["name"]
     sel = (spec.get("selector") or {}).get("matchLabels") or {}
@@ -180,7 +180,7 @@ def new_claims(sts: Mapping[str, Any], ordinal: int) -> list[Obj]:
     return out
 
 
-def new_pod(sts: Mapping[str, Any], ordinal: int, revision: Mapping[str, Any], now: datetime) -> Obj:
+def new_pod(sts: StatefulSet, ordinal: int, revision: Mapping[str, Any], now: datetime) -> Obj:
     """A pod of the set at ``ordinal`` from ``revision``'s template (spec §1.5)."""
     set_name = _meta(sts)["name"]
     name = f"{set_name}-{ordinal}"
@@ -231,8 +231,8 @@ def new_pod(sts: Mapping[str, Any], ordinal: int, revision: Mapping[str, Any], n
 
 
 def claim_owner_refs(
-    sts: Mapping[str, Any], claim: Mapping[str, Any], pod: Mapping[str, Any] | None, condemned: bool
-) -> list[Obj]:
+    sts: StatefulSet, claim: Mapping[str, Any], pod: Pod | None, condemned: bool
+) -> list[views.OwnerReference]:
     """The owner references a claim should carry under the retention policy (spec §1.7 table)."""
     policy = sts["spec"].get("persistentVolumeClaimRetentionPolicy") or {}
     when_deleted, when_scaled = policy.get("whenDeleted", "Retain"), policy.get("whenScaled", "Retain")
@@ -250,7 +250,7 @@ def claim_owner_refs(
                 "apiVersion": "v1",
                 "kind": "Pod",
                 "name": _meta(pod)["name"],
-                "uid": pod_uid,
+                "uid": _meta(pod).get("uid", ""),
                 "controller": False,
                 "blockOwnerDeletion": False,
             }
@@ -264,13 +264,15 @@ def claim_owner_refs(
 CONDITION_FAILED_UPDATE_PVC = "FailedUpdatePVC"
 
 
-def claims_follow_templates(spec: Mapping[str, Any]) -> bool:
+def claims_follow_templates(spec: StatefulSetSpec) -> bool:
     return bool(spec.get("volumeClaimTemplates")) and (
         (spec.get("volumeClaimUpdateStrategy") or {}).get("type") == VOLUME_CLAIM_UPDATE_ON_POD_ROLLING_UPDATE
     )
 
 
-def pod_claims(sts: Mapping[str, Any], claims: Mapping[str, Obj], ordinal: int) -> list[tuple[Obj, Obj]]:
+def pod_claims(
+    sts: StatefulSet, claims: Mapping[str, Obj], ordinal: int
+) -> list[tuple[views.ClaimTemplate, Obj]]:
     """(template, claim) of the pod at ``ordinal``, in template order. Missing claims (created with
     the pod) and claims being deleted are left out, as handlePVCWithCustomFn does."""
     out = []
@@ -281,16 +283,14 @@ def pod_claims(sts: Mapping[str, Any], claims: Mapping[str, Obj], ordinal: int) 
     return out
 
 
-def volume_claims_status(
-    sts: Mapping[str, Any], claims: Mapping[str, Obj], ords: list[int]
-) -> list[Obj] | None:
+def volume_claims_status(sts: StatefulSet, claims: Mapping[str, Obj], ords: list[int]) -> list[Obj] | None:
     """``status.volumeClaims`` (updatePVCStatus): per template, how many pods' claims request at
     least the template's storage, and how many of those already have that capacity. OpenKruise
     fills it whatever the update strategy; None (the field removed) without claim templates."""
     vcts = sts["spec"].get("volumeClaimTemplates") or []
     if not vcts:
         return None
-    out = [
+    out: list[Obj] = [
         {
             "volumeClaimName": (v.get("metadata") or {}).get("name", ""),
             "compatibleReplicas": 0,
@@ -309,13 +309,15 @@ def volume_claims_status(
     return out
 
 
-def _claims_ready(pairs: list[tuple[Obj, Obj]]) -> bool:
+def _claims_ready(pairs: list[tuple[views.ClaimTemplate, Obj]]) -> bool:
     """IsOwnedPVCsReady: every claim has the capacity it requests (a resized claim is not ready
     until the file system grew, so its pod counts as unavailable meanwhile)."""
     return all(pvc.compatible_and_ready(c, t)[1] for t, c in pairs)
 
 
-def _expand_claims(out: Plan, sts: Mapping[str, Any], pod: Obj, pairs: list[tuple[Obj, Obj]]) -> str | None:
+def _expand_claims(
+    out: Plan, sts: StatefulSet, pod: Pod, pairs: list[tuple[views.ClaimTemplate, Obj]]
+) -> str | None:
     """TryPatchPVC: plan a resize of every claim smaller than its template. Returns why the
     rollout must stop instead: a claim whose class or access modes differ from its template
     cannot be resized, only deleted (by the user) and recreated. Whether the class can expand is
@@ -347,9 +349,9 @@ def _expand_claims(out: Plan, sts: Mapping[str, Any], pod: Obj, pairs: list[tupl
 
 def _claims_before_pod(
     out: Plan,
-    sts: Mapping[str, Any],
-    pod: Obj,
-    pairs: list[tuple[Obj, Obj]],
+    sts: StatefulSet,
+    pod: Pod,
+    pairs: list[tuple[views.ClaimTemplate, Obj]],
     claims_match: bool,
     update_revision: str,
 ) -> str | None:
@@ -387,7 +389,7 @@ def _ordinal(pod: Mapping[str, Any]) -> int:
 
 # -- status -------------------------------------------------------------------------------------
 def compute_status(
-    sts: Mapping[str, Any], pods: list[Obj], current: str, update: str, collision: int, now: datetime
+    sts: StatefulSet, pods: list[Pod], current: str, update: str, collision: int, now: datetime
 ) -> Obj:
     spec = sts["spec"]
     ru = (spec.get("updateStrategy") or {}).get("rollingUpdate") or {}
@@ -442,7 +444,7 @@ def status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> boo
 # -- the plan -------------------------------------------------------------------------------------
 def plan(snap: Snapshot) -> Plan:
     """One reconcile, in the order of spec §1.8."""
-    sts, now = snap.sts, snap.now
+    sts, now = views.statefulset(snap.sts), snap.now
     spec, meta = sts["spec"], _meta(sts)
     set_name, set_uid = meta["name"], meta["uid"]
     out = Plan()
@@ -462,8 +464,8 @@ def plan(snap: Snapshot) -> Plan:
 
     # 2. Claim pods: adopt orphans that match, release owned pods that stopped matching.
     selector = spec.get("selector") or {}
-    pods: list[Obj] = []
-    for p in snap.pods:
+    pods: list[Pod] = []
+    for p in map(views.pod, snap.pods):
         ref = _controller_ref(p)
         parsed = ordinals.parse_ordinal(_meta(p).get("name", ""))
         if parsed is None or parsed[0] != set_name:
@@ -676,7 +678,7 @@ def plan(snap: Snapshot) -> Plan:
 
 
 def _delete(
-    out: Plan, sts: Mapping[str, Any], pod: Obj, reason: str, lifecycle: Mapping[str, Any], now: datetime
+    out: Plan, sts: StatefulSet, pod: Pod, reason: str, lifecycle: Mapping[str, Any], now: datetime
 ) -> bool:
     """Delete ``pod`` unless its preDelete hook holds it (then mark it PreparingDelete)."""
     if lc.delete_blocked(pod, lifecycle or None):
@@ -696,8 +698,8 @@ def _delete(
 
 def _refresh(
     out: Plan,
-    sts: Mapping[str, Any],
-    pods: list[Obj],
+    sts: StatefulSet,
+    pods: list[Pod],
     update_revision: str,
     lifecycle: Mapping[str, Any],
     now: datetime,
@@ -742,14 +744,14 @@ def _refresh(
 
 
 def _order_to_update(
-    replicas: dict[int, Obj],
+    replicas: dict[int, Pod],
     start: int,
     end: int,
     partition: int,
     n: int,
-    ru: Mapping[str, Any],
+    ru: RollingUpdate,
     update_revision: str,
-) -> list[Obj]:
+) -> list[Pod]:
     """sortPodsToUpdate (spec §3.1)."""
     max_update = n - partition
     if max_update <= 0:
@@ -757,7 +759,7 @@ def _order_to_update(
     arr = [replicas.get(o) for o in range(start, end)]
     unordered = ru.get("unorderedUpdate")
     if unordered is None:
-        out: list[Obj] = []
+        out: list[Pod] = []
         for i in range(len(arr) - 1, partition - 1, -1):
             p = arr[i]
             if p is None:
@@ -766,8 +768,8 @@ def _order_to_update(
             if len(out) >= max_update:
                 break
         return out
-    first: list[Obj] = []
-    rest: list[Obj] = []
+    first: list[Pod] = []
+    rest: list[Pod] = []
     for p in reversed(arr):
         if p is None:
             continue
@@ -782,8 +784,8 @@ def _order_to_update(
 def _rolling_update(
     out: Plan,
     snap: Snapshot,
-    sts: Mapping[str, Any],
-    replicas: dict[int, Obj],
+    sts: StatefulSet,
+    replicas: dict[int, Pod],
     start: int,
     end: int,
     current_rev: Mapping[str, Any],

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ...api import views
 from ...api.common import int_or_percent
 from ...core import inplace, ordinals
 from ...core import revisions as rev
@@ -28,7 +29,7 @@ class Row:
 
 def preview(snap: planner.Snapshot) -> tuple[list[Row], planner.Plan]:
     """Rows for every pod slot, in update order, and the plan of the very next reconcile."""
-    sts = snap.sts
+    sts = views.statefulset(snap.sts)
     spec = sts["spec"]
     now_plan = planner.plan(snap)
     decision = rev.decide_update_revision(sts, snap.revisions)
@@ -44,7 +45,8 @@ def preview(snap: planner.Snapshot) -> tuple[list[Row], planner.Plan]:
     reserved = ordinals.Reserved.parse(spec.get("reserveOrdinals"))
     start, end = ordinals.replica_range(n, ordinals.get_start_ordinal(sts, True), reserved)
     set_name = sts["metadata"]["name"]
-    replicas, condemned = ordinals.split_pods(set_name, snap.pods, start, end, reserved)
+    pods = [views.pod(p) for p in snap.pods]
+    replicas, condemned = ordinals.split_pods(set_name, pods, start, end, reserved)
 
     rows: list[Row] = []
     for o in ordinals.slots(n, start, reserved):

@@ -165,12 +165,12 @@ def test_never_two_reconciles_of_one_key_and_readd_runs_once_more() -> None:
         await until(lambda: runs["k"] == 1)
         for _ in range(10):  # re-added while running: one more run, not ten
             c.enqueue("k")
-        await asyncio.sleep(0.02)
+        # Marked for one more run, but not handed out while it runs: no idle worker can take it.
+        assert len(c.queue) == 0 and c.queue.processing == 1
         assert runs["k"] == 1
         release.set()
         await until(lambda: runs["k"] == 2 and c.queue.is_idle())
-        await asyncio.sleep(0.02)
-        await c.stop()
+        await c.stop()  # nothing was left to run: a third run could only have come before
         assert runs["k"] == 2
         assert not overlap
 
@@ -195,13 +195,13 @@ def test_workers_bound_concurrency_and_active_workers_gauge() -> None:
         for i in range(8):
             c.enqueue(f"k{i}")
         await until(lambda: running == 3)
-        await asyncio.sleep(0.02)
-        assert peak == 3
+        assert len(c.queue) == 5  # the rest wait: no fourth worker takes one
         assert sample("controller_runtime_active_workers", controller=c.name) == 3
         release.set()
         await until(lambda: c.queue.is_idle())
         assert sample("controller_runtime_active_workers", controller=c.name) == 0
         await c.stop()
+        assert peak == 3  # never more than three at once, over the whole run
         assert total(c, "success") == 8
 
     asyncio.run(main())
@@ -249,8 +249,8 @@ def test_stop_waits_for_in_flight_and_starts_nothing_new() -> None:
         c.enqueue("second")
         await until(lambda: started == ["first"])
         stopping = asyncio.create_task(c.stop())
-        await asyncio.sleep(0.02)
-        assert not stopping.done()  # waits for "first"
+        await until(lambda: c.queue.shutting_down)  # stop() is under way ...
+        assert not stopping.done()  # ... and waits for "first" (which finishing proves below)
         release.set()
         await asyncio.wait_for(stopping, 2)
         assert finished == ["first"]
@@ -266,7 +266,7 @@ def test_stop_cancels_stuck_reconcile_after_grace() -> None:
 
         async def reconcile(key: str) -> None:
             try:
-                await asyncio.sleep(3600)
+                await asyncio.sleep(3600)  # a reconcile that never returns: what stop() must cancel
             except asyncio.CancelledError:
                 cancelled.set()
                 raise
@@ -282,6 +282,21 @@ def test_stop_cancels_stuck_reconcile_after_grace() -> None:
     asyncio.run(main())
 
 
+class _CountingLeader(LeaderFlag):
+    """A LeaderFlag that counts the workers waiting at the gate (to wait for them, not sleep)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = 0
+
+    async def wait_leading(self) -> None:
+        self.waiting += 1
+        try:
+            await super().wait_leading()
+        finally:
+            self.waiting -= 1
+
+
 def test_leader_gate() -> None:
     async def main() -> None:
         runs: list[str] = []
@@ -289,17 +304,17 @@ def test_leader_gate() -> None:
         async def reconcile(key: str) -> None:
             runs.append(key)
 
-        leader = LeaderFlag()
+        leader = _CountingLeader()
         c = Controller(unique("leader"), reconcile, workers=2, leader=leader)
         c.start()
         c.enqueue("a")
-        await asyncio.sleep(0.02)
-        assert runs == []  # not leading: nothing taken
+        await until(lambda: leader.waiting == 2)  # both workers stopped at the gate
+        assert runs == [] and len(c.queue) == 1  # not leading: nothing taken
         leader.set()
         await until(lambda: runs == ["a"])
         leader.clear()
         c.enqueue("b")
-        await asyncio.sleep(0.02)
+        await until(lambda: leader.waiting == 2)
         assert runs == ["a"]  # lost the lead: "b" waits ...
         assert len(c.queue) == 1
         leader.set()

@@ -18,13 +18,16 @@ from aiohttp import web
 from kruise_py.runtime.client import ClientOptions, Credentials, KubeClient
 from kruise_py.runtime.events import MAX_MESSAGE, EventRecorder
 
+from .helpers import until
+
 
 class FakeEvents:
     def __init__(self) -> None:
         self.events: dict[tuple[str, str], dict[str, Any]] = {}
         self.requests: list[tuple[str, str, str]] = []  # (method, path, content type)
         self.fail_with: int | None = None
-        self.delay = 0.0
+        # When set, POSTs wait for it: a slow apiserver, released by the test, not by a timer.
+        self.hold: asyncio.Event | None = None
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -34,7 +37,8 @@ class FakeEvents:
 
     async def create(self, request: web.Request) -> web.Response:
         self.requests.append(("POST", request.path, request.content_type))
-        await asyncio.sleep(self.delay)
+        if self.hold is not None:
+            await self.hold.wait()
         if self.fail_with:
             return web.json_response({"reason": "InternalError", "message": "nope"}, status=self.fail_with)
         body = await request.json()
@@ -120,8 +124,12 @@ def test_identical_events_are_aggregated_by_patch() -> None:
 def test_concurrent_identical_events_create_one_event() -> None:
     async def main() -> None:
         async with recorder() as (rec, fake):
-            fake.delay = 0.02
-            await asyncio.gather(*(rec.normal(sts(), "Scaled", "up to 3") for _ in range(4)))
+            fake.hold = asyncio.Event()
+            calls = asyncio.gather(*(rec.normal(sts(), "Scaled", "up to 3") for _ in range(4)))
+            # The first POST is at the apiserver: the other three calls have started meanwhile.
+            await until(lambda: len(fake.requests) >= 1)
+            fake.hold.set()
+            await calls
             assert len(fake.events) == 1
             assert next(iter(fake.events.values()))["count"] == 4
 
@@ -200,7 +208,6 @@ def test_never_raises(caplog: pytest.LogCaptureFixture) -> None:
 def test_emit_is_fire_and_forget() -> None:
     async def main() -> None:
         async with recorder() as (rec, fake):
-            fake.delay = 0.01
             rec.emit(sts(), "Normal", "A", "a")
             rec.emit(sts(), "Normal", "B", "b")
             assert fake.events == {}

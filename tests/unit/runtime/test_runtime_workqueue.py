@@ -71,8 +71,8 @@ def test_get_waits_for_add() -> None:
     async def main() -> None:
         q = wq()
         getter = asyncio.create_task(q.get())
-        await asyncio.sleep(0.01)
-        assert not getter.done()
+        await asyncio.sleep(0)  # one loop step (not a timed wait): the getter runs up to its wait
+        assert not getter.done() and len(q._getters) == 1
         q.add("x")
         assert await asyncio.wait_for(getter, 2) == "x"
 
@@ -84,7 +84,8 @@ def test_cancelled_getter_does_not_swallow_a_wakeup() -> None:
         q = wq()
         g1 = asyncio.create_task(q.get())
         g2 = asyncio.create_task(q.get())
-        await asyncio.sleep(0)  # both are waiting now
+        await asyncio.sleep(0)  # one loop step: both getters run up to their wait
+        assert len(q._getters) == 2
         q.add("k")  # wakes g1 ...
         g1.cancel()  # ... which is cancelled before it runs: g2 must get the key
         assert await asyncio.wait_for(g2, 2) == "k"
@@ -98,7 +99,8 @@ def test_cancelled_waiting_getter_is_removed() -> None:
     async def main() -> None:
         q = wq()
         g1 = asyncio.create_task(q.get())
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one loop step: g1 waits
+        assert len(q._getters) == 1
         g1.cancel()
         with pytest.raises(asyncio.CancelledError):
             await g1
@@ -113,11 +115,13 @@ def test_shutdown() -> None:
     async def main() -> None:
         q = wq()
         waiting = asyncio.create_task(q.get())
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one loop step: the getter waits
+        assert len(q._getters) == 1
         q.add("busy")
         assert await waiting == "busy"
         waiting = asyncio.create_task(q.get())
         await asyncio.sleep(0)
+        assert len(q._getters) == 1
         q.add("queued")  # wakes the getter, which has not run yet when we shut down
         q.add("queued2")
         q.add_after("later", 10)
@@ -254,7 +258,7 @@ def test_metrics() -> None:
         assert sample("workqueue_queue_duration_seconds_count", **lb) == 1
         q.add("a")  # dirty while processing: counted in depth, like client-go
         assert sample("workqueue_depth", **lb) == 2
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # time passing is what these gauges measure
         assert sample("workqueue_unfinished_work_seconds", **lb) > 0.01
         assert sample("workqueue_longest_running_processor_seconds", **lb) > 0.01
         q.done("a")
@@ -374,7 +378,7 @@ def test_concurrent_workers_invariants(workers: int, adds: list[tuple[str, int]]
                 clock += 1
                 started.setdefault(key, []).append(clock)
                 for _ in range(rnd.randint(0, 3)):
-                    await asyncio.sleep(0)
+                    await asyncio.sleep(0)  # random interleavings (loop steps) are what is tested
                 active.discard(key)
                 q.done(key)
 
@@ -384,7 +388,7 @@ def test_concurrent_workers_invariants(workers: int, adds: list[tuple[str, int]]
             added.setdefault(key, []).append(clock)
             q.add(key)
             for _ in range(pause):
-                await asyncio.sleep(0)
+                await asyncio.sleep(0)  # so are the pauses between adds
         await until(q.is_idle)
         q.shutdown()
         await asyncio.gather(*tasks)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import threading
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -42,6 +41,23 @@ class FakeApi:
         self.history: list[tuple[str, int, dict[str, Any]]] = []  # watches resume from a resourceVersion
         self.calls: Counter[str] = Counter()
         self.before_patch: Callable[[str], None] | None = None
+        # Tests wait on changes, not on time: the event is set (and replaced) on every emitted
+        # watch event and whenever a watch reader has handled all it was sent.
+        self._changed = asyncio.Event()
+        self._caught_up: set[int] = set()  # watch queues whose reader waits on an empty queue
+
+    def next_change(self) -> asyncio.Event:
+        """The event set at the next change (take it before checking, then wait on it)."""
+        return self._changed
+
+    def _kick(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def caught_up(self) -> bool:
+        """Every watch reader has handled every event it was sent (the informers apply an event
+        before they ask for the next one, so their stores and callbacks are up to date)."""
+        return all(id(q) in self._caught_up and q.empty() for qs in self.watchers.values() for q in qs)
 
     def _bump(self, obj: dict[str, Any]) -> None:
         self.rv += 1
@@ -54,6 +70,7 @@ class FakeApi:
         self.history.append((kind, self.rv, ev))
         for q in self.watchers[kind]:
             q.put_nowait(ev)
+        self._kick()
 
     # -- test helpers ------------------------------------------------------------------------
     def add_pod(self, name: str, node: str, ns: str = "ns", **spec: Any) -> dict[str, Any]:
@@ -112,9 +129,17 @@ class FakeApi:
             if k == kind and rv > int(resource_version or 0):
                 q.put_nowait(past)
         try:
-            while (ev := await q.get()) is not None:
+            while True:
+                if q.empty():
+                    self._caught_up.add(id(q))
+                    self._kick()
+                ev = await q.get()
+                self._caught_up.discard(id(q))
+                if ev is None:
+                    return
                 yield ev
         finally:
+            self._caught_up.discard(id(q))
             self.watchers[kind].remove(q)
 
     def _locate(self, path: str) -> tuple[str, Any]:
@@ -204,12 +229,31 @@ class FakeApi:
         return pod
 
 
-async def until(cond: Callable[[], Any], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.01)
+async def until(api: FakeApi, cond: Callable[[], Any], within: float = 5.0) -> None:
+    """Wait until ``cond()`` holds, re-checking at every change of the fake apiserver."""
+
+    async def wait() -> None:
+        while True:
+            change = api.next_change()
+            if cond():
+                return
+            await change.wait()
+
+    await asyncio.wait_for(wait(), within)
+
+
+async def settled(api: FakeApi, sim: Simulator, within: float = 5.0) -> None:
+    """Wait until the simulator is done: every watch event handled, nothing queued, being synced or
+    scheduled. It then writes nothing more until the fake apiserver changes."""
+
+    async def wait() -> None:
+        while not (api.caught_up() and sim.idle.is_set()):
+            change = api.next_change()
+            await sim.idle.wait()
+            if not api.caught_up():
+                await change.wait()
+
+    await asyncio.wait_for(wait(), within)
 
 
 def with_sim(fn: Callable[[FakeApi, Simulator], Awaitable[None]], cfg: SimConfig = FAST) -> None:
@@ -241,7 +285,7 @@ def test_nodes_registered_ready_untainted_and_idempotent() -> None:
         assert api.calls["patch"] == 2  # only the taint: the status came with the create
         patches = api.calls["patch"]
         await sim.ensure_nodes(2)
-        await asyncio.sleep(0.1)
+        await settled(api, sim)
         assert api.calls["patch"] == patches
 
     with_sim(body)
@@ -250,12 +294,11 @@ def test_nodes_registered_ready_untainted_and_idempotent() -> None:
 def test_pod_runs_and_becomes_ready_with_three_writes() -> None:
     async def body(api: FakeApi, sim: Simulator) -> None:
         api.add_pod("p", "sim-node-0")
-        await until(lambda: ready(api.pods[("ns", "p")]))
-        await asyncio.sleep(0.1)
+        await until(api, lambda: ready(api.pods[("ns", "p")]))
+        # Then quiet: nothing queued or scheduled (a pod that stays ready has no timer left).
+        await settled(api, sim)
         writes = sim.stats["status_writes"]
-        assert 1 <= writes <= 3  # creating -> started -> ready (merged when late), then quiet
-        await asyncio.sleep(0.1)
-        assert sim.stats["status_writes"] == writes
+        assert 1 <= writes <= 3  # creating -> started -> ready (merged when late)
         p = api.pods[("ns", "p")]
         assert p["status"]["phase"] == "Running" and p["status"]["podIP"].startswith("10.244.")
 
@@ -266,11 +309,11 @@ def test_pods_of_other_nodes_are_ignored_until_their_node_is_simulated() -> None
     async def body(api: FakeApi, sim: Simulator) -> None:
         api.add_node("real-node")
         api.add_pod("q", "real-node")
-        await asyncio.sleep(0.1)
+        await settled(api, sim)
         assert api.pods[("ns", "q")]["status"]["phase"] == "Pending"
         api.add_node("late", labels={SIM_LABEL: "true"})
         api.add_pod("r", "late")
-        await until(lambda: ready(api.pods[("ns", "r")]))
+        await until(api, lambda: ready(api.pods[("ns", "r")]))
         assert not api.nodes["late"]["spec"]["taints"]
         assert api.pods[("ns", "q")]["status"]["phase"] == "Pending"
 
@@ -294,7 +337,7 @@ def test_conflict_rereads_and_never_clobbers_a_gate() -> None:
 
         api.before_patch = race
         api.add_pod("g", "sim-node-1", readinessGates=[{"conditionType": "gate"}])
-        await until(lambda: ready(api.pods[("ns", "g")]))
+        await until(api, lambda: ready(api.pods[("ns", "g")]))
         assert api.calls["conflict"] >= 1 and sim.stats["conflicts"] >= 1
         assert any(c["type"] == "gate" for c in api.pods[("ns", "g")]["status"]["conditions"])
 
@@ -304,12 +347,12 @@ def test_conflict_rereads_and_never_clobbers_a_gate() -> None:
 def test_deletion_is_confirmed_with_uid_precondition_and_ip_released() -> None:
     async def body(api: FakeApi, sim: Simulator) -> None:
         api.add_pod("d", "sim-node-0")
-        await until(lambda: ready(api.pods[("ns", "d")]))
+        await until(api, lambda: ready(api.pods[("ns", "d")]))
         ip = api.pods[("ns", "d")]["status"]["podIP"]
         assert ip in sim.ips.used
         api.update_pod("d", lambda p: p["metadata"].update(deletionTimestamp="2030-01-01T00:00:00Z"))
-        await until(lambda: ("ns", "d") not in api.pods)
-        await until(lambda: ip not in sim.ips.used and "uid-d" not in sim.states)
+        await until(api, lambda: ("ns", "d") not in api.pods)
+        await until(api, lambda: ip not in sim.ips.used and "uid-d" not in sim.states)
         assert sim.stats["deletes"] == 1
 
     with_sim(body)
@@ -318,9 +361,9 @@ def test_deletion_is_confirmed_with_uid_precondition_and_ip_released() -> None:
 def test_run_to_completion_via_timer_heap() -> None:
     async def body(api: FakeApi, sim: Simulator) -> None:
         api.add_pod("j", "sim-node-0", restartPolicy="Never", annotations={"sim.kruise-py.io/exit-code": "3"})
-        await until(lambda: api.pods[("ns", "j")]["status"]["phase"] == "Failed")
+        await until(api, lambda: api.pods[("ns", "j")]["status"]["phase"] == "Failed")
         writes = sim.stats["status_writes"]
-        await asyncio.sleep(0.2)
+        await settled(api, sim)  # a finished pod keeps no timer
         assert sim.stats["status_writes"] == writes
 
     with_sim(body)
@@ -331,7 +374,7 @@ def test_many_pods_one_timer_task() -> None:
         tasks = len(asyncio.all_tasks())
         for i in range(300):
             api.add_pod(f"m{i}", f"sim-node-{i % 2}")
-        await until(lambda: all(ready(p) for p in api.pods.values()), within=20)
+        await until(api, lambda: all(ready(p) for p in api.pods.values()), within=20)
         assert len(asyncio.all_tasks()) == tasks  # no task per pod
         assert len(sim.ips.used) == 300
 
@@ -346,7 +389,7 @@ def test_stop_from_another_thread() -> None:
             sim = Simulator(FakeApi(), FAST)  # type: ignore[arg-type]
             task = asyncio.create_task(sim.run())
             await sim.synced.wait()
-            threading.Timer(0.05, sim.stop).start()
+            threading.Thread(target=sim.stop).start()
             await asyncio.wait_for(task, 5)
             result.append("stopped")
 
