@@ -237,3 +237,11 @@ def test_simulated_handover_never_has_two_members_on_one_bucket(seed: int) -> No
     ring = assign([m.name for m in live], total)
     for m in live:
         assert m.state.held == ring[m.name], (seed, m.name)
+
+
+def test_member_lease_names_are_valid_object_names() -> None:
+    from kruise_py.runtime.membership import lease_name
+
+    assert lease_name("kruise-py", "Host_1a2b") == "kruise-py-host-1a2b"
+    long = lease_name("kruise-py", "x" * 300)
+    assert len(long) <= 63 and long != lease_name("kruise-py", "x" * 299)

@@ -1,0 +1,135 @@
+"""Shard membership against the real apiserver: members agree on the ring through their Leases,
+no bucket is ever acted on by two members at once (checked on every start), a joiner gets its
+share only after the holders drained it, and a stopped member's buckets move only after its Lease
+expired on the others' clocks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from kruise_py.runtime import sharding as sh
+from kruise_py.runtime.client import KubeClient, path_for
+from kruise_py.runtime.membership import Callback, ShardMember
+
+from .conftest import Kubectl
+
+DURATION, RENEW, RETRY = 3.0, 2.0, 0.3
+
+
+class Acting:
+    """Who acts on which bucket, updated by the members' callbacks; a double start fails."""
+
+    def __init__(self) -> None:
+        self.by_bucket: dict[int, str] = {}
+        self.starts: list[tuple[float, str, frozenset[int]]] = []
+        self.violations: list[str] = []
+
+    def hooks(self, who: str) -> tuple[Callback, Callback]:
+        async def on_start(buckets: frozenset[int]) -> None:
+            for b in buckets:
+                other = self.by_bucket.get(b)
+                if other is not None:
+                    self.violations.append(f"{who} started bucket {b} held by {other}")
+                self.by_bucket[b] = who
+            self.starts.append((time.monotonic(), who, buckets))
+
+        async def on_stop(buckets: frozenset[int]) -> None:
+            await asyncio.sleep(0.05)  # a drain takes time: in-flight reconciles finish
+            for b in buckets:
+                if self.by_bucket.get(b) == who:
+                    del self.by_bucket[b]
+
+        return on_start, on_stop
+
+
+async def _until(cond: object, within: float, what: str) -> None:
+    assert callable(cond)
+    deadline = time.monotonic() + within
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+def _agreed(members: list[ShardMember]) -> bool:
+    ring = sh.assign([m.identity for m in members])
+    return all(m.held == ring[m.identity] for m in members)
+
+
+def test_members_agree_hand_over_on_join_and_take_over_after_expiry(
+    kubeconfig: Path, kubectl: Kubectl, ns: str
+) -> None:
+    async def scenario() -> None:
+        client = KubeClient.connect(str(kubeconfig))
+        acting = Acting()
+
+        members: list[ShardMember] = []
+
+        def member(name: str) -> ShardMember:
+            on_start, on_stop = acting.hooks(name)
+            m = ShardMember(
+                client,
+                ns,
+                "shard-test",
+                identity=name,
+                lease_duration=DURATION,
+                renew_deadline=RENEW,
+                retry_period=RETRY,
+                on_start=on_start,
+                on_stop=on_stop,
+            )
+            members.append(m)
+            m.start()
+            return m
+
+        a, b = member("member-a"), member("member-b")
+        try:
+            await _until(lambda: _agreed([a, b]), 60, "two members agree on the ring")
+            assert set(acting.by_bucket) == set(range(sh.BUCKETS))
+
+            # A joiner: buckets move from a and b to c, each drained before c starts it.
+            c = member("member-c")
+            await _until(lambda: _agreed([a, b, c]), 60, "three members agree on the ring")
+            assert c.held and set(acting.by_bucket) == set(range(sh.BUCKETS))
+            leases = await client.list(path_for("coordination.k8s.io/v1", "leases", ns))
+            claims = {
+                i["spec"]["holderIdentity"]: sh.decode(i["metadata"]["annotations"][sh.CLAIMS_ANNOTATION])
+                for i in leases["items"]
+            }
+            assert claims == {m.identity: m.held for m in (a, b, c)}
+
+            # b stops without releasing (as a crash would): its buckets wait for its Lease to expire.
+            b_buckets = b.held
+            await b.stop(release=False)
+            b_last_renew = b._last_write
+            await _until(lambda: _agreed([a, c]), 60, "the survivors take b's buckets")
+            taken = [
+                (t, who, bs & b_buckets)
+                for t, who, bs in acting.starts
+                if t > b_last_renew and bs & b_buckets
+            ]
+            assert {bk for _, _, bs in taken for bk in bs} == b_buckets
+            # The safety rule, not a speed: nobody started one of b's buckets before b's Lease,
+            # last renewed at b_last_renew, had gone unchanged for a whole lease duration.
+            first = min(t for t, _, _ in taken)
+            print(
+                f"b's buckets ({len(b_buckets)}) first restarted {first - b_last_renew:.1f}s after its last renewal"
+            )
+            assert first - b_last_renew >= DURATION, (first - b_last_renew, DURATION)
+
+            # a stops gracefully: drains, releases, and c ends with every bucket.
+            await a.stop()
+            await _until(lambda: c.held == frozenset(range(sh.BUCKETS)), 60, "c holds everything")
+            assert acting.violations == []
+            assert set(acting.by_bucket.values()) == {"member-c"}
+            await c.stop()
+            lease = await client.get(path_for("coordination.k8s.io/v1", "leases", ns, c.lease_name))
+            assert lease["spec"]["holderIdentity"] == ""
+            assert lease["metadata"]["annotations"][sh.CLAIMS_ANNOTATION] == ""
+        finally:
+            for m in members:
+                await m.stop()
+            await client.close()
+
+    asyncio.run(scenario())
