@@ -160,6 +160,7 @@ class Controller(Generic[K]):
         keys: Callable[[], Iterable[K]] | None = None,
         leader: LeaderGate | None = None,
         queue: WorkQueue[K] | None = None,
+        owns: Callable[[K], bool] | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
@@ -177,6 +178,11 @@ class Controller(Generic[K]):
         # Workers inside a reconcile: stop() waits for these and cancels the idle ones.
         self._busy: set[asyncio.Task[None]] = set()
         self._stopping = False
+        # Sharding (runtime/sharding.py): keys this replica does not own are dropped when taken;
+        # None (no sharding) takes every key, as before.
+        self.owns = owns
+        self._in_flight: dict[K, int] = {}
+        self._finished = asyncio.Condition() if owns is not None else None
 
         self._total = {r: RECONCILE_TOTAL.labels(name, r) for r in RESULTS}
         self._errors = RECONCILE_ERRORS.labels(name)
@@ -243,13 +249,40 @@ class Controller(Generic[K]):
                 self.queue.add(key)
                 self.queue.done(key)
                 continue
+            if self.owns is not None and not self.owns(key):
+                # Another replica's: dropped, not put back; whoever owns it enqueues it on start.
+                self.queue.forget(key)
+                self.queue.done(key)
+                continue
             self._busy.add(me)
             try:
                 await self._process(key)
             finally:
                 self._busy.discard(me)
 
+    async def drain(self, gone: Callable[[K], bool]) -> None:
+        """Wait until no reconcile of a key ``gone`` matches is in flight. Call after ``owns``
+        stopped answering True for those keys, so none starts meanwhile (sharding's hand-over)."""
+        if self._finished is None:
+            raise RuntimeError("drain() needs a Controller made with owns=")
+        async with self._finished:
+            await self._finished.wait_for(lambda: not any(gone(k) for k in self._in_flight))
+
     async def _process(self, key: K) -> None:
+        if self._finished is not None:
+            self._in_flight[key] = self._in_flight.get(key, 0) + 1
+            try:
+                await self._process_once(key)
+            finally:
+                self._in_flight[key] -= 1
+                if not self._in_flight[key]:
+                    del self._in_flight[key]
+                async with self._finished:
+                    self._finished.notify_all()
+            return
+        await self._process_once(key)
+
+    async def _process_once(self, key: K) -> None:
         self._active.inc()
         t0 = time.monotonic()
         try:

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from prometheus_client import Gauge
 
 from . import sharding as sh
 from .client import ApiError, KubeClient, path_for
+from .controller import Controller
 from .leader import default_identity
 
 log = logging.getLogger(__name__)
@@ -230,3 +231,45 @@ class ShardMember:
                     path_for(*_LEASES, self.namespace, self.lease_name),
                     {**lease, "metadata": {**meta, "annotations": anns}, "spec": spec},
                 )
+
+
+class ShardGate:
+    """Joins a :class:`ShardMember` to the controllers: ``owns`` for their ``owns=`` gate,
+    ``on_stop``/``on_start`` for the member's callbacks.
+
+    Keys are ``(namespace, name)`` of owners; their bucket is computed, not read from a label, so
+    the gate holds for owners whose label is missing or stale. On stop the buckets leave the active
+    set *before* the drain, so no reconcile of theirs starts while it waits; on start every known
+    owner of the new buckets is enqueued (its controller listed nothing about it before).
+    """
+
+    def __init__(self, buckets: int = sh.BUCKETS) -> None:
+        self.buckets = buckets
+        self.active: set[int] = set()
+        self._controllers: list[
+            tuple[Controller[tuple[str, str]], Callable[[], Iterable[tuple[str, str]]]]
+        ] = []
+
+    def bucket(self, key: tuple[str, str]) -> int:
+        return sh.bucket_of(key[0], key[1], self.buckets)
+
+    def owns(self, key: tuple[str, str]) -> bool:
+        return self.bucket(key) in self.active
+
+    def add(
+        self, controller: Controller[tuple[str, str]], keys: Callable[[], Iterable[tuple[str, str]]]
+    ) -> None:
+        """A controller made with ``owns=gate.owns``, and how to list every owner key it knows."""
+        self._controllers.append((controller, keys))
+
+    async def on_stop(self, buckets: frozenset[int]) -> None:
+        self.active -= buckets
+        for controller, _ in self._controllers:
+            await controller.drain(lambda k: self.bucket(k) in buckets)
+
+    async def on_start(self, buckets: frozenset[int]) -> None:
+        self.active |= buckets
+        for controller, keys in self._controllers:
+            for key in keys():
+                if self.bucket(key) in buckets:
+                    controller.enqueue(key)

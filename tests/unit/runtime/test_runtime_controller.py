@@ -362,3 +362,49 @@ def test_many_controllers_share_metric_singletons() -> None:
         assert sample("controller_runtime_reconcile_total", controller=name, result="success") == 2
 
     asyncio.run(main())
+
+
+def test_owns_drops_keys_of_other_shards_and_drain_waits_for_in_flight() -> None:
+    async def main() -> None:
+        mine = {"a", "b"}
+        runs: list[str] = []
+        release = asyncio.Event()
+
+        async def reconcile(key: str) -> None:
+            runs.append(key)
+            if key == "b":
+                await release.wait()
+
+        c = Controller(unique("owns"), reconcile, workers=2, owns=lambda k: k in mine)
+        c.start()
+        for k in ("a", "x", "b"):
+            c.enqueue(k)
+        await until(lambda: runs == ["a", "b"] and len(c.queue) == 0)
+        assert "x" not in runs  # another shard's key: taken off the queue, not reconciled
+
+        # Hand "b" over: stop owning it, then drain waits until its in-flight reconcile ends.
+        mine.discard("b")
+        drained = asyncio.create_task(c.drain(lambda k: k == "b"))
+        await asyncio.sleep(0)
+        await c.drain(lambda k: k == "a")  # "a" is not in flight: returns at once
+        assert not drained.done()
+        c.enqueue("b")  # re-added while in flight: dropped when taken again, not run twice
+        release.set()
+        await asyncio.wait_for(drained, 2)
+        await until(lambda: len(c.queue) == 0 and c.queue.processing == 0)
+        assert runs == ["a", "b"]
+        await asyncio.wait_for(c.stop(), 2)
+
+    asyncio.run(main())
+
+
+def test_drain_needs_owns() -> None:
+    async def main() -> None:
+        async def reconcile(key: str) -> None:
+            return None
+
+        c = Controller(unique("no-owns"), reconcile)
+        with pytest.raises(RuntimeError):
+            await c.drain(lambda k: True)
+
+    asyncio.run(main())

@@ -245,3 +245,45 @@ def test_member_lease_names_are_valid_object_names() -> None:
     assert lease_name("kruise-py", "Host_1a2b") == "kruise-py-host-1a2b"
     long = lease_name("kruise-py", "x" * 300)
     assert len(long) <= 63 and long != lease_name("kruise-py", "x" * 299)
+
+
+def test_shard_gate_drains_before_hand_over_and_enqueues_on_start() -> None:
+    import asyncio
+
+    from kruise_py.runtime.controller import Controller
+    from kruise_py.runtime.membership import ShardGate
+
+    from .helpers import until
+
+    keys = [("ns", f"set-{i}") for i in range(2000)]  # ~8 per bucket
+
+    async def main() -> None:
+        gate = ShardGate()
+        runs: list[tuple[str, str]] = []
+        hold = asyncio.Event()
+
+        async def reconcile(key: tuple[str, str]) -> None:
+            runs.append(key)
+            await hold.wait()
+
+        c: Controller[tuple[str, str]] = Controller("shard-gate-test", reconcile, workers=16, owns=gate.owns)
+        gate.add(c, lambda: keys)
+        c.start()
+        c.enqueue(keys[0])
+        await until(lambda: len(c.queue) == 0 and c.queue.processing == 0)
+        assert runs == []  # no bucket active: the key was taken off the queue and dropped
+        first = gate.bucket(keys[0])
+        await gate.on_start(frozenset({first}))
+        mine = [k for k in keys if gate.bucket(k) == first]
+        assert len(mine) > 1
+        await until(lambda: len(runs) >= len(mine))
+        assert sorted(runs) == sorted(mine)  # every known owner of the new bucket, once
+        stopping = asyncio.create_task(gate.on_stop(frozenset({first})))
+        await until(lambda: not gate.owns(keys[0]))
+        await asyncio.sleep(0)
+        assert not stopping.done()  # the drain waits for the in-flight reconciles
+        hold.set()
+        await asyncio.wait_for(stopping, 2)
+        await c.stop()
+
+    asyncio.run(main())
