@@ -18,7 +18,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 BUCKETS_HELD = Gauge("shard_buckets_held", "Buckets this member acts on.", ["group", "member"])
 MEMBERS = Gauge("shard_members", "Live members this member sees, itself included.", ["group", "member"])
 
-Callback = Callable[[frozenset[int]], Awaitable[None]]
+Callback = Callable[[frozenset[int]], Coroutine[Any, Any, None]]
 _LEASES = ("coordination.k8s.io/v1", "leases")
 #: A Lease unchanged for this many of its durations is deleted (its claims stopped counting long ago).
 GONE_AFTER = 4
@@ -85,6 +85,8 @@ class ShardMember:
         self._seen: dict[str, sh.Seen] = {}
         self._last_write = 0.0
         self._task: asyncio.Task[None] | None = None
+        # Drains run beside the loop, so renewals never wait for a slow reconcile to finish.
+        self._drains: dict[asyncio.Task[None], frozenset[int]] = {}
         self._held_gauge = BUCKETS_HELD.labels(group, self.identity)
         self._members_gauge = MEMBERS.labels(group, self.identity)
 
@@ -128,14 +130,48 @@ class ShardMember:
             await self._drop_all()
 
     async def _drop_all(self) -> None:
+        """Stop everything and wait until no work is in flight. After a missed renew deadline
+        this must finish within ``lease_duration - renew_deadline`` (others may start our buckets
+        then); a process that cannot promise that should exit, as client-go's users do."""
         if self.state.held:
             await self.on_stop(self.state.held)
+        if self._drains:
+            await asyncio.gather(*self._drains, return_exceptions=True)
+            self._drains.clear()
         self.state = sh.lost_liveness()
         self._held_gauge.set(0)
 
+    def _begin_drain(self, buckets: frozenset[int]) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(
+            self.on_stop(buckets), name="shard-drain"
+        )
+        self._drains[task] = buckets
+
+    def _reap_drains(self) -> None:
+        for task, buckets in list(self._drains.items()):
+            if not task.done():
+                continue
+            del self._drains[task]
+            if task.cancelled() or task.exception() is not None:
+                # Unknown whether work is still in flight: keep claiming, drain again.
+                log.error("shard membership: draining %s failed: %r", sh.encode(buckets), task)
+                self._begin_drain(buckets)
+            else:
+                self.state = self.state.drained(buckets)
+
     async def try_once(self) -> None:
         await self._check_deadline()
+        self._reap_drains()
         t0 = time.monotonic()
+        # An apiserver that hangs must not keep us acting past the renew deadline.
+        limit = self.renew_deadline - (t0 - self._last_write) if self.state != sh.State() else None
+        async with asyncio.timeout(max(limit, self.retry_period) if limit is not None else None):
+            start = await self._round(t0)
+        if start:
+            await self.on_start(start)
+
+    async def _round(self, t0: float) -> frozenset[int]:
+        """Read, decide, begin drains, renew; returns the buckets won (held from now on)."""
         items, _ = await self.client.list_all(
             path_for(*_LEASES, self.namespace), labelSelector=f"{sh.GROUP_LABEL}={self.group}"
         )
@@ -152,21 +188,21 @@ class ShardMember:
             self.members = plan.members
             self._members_gauge.set(len(plan.members))
         if plan.stop:
-            # Drain first: the claim is dropped only after the owners' work has stopped.
-            await self.on_stop(plan.stop)
-            self.state = sh.State(self.state.claims, self.state.held - plan.stop)
+            # Taken off at once, claimed until drained: the claim is dropped only after the
+            # owners' work has stopped (a later round, once the drain task has finished).
+            self._begin_drain(plan.stop)
+            self.state = plan.stopping(self.state)
             self._held_gauge.set(len(self.state.held))
         try:
             await self._write(mine, plan.claims)
         except ApiError as e:
             if e.conflict or e.already_exists:
-                return  # our own Lease changed under us (a restarted namesake?): read again next round
+                return frozenset()  # our Lease changed under us (a restarted namesake?): read again
             raise
         self._last_write = t0
         self.state = plan.after(self.state)
-        if plan.start:
-            await self.on_start(plan.start)
         self._held_gauge.set(len(self.state.held))
+        return plan.start
 
     async def _collect(self, items: list[dict[str, Any]], now: float) -> None:
         """Delete Leases of members gone for a while (each restart makes a new identity). The

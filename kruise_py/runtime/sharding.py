@@ -177,16 +177,23 @@ def live(seen: Seen, now: float) -> bool:
 class State:
     """A member's own side. ``claims`` is what its Lease says, as last written *while alive
     without a break* (reset to empty when the member misses its renew deadline); ``held`` are the
-    buckets it acts on now, always a subset of ``claims``."""
+    buckets it acts on now; ``draining`` those it stopped taking work for but whose in-flight
+    work has not finished. ``held`` and ``draining`` are disjoint subsets of ``claims``."""
 
     claims: frozenset[int] = frozenset()
     held: frozenset[int] = frozenset()
+    draining: frozenset[int] = frozenset()
+
+    def drained(self, buckets: Collection[int]) -> State:
+        """A drain finished: the next round stops claiming those buckets (unless wanted again)."""
+        return State(self.claims, self.held, self.draining - frozenset(buckets))
 
 
 @dataclass(frozen=True)
 class Step:
-    """One round: drain and drop ``stop`` first, then write ``claims`` into the Lease, and only
-    when that write succeeded start ``start``."""
+    """One round: begin draining ``stop`` (it stays claimed until drained; renewals never wait
+    for a drain), write ``claims`` into the Lease, and only when that write succeeded start
+    ``start``."""
 
     members: tuple[str, ...]
     desired: frozenset[int]
@@ -195,17 +202,23 @@ class Step:
     claims: frozenset[int] = frozenset()
     waiting: frozenset[int] = field(default=frozenset())  # desired but claimed by another live member
 
+    def stopping(self, state: State) -> State:
+        """The state as soon as the round's drains have begun (before the write)."""
+        return State(state.claims, state.held - self.stop, state.draining | self.stop)
+
     def after(self, state: State) -> State:
-        """The state once the round's Lease write succeeded."""
-        return State(claims=self.claims, held=(state.held - self.stop) | self.start)
+        """The state once the round's Lease write succeeded, from the state as it is then: after
+        :meth:`stopping`, and after any drain that finished meanwhile (which must stay finished)."""
+        return State(claims=self.claims, held=(state.held - self.stop) | self.start, draining=state.draining)
 
 
 def step(me: str, state: State, others: Mapping[str, frozenset[int]], total: int = BUCKETS) -> Step:
     """What a member does this round, given the claims of the *other live* members it just read.
 
     - held buckets the ring keeps: kept, whoever else claims them (a competitor withdraws);
-    - held buckets the ring moved away: stopped (drained) and no longer claimed;
-    - buckets claimed in an earlier round and not claimed by anyone else now: started;
+    - held buckets the ring moved away: drained, and claimed until the drain has finished;
+    - buckets claimed in an earlier round, not held or draining, and not claimed by anyone else
+      now: started;
     - a competing claim on a bucket not yet started: ours is withdrawn;
     - desired buckets nobody else claims: claimed now, to be started next round.
     """
@@ -214,19 +227,21 @@ def step(me: str, state: State, others: Mapping[str, frozenset[int]], total: int
     contested = frozenset().union(*others.values()) if others else frozenset()
     keep = state.held & desired
     stop = state.held - desired
-    start = (state.claims - state.held) & (desired - contested)
-    pending = desired - keep - start - contested
+    draining = state.draining | stop
+    start = (state.claims - state.held - draining) & (desired - contested)
+    pending = desired - keep - start - contested - draining
     return Step(
         members=members,
         desired=desired,
         stop=stop,
         start=start,
-        claims=keep | start | pending,
-        waiting=(desired - keep - start) & contested,
+        claims=keep | start | pending | draining,
+        waiting=(desired - keep - start - draining) & contested,
     )
 
 
 def lost_liveness() -> State:
-    """Missed the renew deadline: stop everything and forget our claims, so nothing is started again
-    without a fresh claim-then-read (others may have taken our buckets after our Lease expired)."""
+    """Missed the renew deadline (after everything was stopped and drained): forget our claims, so
+    nothing is started again without a fresh claim-then-read (others may have taken our buckets
+    after our Lease expired)."""
     return State()

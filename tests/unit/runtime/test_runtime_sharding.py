@@ -138,16 +138,33 @@ def test_a_joiner_waits_until_the_holder_drained_and_released() -> None:
     # b sees a's claims: claims nothing it wants, waits.
     sb = step("b", State(), {"a": everything})
     assert sb.claims == set() and sb.waiting == want_b
-    # a sees b: stops (drains) b's buckets and writes its Lease without them.
+    # a sees b: begins draining b's buckets, and keeps claiming them while the drain runs.
     sa = step("a", a, {"b": frozenset()})
-    assert sa.stop == want_b and sa.claims == everything - want_b
+    assert sa.stop == want_b and sa.claims == everything
+    assert sa.stopping(a).held == everything - want_b  # no new work taken from the first moment
+    a = sa.after(sa.stopping(a))
+    assert a.held == everything - want_b and a.draining == want_b
+    assert step("b", State(), {"a": a.claims}).claims == set()  # still draining: b waits
+    # Drained: the next round writes the Lease without them.
+    a = a.drained(want_b)
+    sa = step("a", a, {"b": frozenset()})
+    assert sa.stop == set() and sa.claims == everything - want_b
     a = sa.after(a)
-    assert a.held == everything - want_b
     # b, after a's write: claims; one round later starts.
     b = step("b", State(), {"a": a.claims}).after(State())
     assert b.claims == want_b and b.held == set()
     s = step("b", b, {"a": a.claims})
     assert s.start == want_b
+
+
+def test_a_drained_bucket_wanted_again_restarts_from_its_unbroken_claim() -> None:
+    # b left before taking its share: a's claims never lapsed, so it may start them again.
+    everything = frozenset(range(sh.BUCKETS))
+    want_b = assign(["a", "b"])["b"]
+    first = step("a", State(everything, everything), {"b": frozenset()})
+    a = first.after(first.stopping(State(everything, everything))).drained(want_b)
+    s = step("a", a, {})
+    assert s.start == want_b and s.after(a).held == everything
 
 
 def test_a_competing_claim_on_an_unstarted_bucket_is_withdrawn_but_a_held_one_is_kept() -> None:
@@ -176,6 +193,7 @@ class Member:
     cut_off_until: int = -1  # writes fail (partition) while tick < this
     last_write: int = 0
     pending: sh.Step | None = None  # read done, write not yet
+    drains: list[tuple[int, frozenset[int]]] = field(default_factory=list)  # (done at, buckets)
 
 
 @dataclass
@@ -190,7 +208,24 @@ class World:
 
 
 def _acting(members: list[Member]) -> Counter[int]:
-    return Counter(b for m in members if m.alive for b in m.state.held)
+    # Draining buckets still have work in flight: they count as acted on.
+    return Counter(b for m in members if m.alive for b in m.state.held | m.state.draining)
+
+
+def _round(m: Member, world: World, rng: random.Random, total: int) -> None:
+    """One half of a member's round: the read (and drains begun), or the write (and starts)."""
+    for done_at, buckets in list(m.drains):
+        if world.tick >= done_at:
+            m.drains.remove((done_at, buckets))
+            m.state = m.state.drained(buckets)
+    if m.pending is None:
+        m.pending = step(m.name, m.state, world.others(m.name), total)
+        if m.pending.stop:
+            m.drains.append((world.tick + rng.randint(0, 20), m.pending.stop))
+        m.state = m.pending.stopping(m.state)
+    elif world.tick >= m.cut_off_until:
+        world.leases[m.name] = (m.pending.claims, world.tick)
+        m.state, m.last_write, m.pending = m.pending.after(m.state), world.tick, None
 
 
 @pytest.mark.parametrize("seed", range(25))
@@ -201,16 +236,11 @@ def test_simulated_handover_never_has_two_members_on_one_bucket(seed: int) -> No
     members = [Member(f"m{i}") for i in range(3)]
     joined = 3
     for world.tick in range(1, 1000):
-        m = rng.choice([m for m in members if m.alive])
-        if m.pending is None:
-            m.pending = step(m.name, m.state, world.others(m.name), total)
-            m.state = State(m.state.claims, m.state.held - m.pending.stop)  # drained before the write
-        elif world.tick >= m.cut_off_until:
-            world.leases[m.name] = (m.pending.claims, world.tick)
-            m.state, m.last_write, m.pending = m.pending.after(m.state), world.tick, None
+        _round(rng.choice([m for m in members if m.alive]), world, rng, total)
         for x in members:  # the renew deadline, checked on every member's own clock
             if x.alive and x.state != State() and world.tick - x.last_write > RENEW:
-                x.state, x.pending = sh.lost_liveness(), None
+                # Everything stops; drains still running are waited for (modelled as instant).
+                x.state, x.pending, x.drains = sh.lost_liveness(), None, []
         counts = _acting(members)
         assert not [b for b, c in counts.items() if c > 1], (seed, world.tick, counts)
         event = rng.random()
@@ -226,17 +256,11 @@ def test_simulated_handover_never_has_two_members_on_one_bucket(seed: int) -> No
         x.cut_off_until = -1
     live = [m for m in members if m.alive]
     for world.tick in range(1000, 1600):
-        m = live[world.tick % len(live)]
-        if m.pending is None:
-            m.pending = step(m.name, m.state, world.others(m.name), total)
-            m.state = State(m.state.claims, m.state.held - m.pending.stop)
-        else:
-            world.leases[m.name] = (m.pending.claims, world.tick)
-            m.state, m.last_write, m.pending = m.pending.after(m.state), world.tick, None
+        _round(live[world.tick % len(live)], world, rng, total)
         assert not [b for b, c in _acting(members).items() if c > 1]
     ring = assign([m.name for m in live], total)
     for m in live:
-        assert m.state.held == ring[m.name], (seed, m.name)
+        assert m.state.held == ring[m.name] and not m.state.draining, (seed, m.name)
 
 
 def test_member_lease_names_are_valid_object_names() -> None:
