@@ -192,11 +192,17 @@ def test_image_change_upgrades_injected_pods_in_place(
             return st.get("updatedPods") == 3 and st.get("readyPods") == 3 and st.get("updatedReadyPods") == 3
 
         wait_for(done, 120, what="3 pods upgraded and ready")
-    after = pods(kubectl, ns, "app=up")
+
+        # Under heavy load one CI run read a pod whose sidecar status still showed restartCount 0
+        # right after the SidecarSet reported done (not reproduced alone); the restart must show.
+        def restarted() -> list[dict[str, Any]] | None:
+            after = pods(kubectl, ns, "app=up")
+            ok = all(sidecar_image(p, f"{name}-before") == ("busybox:1.37", 1, "busybox:1.37") for p in after)
+            return after if ok else None
+
+        after = wait_for(restarted, 60, what="each sidecar restarted once on busybox:1.37")
     assert {p["metadata"]["name"]: p["metadata"]["uid"] for p in after} == before, "upgraded in place"
     for p in after:
-        image, restarts, running = sidecar_image(p, f"{name}-before")
-        assert image == "busybox:1.37" and restarts == 1 and running == "busybox:1.37"
         assert sidecar_image(p, "app")[1] == 0, "the app container is not restarted"
     assert mon.max_unavailable <= 1, f"{mon.max_unavailable} pods unavailable with maxUnavailable 1"
 
