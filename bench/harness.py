@@ -229,18 +229,20 @@ class Ground:
         return self.operator_pid
 
     @contextlib.contextmanager
-    def openkruise_instead(self, limits: str = "default") -> Iterator[int]:
-        """OpenKruise's manager in place of kruise-py for a block (kruise-py started again after,
-        with the scenario's flags); yields the manager's pid."""
-        running = "operator" in self.procs
-        if running:
+    def running(self, kind: str, limits: str) -> Iterator[int]:
+        """``kind`` with ``limits`` in place of the scenario's operator for a block (the scenario's
+        kruise-py is started again after, with its own flags); yields the operator's pid. A few
+        seconds are left after readiness for its caches to settle on what the last one left."""
+        was = "operator" in self.procs
+        if was:
             self.stop_operator()
-        self.start_openkruise(limit_args("openkruise", limits))
+        self.start_kind(kind, limits)
+        time.sleep(3)
         try:
-            yield self.pid_of("openkruise")
+            yield self.pid_of(kind)
         finally:
-            self.stop_openkruise()
-            if running:
+            self.stop_kind(kind)
+            if was:
                 self.start_operator()
 
     def heap_top(self, timeout: float = 60) -> str | None:
@@ -327,6 +329,23 @@ class Ground:
                     )
                     counts[f"{e['verb']} {res}"] += 1
         return counts
+
+
+def against_runs() -> list[tuple[str, str]]:
+    """(operator, limits) pairs an `--against openkruise` scenario runs, alternating operators."""
+    if AGAINST != "openkruise":
+        return []
+    return [(k, lim) for lim in ("equal", "default") for k in ("kruise_py", "openkruise")]
+
+
+def against_ratios(runs: dict[str, dict[str, Any]], figure: str) -> dict[str, float]:
+    """kruise-py / OpenKruise of ``figure`` per limits setting, from ``runs["<kind>_<limits>"]``."""
+    out = {}
+    for lim in ("equal", "default"):
+        k, o = runs.get(f"kruise_py_{lim}"), runs.get(f"openkruise_{lim}")
+        if k and o and o.get(figure):
+            out[lim] = round(k[figure] / o[figure], 2)
+    return out
 
 
 @contextlib.contextmanager

@@ -48,8 +48,8 @@ def _mib(b: float) -> float:
     return round(b / MiB, 1)
 
 
-def _ns(i: int) -> str:
-    return f"scale-{i}"
+def _ns(i: int, prefix: str = "scale-") -> str:
+    return f"{prefix}{i}"
 
 
 async def _gather_limited(coros: list[Any], limit: int = 64) -> list[Any]:
@@ -62,9 +62,9 @@ async def _gather_limited(coros: list[Any], limit: int = 64) -> list[Any]:
     return list(await asyncio.gather(*(one(c) for c in coros)))
 
 
-def _all_sets(g: Ground) -> list[dict[str, Any]]:
+def _all_sets(g: Ground, prefix: str = "scale-") -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = g.api.run(g.api.client.list(ASTS))["items"]
-    return [o for o in items if o["metadata"]["namespace"].startswith("scale-")]
+    return [o for o in items if o["metadata"]["namespace"].startswith(prefix)]
 
 
 def _observed(objs: list[dict[str, Any]], sets: int) -> bool:
@@ -73,14 +73,14 @@ def _observed(objs: list[dict[str, Any]], sets: int) -> bool:
     )
 
 
-def _bump_generation(g: Ground, sets: int, value: int) -> None:
+def _bump_generation(g: Ground, sets: int, value: int, prefix: str = "scale-") -> None:
     """A spec change that needs only a status write (a new generation to observe)."""
     c = g.api.client
     g.api.run(
         _gather_limited(
             [
                 c.patch(
-                    path_for("apps.kruise.io/v1beta1", "statefulsets", _ns(i), "web"),
+                    path_for("apps.kruise.io/v1beta1", "statefulsets", _ns(i, prefix), "web"),
                     {"spec": {"revisionHistoryLimit": value}},
                     "merge",
                 )
@@ -96,7 +96,7 @@ def _rest_rss(pid: int, settle: float) -> int:
     return proc_status(pid, "VmRSS")
 
 
-def _latency_phase(g: Ground, ns: str, seconds: float, expect: int) -> dict[str, Any]:
+def _latency_phase(g: Ground, ns: str, seconds: float, expect: int, gone: bool = True) -> dict[str, Any]:
     """Pod creates at 100/s for ``seconds`` into a new namespace, after the webhook answers for it
     (a dry-run create comes back with ``expect`` containers) and 1 s of uncounted warm-up creates."""
     g.kubectl("create", "namespace", ns)
@@ -113,31 +113,46 @@ def _latency_phase(g: Ground, ns: str, seconds: float, expect: int) -> dict[str,
         "load": loadavg(),
     }
     g.kubectl("delete", "namespace", ns, "--wait=false")
-    wait(lambda: ns_gone(g, ns), 600, f"namespace {ns} deleted", interval=1)
+    if gone:  # the next phase starts on a quiet cluster
+        wait(lambda: ns_gone(g, ns), 600, f"namespace {ns} deleted", interval=1)
     return out
 
 
 def _phase(
-    g: Ground, kind: str, limits: str, sets: int, per: int, gen: int, roll_image: str, wh_seconds: float
+    g: Ground,
+    kind: str,
+    limits: str,
+    sets: int,
+    per: int,
+    gen: int,
+    roll_image: str,
+    wh_seconds: float,
+    prefix: str = "scale-",
+    roll_sets: int | None = None,
+    smoke: bool = False,
 ) -> dict[str, Any]:
+    """One operator's turn on the rung (module docstring, step 3); ``roll_sets``: how many sets
+    to roll (default 1%, at least one)."""
     pods = sets * per
     out: dict[str, Any] = {"limits": limits, "client_limits": harness.limits_used(limits)[kind]}
-    _bump_generation(g, sets, gen)
+    _bump_generation(g, sets, gen, prefix)
     out["load_before"] = loadavg()
     t_spawn = g.start_kind(kind, limits, wait_ready=False)
     pid = g.pid_of(kind)
     sampler = RssSampler(pid, interval=0.5)
     interval = 0.25 if sets <= 100 else 0.5
-    wait(lambda: _observed(_all_sets(g), sets), 1800, f"{kind}: every set observed", interval=interval)
+    wait(
+        lambda: _observed(_all_sets(g, prefix), sets), 1800, f"{kind}: every set observed", interval=interval
+    )
     out["restart_s"] = round(time.monotonic() - t_spawn, 2)
     g.wait_kind_ready(kind)
     out["rss_peak_restart_mib"] = _mib(sampler.peak_since(t_spawn))
-    out["rss_rest_mib"] = _mib(_rest_rss(pid, 10 if pods >= 1000 else 3))
+    out["rss_rest_mib"] = _mib(_rest_rss(pid, 10 if pods >= 1000 else 0 if smoke else 3))
     if kind == "kruise_py":
         out["smaps_at_rest"] = smaps_rss(pid)
         out["heap_top_at_rest"] = g.heap_top()
     # Roll 1% of the sets in place.
-    k = max(1, sets // 100)
+    k = roll_sets or max(1, sets // 100)
     c = g.api.client
     time.sleep(1)
     mark = g.audit_mark()
@@ -146,7 +161,9 @@ def _phase(
     g.api.run(
         _gather_limited(
             [
-                c.patch(path_for("apps.kruise.io/v1beta1", "statefulsets", _ns(i), "web"), patch, "merge")
+                c.patch(
+                    path_for("apps.kruise.io/v1beta1", "statefulsets", _ns(i, prefix), "web"), patch, "merge"
+                )
                 for i in range(k)
             ]
         )
@@ -155,7 +172,10 @@ def _phase(
     def rolled() -> bool:
         objs = g.api.run(
             _gather_limited(
-                [c.get(path_for("apps.kruise.io/v1beta1", "statefulsets", _ns(i), "web")) for i in range(k)]
+                [
+                    c.get(path_for("apps.kruise.io/v1beta1", "statefulsets", _ns(i, prefix), "web"))
+                    for i in range(k)
+                ]
             )
         )
         return all(rolled_out(o, per) for o in objs)
@@ -172,7 +192,9 @@ def _phase(
     out["roll_writes_per_pod"] = round(sum(w.values()) / (k * per), 2)
     out["rss_peak_roll_mib"] = _mib(sampler.peak_since(t0))
     if wh_seconds > 0:
-        out["creates"] = _latency_phase(g, f"lat-{kind.replace('_', '-')}", wh_seconds, expect=3)
+        out["creates"] = _latency_phase(
+            g, f"lat-{kind.replace('_', '-')}", wh_seconds, expect=3, gone=not smoke
+        )
     out["cpu_s"] = round(cpu_s(pid), 1)
     out["load_after"] = loadavg()
     sampler.stop()
@@ -189,7 +211,11 @@ def _empty_rss(g: Ground, kind: str, settle: float) -> dict[str, Any]:
     return out
 
 
-def rung(g: Ground, sets: int, per: int, kinds: list[str], wh_seconds: float) -> dict[str, Any]:
+def rung(
+    g: Ground, sets: int, per: int, kinds: list[str], wh_seconds: float, smoke: bool = False
+) -> dict[str, Any]:
+    """One rung on ``g`` (no operator running). ``smoke``: a shared sandbox with kruise-py
+    running (the bench smoke test): it builds the rung, no empty-operator start, equal limits only."""
     pods = sets * per
     res: dict[str, Any] = {"pods": pods, "sets": sets, "pods_per_set": per, "nodes": g.nodes}
     res["load_start"] = loadavg()
@@ -203,10 +229,11 @@ def rung(g: Ground, sets: int, per: int, kinds: list[str], wh_seconds: float) ->
         )
     }
     settle = 10 if pods >= 1000 else 2
-    res["empty"] = {kind: _empty_rss(g, kind, settle) for kind in kinds}
+    res["empty"] = {} if smoke else {kind: _empty_rss(g, kind, settle) for kind in kinds}
 
     # 1. Build the rung with kruise-py, no client limit.
-    g.start_operator(args=harness.limit_args("kruise_py", "off"))
+    if not smoke:
+        g.start_operator(args=harness.limit_args("kruise_py", "off"))
     g.apply(sidecarset("scale-lat", APP), "default")
     time.sleep(1)
     mark = g.audit_mark()
@@ -256,16 +283,18 @@ def rung(g: Ground, sets: int, per: int, kinds: list[str], wh_seconds: float) ->
 
     # 2. Baseline creates: no operator, no webhook.
     if wh_seconds > 0:
-        res["creates_no_webhook"] = _latency_phase(g, "lat-none", wh_seconds, expect=1)
+        res["creates_no_webhook"] = _latency_phase(g, "lat-none", wh_seconds, expect=1, gone=not smoke)
 
     # 3. Each operator on the same objects; equal limits first, then each one's defaults.
     gen, image = 20, OLD  # the sets run OLD: the first roll goes to NEW
     for kind in kinds:
-        for limits in ("equal", "default"):
+        for limits in ("equal",) if smoke else ("equal", "default"):
             gen += 1
             image = OLD if image == NEW else NEW
-            ph = _phase(g, kind, limits, sets, per, gen, image, wh_seconds if limits == "equal" else 0)
-            if limits == "equal":
+            ph = _phase(
+                g, kind, limits, sets, per, gen, image, wh_seconds if limits == "equal" else 0, smoke=smoke
+            )
+            if limits == "equal" and kind in res["empty"]:
                 ph["bytes_per_pod"] = round(
                     (ph["rss_rest_mib"] - res["empty"][kind]["rss_mib"]) * MiB / max(1, pods)
                 )
@@ -281,7 +310,7 @@ def rung(g: Ground, sets: int, per: int, kinds: list[str], wh_seconds: float) ->
                 flush=True,
             )
     res["load_end"] = loadavg()
-    if "openkruise" in kinds:
+    if "openkruise" in kinds and not smoke:
         res["ratios"] = ratios(res)
     return res
 
@@ -317,7 +346,7 @@ def ladder(scale: float = 1.0) -> list[tuple[int, int]]:
 
 def scale_ladder(scale: float = 1.0) -> dict[str, Any]:
     kinds = ["kruise_py"] + (["openkruise"] if harness.AGAINST == "openkruise" else [])
-    wh_seconds = 10.0 if scale >= 1 else max(0.5, 10 * scale)
+    wh_seconds = 10.0 if scale >= 1 else max(0.3, 10 * scale)
     sim = ("--start-delay", "0", "--stop-delay", "0", "--ready-delay", "0", "--max-pods", "1100")
     res: dict[str, Any] = {"id": "SCALE", "operators": kinds, "sim_args": list(sim), "rungs": []}
     res["equal_limits"] = list(harness.EQUAL_LIMITS)
@@ -329,8 +358,7 @@ def scale_ladder(scale: float = 1.0) -> dict[str, Any]:
         print(f"SCALE rung {pods} pods in {sets} sets on {nodes} nodes  [load {loadavg()}]", flush=True)
         try:
             if shared is not None:
-                shared.stop_operator()
-                r = rung(shared, sets, per, kinds, wh_seconds)
+                r = rung(shared, sets, per, kinds, wh_seconds, smoke=True)
                 shared.start_operator()  # as the other scenarios expect it
             else:
                 with ground(
@@ -353,13 +381,13 @@ def _rung_line(r: dict[str, Any]) -> str:
         return f"{r['pods']} pods: FAILED {r['error'][:200]}"
     k = r["kruise_py"]["equal"]
     line = (
-        f"{r['pods']} pods: kruise-py rest {k['rss_rest_mib']} MiB ({k['bytes_per_pod']} B/pod), "
+        f"{r['pods']} pods: kruise-py rest {k['rss_rest_mib']} MiB ({k.get('bytes_per_pod')} B/pod), "
         f"restart {k['restart_s']} s, roll 1% {k['roll_s']} s"
     )
     if "openkruise" in r:
-        o, q = r["openkruise"]["equal"], r["ratios"]["equal"]
+        o, q = r["openkruise"]["equal"], r.get("ratios", {}).get("equal", {})
         line += (
-            f" | OpenKruise {o['rss_rest_mib']} MiB ({o['bytes_per_pod']} B/pod), restart {o['restart_s']} s, "
+            f" | OpenKruise {o['rss_rest_mib']} MiB ({o.get('bytes_per_pod')} B/pod), restart {o['restart_s']} s, "
             f"roll {o['roll_s']} s | ratios restart {q.get('restart_s')} roll {q.get('roll_s')} "
             f"B/pod {q.get('bytes_per_pod')}"
         )
