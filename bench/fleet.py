@@ -201,10 +201,15 @@ def _against(g: Ground, sets: int, per: int) -> dict[str, Any]:
     g.stop_operator()
     runs: dict[str, Any] = {}
     image = NEW  # where P4's rollout left the sets
+    warmed = False
     for gen, (kind, limits) in enumerate(harness.against_runs(), start=30):
+        warm = None
+        if kind == "openkruise" and not warmed:  # see bench.scale._phase
+            warm = image = OLD if image == NEW else NEW
+            warmed = True
         image = OLD if image == NEW else NEW
         runs[f"{kind}_{limits}"] = _phase(
-            g, kind, limits, sets, per, gen, image, 0, prefix="fleet-", roll_sets=sets
+            g, kind, limits, sets, per, gen, image, 0, prefix="fleet-", roll_sets=sets, warm_roll=warm
         )
     g.start_operator()
     return {
