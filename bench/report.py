@@ -30,7 +30,14 @@ def plot_scale(res: dict[str, Any], out: Path = SCALE_PNG) -> Path:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
     for kind in res["operators"]:
         xs = [r["pods"] for r in rungs]
-        a1.plot(xs, [r[kind]["equal"]["rss_rest_mib"] for r in rungs], "o-", label=NAMES[kind])
+        # The empty operator (same process on the cluster with no pods) is the 0-pod point.
+        empty = [r["empty"][kind]["rss_mib"] for r in rungs if kind in r.get("empty", {})][:1]
+        a1.plot(
+            [0] * len(empty) + xs,
+            empty + [r[kind]["equal"]["rss_rest_mib"] for r in rungs],
+            "o-",
+            label=NAMES[kind],
+        )
         a2.plot(xs, [r[kind]["equal"]["restart_s"] for r in rungs], "o-", label=NAMES[kind])
     a1.set_ylabel("RSS at rest (MiB)")
     a2.set_ylabel("start to every set observed (s)")
@@ -60,13 +67,14 @@ def scale_tables(res: dict[str, Any]) -> str:
             f"(built by kruise-py in {r['create_s']} s, {r['create_writes_per_pod']} writes/pod; load "
             f"{r['load_start']} at start, {r['load_end']} at the end)\n"
         )
-        head = ["figure", *[f"{NAMES[k]} ({lim})" for lim in ("equal", "default") for k in kinds]]
+        lims = [lim for lim in ("equal", "default") if all(lim in r[k] for k in kinds)]
+        head = ["figure", *[f"{NAMES[k]} ({lim})" for lim in lims for k in kinds]]
         if "ratios" in r:
-            head += ["ratio (equal)", "ratio (default)"]
+            head += [f"ratio ({lim})" for lim in lims]
         rows = [head, ["---"] * len(head)]
 
-        def cells(f: Any, r: dict[str, Any] = r) -> list[str]:
-            return [str(f(r[k][lim], k)) for lim in ("equal", "default") for k in kinds]
+        def cells(f: Any, r: dict[str, Any] = r, lims: list[str] = lims) -> list[str]:
+            return [str(f(r[k][lim], k)) for lim in lims for k in kinds]
 
         def wh(p: dict[str, Any], k: str) -> str:
             a = p.get("webhook_added_ms")
@@ -87,7 +95,7 @@ def scale_tables(res: dict[str, Any]) -> str:
         for name, f, key in figs:
             row = [name, *cells(f)]
             if "ratios" in r:
-                row += [str(r["ratios"][lim].get(key, "")) if key else "" for lim in ("equal", "default")]
+                row += [str(r["ratios"].get(lim, {}).get(key, "")) if key else "" for lim in lims]
             rows.append(row)
         out.append("\n".join("| " + " | ".join(c) + " |" for c in rows) + "\n")
     return "\n".join(out)
