@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import harness
 from .harness import loadavg, write_result
 
 Runner = Callable[[float], dict[str, dict[str, Any]]]
@@ -31,7 +32,7 @@ def _one(key: str, fn: Callable[[float], dict[str, Any]]) -> Runner:
 
 def _scenarios() -> dict[str, tuple[str, Runner]]:
     # Imported here so `python -m bench --help` does not load every scenario.
-    from . import asts_rollout, bcj_scale, fleet, sidecarset
+    from . import asts_rollout, bcj_scale, fleet, scale, sidecarset
 
     return {
         "p1": ("1000-pod in-place rollout vs a bare client's same writes", _one("P1", asts_rollout.p1)),
@@ -40,6 +41,8 @@ def _scenarios() -> dict[str, tuple[str, Runner]]:
         "p5": ("injection webhook under 100 creates/s vs no SidecarSet", _one("P5", sidecarset.p5)),
         "p6": ("operator restart with 10 x 500 pods (also runs P4)", fleet.fleet),
         "p7": ("BroadcastJob vs DaemonSet over 500 nodes", _one("P7", bcj_scale.p7)),
+        # Not in `all`: about an hour on 2 cores.
+        "scale": ("5,000 / 20,000 / 50,000 pods, one control plane each", _one("SCALE", scale.scale_ladder)),
     }
 
 
@@ -65,7 +68,7 @@ def run(
     """Run the scenarios (each runner once, even if it serves two names); return every result."""
     table = _scenarios()
     if names == ["all"]:
-        names = list(table)
+        names = [n for n in table if n != "scale"]
     unknown = [n for n in names if n not in table]
     if unknown:
         raise SystemExit(f"unknown scenario(s) {unknown}; choose from {sorted(table)} or all")
@@ -74,6 +77,9 @@ def run(
         "commit": commit(),
         "command": command or f"python -m bench {' '.join(names)} --scale {scale:g}",
         "scale": scale,
+        "against": harness.AGAINST,
+        "equal_limits": list(harness.EQUAL_LIMITS),
+        "default_limits": {k: list(v) for k, v in harness.DEFAULT_LIMITS.items()},
         "cpus": os.cpu_count(),
         "load_at_start": loadavg(),
     }
@@ -116,7 +122,7 @@ def _write(out: Path, key: str, res: dict[str, Any]) -> Path:
 
 
 def main() -> None:
-    table_help = "scenarios: p1 p2 p4 p5 p6 p7, or all (p4 and p6 share one run)"
+    table_help = "scenarios: p1 p2 p4 p5 p6 p7 scale, or all (all but scale; p4 and p6 share one run)"
     ap = argparse.ArgumentParser(
         prog="python -m bench",
         description=__doc__,
@@ -130,8 +136,30 @@ def main() -> None:
         default=float(os.environ.get("BENCH_SCALE", "1")),
         help="size factor for every scenario (default $BENCH_SCALE or 1)",
     )
-    ap.add_argument("--plot", action="store_true", help="afterwards, draw the P2 timeline (needs matplotlib)")
+    ap.add_argument("--plot", action="store_true", help="afterwards, draw the plots (needs matplotlib)")
+    ap.add_argument(
+        "--against",
+        choices=["openkruise"],
+        default=None,
+        help="also run OpenKruise's manager ($OPENKRUISE_MANAGER_BIN) on the same control plane",
+    )
+    ap.add_argument(
+        "--equal-qps",
+        type=float,
+        default=harness.EQUAL_LIMITS[0],
+        help="the client QPS both operators get in the equal-limits runs",
+    )
+    ap.add_argument("--equal-burst", type=int, default=harness.EQUAL_LIMITS[1], help="and their burst")
     a = ap.parse_args()
+    harness.EQUAL_LIMITS = (a.equal_qps, a.equal_burst)
+    if a.against == "openkruise":
+        from kruise_py.sandbox import openkruise
+
+        try:
+            openkruise.find()
+        except openkruise.OpenKruiseMissing as e:
+            raise SystemExit(f"--against openkruise: {e}") from None
+        harness.AGAINST = "openkruise"
     results = run(
         [s.lower() for s in a.scenario], a.scale, command="python -m bench " + " ".join(sys.argv[1:])
     )
@@ -139,6 +167,10 @@ def main() -> None:
         from .report import plot_p2
 
         print("P2 timeline ->", plot_p2(results["P2"]))
+    if a.plot and "SCALE" in results and results["SCALE"].get("rungs"):
+        from .report import plot_scale
+
+        print("scale plot ->", plot_scale(results["SCALE"]))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,16 @@ from typing import Any
 
 from kruise_py.runtime.client import KubeClient, path_for
 
-from .harness import Ground, loadavg, scenario_ground, wait
+from .harness import (
+    UA_PREFIX,
+    Ground,
+    against_ratios,
+    against_runs,
+    limits_used,
+    loadavg,
+    scenario_ground,
+    wait,
+)
 
 OLD, NEW = "nginx:1.25", "nginx:1.27"
 GATE = "InPlaceUpdateReady"
@@ -109,6 +118,7 @@ async def _watch_rollout(
     timeline: bool,
     limit_s: float,
     interval: float,
+    image: str = NEW,
 ) -> list[tuple[float, int]]:
     """Polls the set's status until rolled out; with ``timeline``, also the pods running the new
     image and Ready, as (seconds since ``t0``, count)."""
@@ -119,7 +129,7 @@ async def _watch_rollout(
         obj = await client.get(set_path(kind, ns, name))
         if timeline:
             pods = (await client.list(pods_path, labelSelector=f"app={name}"))["items"]
-            points.append((round(time.monotonic() - t0, 2), sum(running_image(p, NEW) for p in pods)))
+            points.append((round(time.monotonic() - t0, 2), sum(running_image(p, image) for p in pods)))
         if rolled_out(obj, n):
             return points
         await asyncio.sleep(interval)
@@ -154,19 +164,24 @@ def rollout(
     timeout: float,
     timeline: bool = False,
     interval: float = 0.25,
+    image: str = NEW,
+    ua: str | None = None,
 ) -> dict[str, Any]:
-    """Change the image, time until the status shows every pod updated and ready."""
+    """Change the image, time until the status shows every pod updated and ready; ``ua``: whose
+    writes to count (default: kruise-py for an Advanced StatefulSet, else the controller-manager)."""
     time.sleep(1)
     mark = g.audit_mark()
-    patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": NEW}]}}}}
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}
     t0 = time.monotonic()
     g.api.run(g.api.client.patch(set_path(kind, ns, name), patch, "merge"))  # CRDs: no strategic merge
     points = g.api.run(
-        _watch_rollout(g.api.client, kind, ns, name, n, t0, timeline, timeout, interval), timeout + 60
+        _watch_rollout(g.api.client, kind, ns, name, n, t0, timeline, timeout, interval, image), timeout + 60
     )
     wall = time.monotonic() - t0
     time.sleep(1)
-    writes = operator_writes(g, mark, ns, "kruise-py" if kind == "asts" else "kube-controller-manager")
+    writes = operator_writes(
+        g, mark, ns, ua or ("kruise-py" if kind == "asts" else "kube-controller-manager")
+    )
     pod_writes = sum(v for k, v in writes.items() if " pods" in k)
     out: dict[str, Any] = {
         "wall_s": round(wall, 2),
@@ -292,6 +307,9 @@ def p1(scale: float = 1.0) -> dict[str, Any]:
             "pod_writes_per_pod": round(sum(bw.values()) / n, 2),
             "concurrency_limit": 64,
         }
+        if against_runs():  # room on the nodes for OpenKruise's own set
+            g.kubectl("delete", "namespace", "p1-base", "--timeout=300s")
+        res.update(_against(g, "p1-kruise", n, timeout, kruise_set("web", n, "100%")))
         res["load_after"] = loadavg()
     res["ratio"] = round(res["kruise_py"]["wall_s"] / res["baseline"]["wall_s"], 2)
     res["goal"] = "kruise-py / baseline <= 1.3"
@@ -300,8 +318,56 @@ def p1(scale: float = 1.0) -> dict[str, Any]:
         f"P1 {n}-pod in-place rollout: kruise-py {res['kruise_py']['wall_s']} s vs bare client "
         f"{res['baseline']['wall_s']} s = {res['ratio']}x (goal <= 1.3x); pod writes/pod "
         f"{res['kruise_py']['pod_writes_per_pod']} vs {res['baseline']['pod_writes_per_pod']}"
-    )
+    ) + _against_line(res)
     return res
+
+
+def _against(
+    g: Ground,
+    ns: str,
+    n: int,
+    timeout: float,
+    new_set: dict[str, Any],
+    timeline: bool = False,
+    interval: float = 0.25,
+) -> dict[str, Any]:
+    """`--against openkruise`: each operator in turn (equal limits, then each one's defaults) rolls
+    a set of its own again, the image flipping between OLD and NEW: kruise-py the scenario's set in
+    ``ns``, OpenKruise ``new_set``, which it creates in ``<ns prefix>-ok`` on its first turn. Its
+    own set, not kruise-py's: OpenKruise 1.9 does not find kruise-py's ControllerRevisions equal
+    to its own and recreates pods at a kruise-py revision instead of updating them in place
+    (seen in `bench scale`), which would compare a recreate with an in-place update."""
+    runs: dict[str, Any] = {}
+    at = {"kruise_py": (ns, NEW)}  # where the scenario's own rollout left its set
+    for kind, limits in against_runs():
+        with g.running(kind, limits):
+            if kind not in at:
+                own = ns.split("-")[0] + "-ok"
+                create_and_wait(g, "asts", new_set, own, n, timeout)
+                at[kind] = (own, OLD)
+            where, image = at[kind]
+            image = OLD if image == NEW else NEW
+            r = rollout(
+                g, "asts", where, "web", n, timeout, timeline, interval, image=image, ua=UA_PREFIX[kind]
+            )
+            at[kind] = (where, image)
+        r["client_limits"] = limits_used(limits)[kind]
+        r["load"] = loadavg()
+        runs[f"{kind}_{limits}"] = r
+    if not runs:
+        return {}
+    return {"against_openkruise": runs, "kruise_py_over_openkruise": against_ratios(runs, "wall_s")}
+
+
+def _against_line(res: dict[str, Any]) -> str:
+    if "against_openkruise" not in res:
+        return ""
+    runs, q = res["against_openkruise"], res["kruise_py_over_openkruise"]
+    return "; vs OpenKruise: " + ", ".join(
+        f"{lim} limits kruise-py {runs[f'kruise_py_{lim}']['wall_s']} s / OpenKruise "
+        f"{runs[f'openkruise_{lim}']['wall_s']} s = {q.get(lim)}x"
+        for lim in ("equal", "default")
+    )
 
 
 # -- P2 ------------------------------------------------------------------------------------------
@@ -341,6 +407,7 @@ def p2(scale: float = 1.0, upstream: bool = True) -> dict[str, Any]:
         if upstream:
             create_and_wait(g, "sts", upstream_set("web", n), "p2-upstream", n, timeout)
             res["upstream"] = rollout(g, "sts", "p2-upstream", "web", n, timeout, timeline=True, interval=1.0)
+        res.update(_against(g, "p2-kruise", n, timeout, kruise_set("web", n, max_u), timeline=True))
         res["load_after"] = loadavg()
     k = res["kruise_py"]["wall_s"]
     res["kruise_py_over_floor"] = round(k / floor, 2)
@@ -352,5 +419,5 @@ def p2(scale: float = 1.0, upstream: bool = True) -> dict[str, Any]:
         res["upstream_over_floor"] = round(u / floor, 1)
         res["goal_met"] = res["kruise_py_over_floor"] <= 1.15 and res["upstream_over_kruise_py"] >= 13
         line += f"; upstream {u} s = {res['upstream_over_kruise_py']}x kruise-py (floor ratio {res['upstream_over_floor']}x)"
-    res["summary"] = line
+    res["summary"] = line + _against_line(res)
     return res

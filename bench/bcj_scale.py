@@ -13,7 +13,16 @@ import time
 from typing import Any
 
 from .asts_rollout import operator_writes
-from .harness import Ground, loadavg, scenario_ground, wait
+from .harness import (
+    UA_PREFIX,
+    Ground,
+    against_ratios,
+    against_runs,
+    limits_used,
+    loadavg,
+    scenario_ground,
+    wait,
+)
 
 
 def _job(run_seconds: float) -> dict[str, Any]:
@@ -45,7 +54,7 @@ def _daemonset() -> dict[str, Any]:
     }
 
 
-def run_job(g: Ground, ns: str, run_seconds: float, nodes: int) -> dict[str, Any]:
+def run_job(g: Ground, ns: str, run_seconds: float, nodes: int, ua: str = "kruise-py") -> dict[str, Any]:
     g.kubectl("create", "namespace", ns)
     time.sleep(1)
     mark = g.audit_mark()
@@ -59,7 +68,7 @@ def run_job(g: Ground, ns: str, run_seconds: float, nodes: int) -> dict[str, Any
     st = wait(done, 900, "job completed", interval=0.5)
     wall = time.monotonic() - t0
     time.sleep(1)
-    writes = operator_writes(g, mark, ns)
+    writes = operator_writes(g, mark, ns, ua)
     pods = st["desired"]
     return {
         "wall_s": round(wall, 2),
@@ -103,6 +112,16 @@ def p7(scale: float = 1.0, run_seconds: float = 1.0) -> dict[str, Any]:
         res["load_before"] = loadavg()
         res["kruise_py"] = run_job(g, "p7-bcj", run_seconds, nodes)
         res["upstream_daemonset"] = run_daemonset(g, "p7-ds", nodes)
+        # --against openkruise: a job of its own for each operator in turn (same nodes).
+        runs: dict[str, Any] = {}
+        for kind, limits in against_runs():
+            with g.running(kind, limits):
+                r = run_job(g, f"p7-{kind.replace('_', '-')}-{limits}", run_seconds, nodes, UA_PREFIX[kind])
+            r["client_limits"], r["load"] = limits_used(limits)[kind], loadavg()
+            runs[f"{kind}_{limits}"] = r
+        if runs:
+            res["against_openkruise"] = runs
+            res["kruise_py_over_openkruise"] = against_ratios(runs, "wall_s")
         res["load_after"] = loadavg()
     k, u = res["kruise_py"]["wall_s"], res["upstream_daemonset"]["wall_s"]
     res["daemonset_over_broadcastjob"] = round(u / k, 2)
@@ -112,4 +131,11 @@ def p7(scale: float = 1.0, run_seconds: float = 1.0) -> dict[str, Any]:
         f"succeeded, {res['kruise_py']['writes_per_pod']} writes/pod); DaemonSet available in {u} s; "
         f"DaemonSet / BroadcastJob = {res['daemonset_over_broadcastjob']}"
     )
+    if "against_openkruise" in res:
+        runs = res["against_openkruise"]
+        res["summary"] += "; vs OpenKruise: " + ", ".join(
+            f"{lim} limits {runs[f'kruise_py_{lim}']['wall_s']} s / {runs[f'openkruise_{lim}']['wall_s']} s"
+            f" = {res['kruise_py_over_openkruise'].get(lim)}x"
+            for lim in ("equal", "default")
+        )
     return res

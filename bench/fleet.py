@@ -20,8 +20,8 @@ from typing import Any
 
 from kruise_py.runtime.client import KubeClient, path_for
 
-from . import profile
-from .asts_rollout import NEW, kruise_set, rolled_out, set_path
+from . import harness, profile
+from .asts_rollout import NEW, OLD, kruise_set, rolled_out, set_path
 from .harness import Ground, RssSampler, loadavg, proc_status, scenario_ground, wait
 
 MiB = 1024 * 1024
@@ -161,6 +161,8 @@ def fleet(scale: float = 1.0) -> dict[str, dict[str, Any]]:
         p4["smaps_after_rollout"] = smaps_rss(g.operator_pid)
         sampler.stop()
         p4["load_after"] = loadavg()
+        if harness.AGAINST:
+            p4["against_openkruise"] = _against(g, sets, per)
         p4["pods_seen"] = sum(
             len(g.api.run(g.api.client.list(path_for("v1", "pods", ns), labelSelector="app=web"))["items"])
             for ns in nss
@@ -173,7 +175,49 @@ def fleet(scale: float = 1.0) -> dict[str, dict[str, Any]]:
         f"P4 operator RSS with {total} pods: rest {p4['rss_rest_mib']} MiB, peak {peak} MiB "
         f"(create {p4['rss_peak_create_mib']}, rollout {p4['rss_peak_rollout_mib']}) (goal <= 150 MiB)"
     )
+    if "against_openkruise" in p4:
+        a = p4["against_openkruise"]
+        p6["against_openkruise"] = a
+        runs, q = a["runs"], a["kruise_py_over_openkruise"]
+
+        def both(f: str, lim: str) -> str:
+            return f"{runs[f'kruise_py_{lim}'][f]} / {runs[f'openkruise_{lim}'][f]} = {q[f].get(lim)}x"
+
+        p4["summary"] += "; in turn, kruise-py / OpenKruise rest MiB " + ", ".join(
+            f"{lim} {both('rss_rest_mib', lim)}" for lim in ("equal", "default")
+        )
+        p6["summary"] += "; in turn, kruise-py / OpenKruise restart s " + ", ".join(
+            f"{lim} {both('restart_s', lim)}" for lim in ("equal", "default")
+        )
     return {"P4": p4, "P6": p6}
+
+
+def _against(g: Ground, sets: int, per: int) -> dict[str, Any]:
+    """`--against openkruise`: each operator in turn on these sets (bench.scale's phase: restart
+    with a new generation per set, RSS at rest, a rollout of every set), kruise-py started again
+    after with the scenario's flags."""
+    from .scale import _phase
+
+    g.stop_operator()
+    runs: dict[str, Any] = {}
+    image = NEW  # where P4's rollout left the sets
+    warmed = False
+    for gen, (kind, limits) in enumerate(harness.against_runs(), start=30):
+        warm = None
+        if kind == "openkruise" and not warmed:  # see bench.scale._phase
+            warm = image = OLD if image == NEW else NEW
+            warmed = True
+        image = OLD if image == NEW else NEW
+        runs[f"{kind}_{limits}"] = _phase(
+            g, kind, limits, sets, per, gen, image, 0, prefix="fleet-", roll_sets=sets, warm_roll=warm
+        )
+    g.start_operator()
+    return {
+        "runs": runs,
+        "kruise_py_over_openkruise": {
+            f: harness.against_ratios(runs, f) for f in ("restart_s", "rss_rest_mib", "roll_s", "cpu_s")
+        },
+    }
 
 
 def _ready(g: Ground) -> bool:

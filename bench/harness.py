@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kruise_py.runtime.client import ClientOptions, KubeClient
-from kruise_py.sandbox import binaries
+from kruise_py.sandbox import binaries, openkruise
 from kruise_py.sandbox.controlplane import ControlPlane, free_port
 from kruise_py.sandbox.sandbox import REPO_ROOT, apply_crds, wait_http_ok, wait_nodes_ready
 
@@ -42,6 +42,33 @@ TRACEMALLOC_PRELUDE = (
     "            f.write(f'{st.size / 2**20:.1f} MiB {st.count} blocks\\n  ' + '\\n  '.join(st.traceback.format()[-8:]) + '\\n')\n"
     "signal.signal(signal.SIGUSR2, _dump)\n"
 )
+
+
+# `python -m bench ... --against openkruise`: scenarios that OpenKruise can run also run it, on the
+# same control plane in the same run (set by bench.__main__).
+AGAINST: str | None = None
+# Client limits. Defaults: kruise-py's `run --qps/--burst`, OpenKruise 1.9's `--rest-config-qps`
+# / `--rest-config-burst` (main.go). "equal" gives both the same, high enough that neither
+# rollout nor restart is bound by it on this machine (set by `--equal-qps/--equal-burst`).
+DEFAULT_LIMITS = {"kruise_py": (50.0, 100), "openkruise": (30.0, 50)}
+EQUAL_LIMITS: tuple[float, int] = (1000.0, 2000)
+UA_PREFIX = {"kruise_py": "kruise-py", "openkruise": openkruise.USER_AGENT_PREFIX}
+
+
+def limit_args(kind: str, limits: str) -> tuple[str, ...]:
+    """Operator flags for a client-limit setting: "default", "equal" or "off" (kruise-py only)."""
+    if limits == "off":
+        return ("--qps", "0")
+    qps, burst = DEFAULT_LIMITS[kind] if limits == "default" else EQUAL_LIMITS
+    if kind == "kruise_py":
+        return ("--qps", f"{qps:g}", "--burst", str(burst))
+    return (f"--rest-config-qps={qps:g}", f"--rest-config-burst={burst}")
+
+
+def limits_used(limits: str) -> dict[str, list[float]]:
+    if limits == "equal":
+        return {k: list(EQUAL_LIMITS) for k in DEFAULT_LIMITS}
+    return {k: list(v) for k, v in DEFAULT_LIMITS.items()}
 
 
 class Api:
@@ -124,6 +151,11 @@ class Ground:
     metrics_port: int = 0
     nodes: int = 0
     operator_argv: list[str] = field(default_factory=list)
+    # The operator's argv without the scenario's flags (client limits differ between phases).
+    operator_base_argv: list[str] = field(default_factory=list)
+    # OpenKruise's manager on the same control plane (`--against openkruise`), stopped unless a
+    # phase runs it; its CRDs and namespace are installed, its webhooks only while it runs.
+    ok: openkruise.OpenKruiseManager | None = None
     _api: Api | None = None
 
     @property
@@ -136,10 +168,12 @@ class Ground:
     def operator_pid(self) -> int:
         return self.procs["operator"].pid
 
-    def start_operator(self, wait_ready: bool = True) -> float:
-        """Start (or start again) the operator; returns the monotonic time of the spawn."""
+    def start_operator(self, wait_ready: bool = True, args: tuple[str, ...] | None = None) -> float:
+        """Start (or start again) the operator, with other flags than the scenario's if ``args``
+        is given; returns the monotonic time of the spawn."""
         t0 = time.monotonic()
-        self.spawn("operator", self.operator_argv)
+        argv = self.operator_argv if args is None else [*self.operator_base_argv, *args]
+        self.spawn("operator", argv)
         if wait_ready:
             wait_http_ok(f"http://127.0.0.1:{self.metrics_port}/readyz", 120, self.cp.logs / "operator.log")
         return t0
@@ -152,6 +186,64 @@ class Ground:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+    def start_openkruise(self, args: tuple[str, ...] = (), wait_ready: bool = True) -> float:
+        """Start OpenKruise's manager (its webhooks registered first); the spawn's monotonic time."""
+        if self.ok is None:
+            raise RuntimeError("this ground has no OpenKruise (ground(against='openkruise'))")
+        self.ok.extra_args = args
+        self.ok.register_webhooks()
+        t0 = time.monotonic()
+        self.ok.start(wait=wait_ready)
+        return t0
+
+    def stop_openkruise(self) -> None:
+        if self.ok is not None:
+            self.ok.stop()
+
+    # -- either operator, by kind ("kruise_py" or "openkruise") ------------------------------
+    def start_kind(self, kind: str, limits: str, wait_ready: bool = True) -> float:
+        if kind == "openkruise":
+            return self.start_openkruise(limit_args(kind, limits), wait_ready)
+        return self.start_operator(wait_ready, args=limit_args(kind, limits))
+
+    def wait_kind_ready(self, kind: str, timeout: float = 300) -> None:
+        if kind == "openkruise":
+            assert self.ok is not None
+            self.ok.wait_ready(timeout)
+        else:
+            wait_http_ok(
+                f"http://127.0.0.1:{self.metrics_port}/readyz", timeout, self.cp.logs / "operator.log"
+            )
+
+    def stop_kind(self, kind: str) -> None:
+        if kind == "openkruise":
+            self.stop_openkruise()
+        elif "operator" in self.procs:
+            self.stop_operator()
+
+    def pid_of(self, kind: str) -> int:
+        if kind == "openkruise":
+            assert self.ok is not None and self.ok.proc is not None
+            return self.ok.proc.pid
+        return self.operator_pid
+
+    @contextlib.contextmanager
+    def running(self, kind: str, limits: str) -> Iterator[int]:
+        """``kind`` with ``limits`` in place of the scenario's operator for a block (the scenario's
+        kruise-py is started again after, with its own flags); yields the operator's pid. A few
+        seconds are left after readiness for its caches to settle on what the last one left."""
+        was = "operator" in self.procs
+        if was:
+            self.stop_operator()
+        self.start_kind(kind, limits)
+        time.sleep(3)
+        try:
+            yield self.pid_of(kind)
+        finally:
+            self.stop_kind(kind)
+            if was:
+                self.start_operator()
 
     def heap_top(self, timeout: float = 60) -> str | None:
         """With BENCH_TRACEMALLOC=1: the operator's biggest allocation sites now (None otherwise)."""
@@ -239,18 +331,51 @@ class Ground:
         return counts
 
 
+def against_runs() -> list[tuple[str, str]]:
+    """(operator, limits) pairs an `--against openkruise` scenario runs, alternating operators."""
+    if AGAINST != "openkruise":
+        return []
+    return [(k, lim) for lim in ("equal", "default") for k in ("kruise_py", "openkruise")]
+
+
+def against_ratios(runs: dict[str, dict[str, Any]], figure: str) -> dict[str, float]:
+    """kruise-py / OpenKruise of ``figure`` per limits setting, from ``runs["<kind>_<limits>"]``."""
+    out = {}
+    for lim in ("equal", "default"):
+        k, o = runs.get(f"kruise_py_{lim}"), runs.get(f"openkruise_{lim}")
+        if k and o and o.get(figure):
+            out[lim] = round(k[figure] / o[figure], 2)
+    return out
+
+
 @contextlib.contextmanager
 def ground(
-    nodes: int = 4, sim_args: tuple[str, ...] = (), operator: bool = True, operator_args: tuple[str, ...] = ()
+    nodes: int = 4,
+    sim_args: tuple[str, ...] = (),
+    operator: bool = True,
+    operator_args: tuple[str, ...] = (),
+    pods: int | None = None,
+    against: str | None = None,
 ) -> Iterator[Ground]:
     """A fresh control plane, ``nodes`` simulated nodes and (unless ``operator=False``) the operator
-    with the given extra flags; everything is stopped on exit, by PID."""
+    with the given extra flags; everything is stopped on exit, by PID. ``pods``: size the control
+    plane for that many (``ControlPlane.for_pods``). ``against="openkruise"``: also install
+    OpenKruise's CRDs (ours applied over them, as after a takeover) for ``g.start_openkruise()``."""
     bins = binaries.find(build=True)
+    dist = openkruise.find() if against == "openkruise" else None
     with tempfile.TemporaryDirectory(prefix="kruise-py-bench-") as d:
-        cp = ControlPlane(workdir=Path(d), bins=bins)
+        cp = (
+            ControlPlane.for_pods(pods, workdir=Path(d), bins=bins)
+            if pods
+            else ControlPlane(workdir=Path(d), bins=bins)
+        )
         cp.start()
         g = Ground(cp, bins.kubectl, nodes=nodes)
         try:
+            if dist is not None:
+                g.ok = openkruise.OpenKruiseManager(dist, cp.kubeconfig, Path(d), bins.kubectl)
+                g.ok.install()
+                g.ok.stop()  # its pod webhook fails closed: registered only while it runs
             apply_crds(cp.kubeconfig)
             g.spawn(
                 "simulator",
@@ -270,7 +395,7 @@ def ground(
             launcher = (
                 TRACEMALLOC_PRELUDE if os.environ.get("BENCH_TRACEMALLOC") else ""
             ) + OPERATOR_LAUNCHER
-            g.operator_argv = [
+            g.operator_base_argv = [
                 sys.executable,
                 "-c",
                 launcher,
@@ -287,12 +412,14 @@ def ground(
                 str(free_port()),
                 "--cert-dir",
                 str(Path(d) / "certs"),
-                *operator_args,
             ]
+            g.operator_argv = [*g.operator_base_argv, *operator_args]
             if operator:
                 g.start_operator()
             yield g
         finally:
+            with contextlib.suppress(Exception):
+                g.stop_openkruise()
             if g._api is not None:
                 g._api.close()
             for p in g.procs.values():
@@ -328,7 +455,7 @@ def scenario_ground(
     if _shared is not None:
         yield _shared
         return
-    with ground(nodes=nodes, sim_args=sim_args, operator_args=operator_args) as g:
+    with ground(nodes=nodes, sim_args=sim_args, operator_args=operator_args, against=AGAINST) as g:
         yield g
 
 

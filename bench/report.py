@@ -4,6 +4,7 @@ docs/benchmarks.md.
 
     python -m bench.report [bench/results/P2.json] [out.png]     # the plot
     python -m bench.report --table [bench/results/all.json]      # the markdown table
+    python -m bench.report --scale [bench/results/SCALE.json [out.png]]   # the scale tables, plot
 """
 
 from __future__ import annotations
@@ -14,6 +15,90 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_PNG = Path(__file__).resolve().parent.parent / "docs" / "img" / "p2-rollout-timeline.png"
+SCALE_PNG = DEFAULT_PNG.parent / "scale-rss-restart.png"
+NAMES = {"kruise_py": "kruise-py", "openkruise": "OpenKruise"}
+
+
+def plot_scale(res: dict[str, Any], out: Path = SCALE_PNG) -> Path:
+    """RSS at rest and restart time against pods, one line per operator (equal client limits)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rungs = [r for r in res["rungs"] if "error" not in r]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
+    for kind in res["operators"]:
+        xs = [r["pods"] for r in rungs]
+        # The empty operator (same process on the cluster with no pods) is the 0-pod point.
+        empty = [r["empty"][kind]["rss_mib"] for r in rungs if kind in r.get("empty", {})][:1]
+        a1.plot(
+            [0] * len(empty) + xs,
+            empty + [r[kind]["equal"]["rss_rest_mib"] for r in rungs],
+            "o-",
+            label=NAMES[kind],
+        )
+        a2.plot(xs, [r[kind]["equal"]["restart_s"] for r in rungs], "o-", label=NAMES[kind])
+    a1.set_ylabel("RSS at rest (MiB)")
+    a2.set_ylabel("start to every set observed (s)")
+    for ax in (a1, a2):
+        ax.set_xlabel("pods managed")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    date = res.get("meta", {}).get("date", "")
+    fig.suptitle(f"Scale ladder, equal client limits ({date})", fontsize=10)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def scale_tables(res: dict[str, Any]) -> str:
+    """One markdown table per rung: both operators, both client-limit settings, the ratio."""
+    out = []
+    kinds = res["operators"]
+    for r in res["rungs"]:
+        if "error" in r:
+            out.append(f"**{r['pods']} pods in {r['sets']} sets: did not run:** {r['error']}\n")
+            continue
+        out.append(
+            f"**{r['pods']} pods in {r['sets']} sets x {r['pods_per_set']}, {r['nodes']} simulated nodes** "
+            f"(built by kruise-py in {r['create_s']} s, {r['create_writes_per_pod']} writes/pod; load "
+            f"{r['load_start']} at start, {r['load_end']} at the end)\n"
+        )
+        lims = [lim for lim in ("equal", "default") if all(lim in r[k] for k in kinds)]
+        head = ["figure", *[f"{NAMES[k]} ({lim})" for lim in lims for k in kinds]]
+        if "ratios" in r:
+            head += [f"ratio ({lim})" for lim in lims]
+        rows = [head, ["---"] * len(head)]
+
+        def cells(f: Any, r: dict[str, Any] = r, lims: list[str] = lims) -> list[str]:
+            return [str(f(r[k][lim], k)) for lim in lims for k in kinds]
+
+        def wh(p: dict[str, Any], k: str) -> str:
+            a = p.get("webhook_added_ms")
+            return f"+{a['p50']} / +{a['p99']}" if a else ""
+
+        figs: list[tuple[str, Any, str | None]] = [
+            ("client qps/burst", lambda p, k: "/".join(f"{x:g}" for x in p["client_limits"]), None),
+            ("RSS empty operator (MiB)", lambda p, k, r=r: r["empty"][k]["rss_mib"], None),
+            ("RSS at rest (MiB)", lambda p, k: p["rss_rest_mib"], "rss_rest_mib"),
+            ("bytes per managed pod", lambda p, k: p.get("bytes_per_pod", ""), "bytes_per_pod"),
+            ("start to every set observed (s)", lambda p, k: p["restart_s"], "restart_s"),
+            ("roll 1% of the sets in place (s)", lambda p, k: p["roll_s"], "roll_s"),
+            ("API writes per rolled pod", lambda p, k: p["roll_writes_per_pod"], "roll_writes_per_pod"),
+            ("webhook-added p50 / p99 at 100 creates/s (ms)", wh, None),
+            ("CPU seconds in the phase", lambda p, k: p["cpu_s"], "cpu_s"),
+            ("load average after", lambda p, k: p["load_after"][0], None),
+        ]
+        for name, f, key in figs:
+            row = [name, *cells(f)]
+            if "ratios" in r:
+                row += [str(r["ratios"].get(lim, {}).get(key, "")) if key else "" for lim in lims]
+            rows.append(row)
+        out.append("\n".join("| " + " | ".join(c) + " |" for c in rows) + "\n")
+    return "\n".join(out)
 
 
 def plot_p2(res: dict[str, Any], out: Path = DEFAULT_PNG) -> Path:
@@ -129,6 +214,17 @@ def table(all_result: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--scale":
+        src = (
+            Path(sys.argv[2])
+            if len(sys.argv) > 2
+            else Path(__file__).resolve().parent / "results" / "SCALE.json"
+        )
+        res = json.loads(src.read_text())
+        print(scale_tables(res))
+        if len(sys.argv) > 3:
+            print(plot_scale(res, Path(sys.argv[3])))
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "--table":
         src = (
             Path(sys.argv[2])

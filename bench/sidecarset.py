@@ -34,6 +34,7 @@ import time
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -455,6 +456,7 @@ def p5(scale: float = 1.0) -> dict[str, Any]:
         inj = p5_phase(g, "p5-b", "b", rate, seconds, expect=3)
         res["baseline_no_sidecarset"], res["with_sidecarset"] = base, inj
         res["operator_log_errors"] = len(error_blocks(log_lines(g.cp.logs / "operator.log")))
+        res.update(_p5_against(g, rate, seconds))
     if base["latency_ms"] and inj["latency_ms"]:
         added = {k: round(inj["latency_ms"][k] - base["latency_ms"][k], 1) for k in ("p50", "p90", "p99")}
         res["added_ms"] = added
@@ -466,11 +468,59 @@ def p5(scale: float = 1.0) -> dict[str, Any]:
             f"{inj['latency_ms']['p99']} ms with one: added p99 {added['p99']} ms (goal <= 10 ms); "
             f"injected {inj['pods_with_expected_containers']}/{inj['ok']}"
         )
+        if "added_p99_ms" in res:
+            q = res["added_p99_ms"]
+            res["summary"] += (
+                f"; in turn (defaults): added p99 kruise-py {q['kruise_py']} ms, OpenKruise {q['openkruise']} ms"
+            )
     else:
         res["summary"] = (
             f"P5: no successful creates (errors: {base['error_samples'] or inj['error_samples']})"
         )
     return res
+
+
+def _p5_against(g: Ground, rate: float, seconds: float) -> dict[str, Any]:
+    """`--against openkruise`: the same two phases (no SidecarSet selects the pods / the "lat"
+    SidecarSet does) with each operator in turn, each in namespaces of its own; creates are not
+    client-limited, so only the defaults run."""
+    from .harness import against_runs
+
+    runs: dict[str, Any] = {}
+    for kind, limits in against_runs():
+        if limits != "default":
+            continue
+        tag = kind.replace("_", "-")
+        with g.running(kind, limits):
+            phases: dict[str, Any] = {}
+            for phase, app, expect in (("a", "a", 1), ("b", "b", 3)):
+                ns = f"p5-{tag}-{phase}"
+                g.kubectl("create", "namespace", ns)
+                wait(partial(dry_run_injected, g, ns, app, expect), 120, f"{kind}'s webhook in {ns}", 0.5)
+                asyncio.run(paced_creates(str(g.kubeconfig), ns, f"warm{app}", rate, min(2.0, seconds)))
+                lat, containers, errors, achieved = asyncio.run(
+                    paced_creates(str(g.kubeconfig), ns, app, rate, seconds)
+                )
+                phases[phase] = {
+                    "ok": len(lat),
+                    "errors": len(errors),
+                    "error_samples": errors[:3],
+                    "achieved_rate_per_s": achieved,
+                    "latency_ms": summary_ms(lat) if lat else None,
+                    "pods_with_expected_containers": sum(c == expect for c in containers),
+                    "load": loadavg(),
+                }
+            a, b = phases["a"]["latency_ms"], phases["b"]["latency_ms"]
+            if a and b:
+                phases["added_ms"] = {q: round(b[q] - a[q], 1) for q in ("p50", "p90", "p99")}
+            runs[kind] = phases
+    if not runs:
+        return {}
+    out: dict[str, Any] = {"against_openkruise": runs}
+    k, o = runs["kruise_py"].get("added_ms"), runs["openkruise"].get("added_ms")
+    if k and o:
+        out["added_p99_ms"] = {"kruise_py": k["p99"], "openkruise": o["p99"]}
+    return out
 
 
 def tail(path: Path, lines: int = 60) -> str:

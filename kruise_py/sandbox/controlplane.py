@@ -97,7 +97,29 @@ class ControlPlane:
     bins: binaries.Binaries | None = None
     audit: bool = True
     extra_apiserver_flags: tuple[str, ...] = ()
+    # Scale options (bench scale): the defaults suit tests; `for_pods()` sizes them for a rung.
+    etcd_quota_bytes: int = 4 * 1024**3
+    max_requests_inflight: int = 800
+    max_mutating_requests_inflight: int = 400
+    scheduler_qps: int = 200
+    audit_log_max_mb: int = 500
     state: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_pods(cls, pods: int, **kw: Any) -> ControlPlane:
+        """A control plane sized to hold ``pods`` pods on a small machine: etcd's quota at 160 KiB
+        per pod (its revisions until the apiserver's 5-minute compaction; 4 GiB at least), more requests in
+        flight for the operators' initial lists, a faster scheduler client, and an audit log that
+        does not rotate under a bench's offsets (writes are counted from one file)."""
+        quota = max(4 * 1024**3, min(16 * 1024**3, pods * 160 * 1024))
+        return cls(
+            etcd_quota_bytes=quota,
+            max_requests_inflight=max(800, min(3000, pods // 20)),
+            max_mutating_requests_inflight=max(400, min(1500, pods // 40)),
+            scheduler_qps=max(200, min(1000, pods // 50)),
+            audit_log_max_mb=max(500, min(20000, pods // 5)),
+            **kw,
+        )
 
     # -- paths -------------------------------------------------------------------------------
     @property
@@ -177,7 +199,7 @@ class ControlPlane:
                 f"kruise-py=http://127.0.0.1:{ports['etcd_peer']}",
                 "--unsafe-no-fsync",
                 "--quota-backend-bytes",
-                str(4 * 1024**3),
+                str(self.etcd_quota_bytes),
             ],
         )
         p = self.workdir / "pki"
@@ -208,8 +230,8 @@ class ControlPlane:
             f"--kubelet-client-certificate={p / 'admin.crt'}",
             f"--kubelet-client-key={p / 'admin.key'}",
             "--profiling=false",
-            "--max-requests-inflight=800",
-            "--max-mutating-requests-inflight=400",
+            f"--max-requests-inflight={self.max_requests_inflight}",
+            f"--max-mutating-requests-inflight={self.max_mutating_requests_inflight}",
         ]
         if self.audit:
             (self.workdir / "audit-policy.yaml").write_text(AUDIT_POLICY)
@@ -217,7 +239,7 @@ class ControlPlane:
                 f"--audit-policy-file={self.workdir / 'audit-policy.yaml'}",
                 f"--audit-log-path={self.audit_log}",
                 "--audit-log-format=json",
-                "--audit-log-maxsize=500",
+                f"--audit-log-maxsize={self.audit_log_max_mb}",
             ]
         apiserver += list(self.extra_apiserver_flags)
         self._spawn("kube-apiserver", apiserver)
@@ -256,8 +278,8 @@ class ControlPlane:
                 "--bind-address=127.0.0.1",
                 f"--secure-port={ports['scheduler']}",
                 "--leader-elect=false",
-                "--kube-api-qps=200",
-                "--kube-api-burst=400",
+                f"--kube-api-qps={self.scheduler_qps}",
+                f"--kube-api-burst={2 * self.scheduler_qps}",
             ],
         )
         # Pod admission needs the "default" ServiceAccount, which the controller-manager creates.

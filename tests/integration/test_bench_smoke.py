@@ -23,8 +23,12 @@ pytestmark = pytest.mark.integration
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     # 0.02: P1 20 pods, P2 4 pods, P4/P6 2 sets x 10 pods, P5 2 s at 100/s; P7 over the 3 nodes.
     # One sandbox for all of them (each scenario keeps to its own namespaces).
+    # The scale ladder's first rung at 0.002 (2 sets x 5 pods, 0.3 s of creates): one more scenario.
+    out = tmp_path_factory.mktemp("bench-results")
     with ground(nodes=3) as g, shared_ground(g):
-        return run(["all"], 0.02, out=tmp_path_factory.mktemp("bench-results"), command="smoke")
+        got = run(["all"], 0.02, out=out, command="smoke")
+        got.update(run(["scale"], 0.002, out=out, command="smoke"))
+        return got
 
 
 def _ok(results: dict[str, Any], key: str) -> dict[str, Any]:
@@ -87,3 +91,18 @@ def test_p7_job_and_daemonset_cover_every_node(results: dict[str, Any]) -> None:
     assert r["kruise_py"]["succeeded"] == r["kruise_py"]["desired"] == r["nodes"]
     assert r["kruise_py"]["writes"].get("create pods") == r["nodes"]
     assert r["upstream_daemonset"]["available"] == r["nodes"]
+
+
+def test_scale_rung(results: dict[str, Any]) -> None:
+    r = _ok(results, "SCALE")
+    (rung,) = r["rungs"]
+    assert "error" not in rung, rung.get("error")
+    assert rung["pods_in_cluster"] >= rung["pods"] == rung["sets"] * rung["pods_per_set"]
+    k = rung["kruise_py"]["equal"]
+    assert k["restart_s"] > 0 and k["rss_rest_mib"] > 10
+    # An in-place roll: pod writes, no pod created or deleted.
+    assert k["roll_pod_writes_per_pod"] > 0, k["roll_writes"]
+    assert not any(w.startswith(("create pods", "delete pods")) for w in k["roll_writes"]), k["roll_writes"]
+    # Injected through the webhook: the baseline pods keep 1 container, kruise-py's get the 2 sidecars.
+    assert rung["creates_no_webhook"]["containers_per_pod"] == [1]
+    assert k["creates"]["containers_per_pod"] == [3] and k["creates"]["errors"] == 0

@@ -45,6 +45,9 @@ def test_slim_drops_managed_fields_and_keeps_everything_else() -> None:
 
 def test_equal_keys_and_short_values_of_separately_decoded_objects_are_one_string() -> None:
     a, b = _slim(_decoded("web-0")), _slim(_decoded("web-0"))
+    # Different annotations, so the two annotation dicts are not one shared subtree.
+    a["metadata"]["annotations"] = _compact(json.loads(json.dumps({"long": "x" * 200, "i": "a"})))
+    b["metadata"]["annotations"] = _compact(json.loads(json.dumps({"long": "x" * 200, "i": "b"})))
     assert a is not b
     key_a = next(k for k in a["status"] if k == "phase")
     key_b = next(k for k in b["status"] if k == "phase")
@@ -91,3 +94,31 @@ def test_recent_objects_are_bounded(monkeypatch: Any) -> None:
         obj["metadata"].update(uid=f"u{i}", resourceVersion="1")
         _slim(obj)
     assert list(informer._recent) == [(f"u{i}", "1") for i in range(7, 12)]
+
+
+def test_equal_subtrees_of_separately_decoded_objects_are_one_object() -> None:
+    a, b = _slim(_decoded("web-0")), _slim(_decoded("web-1"))
+    assert a is not b and a["metadata"] is not b["metadata"]  # each object and its metadata its own
+    assert a["spec"]["containers"] is b["spec"]["containers"]
+    assert a["status"]["conditions"][0] is b["status"]["conditions"][0]
+    assert a["metadata"]["labels"] is b["metadata"]["labels"]
+    assert a == _slim(_decoded("web-0")) and a["metadata"]["name"] == "web-0"
+
+
+def test_subtrees_equal_only_up_to_type_or_order_are_not_shared() -> None:
+    one, true, float_one = _compact({"v": 1}), _compact({"v": True}), _compact({"v": 1.0})
+    assert type(one["v"]) is int and type(true["v"]) is bool and type(float_one["v"]) is float
+    assert one is not true and one is not float_one
+    assert _compact(["a", "b"]) is not _compact(["b", "a"])
+    assert _compact({"l": []}) is not _compact({"l": {}})
+    nested = _compact({"x": {"y": ["1"]}})
+    assert _compact({"x": {"y": ["1"]}}) is nested
+    assert _compact({"x": {"y": ["2"]}}) is not nested
+
+
+def test_shared_subtrees_are_bounded(monkeypatch: Any) -> None:
+    monkeypatch.setattr(informer, "_TREES_MAX", 10)
+    monkeypatch.setattr(informer, "_trees", {})
+    for i in range(25):
+        _compact({"rv": {"n": str(i)}})
+    assert 0 < len(informer._trees) <= 10
