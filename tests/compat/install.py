@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +23,7 @@ import yaml
 from kruise_py.api import convert
 from kruise_py.sandbox.controlplane import ControlPlane, free_port
 from kruise_py.sandbox.sandbox import REPO_ROOT, apply_crds, crd_dir, load_crds, wait_http_ok
-from tests.integration.conftest import Kubectl, _spawn, _stop, wait_for
+from tests.integration.conftest import Kubectl, _spawn, _stop, local_operator_argv, wait_for
 
 NS = "ok-install"
 CHART = REPO_ROOT / "deploy" / "helm" / "kruise-py"
@@ -265,26 +264,9 @@ def run(
 
     # kruise-py: conversion webhook on, statuses written; what is stored is what OpenKruise 1.9 reads.
     port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "kruise_py",
-        "run",
-        "--kubeconfig",
-        str(cp.kubeconfig),
-        "--metrics-host",
-        "127.0.0.1",
-        "--metrics-port",
-        str(port),
-        "--webhook-mode",
-        "local",
-        "--webhook-port",
-        str(free_port()),
-        "--cert-dir",
-        str(tmp / "install-certs"),
-        "--operator-namespace",
-        "kruise-py-system",
-    ]
+    argv = local_operator_argv(
+        cp.kubeconfig, port, tmp / "install-certs", "--operator-namespace", "kruise-py-system"
+    )
     proc = _spawn("operator-install", argv, cp.logs, cp.kubeconfig)
     try:
         wait_http_ok(f"http://127.0.0.1:{port}/readyz", 90, cp.logs / "operator-install.log")

@@ -29,7 +29,7 @@ from kruise_py.sandbox.controlplane import ControlPlane, free_port
 from kruise_py.sandbox.sandbox import REPO_ROOT, apply_crds, wait_http_ok
 from tests.compat import install as compat_install
 from tests.compat import scenario as sc
-from tests.integration.conftest import Kubectl, _spawn, _stop, wait_for
+from tests.integration.conftest import Kubectl, _spawn, _stop, local_operator_argv, wait_for
 from tests.integration.monitor import PodMonitor
 
 pytestmark = pytest.mark.timeout(2400)
@@ -62,28 +62,15 @@ spec:
 
 def _start_kruise_py(cp: ControlPlane, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "kruise_py",
-        "run",
-        "--kubeconfig",
-        str(cp.kubeconfig),
-        "--metrics-host",
-        "127.0.0.1",
-        "--metrics-port",
-        str(port),
-        "--webhook-mode",
-        "local",
-        "--webhook-port",
-        str(free_port()),
-        "--cert-dir",
-        str(tmp / "kruise-py-certs"),
+    argv = local_operator_argv(
+        cp.kubeconfig,
+        port,
+        tmp / "kruise-py-certs",
         "--sidecarset-revision-namespace",
         sc.REVISION_NS,
         "--operator-namespace",
         "kruise-py-system",
-    ]
+    )
     proc = _spawn("kruise-py", argv, cp.logs, cp.kubeconfig)
     wait_http_ok(f"http://127.0.0.1:{port}/readyz", 90, cp.logs / "kruise-py.log")
     return proc, port

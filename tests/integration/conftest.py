@@ -167,6 +167,31 @@ class OperatorProcess:
         wait_http_ok(f"{self.url}/readyz", 90, self.log)
 
 
+def local_operator_argv(
+    kubeconfig: Path | str, metrics_port: int, cert_dir: Path | str, *extra: str
+) -> list[str]:
+    """`python -m kruise_py run` against ``kubeconfig``, webhooks in local mode on a free port."""
+    return [
+        sys.executable,
+        "-m",
+        "kruise_py",
+        "run",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--metrics-host",
+        "127.0.0.1",
+        "--metrics-port",
+        str(metrics_port),
+        "--webhook-mode",
+        "local",
+        "--webhook-port",
+        str(free_port()),
+        "--cert-dir",
+        str(cert_dir),
+        *extra,
+    ]
+
+
 @pytest.fixture(scope="session")
 def operator(
     control_plane: ControlPlane,
@@ -177,26 +202,9 @@ def operator(
 ) -> Iterator[OperatorProcess]:
     """The operator as users start it: `python -m kruise_py run`, webhooks in local mode."""
     port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "kruise_py",
-        "run",
-        "--kubeconfig",
-        str(kubeconfig),
-        "--metrics-host",
-        "127.0.0.1",
-        "--metrics-port",
-        str(port),
-        "--webhook-mode",
-        "local",
-        "--webhook-port",
-        str(free_port()),
-        "--cert-dir",
-        str(tmp_path_factory.mktemp("webhook-certs")),
-        "--log-level",
-        "INFO",
-    ]
+    argv = local_operator_argv(
+        kubeconfig, port, tmp_path_factory.mktemp("webhook-certs"), "--log-level", "INFO"
+    )
     proc = _spawn("operator", argv, control_plane.logs, kubeconfig)
     log = control_plane.logs / "operator.log"
     wait_http_ok(f"http://127.0.0.1:{port}/readyz", 90, log)

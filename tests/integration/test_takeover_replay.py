@@ -27,7 +27,7 @@ from kruise_py.sandbox.sandbox import REPO_ROOT, apply_crds, wait_http_ok, wait_
 from tests.compat import install as compat_install
 from tests.compat import scenario as sc
 
-from .conftest import NODES, Kubectl, _spawn, _stop, wait_for
+from .conftest import NODES, Kubectl, _spawn, _stop, local_operator_argv, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -118,28 +118,15 @@ def test_kruise_py_takes_over_recorded_openkruise_state_without_pod_writes(
     port = free_port()
     proc = _spawn(
         "operator",
-        [
-            sys.executable,
-            "-m",
-            "kruise_py",
-            "run",
-            "--kubeconfig",
-            str(cp.kubeconfig),
-            "--metrics-host",
-            "127.0.0.1",
-            "--metrics-port",
-            str(port),
-            "--webhook-mode",
-            "local",
-            "--webhook-port",
-            str(free_port()),
-            "--cert-dir",
-            str(tmp_path / "certs"),
+        local_operator_argv(
+            cp.kubeconfig,
+            port,
+            tmp_path / "certs",
             "--sidecarset-revision-namespace",
             sc.REVISION_NS,
             "--operator-namespace",
             "kruise-py-system",
-        ],
+        ),
         cp.logs,
         cp.kubeconfig,
     )
