@@ -162,6 +162,23 @@ class InvariantMonitor:
         self._orphan_candidates: dict[str, str] = {}  # pod name -> owner uid
         self.measuring = False
 
+    @classmethod
+    def for_asts(
+        cls, kubeconfig: Path, namespace: str, label_selector: str, budget: int, replicas: int
+    ) -> InvariantMonitor:
+        """The monitor of an Advanced StatefulSet rollout: its pods, its budget, its status."""
+        sets = f"/apis/apps.kruise.io/v1beta1/namespaces/{namespace}/statefulsets"
+        return cls(
+            kubeconfig,
+            namespace,
+            label_selector,
+            sets,
+            budget=Budget(budget, replicas),
+            status_path=sets,
+            status_rule=asts_status_regression,
+            update_markers=asts_update_markers,
+        )
+
     # -- control ---------------------------------------------------------------------------------
     def start(self) -> InvariantMonitor:
         self._thread.start()

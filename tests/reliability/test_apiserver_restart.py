@@ -17,9 +17,7 @@ from tests.integration.conftest import Kubectl, OperatorProcess, wait_for
 from tests.integration.test_statefulset import asts, set_image, status_of, wait_rolled_out
 
 from .conftest import audit_writes, scaled
-from .invariants import Budget, InvariantMonitor, asts_status_regression, asts_update_markers
-
-KR = "/apis/apps.kruise.io/v1beta1"
+from .invariants import InvariantMonitor
 
 
 def operator_write(ev: dict[str, Any]) -> bool:
@@ -41,16 +39,7 @@ def test_rollout_finishes_across_an_apiserver_restart(
     replicas, budget = scaled(60), scaled(2)
     kubectl.apply(asts("apir", replicas, parallel=True, max_unavailable=budget), ns)
     wait_rolled_out(kubectl, ns, "apir", replicas, timeout=180)
-    mon = InvariantMonitor(
-        kubeconfig,
-        ns,
-        "app=apir",
-        f"{KR}/namespaces/{ns}/statefulsets",
-        budget=Budget(budget, replicas),
-        status_path=f"{KR}/namespaces/{ns}/statefulsets",
-        status_rule=asts_status_regression,
-        update_markers=asts_update_markers,
-    ).start()
+    mon = InvariantMonitor.for_asts(kubeconfig, ns, "app=apir", budget, replicas).start()
     mon.arm()
     old_rev = status_of(kubectl, ns, "apir")["updateRevision"]
     set_image(kubectl, ns, "apir", "nginx:1.26")

@@ -23,9 +23,8 @@ from tests.integration.conftest import Kubectl, OperatorProcess
 from tests.integration.test_statefulset import asts, set_image, wait_rolled_out
 
 from .conftest import audit_writes, scaled
-from .invariants import Budget, InvariantMonitor, asts_status_regression, asts_update_markers
+from .invariants import InvariantMonitor
 
-KR = "/apis/apps.kruise.io/v1beta1"
 UA = "reliability-second-writer"
 
 
@@ -101,16 +100,7 @@ def test_a_second_writer_and_the_operator_lose_nothing(
     kubectl.apply(asts("conflict", replicas, parallel=True, max_unavailable=budget), ns)
     wait_rolled_out(kubectl, ns, "conflict", replicas, timeout=180)
     names = [f"conflict-{i}" for i in range(replicas)]
-    mon = InvariantMonitor(
-        kubeconfig,
-        ns,
-        "app=conflict",
-        f"{KR}/namespaces/{ns}/statefulsets",
-        budget=Budget(budget, replicas),
-        status_path=f"{KR}/namespaces/{ns}/statefulsets",
-        status_rule=asts_status_regression,
-        update_markers=asts_update_markers,
-    ).start()
+    mon = InvariantMonitor.for_asts(kubeconfig, ns, "app=conflict", budget, replicas).start()
     mon.arm()
     since = time.time()
     with SecondWriter(kubeconfig, ns, names) as writer:

@@ -25,9 +25,8 @@ from tests.integration.conftest import Kubectl, OperatorProcess, _spawn, _stop, 
 from tests.integration.test_statefulset import asts, set_image, status_of, wait_rolled_out
 
 from .conftest import audit_writes, scaled
-from .invariants import Budget, InvariantMonitor, asts_status_regression, asts_update_markers
+from .invariants import InvariantMonitor
 
-KR = "/apis/apps.kruise.io/v1beta1"
 LEASE = "kruise-py-reliability"
 
 
@@ -116,16 +115,7 @@ def test_leader_failover_mid_rollout(
         leader_user = leader[0]
         follower_user = next(u for u in replicas_ if u != leader_user)
 
-        mon = InvariantMonitor(
-            kubeconfig,
-            ns,
-            "app=failover",
-            f"{KR}/namespaces/{ns}/statefulsets",
-            budget=Budget(budget, replicas),
-            status_path=f"{KR}/namespaces/{ns}/statefulsets",
-            status_rule=asts_status_regression,
-            update_markers=asts_update_markers,
-        ).start()
+        mon = InvariantMonitor.for_asts(kubeconfig, ns, "app=failover", budget, replicas).start()
         mon.arm()
         since = time.time()
         old_rev = status_of(kubectl, ns, "failover")["updateRevision"]

@@ -25,8 +25,6 @@ from .conftest import audit_writes, scaled
 from .invariants import (
     Budget,
     InvariantMonitor,
-    asts_status_regression,
-    asts_update_markers,
     bcj_status_regression,
     sidecar_revision,
     sidecar_update_markers,
@@ -97,16 +95,7 @@ def test_asts_in_place_rollout_survives_operator_kills(
         p["metadata"]["name"]: p["metadata"]["uid"]
         for p in kubectl.json("get", "pods", "-n", ns, "-l", "app=crash")["items"]
     }
-    mon = InvariantMonitor(
-        kubeconfig,
-        ns,
-        "app=crash",
-        f"{KR}/v1beta1/namespaces/{ns}/statefulsets",
-        budget=Budget(budget, replicas),
-        status_path=f"{KR}/v1beta1/namespaces/{ns}/statefulsets",
-        status_rule=asts_status_regression,
-        update_markers=asts_update_markers,
-    ).start()
+    mon = InvariantMonitor.for_asts(kubeconfig, ns, "app=crash", budget, replicas).start()
     mon.arm()
     t_audit = time.time()
     images = iter(f"nginx:1.{n}" for n in range(26, 99))
