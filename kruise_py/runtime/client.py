@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import ssl
 import tempfile
 import time
@@ -300,7 +301,9 @@ class KubeClient:
         params: Mapping[str, Any] | None = None,
         content_type: str = "application/json",
         retry: bool = True,
+        decode: bool = True,
     ) -> Any:
+        """The decoded answer (or, ``decode=False``, its raw bytes); ApiError on an error status."""
         url = self.creds.server + path
         data = (
             None
@@ -335,6 +338,8 @@ class KubeClient:
                 continue
             REQUESTS.labels(str(status), method, self.host).inc()
             REQUEST_LATENCY.labels(method, resource).observe(time.monotonic() - t0)
+            if status < 300 and not decode:
+                return raw
             payload = _decode(raw)
             if status < 300:
                 return payload
@@ -378,17 +383,40 @@ class KubeClient:
         objects before the next page is decoded, which keeps the peak low).
         """
         items: builtins.list[dict[str, Any]] = []
-        cont: str | None = None
-        while True:
-            page = await self.get(path, params={**params, "limit": limit, "continue": cont})
-            kind = str(page.get("kind", "")).removesuffix("List")
-            for item in page.get("items") or []:
-                item.setdefault("apiVersion", page.get("apiVersion"))
-                item.setdefault("kind", kind)
-                items.append(item if transform is None else transform(item))
-            cont = page.get("metadata", {}).get("continue")
-            if not cont:
-                return items, page.get("metadata", {}).get("resourceVersion", "")
+
+        def fetch(cont: str | None) -> asyncio.Future[bytes]:
+            q = {**params, "limit": limit, "continue": cont}
+            return asyncio.ensure_future(self.request("GET", path, params=q, decode=False))
+
+        pending = fetch(None)
+        try:
+            while True:
+                raw = await pending
+                # The next page is asked for before this one is decoded: the apiserver encodes
+                # it while we decode (the token is in the list's metadata, ahead of its items).
+                cont = _continue_ahead(raw)
+                if cont:
+                    pending = fetch(cont)
+                    for _ in range(4):  # let it go out before the loop is busy decoding
+                        await asyncio.sleep(0)
+                page = _decode(raw)
+                kind = str(page.get("kind", "")).removesuffix("List")
+                for item in page.get("items") or []:
+                    item.setdefault("apiVersion", page.get("apiVersion"))
+                    item.setdefault("kind", kind)
+                    items.append(item if transform is None else transform(item))
+                meta = page.get("metadata") or {}
+                if meta.get("continue") != cont:  # not where we looked: ask again, in order
+                    if cont:
+                        pending.cancel()
+                    cont = meta.get("continue")
+                    if cont:
+                        pending = fetch(cont)
+                if not cont:
+                    return items, meta.get("resourceVersion", "")
+        finally:
+            if not pending.done():
+                pending.cancel()
 
     async def create(self, path: str, body: Mapping[str, Any] | str, **params: Any) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("POST", path, body=body, params=params)
@@ -482,6 +510,17 @@ def _clean_params(params: Mapping[str, Any] | None) -> dict[str, str] | None:
             continue
         out[k] = ("true" if v else "false") if isinstance(v, bool) else str(v)
     return out
+
+
+_CONTINUE = re.compile(rb'"continue":"([A-Za-z0-9+/=_-]*)"')
+
+
+def _continue_ahead(raw: bytes) -> str | None:
+    """A list's ``metadata.continue`` read from the bytes ahead of its ``items`` (the
+    apiserver writes metadata first), without decoding the page; None if not found there."""
+    end = raw.find(b'"items":', 0, 65536)
+    m = _CONTINUE.search(raw, 0, end) if end > 0 else None
+    return m.group(1).decode() if m and m.group(1) else None
 
 
 def _decode(raw: bytes) -> Any:

@@ -8,6 +8,7 @@ is synced, then starts the controllers' workers. Layout follows controller-runti
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,10 +18,12 @@ from .cache import ObjectCache
 from .client import KubeClient, path_for
 from .controller import AlwaysLeader, LeaderGate
 from .events import EventRecorder
-from .informer import Handler, Informer
+from .informer import Handler, Informer, label_matcher
 from .metrics import MetricsServer
 
 log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,11 @@ class Manager:
     options: ManagerOptions = field(default_factory=ManagerOptions)
     caches: dict[str, ObjectCache] = field(default_factory=dict)
     informers: dict[str, list[Informer]] = field(default_factory=dict)
+    # A label-selected resource whose unselected twin is also watched is a view of it: one LIST
+    # and one watch, each object decoded once (docs/decisions.md, "One watch per resource").
+    views: dict[str, str] = field(default_factory=dict)
+    resources: dict[str, Resource] = field(default_factory=dict)
+    handlers: dict[str, list[Handler]] = field(default_factory=dict)
     runnables: list[Runnable] = field(default_factory=list)
     ready_checks: list[Callable[[], bool | str]] = field(default_factory=list)
     # Controllers take keys only while this says we lead (runtime/leader.py); webhooks always serve.
@@ -70,34 +78,68 @@ class Manager:
             self.options.metrics_host, self.options.metrics_port, readiness=self.readiness
         )
         self._synced = False
+        self._started = False
 
     # -- wiring --------------------------------------------------------------------------------
     def cache(self, res: Resource) -> ObjectCache:
-        """The shared cache of a resource; starts an informer for it on first use."""
+        """The shared cache of a resource. Its informer is made when the manager starts (or at
+        once, after): by then every resource is known, so a label-selected one can be a view."""
         if res.key not in self.caches:
-            cache = ObjectCache()
-            self.caches[res.key] = cache
-            spaces: Iterable[str | None] = (
-                self.options.namespaces if (res.namespaced and self.options.namespaces) else (None,)
-            )
-            self.informers[res.key] = [
-                Informer(
-                    self.client,
-                    path_for(res.api_version, res.plural, ns),
-                    cache,
-                    name=f"{res.plural}{'/' + ns if ns else ''}",
-                    namespace=ns,
-                    label_selector=res.label_selector,
-                    field_selector=res.field_selector,
-                )
-                for ns in spaces
-            ]
+            self.caches[res.key] = ObjectCache()
+            self.resources[res.key] = res
+            self.handlers[res.key] = []
+            if self._started:
+                self._wire(res.key, source=None)
+                for inf in self.informers[res.key]:
+                    inf.start()
         return self.caches[res.key]
 
     def on_event(self, res: Resource, handler: Handler) -> None:
         self.cache(res)
-        for inf in self.informers[res.key]:
-            inf.add_handler(handler)
+        self.handlers[res.key].append(handler)
+
+    def _source_of(self, res: Resource) -> str | None:
+        """The key of the unselected resource ``res`` can be a view of, if any."""
+        if res.label_selector is None or label_matcher(res.label_selector) is None:
+            return None
+        twin = Resource(res.api_version, res.plural, res.namespaced, None, res.field_selector)
+        return twin.key if twin.key in self.resources else None
+
+    def _wire(self, key: str, source: str | None) -> None:
+        res, cache, handlers = self.resources[key], self.caches[key], self.handlers[key]
+
+        def dispatch(etype: str, old: Obj | None, new: Obj | None) -> None:
+            for h in handlers:  # the list, not a copy: handlers added later are called too
+                try:
+                    h(etype, old, new)
+                except Exception:  # a buggy handler must not starve the others
+                    log.exception("%s: handler failed on %s", key, etype)
+
+        if source is not None:
+            self.views[key] = source
+            match = label_matcher(res.label_selector or "")
+            assert match is not None
+            feed = _view_feeder(cache, match, dispatch)
+            for inf in self.informers[source]:
+                inf.add_handler(feed)
+            return
+        spaces: Iterable[str | None] = (
+            self.options.namespaces if (res.namespaced and self.options.namespaces) else (None,)
+        )
+        self.informers[key] = [
+            Informer(
+                self.client,
+                path_for(res.api_version, res.plural, ns),
+                cache,
+                name=f"{res.plural}{'/' + ns if ns else ''}",
+                namespace=ns,
+                label_selector=res.label_selector,
+                field_selector=res.field_selector,
+            )
+            for ns in spaces
+        ]
+        for inf in self.informers[key]:
+            inf.add_handler(dispatch)
 
     def add(self, runnable: Runnable) -> None:
         self.runnables.append(runnable)
@@ -118,6 +160,11 @@ class Manager:
 
     async def start(self) -> None:
         await self.metrics.start()
+        # Sources first: a view's feeder is a handler on its source's informers.
+        keys = sorted(self.resources, key=lambda k: self._source_of(self.resources[k]) is not None)
+        for key in keys:
+            self._wire(key, self._source_of(self.resources[key]))
+        self._started = True
         for infs in self.informers.values():
             for inf in infs:
                 inf.start()
@@ -125,6 +172,10 @@ class Manager:
         if waits:
             await asyncio.wait_for(asyncio.gather(*waits), self.options.sync_timeout)
         self._synced = True
+        # The caches are long-lived and acyclic: out of the collector's full passes from now on
+        # (50,000 pods are ~10M containers, a pass over them ~1 s of a stalled loop). They are
+        # still freed by reference counting when replaced.
+        gc.freeze()
         log.info("caches synced: %s", {k: len(c) for k, c in self.caches.items()})
         for r in self.runnables:
             r.start()
@@ -140,3 +191,20 @@ class Manager:
 
     def status(self) -> dict[str, Any]:
         return {"synced": self._synced, "objects": {k: len(c) for k, c in self.caches.items()}}
+
+
+def _view_feeder(cache: ObjectCache, match: Callable[[Obj], bool], dispatch: Handler) -> Handler:
+    """A source informer's handler keeping ``cache`` as the server would for a selected watch:
+    an object entering the selection is ADDED, one leaving it DELETED."""
+
+    def feed(etype: str, old: Obj | None, new: Obj | None) -> None:
+        was = old is not None and match(old)
+        now = new is not None and match(new)
+        if now and new is not None:
+            cache.apply("MODIFIED" if was else "ADDED", new)
+            dispatch("MODIFIED" if was else "ADDED", old if was else None, new)
+        elif was and old is not None:
+            cache.apply("DELETED", old)
+            dispatch("DELETED", old, None)
+
+    return feed
