@@ -32,7 +32,7 @@ from typing import Any
 
 from kruise_py.runtime.client import path_for
 
-from . import harness
+from . import harness, profile
 from .asts_rollout import NEW, OLD, kruise_set, operator_writes, rolled_out
 from .fleet import smaps_rss
 from .harness import Ground, RssSampler, cpu_s, ground, loadavg, proc_status, wait
@@ -146,11 +146,20 @@ def _phase(
     t_spawn = g.start_kind(kind, limits, wait_ready=False)
     pid = g.pid_of(kind)
     sampler = RssSampler(pid, interval=0.5)
+    # BENCH_PROFILE=1: py-spy over kruise-py's restart in its default-limits turn (the
+    # equal-limits turn, the compared one, runs unsampled).
+    spy = (
+        profile.start(pid, f"scale-{pods}-restart")
+        if (profile.enabled() and kind == "kruise_py" and limits == "default")
+        else None
+    )
     interval = 0.25 if sets <= 100 else 0.5
     wait(
         lambda: _observed(_all_sets(g, prefix), sets), 1800, f"{kind}: every set observed", interval=interval
     )
     out["restart_s"] = round(time.monotonic() - t_spawn, 2)
+    if spy is not None:
+        out["restart_profile"] = profile.stop(spy, 30)
     g.wait_kind_ready(kind)
     out["rss_peak_restart_mib"] = _mib(sampler.peak_since(t_spawn))
     out["rss_rest_mib"] = _mib(_rest_rss(pid, 10 if pods >= 1000 else 0 if smoke else 3))
