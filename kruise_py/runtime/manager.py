@@ -105,6 +105,17 @@ class Manager:
         twin = Resource(res.api_version, res.plural, res.namespaced, None, res.field_selector)
         return twin.key if twin.key in self.resources else None
 
+    def wire(self) -> None:
+        """Make the informers (and views) of every resource registered so far; :meth:`start`
+        does it, and any resource registered afterwards gets its own informer at once."""
+        if self._started:
+            return
+        # Sources first: a view's feeder is a handler on its source's informers.
+        keys = sorted(self.resources, key=lambda k: self._source_of(self.resources[k]) is not None)
+        for key in keys:
+            self._wire(key, self._source_of(self.resources[key]))
+        self._started = True
+
     def _wire(self, key: str, source: str | None) -> None:
         res, cache, handlers = self.resources[key], self.caches[key], self.handlers[key]
 
@@ -160,11 +171,7 @@ class Manager:
 
     async def start(self) -> None:
         await self.metrics.start()
-        # Sources first: a view's feeder is a handler on its source's informers.
-        keys = sorted(self.resources, key=lambda k: self._source_of(self.resources[k]) is not None)
-        for key in keys:
-            self._wire(key, self._source_of(self.resources[key]))
-        self._started = True
+        self.wire()
         for infs in self.informers.values():
             for inf in infs:
                 inf.start()
