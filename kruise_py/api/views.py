@@ -279,7 +279,8 @@ def or_empty(v: V | None) -> V:
     """``v``, or an empty view if it is absent or not an object: a malformed field reads as empty
     (as core.obj.as_map), so one odd object cannot crash a planner. Every view is total=False, so
     ``{}`` is a value of each."""
-    return v if isinstance(v, Mapping) else cast(V, {})
+    # `type(v) is dict` first: the ABC check costs ~3% of a restart's samples at 50,000 pods.
+    return v if type(v) is dict or isinstance(v, Mapping) else cast(V, {})
 
 
 def each(v: list[V] | None) -> list[V]:
@@ -290,7 +291,7 @@ def each(v: list[V] | None) -> list[V]:
 def meta(o: Mapping[str, Any]) -> ObjectMeta:
     """``o``'s metadata (empty if absent or malformed)."""
     m = o.get("metadata")
-    return cast(ObjectMeta, m) if isinstance(m, Mapping) else {}
+    return cast(ObjectMeta, m) if type(m) is dict or isinstance(m, Mapping) else {}
 
 
 def pod(o: Mapping[str, Any]) -> Pod:

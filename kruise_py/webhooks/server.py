@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ class AdmissionServer:
         async def handle(request: web.Request) -> web.Response:
             hook = request.match_info.get("id", "")
             try:
-                review = json.loads(await request.read())
+                review = orjson.loads(await request.read())
             except ValueError as e:
                 return web.json_response({"error": f"not JSON: {e}"}, status=400)
             fast = self.fast.get(hook)
