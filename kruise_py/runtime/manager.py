@@ -89,7 +89,7 @@ class Manager:
             self.resources[res.key] = res
             self.handlers[res.key] = []
             if self._started:
-                self._wire(res.key, source=None)
+                self._wire(res.key, view=None)
                 for inf in self.informers[res.key]:
                     inf.start()
         return self.caches[res.key]
@@ -98,25 +98,26 @@ class Manager:
         self.cache(res)
         self.handlers[res.key].append(handler)
 
-    def _source_of(self, res: Resource) -> str | None:
-        """The key of the unselected resource ``res`` can be a view of, if any."""
-        if res.label_selector is None or label_matcher(res.label_selector) is None:
+    def _view_of(self, res: Resource) -> tuple[str, Callable[[Obj], bool]] | None:
+        """The key of the unselected resource ``res`` can be a view of, and its local selector."""
+        match = label_matcher(res.label_selector) if res.label_selector else None
+        if match is None:
             return None
         twin = Resource(res.api_version, res.plural, res.namespaced, None, res.field_selector)
-        return twin.key if twin.key in self.resources else None
+        return (twin.key, match) if twin.key in self.resources else None
 
     def wire(self) -> None:
         """Make the informers (and views) of every resource registered so far; :meth:`start`
         does it, and any resource registered afterwards gets its own informer at once."""
         if self._started:
             return
+        views = {k: v for k in self.resources if (v := self._view_of(self.resources[k])) is not None}
         # Sources first: a view's feeder is a handler on its source's informers.
-        keys = sorted(self.resources, key=lambda k: self._source_of(self.resources[k]) is not None)
-        for key in keys:
-            self._wire(key, self._source_of(self.resources[key]))
+        for key in [k for k in self.resources if k not in views] + list(views):
+            self._wire(key, views.get(key))
         self._started = True
 
-    def _wire(self, key: str, source: str | None) -> None:
+    def _wire(self, key: str, view: tuple[str, Callable[[Obj], bool]] | None) -> None:
         res, cache, handlers = self.resources[key], self.caches[key], self.handlers[key]
 
         def dispatch(etype: str, old: Obj | None, new: Obj | None) -> None:
@@ -126,10 +127,9 @@ class Manager:
                 except Exception:  # a buggy handler must not starve the others
                     log.exception("%s: handler failed on %s", key, etype)
 
-        if source is not None:
+        if view is not None:
+            source, match = view
             self.views[key] = source
-            match = label_matcher(res.label_selector or "")
-            assert match is not None
             feed = _view_feeder(cache, match, dispatch)
             for inf in self.informers[source]:
                 inf.add_handler(feed)
