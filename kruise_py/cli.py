@@ -134,6 +134,14 @@ def _add_run(sub: _Subparsers) -> None:
         "--renew-deadline", type=float, default=10.0, help="seconds the leader keeps trying to renew"
     )
     p.add_argument("--retry-period", type=float, default=2.0, help="seconds between Lease attempts")
+    p.add_argument(
+        "--shards",
+        choices=["off", "auto"],
+        default="off",
+        help="auto: the replicas share the Advanced StatefulSets and BroadcastJobs (and their pods) "
+        "through membership Leases, each watching only its share; implies --leader-elect for the "
+        "singleton work (docs/install.md, 'Scaling out')",
+    )
 
 
 def _add_sandbox(sub: _Subparsers) -> None:

@@ -21,6 +21,7 @@ import kopf
 from . import __version__
 from .api.conversion import convert_review
 from .controllers.broadcastjob.reconcile import BroadcastJobController
+from .controllers.shards import SHARDED_PLURALS, Shards, label_owner
 from .controllers.sidecarset.inject import InjectionError
 from .controllers.sidecarset.injector import NotReady, SidecarSetInjector
 from .controllers.sidecarset.reconcile import SidecarSetController
@@ -31,6 +32,7 @@ from .runtime.client import ApiError, ClientOptions, Credentials, KubeClient, lo
 from .runtime.controller import LeaderFlag
 from .runtime.leader import LeaseElector, default_identity
 from .runtime.manager import Manager, ManagerOptions, Resource
+from .runtime.membership import ShardGate, ShardMember
 from .webhooks import admission, certs
 from .webhooks import config as whconfig
 from .webhooks import server as whserver
@@ -72,6 +74,7 @@ class OperatorConfig:
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0
+    shards: str = "off"  # off | auto (docs/decisions.md, "Sharding")
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -97,7 +100,9 @@ def config_from_args(a: argparse.Namespace) -> OperatorConfig:
         webhook_failure_policy=a.webhook_failure_policy,
         webhook_cert_source=a.webhook_cert_source,
         webhook_secret=a.webhook_secret,
-        leader_elect=a.leader_elect,
+        # The singleton work (webhooks, certificates, SidecarSets) needs one elected replica.
+        leader_elect=a.leader_elect or a.shards == "auto",
+        shards=a.shards,
         leader_election_namespace=a.leader_election_namespace,
         leader_election_id=a.leader_election_id,
         lease_duration=a.lease_duration,
@@ -147,21 +152,46 @@ class Operator:
         self.manager = Manager(
             self.client,
             ManagerOptions(
-                namespaces=cfg.namespaces, metrics_host=cfg.metrics_host, metrics_port=cfg.metrics_port
+                namespaces=cfg.namespaces,
+                metrics_host=cfg.metrics_host,
+                metrics_port=cfg.metrics_port,
+                sharding=cfg.shards == "auto",
             ),
         )
         self.elector: LeaseElector | None = None
         if cfg.leader_elect:
             self.manager.leader = LeaderFlag()
+        # Sharded mode: each replica reconciles the owners of the buckets its membership holds.
+        self.shards: Shards | None = None
+        owns = None
+        if cfg.shards == "auto":
+            gate = ShardGate()
+            member = ShardMember(
+                self.client,
+                cfg.leader_election_namespace or cfg.operator_namespace,
+                f"{cfg.leader_election_id}-shards",
+                identity=self.identity,
+                lease_duration=cfg.lease_duration,
+                renew_deadline=cfg.renew_deadline,
+                retry_period=cfg.retry_period,
+            )
+            self.shards = Shards(self.manager, member, gate)
+            owns = gate.owns
         # The controllers register their watches with the manager; it starts them once caches sync.
-        self.statefulsets = StatefulSetController(self.manager, workers=cfg.workers)
-        self.broadcastjobs = BroadcastJobController(self.manager, workers=cfg.workers)
+        self.statefulsets = StatefulSetController(self.manager, workers=cfg.workers, owns=owns)
+        self.broadcastjobs = BroadcastJobController(self.manager, workers=cfg.workers, owns=owns)
         self.injector = SidecarSetInjector(
             self.manager,
             cfg.sidecarset_revision_namespace or cfg.operator_namespace,
             sort_sidecars_by_name=cfg.feature_gates.get("EnableSortSidecarContainerByName", False),
         )
         self.sidecarsets = SidecarSetController(self.manager, self.injector, workers=cfg.workers)
+        if self.shards is not None:
+            sts, jobs = self.statefulsets, self.broadcastjobs
+            self.shards.add(sts, lambda: [(ns or "", n) for ns, n in sts.sets.keys()])  # noqa: SIM118
+            self.shards.add(jobs, lambda: [(ns or "", n) for ns, n in jobs.jobs.keys()])  # noqa: SIM118
+            # After the controllers: at shutdown they stop before the member releases its buckets.
+            self.manager.add(self.shards.member)
         if cfg.leader_elect:
             # Added last: at shutdown the controllers stop before the Lease is released.
             self.elector = LeaseElector(
@@ -495,6 +525,8 @@ def _register_admission(registry: kopf.OperatorRegistry, op: Operator, hook: whc
 
         def apply_defaults(b: kopf.RawBody) -> None:
             admission.default(plural, cast(dict[str, Any], b))
+            if op.shards is not None and plural in SHARDED_PLURALS:
+                label_owner(cast(dict[str, Any], b))
 
         def mutate(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
             # A wrong type is answered here, once, before the apiserver's schema check answers it

@@ -9,9 +9,10 @@ takes a ``snapshot``, calls its planner's pure ``plan``, ``execute``s the plan a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from ..runtime import sharding as sh
 from ..runtime.cache import ObjectCache
 from ..runtime.client import ApiError
 from ..runtime.controller import Result
@@ -31,6 +32,28 @@ def wait_for_cache(expectations: Expectations[K], key: K) -> Result | None:
     if expectations.satisfied(key):
         return None
     return Result(requeue_after=CACHE_WAIT_S)
+
+
+def with_shard_label(obj: dict[str, Any], owner: tuple[str, str]) -> dict[str, Any]:
+    """``obj`` (a pod about to be created) carrying its owner's shard label, in sharded mode the
+    label that keeps it in the owner's replica's watch. A new dict: the original may share its
+    labels with a cached template."""
+    md = obj.get("metadata") or {}
+    return {
+        **obj,
+        "metadata": {**md, "labels": {**(md.get("labels") or {}), **sh.owner_bucket_label(*owner)}},
+    }
+
+
+def forget_where(
+    expectations: Expectations[K], forget: Callable[[K], None], which: Callable[[K], bool], known: Iterable[K]
+) -> None:
+    """``forget`` every owner (``known`` or with pending expectations) that ``which`` picks.
+    Sharding: owners whose bucket moved; their new holder's fresh LIST is the truth, not what the
+    old one waited for, and the old one's per-owner metrics must go with them."""
+    for owner in {*expectations.owners(), *known}:
+        if which(owner):
+            forget(owner)
 
 
 def requeue(after: float | None) -> Result:

@@ -189,6 +189,10 @@ class Expectations(Generic[Owner]):
         """Forget everything about ``owner`` (call when the owner is deleted)."""
         self._pending.pop(owner, None)
 
+    def owners(self) -> list[Owner]:
+        """The owners with pending expectations."""
+        return list(self._pending)
+
     def __len__(self) -> int:
         """Number of owners with pending expectations."""
         return len(self._pending)

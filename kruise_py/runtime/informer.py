@@ -284,6 +284,19 @@ class Informer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    async def reselect(self, label_selector: str | None) -> None:
+        """Watch another selection: a fresh LIST with ``label_selector`` replaces the cache as a
+        relist does (objects leaving the selection get DELETED, new ones ADDED), then the watch
+        goes on from it. Returns once that LIST is in the cache (sharding's hand-over needs it)."""
+        running = self._task is not None and not self._task.done()
+        if running and label_selector == self.label_selector and self.synced.is_set():
+            return
+        await self.stop()
+        self.label_selector = label_selector
+        self.synced.clear()
+        self.start()
+        await self.synced.wait()
+
     def _notify(self, etype: str, old: Obj | None, new: Obj | None) -> None:
         for h in self.handlers:
             try:

@@ -11,9 +11,10 @@ import asyncio
 import gc
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from . import sharding as sh
 from .cache import ObjectCache
 from .client import KubeClient, path_for
 from .controller import AlwaysLeader, LeaderGate
@@ -33,12 +34,17 @@ class Resource:
     namespaced: bool = True
     label_selector: str | None = None
     field_selector: str | None = None
+    # Sharded mode (docs/decisions.md, "Sharding"): narrowed to the buckets this replica holds...
+    sharded: bool = False
+    # ... or watched only once this replica is elected (singleton work that needs every object).
+    leader_only: bool = False
 
     @property
     def key(self) -> str:
         # Controllers may watch the same resource with different selectors: separate caches.
         sel = "&".join(s for s in (self.label_selector, self.field_selector) if s)
-        return f"{self.plural}.{self.api_version}" + (f"?{sel}" if sel else "")
+        scope = "#shard" if self.sharded else "#leader" if self.leader_only else ""
+        return f"{self.plural}.{self.api_version}" + (f"?{sel}" if sel else "") + scope
 
 
 class Runnable(Protocol):
@@ -54,6 +60,8 @@ class ManagerOptions:
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 8080
     sync_timeout: float = 120.0
+    # Sharded mode: resources asked for through scoped()/for_leader() are narrowed/deferred.
+    sharding: bool = False
 
 
 @dataclass
@@ -79,6 +87,61 @@ class Manager:
         )
         self._synced = False
         self._started = False
+        # The buckets the sharded informers select (sharded mode; none until the first reshard).
+        self.buckets: frozenset[int] = frozenset()
+        self._leader_started: asyncio.Future[None] | None = None
+        self._stopping = False
+
+    # -- sharded mode --------------------------------------------------------------------------
+    def scoped(self, res: Resource) -> Resource:
+        """``res`` narrowed to this replica's buckets in sharded mode (an owner kind, or the pods
+        of one), else ``res`` itself."""
+        return replace(res, sharded=True) if self.options.sharding else res
+
+    def for_leader(self, res: Resource) -> Resource:
+        """``res`` watched only once this replica leads, in sharded mode (else ``res``): the
+        SidecarSet controller's every pod stays off the replicas that never run it."""
+        return replace(res, leader_only=True) if self.options.sharding else res
+
+    def singleton_gate(self) -> LeaderGate:
+        """The gate of a controller that reads leader-only caches: the leader gate, and in
+        sharded mode those caches loaded once this replica leads (:class:`CachesOnLead`)."""
+        return CachesOnLead(self) if self.options.sharding else self.leader
+
+    def _selector(self, res: Resource) -> str | None:
+        if not res.sharded:
+            return res.label_selector
+        return ",".join(s for s in (res.label_selector, sh.label_selector(self.buckets)) if s) or None
+
+    async def reshard(self, buckets: frozenset[int]) -> None:
+        """Select ``buckets`` in every sharded informer and wait for their fresh LISTs: objects of
+        buckets left are DELETED from the caches, those of buckets taken ADDED."""
+        self.buckets = frozenset(buckets)
+        if self._stopping:  # shutting down: no LIST for caches about to go
+            return
+        await asyncio.gather(
+            *(
+                inf.reselect(self._selector(self.resources[key]))
+                for key, infs in self.informers.items()
+                if self.resources[key].sharded
+                for inf in infs
+            )
+        )
+
+    async def start_leader_only(self) -> None:
+        """Start the leader-only informers (once) and wait until they are synced."""
+        if self._leader_started is None:
+            infs = [
+                inf for k, infs in self.informers.items() if self.resources[k].leader_only for inf in infs
+            ]
+            for inf in infs:
+                inf.start()
+
+            async def synced() -> None:
+                await asyncio.gather(*(inf.synced.wait() for inf in infs))
+
+            self._leader_started = asyncio.ensure_future(synced())
+        await asyncio.shield(self._leader_started)
 
     # -- wiring --------------------------------------------------------------------------------
     def cache(self, res: Resource) -> ObjectCache:
@@ -90,8 +153,9 @@ class Manager:
             self.handlers[res.key] = []
             if self._started:
                 self._wire(res.key, view=None)
-                for inf in self.informers[res.key]:
-                    inf.start()
+                if not res.leader_only or self._leader_started is not None:
+                    for inf in self.informers[res.key]:
+                        inf.start()
         return self.caches[res.key]
 
     def on_event(self, res: Resource, handler: Handler) -> None:
@@ -101,7 +165,7 @@ class Manager:
     def _view_of(self, res: Resource) -> tuple[str, Callable[[Obj], bool]] | None:
         """The key of the unselected resource ``res`` can be a view of, and its local selector."""
         match = label_matcher(res.label_selector) if res.label_selector else None
-        if match is None:
+        if match is None or res.sharded or res.leader_only:
             return None
         twin = Resource(res.api_version, res.plural, res.namespaced, None, res.field_selector)
         return (twin.key, match) if twin.key in self.resources else None
@@ -144,7 +208,7 @@ class Manager:
                 cache,
                 name=f"{res.plural}{'/' + ns if ns else ''}",
                 namespace=ns,
-                label_selector=res.label_selector,
+                label_selector=self._selector(res),
                 field_selector=res.field_selector,
             )
             for ns in spaces
@@ -172,10 +236,10 @@ class Manager:
     async def start(self) -> None:
         await self.metrics.start()
         self.wire()
-        for infs in self.informers.values():
-            for inf in infs:
-                inf.start()
-        waits = [inf.synced.wait() for infs in self.informers.values() for inf in infs]
+        now = [inf for k, infs in self.informers.items() if not self.resources[k].leader_only for inf in infs]
+        for inf in now:
+            inf.start()
+        waits = [inf.synced.wait() for inf in now]
         if waits:
             await asyncio.wait_for(asyncio.gather(*waits), self.options.sync_timeout)
         self._synced = True
@@ -188,6 +252,7 @@ class Manager:
             r.start()
 
     async def stop(self) -> None:
+        self._stopping = True
         for r in self.runnables:
             await r.stop()
         for infs in self.informers.values():
@@ -198,6 +263,24 @@ class Manager:
 
     def status(self) -> dict[str, Any]:
         return {"synced": self._synced, "objects": {k: len(c) for k, c in self.caches.items()}}
+
+
+class CachesOnLead:
+    """Leading, and the leader-only caches loaded: they are started when the replica is first
+    elected, so a follower never holds them (sharded mode), and a controller reading them waits."""
+
+    def __init__(self, manager: Manager) -> None:
+        self.manager = manager
+        self._loaded = False
+
+    async def wait_leading(self) -> None:
+        await self.manager.leader.wait_leading()
+        if not self._loaded:
+            await self.manager.start_leader_only()
+            self._loaded = True
+
+    def is_leading(self) -> bool:
+        return self._loaded and self.manager.leader.is_leading()
 
 
 def _view_feeder(cache: ObjectCache, match: Callable[[Obj], bool], dispatch: Handler) -> Handler:

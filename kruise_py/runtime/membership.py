@@ -57,6 +57,8 @@ def _micro(now: datetime) -> str:
 
 
 class ShardMember:
+    name = "shard-member"
+
     def __init__(
         self,
         client: KubeClient,

@@ -70,10 +70,20 @@ def moved(before: Mapping[str, Collection[int]], after: Mapping[str, Collection[
 
 
 def label_selector(buckets: Collection[int], total: int = BUCKETS) -> str | None:
-    """Server-side selector for the objects of these buckets; None means every object."""
+    """Server-side selector for the objects of these buckets; None means every object.
+
+    No buckets selects nothing: ``in ()`` is not a valid selector, "has the label and has it not"
+    is, and the apiserver answers it with an empty list."""
     if len(buckets) >= total:
         return None
+    if not buckets:
+        return f"{SHARD_LABEL},!{SHARD_LABEL}"
     return f"{SHARD_LABEL} in ({','.join(str(b) for b in sorted(buckets))})"
+
+
+def owner_bucket_label(namespace: str, name: str) -> dict[str, str]:
+    """The shard label an owner and each of its pods carry."""
+    return {SHARD_LABEL: str(bucket_of(namespace, name))}
 
 
 def encode(buckets: Collection[int]) -> str:

@@ -7,7 +7,7 @@ placement they change (spec §4.7); deadlines and TTL are timed requeues, not ev
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,10 +15,21 @@ from ...api import broadcastjob as bcj
 from ...api.defaults import default_broadcastjob
 from ...runtime.cache import ObjectCache
 from ...runtime.client import ApiError, KubeClient, path_for
-from ...runtime.controller import Controller, Result
+from ...runtime.controller import AlwaysLeader, Controller, Result
 from ...runtime.expectations import Expectations
 from ...runtime.manager import Manager, Resource
-from ..common import object_gone, own_key, owner_key, pod_key, requeue, rv_lookup, settle, wait_for_cache
+from ..common import (
+    forget_where,
+    object_gone,
+    own_key,
+    owner_key,
+    pod_key,
+    requeue,
+    rv_lookup,
+    settle,
+    wait_for_cache,
+    with_shard_label,
+)
 from . import fit
 from . import plan as planner
 
@@ -35,24 +46,35 @@ Obj = dict[str, Any]
 class BroadcastJobController:
     name = "broadcastjob"
 
-    def __init__(self, manager: Manager, workers: int = 4, resync_period: float = 300.0) -> None:
+    def __init__(
+        self,
+        manager: Manager,
+        workers: int = 4,
+        resync_period: float = 300.0,
+        *,
+        owns: Callable[[Key], bool] | None = None,
+    ) -> None:
         self.client: KubeClient = manager.client
+        # Sharded mode: the owners and pods of this replica's buckets only; ``owns`` says which.
+        self.sharded = manager.options.sharding
+        own, pods = manager.scoped(JOBS), manager.scoped(PODS)
         self.events = manager.events
-        self.jobs: ObjectCache = manager.cache(JOBS)
-        self.pods: ObjectCache = manager.cache(PODS)
+        self.jobs: ObjectCache = manager.cache(own)
+        self.pods: ObjectCache = manager.cache(pods)
         self.nodes: ObjectCache = manager.cache(NODES)
         self.expectations: Expectations[Key] = Expectations(
             self.name, rv_lookup=rv_lookup(self.pods, self.jobs)
         )
-        manager.on_event(JOBS, self._on_job)
-        manager.on_event(PODS, self._on_pod)
+        manager.on_event(own, self._on_job)
+        manager.on_event(pods, self._on_pod)
         manager.on_event(NODES, self._on_node)
         self.controller: Controller[Key] = Controller(
             self.name,
             self.reconcile,
             workers=workers,
             resync_period=resync_period,
-            leader=manager.leader,
+            leader=AlwaysLeader() if owns is not None else manager.leader,
+            owns=owns,
             keys=lambda: [(ns or "", n) for ns, n in self.jobs.keys()],  # noqa: SIM118 - ObjectCache.keys()
         )
         manager.add(self.controller)
@@ -131,6 +153,11 @@ class BroadcastJobController:
             raise
         return requeue(p.requeue_after)
 
+    def forget_moved(self, moved: Callable[[Key], bool]) -> None:
+        """Sharding moved these owners (to or from this replica): what was kept for them is stale."""
+        known = [(ns or "", n) for ns, n in self.jobs.keys()]  # noqa: SIM118 - ObjectCache.keys()
+        forget_where(self.expectations, self.forget, moved, known)
+
     def forget(self, key: Key) -> None:
         """The job is gone: drop what was kept for it."""
         self.expectations.delete(key)
@@ -175,7 +202,8 @@ class BroadcastJobController:
     async def _create(self, key: Key, job: Obj, pod: Obj) -> None:
         ns = key[0]
         try:
-            created = await self.client.create(path_for("v1", "pods", ns), pod)
+            body = with_shard_label(pod, key) if self.sharded else pod
+            created = await self.client.create(path_for("v1", "pods", ns), body)
         except ApiError as e:
             self.events.emit(job, "Warning", "FailedCreate", f"Error creating: {e.message}")
             raise

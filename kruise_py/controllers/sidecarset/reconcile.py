@@ -58,19 +58,21 @@ class SidecarSetController:
         self.client: KubeClient = manager.client
         self.events = manager.events
         self.injector = injector
-        self.pods: ObjectCache = manager.cache(PODS)
+        # Sharded mode: every pod is cached only by the elected replica, the one that upgrades.
+        pods = manager.for_leader(PODS)
+        self.pods: ObjectCache = manager.cache(pods)
         self.pods.add_index(INJECTED_INDEX, injected_sidecarsets)
         # Per SidecarSet: its last plan's Plan.memo, passed to its next plan (and read by _on_pod).
         self.memos: dict[str, planner.Memo] = {}
         self.expectations: Expectations[str] = Expectations(self.name, rv_lookup=rv_lookup(self.pods))
         manager.on_event(SIDECARSETS, self._on_set)
-        manager.on_event(PODS, self._on_pod)
+        manager.on_event(pods, self._on_pod)
         self.controller: Controller[str] = Controller(
             self.name,
             self.reconcile,
             workers=workers,
             resync_period=resync_period,
-            leader=manager.leader,
+            leader=manager.singleton_gate(),
             keys=lambda: [n for _, n in injector.sidecarsets.keys()],  # noqa: SIM118 - ObjectCache.keys()
         )
         manager.add(self.controller)

@@ -7,7 +7,7 @@ Writes of one wave are issued concurrently (OpenKruise issues them one after ano
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,10 +18,21 @@ from ...core.obj import format_time
 from ...runtime import rollout_metrics
 from ...runtime.cache import ObjectCache
 from ...runtime.client import ApiError, KubeClient, path_for
-from ...runtime.controller import Controller, Result
+from ...runtime.controller import AlwaysLeader, Controller, Result
 from ...runtime.expectations import Expectations
 from ...runtime.manager import Manager, Resource
-from ..common import object_gone, own_key, owner_key, pod_key, requeue, rv_lookup, settle, wait_for_cache
+from ..common import (
+    forget_where,
+    object_gone,
+    own_key,
+    owner_key,
+    pod_key,
+    requeue,
+    rv_lookup,
+    settle,
+    wait_for_cache,
+    with_shard_label,
+)
 from . import plan as planner
 
 log = logging.getLogger(__name__)
@@ -41,11 +52,21 @@ CLAIM_PREFIX = "pvc:"
 class StatefulSetController:
     name = "statefulset"
 
-    def __init__(self, manager: Manager, workers: int = 4, resync_period: float = 300.0) -> None:
+    def __init__(
+        self,
+        manager: Manager,
+        workers: int = 4,
+        resync_period: float = 300.0,
+        *,
+        owns: Callable[[Key], bool] | None = None,
+    ) -> None:
         self.client: KubeClient = manager.client
+        # Sharded mode: the owners and pods of this replica's buckets only; ``owns`` says which.
+        self.sharded = manager.options.sharding
+        own, pods = manager.scoped(STS), manager.scoped(PODS)
         self.events = manager.events
-        self.sets: ObjectCache = manager.cache(STS)
-        self.pods: ObjectCache = manager.cache(PODS)
+        self.sets: ObjectCache = manager.cache(own)
+        self.pods: ObjectCache = manager.cache(pods)
         self.revisions: ObjectCache = manager.cache(REVISIONS)
         self.claims: ObjectCache = manager.cache(CLAIMS)
         pods_or_sets = rv_lookup(self.pods, self.sets)
@@ -58,8 +79,8 @@ class StatefulSetController:
             return pods_or_sets(key)
 
         self.expectations: Expectations[Key] = Expectations(self.name, rv_lookup=lookup)
-        manager.on_event(STS, self._on_set)
-        manager.on_event(PODS, self._on_pod)
+        manager.on_event(own, self._on_set)
+        manager.on_event(pods, self._on_pod)
         manager.on_event(CLAIMS, self._on_claim)
         manager.on_event(REVISIONS, lambda t, old, new: self._enqueue_owner(new or old))
         self.controller: Controller[Key] = Controller(
@@ -67,7 +88,8 @@ class StatefulSetController:
             self.reconcile,
             workers=workers,
             resync_period=resync_period,
-            leader=manager.leader,
+            leader=AlwaysLeader() if owns is not None else manager.leader,
+            owns=owns,
             keys=lambda: [(ns or "", n) for ns, n in self.sets.keys()],  # noqa: SIM118 - ObjectCache.keys()
         )
         manager.add(self.controller)
@@ -169,6 +191,11 @@ class StatefulSetController:
             raise RuntimeError(p.error)
         return requeue(p.requeue_after)
 
+    def forget_moved(self, moved: Callable[[Key], bool]) -> None:
+        """Sharding moved these owners (to or from this replica): what was kept for them is stale."""
+        known = [(ns or "", n) for ns, n in self.sets.keys()]  # noqa: SIM118 - ObjectCache.keys()
+        forget_where(self.expectations, self.forget, moved, known)
+
     def forget(self, key: Key) -> None:
         """The set is gone: drop what was kept for it."""
         self.expectations.delete(key)
@@ -264,9 +291,10 @@ class StatefulSetController:
                     )
                     raise
         pkey = f"{ns}/{c.pod['metadata']['name']}"
+        pod = with_shard_label(c.pod, key) if self.sharded else c.pod
         self.expectations.expect_create(key, pkey)
         try:
-            await self.client.create(path_for("v1", "pods", ns), c.pod)
+            await self.client.create(path_for("v1", "pods", ns), pod)
         except ApiError as e:
             self.expectations.observe_create(key, pkey)
             if e.already_exists:
