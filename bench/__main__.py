@@ -32,7 +32,7 @@ def _one(key: str, fn: Callable[[float], dict[str, Any]]) -> Runner:
 
 def _scenarios() -> dict[str, tuple[str, Runner]]:
     # Imported here so `python -m bench --help` does not load every scenario.
-    from . import asts_rollout, bcj_scale, fleet, scale, sidecarset
+    from . import asts_rollout, bcj_scale, fleet, scale, shards, sidecarset
 
     return {
         "p1": ("1000-pod in-place rollout vs a bare client's same writes", _one("P1", asts_rollout.p1)),
@@ -43,6 +43,7 @@ def _scenarios() -> dict[str, tuple[str, Runner]]:
         "p7": ("BroadcastJob vs DaemonSet over 500 nodes", _one("P7", bcj_scale.p7)),
         # Not in `all`: about an hour on 2 cores.
         "scale": ("5,000 / 20,000 / 50,000 pods, one control plane each", _one("SCALE", scale.scale_ladder)),
+        "shards": ("1, 2 and 4 sharded replicas at the ladder's top rung", _one("SHARDS", shards.shards)),
     }
 
 
@@ -68,7 +69,7 @@ def run(
     """Run the scenarios (each runner once, even if it serves two names); return every result."""
     table = _scenarios()
     if names == ["all"]:
-        names = [n for n in table if n != "scale"]
+        names = [n for n in table if n not in ("scale", "shards")]
     unknown = [n for n in names if n not in table]
     if unknown:
         raise SystemExit(f"unknown scenario(s) {unknown}; choose from {sorted(table)} or all")

@@ -296,7 +296,7 @@ class Ground:
         log = open(self.cp.logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig), PYTHONUNBUFFERED="1")
         cwd = REPO_ROOT
-        if name == "operator" and os.environ.get("BENCH_OPERATOR_TREE"):
+        if name.startswith("operator") and os.environ.get("BENCH_OPERATOR_TREE"):
             # Before/after numbers for a fix: the operator from another source tree (for example
             # `git archive <commit> | tar -x -C /tmp/before`), everything else from this one.
             cwd = Path(os.environ["BENCH_OPERATOR_TREE"])

@@ -133,3 +133,52 @@ def test_members_agree_hand_over_on_join_and_take_over_after_expiry(
             await client.close()
 
     asyncio.run(scenario())
+
+
+def test_reshard_relists_the_new_selection_and_deletes_what_left_it(kubeconfig: Path, ns: str) -> None:
+    """Manager.reshard against the apiserver: objects of buckets given up leave the cache as
+    DELETED, those of buckets taken arrive as ADDED, and the watch goes on with the new selector."""
+    from kruise_py.runtime.manager import Manager, ManagerOptions, Resource
+
+    cms = path_for("v1", "configmaps", ns)
+
+    def cm(name: str, bucket: int) -> dict[str, object]:
+        return {"metadata": {"name": name, "labels": {sh.SHARD_LABEL: str(bucket)}}, "data": {}}
+
+    async def scenario() -> None:
+        client = KubeClient.connect(str(kubeconfig))
+        m = Manager(client, ManagerOptions(namespaces=(ns,), metrics_port=0, sharding=True))
+        res = m.scoped(Resource("v1", "configmaps"))
+        seen: list[tuple[str, str]] = []
+        m.on_event(res, lambda t, o, n: seen.append((t, (n or o or {})["metadata"]["name"])))
+        cache = m.cache(res)
+        try:
+            for name, b in (("one", 1), ("two", 2), ("three", 3)):
+                await client.create(cms, cm(name, b))
+            m.wire()
+            for inf in m.informers[res.key]:
+                inf.start()
+                await inf.synced.wait()
+            assert len(cache) == 0  # no buckets held: nothing selected
+
+            await m.reshard(frozenset({1, 2}))
+            assert sorted(n for _, n in cache.keys()) == ["one", "two"]  # noqa: SIM118
+            await m.reshard(frozenset({2, 3}))
+            assert sorted(n for _, n in cache.keys()) == ["three", "two"]  # noqa: SIM118
+            assert ("DELETED", "one") in seen and ("ADDED", "three") in seen
+            assert seen.count(("ADDED", "two")) == 1  # kept across the reshard: no second ADDED
+
+            # The watch runs with the new selector: a new object of a held bucket arrives, one of
+            # a bucket not held does not.
+            await client.create(cms, cm("four", 3))
+            await client.create(cms, cm("five", 1))
+            await _until(lambda: cache.get(ns, "four") is not None, 30, "four in the cache")
+            await asyncio.sleep(0.5)
+            assert cache.get(ns, "five") is None
+        finally:
+            for infs in m.informers.values():
+                for inf in infs:
+                    await inf.stop()
+            await client.close()
+
+    asyncio.run(scenario())

@@ -27,6 +27,8 @@ ALL_OPTIONAL = [
     "metrics.serviceMonitor.enabled=true",
     "--set",
     "grafanaDashboard.enabled=true",
+    "--set",
+    "sharding.enabled=true",
 ]
 
 
@@ -198,6 +200,21 @@ def _run_args(objs: list[dict[str, Any]]) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="cmd")
     cli._add_run(sub)
     return parser.parse_args(c["args"])
+
+
+def test_sharding_runs_shards_auto_with_the_member_lease_rights() -> None:
+    off = render()
+    assert _run_args(off).shards == "off"
+    assert not [r for r in one(off, "Role")["rules"] if "list" in r["verbs"]]
+    objs = render("--set", "sharding.enabled=true", "--set", "replicaCount=4")
+    a = _run_args(objs)
+    assert (a.shards, a.leader_elect) == ("auto", True)
+    assert one(objs, "Deployment")["spec"]["replicas"] == 4
+    leases = [r for r in one(objs, "Role")["rules"] if r["resources"] == ["leases"]]
+    # Member Leases are named after each replica's identity: no resourceNames can cover them.
+    assert {"verbs": ["list", "get", "update", "delete"]} in [
+        {"verbs": r["verbs"]} for r in leases if not r.get("resourceNames")
+    ], leases
 
 
 def test_deployment_is_hardened_and_runs_service_mode_from_the_secret() -> None:
