@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ..runtime import sharding as sh
-from ..runtime.cache import ObjectCache
 from ..runtime.client import ApiError
 from ..runtime.controller import Result
 from ..runtime.expectations import Expectations
@@ -78,12 +77,18 @@ def own_key(obj: Mapping[str, Any]) -> str:
     return f"{OWN_PREFIX}{md.get('namespace')}/{md.get('name')}"
 
 
-def rv_lookup(pods: ObjectCache, owners: ObjectCache | None = None) -> Callable[[str], str | None]:
+class Lookup(Protocol):
+    """Where an object is looked up by namespace and name (an ObjectCache, or several)."""
+
+    def get(self, namespace: str | None, name: str) -> dict[str, Any] | None: ...
+
+
+def rv_lookup(pods: Lookup, owners: Lookup | None = None) -> Callable[[str], str | None]:
     """Expectations' view of the cache: the resourceVersion held for a pod key ``ns/name``, or for
     an owner key from :func:`own_key`."""
 
     def lookup(key: str) -> str | None:
-        cache = pods
+        cache: Lookup = pods
         if owners is not None and key.startswith(OWN_PREFIX):
             cache, key = owners, key[len(OWN_PREFIX) :]
         ns, name = key.split("/", 1)

@@ -34,17 +34,18 @@ class Resource:
     namespaced: bool = True
     label_selector: str | None = None
     field_selector: str | None = None
-    # Sharded mode (docs/decisions.md, "Sharding"): narrowed to the buckets this replica holds...
+    # Sharded mode (docs/decisions.md, "Sharding"): narrowed to the buckets this replica holds.
     sharded: bool = False
-    # ... or watched only once this replica is elected (singleton work that needs every object).
-    leader_only: bool = False
 
     @property
     def key(self) -> str:
         # Controllers may watch the same resource with different selectors: separate caches.
         sel = "&".join(s for s in (self.label_selector, self.field_selector) if s)
-        scope = "#shard" if self.sharded else "#leader" if self.leader_only else ""
-        return f"{self.plural}.{self.api_version}" + (f"?{sel}" if sel else "") + scope
+        return (
+            f"{self.plural}.{self.api_version}"
+            + (f"?{sel}" if sel else "")
+            + ("#shard" if self.sharded else "")
+        )
 
 
 class Runnable(Protocol):
@@ -60,7 +61,7 @@ class ManagerOptions:
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 8080
     sync_timeout: float = 120.0
-    # Sharded mode: resources asked for through scoped()/for_leader() are narrowed/deferred.
+    # Sharded mode: resources asked for through scoped() are narrowed to the held buckets.
     sharding: bool = False
 
 
@@ -89,7 +90,6 @@ class Manager:
         self._started = False
         # The buckets the sharded informers select (sharded mode; none until the first reshard).
         self.buckets: frozenset[int] = frozenset()
-        self._leader_started: asyncio.Future[None] | None = None
         self._stopping = False
 
     # -- sharded mode --------------------------------------------------------------------------
@@ -97,16 +97,6 @@ class Manager:
         """``res`` narrowed to this replica's buckets in sharded mode (an owner kind, or the pods
         of one), else ``res`` itself."""
         return replace(res, sharded=True) if self.options.sharding else res
-
-    def for_leader(self, res: Resource) -> Resource:
-        """``res`` watched only once this replica leads, in sharded mode (else ``res``): the
-        SidecarSet controller's every pod stays off the replicas that never run it."""
-        return replace(res, leader_only=True) if self.options.sharding else res
-
-    def singleton_gate(self) -> LeaderGate:
-        """The gate of a controller that reads leader-only caches: the leader gate, and in
-        sharded mode those caches loaded once this replica leads (:class:`CachesOnLead`)."""
-        return CachesOnLead(self) if self.options.sharding else self.leader
 
     def _selector(self, res: Resource) -> str | None:
         if not res.sharded:
@@ -128,21 +118,6 @@ class Manager:
             )
         )
 
-    async def start_leader_only(self) -> None:
-        """Start the leader-only informers (once) and wait until they are synced."""
-        if self._leader_started is None:
-            infs = [
-                inf for k, infs in self.informers.items() if self.resources[k].leader_only for inf in infs
-            ]
-            for inf in infs:
-                inf.start()
-
-            async def synced() -> None:
-                await asyncio.gather(*(inf.synced.wait() for inf in infs))
-
-            self._leader_started = asyncio.ensure_future(synced())
-        await asyncio.shield(self._leader_started)
-
     # -- wiring --------------------------------------------------------------------------------
     def cache(self, res: Resource) -> ObjectCache:
         """The shared cache of a resource. Its informer is made when the manager starts (or at
@@ -153,9 +128,8 @@ class Manager:
             self.handlers[res.key] = []
             if self._started:
                 self._wire(res.key, view=None)
-                if not res.leader_only or self._leader_started is not None:
-                    for inf in self.informers[res.key]:
-                        inf.start()
+                for inf in self.informers[res.key]:
+                    inf.start()
         return self.caches[res.key]
 
     def on_event(self, res: Resource, handler: Handler) -> None:
@@ -165,7 +139,7 @@ class Manager:
     def _view_of(self, res: Resource) -> tuple[str, Callable[[Obj], bool]] | None:
         """The key of the unselected resource ``res`` can be a view of, and its local selector."""
         match = label_matcher(res.label_selector) if res.label_selector else None
-        if match is None or res.sharded or res.leader_only:
+        if match is None or res.sharded:
             return None
         twin = Resource(res.api_version, res.plural, res.namespaced, None, res.field_selector)
         return (twin.key, match) if twin.key in self.resources else None
@@ -236,10 +210,10 @@ class Manager:
     async def start(self) -> None:
         await self.metrics.start()
         self.wire()
-        now = [inf for k, infs in self.informers.items() if not self.resources[k].leader_only for inf in infs]
-        for inf in now:
-            inf.start()
-        waits = [inf.synced.wait() for inf in now]
+        for infs in self.informers.values():
+            for inf in infs:
+                inf.start()
+        waits = [inf.synced.wait() for infs in self.informers.values() for inf in infs]
         if waits:
             await asyncio.wait_for(asyncio.gather(*waits), self.options.sync_timeout)
         self._synced = True
@@ -263,24 +237,6 @@ class Manager:
 
     def status(self) -> dict[str, Any]:
         return {"synced": self._synced, "objects": {k: len(c) for k, c in self.caches.items()}}
-
-
-class CachesOnLead:
-    """Leading, and the leader-only caches loaded: they are started when the replica is first
-    elected, so a follower never holds them (sharded mode), and a controller reading them waits."""
-
-    def __init__(self, manager: Manager) -> None:
-        self.manager = manager
-        self._loaded = False
-
-    async def wait_leading(self) -> None:
-        await self.manager.leader.wait_leading()
-        if not self._loaded:
-            await self.manager.start_leader_only()
-            self._loaded = True
-
-    def is_leading(self) -> bool:
-        return self._loaded and self.manager.leader.is_leading()
 
 
 def _view_feeder(cache: ObjectCache, match: Callable[[Obj], bool], dispatch: Handler) -> Handler:

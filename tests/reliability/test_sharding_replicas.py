@@ -66,10 +66,27 @@ def settled(ports: list[int]) -> list[int] | None:
     return [c or 0 for c in counts] if ok else None
 
 
-def shard_set(name: str, size: int, budget: int) -> dict[str, Any]:
+def shard_set(name: str, size: int, budget: int, sidecar: str | None = None) -> dict[str, Any]:
     # rollingUpdate.minReadySeconds keeps each rollout going long enough (a pod at a time, 4 s
     # apart) for the kill and the join to land in the middle of it.
-    return asts(name, size, parallel=True, max_unavailable=budget, minReadySeconds=4)
+    obj = asts(name, size, parallel=True, max_unavailable=budget, minReadySeconds=4)
+    if sidecar:
+        obj["spec"]["template"]["metadata"]["labels"]["sidecar"] = sidecar
+    return obj
+
+
+def sidecar_set(name: str, ns: str, image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "SidecarSet",
+        "metadata": {"name": name},
+        "spec": {
+            "namespace": ns,
+            "selector": {"matchLabels": {"sidecar": name}},
+            "containers": [{"name": "log", "image": image, "podInjectPolicy": "AfterAppContainer"}],
+            "updateStrategy": {"type": "RollingUpdate", "maxUnavailable": 1},
+        },
+    }
 
 
 def runs(users: list[str]) -> list[str]:
@@ -94,8 +111,23 @@ def test_sharded_replicas_roll_through_a_kill_and_a_join(
     sets, size, budget = scaled(30), 3, 1
     names = [f"shard-{i:02d}" for i in range(sets)]
     early, late = names[: sets // 2], names[sets // 2 :]
+    # Two early and two late sets get a sidecar: its upgrade, at the end, is the elected replica's
+    # (it watches only the pods the SidecarSet selects).
+    sc = f"shard-log-{ns[-5:]}"
+    with_sidecar = {*early[:2], *late[:2]}
+    kubectl.apply(sidecar_set(sc, ns, "busybox:1.36"))
+    wait_for(
+        lambda: (
+            kubectl.json("get", "sidecarset", sc)["metadata"]
+            .get("annotations", {})
+            .get("kruise.io/sidecarset-hash")
+        ),
+        30,
+        what="SidecarSet admitted",
+    )
+    time.sleep(1)
     for name in early:
-        kubectl.apply(shard_set(name, size, budget), ns)
+        kubectl.apply(shard_set(name, size, budget, sc if name in with_sidecar else None), ns)
     for name in early:
         wait_rolled_out(kubectl, ns, name, size, timeout=180)
 
@@ -112,7 +144,7 @@ def test_sharded_replicas_roll_through_a_kill_and_a_join(
             lambda: settled([p for _, p in reps.values()]), 60, what="3 replicas sharing 256 buckets"
         )
         for name in late:
-            kubectl.apply(shard_set(name, size, budget), ns)
+            kubectl.apply(shard_set(name, size, budget, sc if name in with_sidecar else None), ns)
         for name in late:
             wait_rolled_out(kubectl, ns, name, size, timeout=180)
 
@@ -156,10 +188,33 @@ def test_sharded_replicas_roll_through_a_kill_and_a_join(
         for mon in monitors.values():
             assert not mon.errors, mon.errors
 
+        # The sidecar upgrade, by the elected replica from its SidecarSet-selected pod watch.
+        sc_since = time.time()
+        kubectl.apply(sidecar_set(sc, ns, "busybox:1.37"))
+        injected = len(with_sidecar) * size
+
+        def upgraded() -> bool:
+            st = kubectl.json("get", "sidecarset", sc).get("status", {})
+            return (
+                st.get("matchedPods") == injected
+                and st.get("updatedPods") == injected
+                and st.get("readyPods") == injected
+            )
+
+        wait_for(upgraded, 120, what=f"{injected} sidecars upgraded")
+        sc_writers = {
+            ev["user"]["username"]
+            for ev in audit_writes(control_plane, sc_since)
+            if (ev.get("objectRef") or {}).get("resource") == "pods"
+            and (ev.get("objectRef") or {}).get("namespace") == ns
+            and ev["user"]["username"] in reps
+        }
+
         writes = [
             ev
             for ev in audit_writes(control_plane, since)
-            if (ev.get("objectRef") or {}).get("namespace") == ns
+            if ev["t"] < sc_since  # the rollouts; the sidecar upgrade is checked on its own
+            and (ev.get("objectRef") or {}).get("namespace") == ns
             and ev["responseStatus"].get("code", 500) < 300
             and ev["user"]["username"] in reps
         ]
@@ -175,6 +230,8 @@ def test_sharded_replicas_roll_through_a_kill_and_a_join(
         interleaved = {o: runs(us) for o, us in by_owner.items() if len(runs(us)) != len(set(us))}
         moved = sorted(o for o, us in by_owner.items() if len(set(us)) > 1)
         figures.update(
+            sidecar_pods=injected,
+            sidecar_upgrade_writers=sorted(sc_writers),
             replicas=3,
             sets=sets,
             pods=sets * size,
@@ -196,9 +253,11 @@ def test_sharded_replicas_roll_through_a_kill_and_a_join(
         assert any("replica-b" in us and len(set(us)) > 1 for us in by_owner.values()), by_owner
         assert any("replica-d" in us for us in by_owner.values()), by_owner
         assert all(v == [] for v in violations.values()), violations
+        assert len(sc_writers) == 1, sc_writers  # the elected replica alone upgrades sidecars
     finally:
         for proc, _ in reps.values():
             _stop(proc)
         kubectl.run("delete", "lease", "-n", "default", "-l", f"{sh.GROUP_LABEL}={GROUP}-shards", check=False)
         kubectl.run("delete", "lease", GROUP, "-n", "default", check=False)
+        kubectl.run("delete", "sidecarset", sc, check=False)
         operator.start_again()

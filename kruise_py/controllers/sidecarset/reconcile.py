@@ -16,13 +16,14 @@ from ...core import revisions as rev
 from ...runtime import rollout_metrics
 from ...runtime.cache import ObjectCache
 from ...runtime.client import ApiError, KubeClient, path_for
-from ...runtime.controller import Controller, Result
+from ...runtime.controller import Controller, LeaderGate, Result
 from ...runtime.expectations import Expectations
 from ...runtime.manager import Manager, Resource
-from ..common import pod_key, requeue, rv_lookup, settle, wait_for_cache
+from ..common import CACHE_WAIT_S, Lookup, pod_key, requeue, rv_lookup, settle, wait_for_cache
 from . import plan as planner
 from .inject import injected_sidecarsets
 from .injector import SIDECARSETS, SidecarSetInjector
+from .selected import ActivateOnLead, SelectedPods
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +59,37 @@ class SidecarSetController:
         self.client: KubeClient = manager.client
         self.events = manager.events
         self.injector = injector
-        # Sharded mode: every pod is cached only by the elected replica, the one that upgrades.
-        pods = manager.for_leader(PODS)
-        self.pods: ObjectCache = manager.cache(pods)
-        self.pods.add_index(INJECTED_INDEX, injected_sidecarsets)
         # Per SidecarSet: its last plan's Plan.memo, passed to its next plan (and read by _on_pod).
         self.memos: dict[str, planner.Memo] = {}
-        self.expectations: Expectations[str] = Expectations(self.name, rv_lookup=rv_lookup(self.pods))
+        leader: LeaderGate = manager.leader
+        self.pods: ObjectCache | None = None
+        self.selected: SelectedPods | None = None
+        if manager.options.sharding:
+            # Sharded mode: not every pod (the other replicas' shards), only those the SidecarSets
+            # select, watched once this replica is elected (it alone upgrades sidecars).
+            self.selected = selected = SelectedPods(
+                manager.client,
+                manager.options.namespaces,
+                self._on_pod,
+                (INJECTED_INDEX, injected_sidecarsets),
+            )
+            manager.add(selected)
+            leader = ActivateOnLead(
+                lambda: manager.leader, lambda: selected.activate(injector.sidecarsets.list()), selected
+            )
+            lookup: Lookup = selected
+        else:
+            self.pods = lookup = manager.cache(PODS)
+            self.pods.add_index(INJECTED_INDEX, injected_sidecarsets)
+            manager.on_event(PODS, self._on_pod)
+        self.expectations: Expectations[str] = Expectations(self.name, rv_lookup=rv_lookup(lookup))
         manager.on_event(SIDECARSETS, self._on_set)
-        manager.on_event(pods, self._on_pod)
         self.controller: Controller[str] = Controller(
             self.name,
             self.reconcile,
             workers=workers,
             resync_period=resync_period,
-            leader=manager.singleton_gate(),
+            leader=leader,
             keys=lambda: [n for _, n in injector.sidecarsets.keys()],  # noqa: SIM118 - ObjectCache.keys()
         )
         manager.add(self.controller)
@@ -87,6 +104,8 @@ class SidecarSetController:
         # it made every reconcile trigger the next one while pods kept changing (bench P5).
         if old is not None and new is not None and _all_but_status(old) == _all_but_status(new):
             return
+        if self.selected is not None:
+            self.selected.update(self.injector.sidecarsets.list())
         self._enqueue_set(new or old)
 
     def _on_pod(self, etype: str, old: Obj | None, new: Obj | None) -> None:
@@ -107,11 +126,19 @@ class SidecarSetController:
             self.controller.enqueue_after(n, delay)
 
     # -- reconcile -----------------------------------------------------------------------------
+    def _pods(self, name: str) -> list[Obj] | None:
+        """The pods whose injected list names the SidecarSet; None while not listed yet."""
+        if self.selected is not None:
+            return self.selected.pods(name, name)
+        assert self.pods is not None
+        return self.pods.by_index(INJECTED_INDEX, name)
+
     def snapshot(self, ss: Obj) -> planner.Snapshot:
         ns = self.injector.revision_namespace
         # Pods the SidecarSet may count or upgrade: those whose injected list names it, filtered by
         # its selectors (plan.candidate_pods).
-        pods = self.pods.by_index(INJECTED_INDEX, ss["metadata"]["name"])
+        pods = self._pods(ss["metadata"]["name"])
+        assert pods is not None  # reconcile() waited for them
         return planner.Snapshot(
             sidecarset=ss,
             pods=planner.candidate_pods(ss, pods, self.injector.namespace_labels),
@@ -127,6 +154,8 @@ class SidecarSetController:
             return Result()
         if (wait := wait_for_cache(self.expectations, name)) is not None:
             return wait
+        if self._pods(name) is None:  # sharded mode: its pods' watch has not listed yet
+            return Result(requeue_after=CACHE_WAIT_S)
         ss = default_sidecarset(cached)
         snap = self.snapshot(ss)
         p = planner.plan(snap, self.memos.get(name))

@@ -1,6 +1,5 @@
 """Sharded mode's wiring in the manager (runtime/manager.py): scoped resources carry the held
-buckets in their server-side selector, never share an unscoped twin's informer, and leader-only
-resources are not started until asked."""
+buckets in their server-side selector and never share an unscoped twin's informer."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ from typing import cast
 
 from kruise_py.runtime import sharding as sh
 from kruise_py.runtime.client import KubeClient
-from kruise_py.runtime.manager import CachesOnLead, Manager, ManagerOptions, Resource
+from kruise_py.runtime.manager import Manager, ManagerOptions, Resource
 
 ALL = Resource("v1", "pods")
 STS_PODS = Resource("v1", "pods", label_selector="statefulset.kubernetes.io/pod-name")
@@ -19,10 +18,9 @@ def _manager(sharding: bool) -> Manager:
     return Manager(cast(KubeClient, object()), ManagerOptions(metrics_port=0, sharding=sharding))
 
 
-def test_without_sharding_scoped_and_leader_only_are_the_resource_itself() -> None:
+def test_without_sharding_scoped_is_the_resource_itself() -> None:
     m = _manager(False)
-    assert m.scoped(STS_PODS) is STS_PODS and m.for_leader(ALL) is ALL
-    assert m.singleton_gate() is m.leader
+    assert m.scoped(STS_PODS) is STS_PODS
 
 
 def test_scoped_resources_select_the_held_buckets_server_side() -> None:
@@ -30,9 +28,9 @@ def test_scoped_resources_select_the_held_buckets_server_side() -> None:
     pods, sets = m.scoped(STS_PODS), m.scoped(SETS)
     m.on_event(pods, lambda *_: None)
     m.on_event(sets, lambda *_: None)
-    m.on_event(m.for_leader(ALL), lambda *_: None)
+    m.on_event(ALL, lambda *_: None)
     m.wire()
-    # Not a view of the every-pod twin: that one is leader-only, and a view would be unnarrowed.
+    # Not a view of the every-pod twin: a view's selection is local, the shard's must be the server's.
     assert m.views == {}
     nothing = f"{sh.SHARD_LABEL},!{sh.SHARD_LABEL}"
     assert m.informers[pods.key][0].label_selector == f"statefulset.kubernetes.io/pod-name,{nothing}"
@@ -45,9 +43,7 @@ def test_scoped_resources_select_the_held_buckets_server_side() -> None:
 
 def test_keys_tell_the_scopes_apart() -> None:
     m = _manager(True)
-    keys = {ALL.key, m.scoped(ALL).key, m.for_leader(ALL).key}
-    assert len(keys) == 3
-    assert isinstance(m.singleton_gate(), CachesOnLead)
+    assert ALL.key != m.scoped(ALL).key
 
 
 def test_an_empty_bucket_set_selects_nothing_and_all_select_everything() -> None:
