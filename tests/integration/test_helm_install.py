@@ -39,6 +39,7 @@ import pytest
 import yaml
 
 from kruise_py.runtime import pki
+from kruise_py.runtime import sharding as sh
 from kruise_py.runtime.client import ClientOptions, KubeClient, load_kubeconfig
 from kruise_py.sandbox import binaries
 from kruise_py.sandbox.controlplane import ControlPlane, free_port
@@ -248,16 +249,18 @@ class Replica:
     webhook_port: int
 
 
-@pytest.fixture(scope="module")
-def replicas(stack: Stack, installed: list[dict[str, Any]]) -> Iterator[list[Replica]]:
-    """Two operator processes run as the Deployment runs them, with the chart's ServiceAccount token."""
-    kc = sa_kubeconfig(stack, "kruise-py", stack.tmp / "kruise-py-sa.kubeconfig")
+def spawn_replicas(stack: Stack, n: int, tag: str) -> list[Replica]:
+    """``n`` operator processes run as the installed Deployment runs them, with the chart's
+    ServiceAccount token; the first listens on the chart's webhook port."""
+    kc = sa_kubeconfig(stack, "kruise-py", stack.tmp / f"kruise-py-sa-{tag}.kubeconfig")
+    if tag == "main":  # the name later tests reuse
+        kc = kc.rename(stack.tmp / "kruise-py-sa.kubeconfig")
     deploy = stack.kubectl.json("get", "deployment", "kruise-py", "-n", RELEASE_NS)
     args = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
     out: list[Replica] = []
     try:
-        for i in range(2):
-            port, cert_dir = free_port(), stack.tmp / f"certs-{i}"
+        for i in range(n):
+            port, cert_dir = free_port(), stack.tmp / f"certs-{tag}-{i}"
             webhook_port = stack.webhook_port if i == 0 else listen_port()
             # The Deployment's own args, then what differs for a process on this machine (later flags win).
             argv = [
@@ -280,7 +283,7 @@ def replicas(stack: Stack, installed: list[dict[str, Any]]) -> Iterator[list[Rep
                 "--webhook-port",
                 str(webhook_port),
             ]
-            log_dir = stack.tmp / f"replica-{i}"
+            log_dir = stack.tmp / f"replica-{tag}-{i}"
             log_dir.mkdir()
             # _spawn also sets KUBECONFIG: to the ServiceAccount's, never the admin's.
             out.append(
@@ -294,6 +297,18 @@ def replicas(stack: Stack, installed: list[dict[str, Any]]) -> Iterator[list[Rep
             )
         for r in out:
             wait_http_ok(f"http://127.0.0.1:{r.metrics_port}/readyz", 90, r.log)
+    except BaseException:
+        for r in out:
+            _stop(r.proc)
+        raise
+    return out
+
+
+@pytest.fixture(scope="module")
+def replicas(stack: Stack, installed: list[dict[str, Any]]) -> Iterator[list[Replica]]:
+    """Two operator processes run as the Deployment runs them, with the chart's ServiceAccount token."""
+    out = spawn_replicas(stack, 2, "main")
+    try:
         yield out
     finally:
         for r in out:
@@ -755,6 +770,94 @@ def test_cert_manager_mode_serves_the_mounted_secret_and_leaves_ca_bundle_alone(
         assert "patched the caBundle" not in (log_dir / "operator.log").read_text()
     finally:
         _stop(proc)
+
+
+def test_sharded_replicas_with_the_service_account_have_zero_forbidden(
+    stack: Stack, replicas: list[Replica]
+) -> None:
+    """`helm upgrade --set sharding.enabled=true`: two sharded replicas with the chart's token label
+    the set made before (backfill), roll it, run a BroadcastJob, and get no 403."""
+    k = stack.kubectl
+    for r in replicas:  # leader-elected, unsharded: they would reconcile beside the sharded ones
+        _stop(r.proc)
+    helm(
+        stack,
+        "upgrade",
+        "kruise-py",
+        str(CHART),
+        "-n",
+        RELEASE_NS,
+        "--reuse-values",
+        "--set",
+        "sharding.enabled=true",
+    )
+    args = k.json("get", "deployment", "kruise-py", "-n", RELEASE_NS)["spec"]["template"]["spec"][
+        "containers"
+    ][0]["args"]
+    assert "--shards=auto" in args
+    mark = len(audit_entries(stack.cp.audit_log, SA_USER))
+    ns = "helm-e2e"
+    assert sh.SHARD_LABEL not in k.json("get", "asts", "web", "-n", ns)["metadata"].get("labels", {})
+    sharded = spawn_replicas(stack, 2, "sharded")
+    try:
+        wait_for(
+            lambda: (
+                k.json("get", "asts", "web", "-n", ns)["metadata"].get("labels", {}).get(sh.SHARD_LABEL)
+                == str(sh.bucket_of(ns, "web"))
+            ),
+            60,
+            what="the set labelled with its bucket",
+        )
+        wait_for(
+            lambda: all(sh.SHARD_LABEL in p["metadata"].get("labels", {}) for p in pods(k, ns, "app=web")),
+            60,
+            what="its pods labelled",
+        )
+        k(
+            "patch",
+            "asts",
+            "web",
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            json.dumps(
+                {"spec": {"template": {"spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}}}
+            ),
+        )
+        wait_for(
+            lambda: (
+                (st := k.json("get", "asts", "web", "-n", ns).get("status", {})).get("updatedReadyReplicas")
+                == 3
+                and st.get("currentRevision") == st.get("updateRevision")
+            ),
+            120,
+            what="the sharded rollout",
+        )
+        job = bcj()
+        job["metadata"]["name"] = "sharded-check"
+        k.apply(job, ns)
+        wait_for(
+            lambda: (
+                k.json("get", "bcj", "sharded-check", "-n", ns).get("status", {}).get("phase") == "completed"
+            ),
+            120,
+            what="the BroadcastJob completed",
+        )
+        leases = k.json("get", "lease", "-n", RELEASE_NS, "-l", f"{sh.GROUP_LABEL}=kruise-py-shards")["items"]
+        assert len(leases) == 2, [item["metadata"]["name"] for item in leases]
+        entries = audit_entries(stack.cp.audit_log, SA_USER)[mark:]
+        assert forbidden(entries) == [], f"403s for {SA_USER}: {forbidden(entries)}"
+        for rep in sharded:
+            hits = [
+                line
+                for line in rep.log.read_text().splitlines()
+                if "forbidden" in line.lower() or " 403" in line
+            ]
+            assert hits == [], f"{rep.log}: {hits[:5]}"
+    finally:
+        for r in sharded:
+            _stop(r.proc)
 
 
 def test_uninstall_keeps_the_crds(stack: Stack, replicas: list[Replica]) -> None:

@@ -215,6 +215,10 @@ def test_sharding_runs_shards_auto_with_the_member_lease_rights() -> None:
     assert {"verbs": ["list", "get", "update", "delete"]} in [
         {"verbs": r["verbs"]} for r in leases if not r.get("resourceNames")
     ], leases
+    # The replica taking a bucket labels the sets made before sharding (BroadcastJobs: patch already).
+    sts = [r for r in one(objs, "ClusterRole")["rules"] if r["resources"] == ["statefulsets"]]
+    assert sts == [{"apiGroups": ["apps.kruise.io"], "resources": ["statefulsets"], "verbs": ["patch"]}], sts
+    assert not [r for r in one(off, "ClusterRole")["rules"] if r["resources"] == ["statefulsets"]]
 
 
 def test_deployment_is_hardened_and_runs_service_mode_from_the_secret() -> None:
