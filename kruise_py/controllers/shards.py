@@ -171,8 +171,10 @@ class Shards:
         log.info("sharding: took %d buckets, holding %d", len(buckets), len(self.gate.active))
 
     async def stop_buckets(self, buckets: frozenset[int]) -> None:
-        await self.gate.on_stop(buckets)  # no new reconcile of theirs; in-flight ones finished
+        # Under the lock: a start of these buckets still running (its LIST) finishes first, so it
+        # cannot make them active again after this stop took them off.
         async with self._lock:
+            await self.gate.on_stop(buckets)  # no new reconcile of theirs; in-flight ones finished
             for owner in self.owners:
                 owner.forget_moved(self._moved(buckets))
             await self.manager.reshard(self.manager.buckets - buckets)

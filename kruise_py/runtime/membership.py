@@ -87,8 +87,11 @@ class ShardMember:
         self._seen: dict[str, sh.Seen] = {}
         self._last_write = 0.0
         self._task: asyncio.Task[None] | None = None
-        # Drains run beside the loop, so renewals never wait for a slow reconcile to finish.
+        # Drains and starts run beside the loop, so renewals never wait for a slow reconcile to
+        # finish or for a start's LIST (at 50,000 pods one replica's takes longer than the renew
+        # deadline: awaited in the loop, its Lease would expire meanwhile).
         self._drains: dict[asyncio.Task[None], frozenset[int]] = {}
+        self._starts: dict[asyncio.Task[None], frozenset[int]] = {}
         self._held_gauge = BUCKETS_HELD.labels(group, self.identity)
         self._members_gauge = MEMBERS.labels(group, self.identity)
 
@@ -107,6 +110,8 @@ class ShardMember:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        for task in self._starts:  # exiting: a start's LIST is not worth waiting for
+            task.cancel()
         await self._drop_all()
         if release:
             await self.release()
@@ -135,6 +140,9 @@ class ShardMember:
         """Stop everything and wait until no work is in flight. After a missed renew deadline
         this must finish within ``lease_duration - renew_deadline`` (others may start our buckets
         then); a process that cannot promise that should exit, as client-go's users do."""
+        if self._starts:  # a start still running would make its buckets active after the stop
+            await asyncio.gather(*self._starts, return_exceptions=True)
+            self._starts.clear()
         if self.state.held:
             await self.on_stop(self.state.held)
         if self._drains:
@@ -161,16 +169,34 @@ class ShardMember:
             else:
                 self.state = self.state.drained(buckets)
 
+    def _begin_start(self, buckets: frozenset[int]) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(
+            self.on_start(buckets), name="shard-start"
+        )
+        self._starts[task] = buckets
+
+    def _reap_starts(self) -> None:
+        for task, buckets in list(self._starts.items()):
+            if not task.done():
+                continue
+            del self._starts[task]
+            if task.cancelled() or task.exception() is not None:
+                # Held but not acted on: start again what is still held (a stop may have come).
+                log.error("shard membership: starting %s failed: %r", sh.encode(buckets), task)
+                if again := buckets & self.state.held:
+                    self._begin_start(frozenset(again))
+
     async def try_once(self) -> None:
         await self._check_deadline()
         self._reap_drains()
+        self._reap_starts()
         t0 = time.monotonic()
         # An apiserver that hangs must not keep us acting past the renew deadline.
         limit = self.renew_deadline - (t0 - self._last_write) if self.state != sh.State() else None
         async with asyncio.timeout(max(limit, self.retry_period) if limit is not None else None):
             start = await self._round(t0)
         if start:
-            await self.on_start(start)
+            self._begin_start(start)
 
     async def _round(self, t0: float) -> frozenset[int]:
         """Read, decide, begin drains, renew; returns the buckets won (held from now on)."""

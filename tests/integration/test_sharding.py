@@ -182,3 +182,45 @@ def test_reshard_relists_the_new_selection_and_deletes_what_left_it(kubeconfig: 
             await client.close()
 
     asyncio.run(scenario())
+
+
+def test_a_start_longer_than_the_renew_deadline_keeps_renewing(kubeconfig: Path, ns: str) -> None:
+    """A start's LIST can take longer than the renew deadline (50,000 pods on one replica): it runs
+    beside the renewals, so the member neither misses its deadline nor drops what it starts."""
+
+    async def scenario() -> None:
+        client = KubeClient.connect(str(kubeconfig))
+        started: list[frozenset[int]] = []
+        stopped: list[frozenset[int]] = []
+
+        async def on_start(buckets: frozenset[int]) -> None:
+            await asyncio.sleep(RENEW * 2.5)  # the slow LIST
+            started.append(buckets)
+
+        async def on_stop(buckets: frozenset[int]) -> None:
+            stopped.append(buckets)
+
+        m = ShardMember(
+            client,
+            ns,
+            "slow-start",
+            identity="slow",
+            lease_duration=DURATION,
+            renew_deadline=RENEW,
+            retry_period=RETRY,
+            on_start=on_start,
+            on_stop=on_stop,
+        )
+        m.start()
+        try:
+            await _until(lambda: bool(started), 30, "the slow start to finish")
+            assert started == [frozenset(range(sh.BUCKETS))]
+            await asyncio.sleep(RENEW)
+            assert stopped == [], "the member dropped its buckets: renewals waited for the start"
+            assert m.held == frozenset(range(sh.BUCKETS))
+            assert time.monotonic() - m._last_write < RENEW
+        finally:
+            await m.stop()
+            await client.close()
+
+    asyncio.run(scenario())
