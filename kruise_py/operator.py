@@ -149,6 +149,13 @@ class Operator:
                 qps=cfg.qps, burst=cfg.burst, user_agent=f"kruise-py/{__version__} ({self.identity})"
             ),
         )
+        # Leases on a client of their own: renewals must not wait behind a storm of pod writes for
+        # one of the main client's connections (the sharded build of 50,000 pods missed its renew
+        # deadline that way). Two connections, no rate limit: a round is one LIST and one PUT.
+        self.lease_client = KubeClient(
+            self.creds,
+            ClientOptions(qps=0, connections=2, user_agent=f"kruise-py/{__version__} ({self.identity})"),
+        )
         self.manager = Manager(
             self.client,
             ManagerOptions(
@@ -167,7 +174,7 @@ class Operator:
         if cfg.shards == "auto":
             gate = ShardGate()
             member = ShardMember(
-                self.client,
+                self.lease_client,
                 cfg.leader_election_namespace or cfg.operator_namespace,
                 f"{cfg.leader_election_id}-shards",
                 identity=self.identity,
@@ -195,7 +202,7 @@ class Operator:
         if cfg.leader_elect:
             # Added last: at shutdown the controllers stop before the Lease is released.
             self.elector = LeaseElector(
-                self.client,
+                self.lease_client,
                 cfg.leader_election_namespace or cfg.operator_namespace,
                 cfg.leader_election_id,
                 lease_duration=cfg.lease_duration,
@@ -508,6 +515,7 @@ def build_registry(op: Operator) -> kopf.OperatorRegistry:
                 task.cancel()
         await op.unregister_local_webhooks()
         await op.manager.stop()
+        await op.lease_client.close()
 
     if op.cfg.webhook_mode == "none":
         return registry
