@@ -1,5 +1,6 @@
 """Scale-out: three replicas in sharded mode share 30 Advanced StatefulSets; all of them roll
-while one replica is SIGKILLed and a fourth joins.
+while one replica is SIGKILLed and a fourth joins (a partition holds every rollout after its
+first wave until the join, so both land mid-rollout on a loaded machine too).
 
 Half of the sets exist before sharding is on (made by the session operator: no shard label, so the
 replica taking their buckets labels them and their pods first), half are created through the
@@ -10,6 +11,7 @@ one revision, and the invariant monitor of every set must record no violation.""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -23,7 +25,7 @@ from kruise_py.runtime import sharding as sh
 from kruise_py.sandbox.controlplane import ControlPlane, free_port
 from kruise_py.sandbox.sandbox import wait_http_ok
 from tests.integration.conftest import Kubectl, OperatorProcess, _spawn, _stop, wait_for
-from tests.integration.test_statefulset import asts, set_image, status_of, wait_rolled_out
+from tests.integration.test_statefulset import asts, status_of, wait_rolled_out
 
 from .conftest import audit_writes, scaled
 from .invariants import InvariantMonitor
@@ -167,10 +169,18 @@ def test_sharded_replicas_roll_through_a_kill_and_a_join(
             mon.arm()
         since = time.time()
         olds = {n: status_of(kubectl, ns, n)["updateRevision"] for n in names}
+        # The new image with a partition that holds all but the last ordinal back: the kill lands
+        # in the first wave, and the rest of every rollout is left for after the join, however
+        # fast the first wave goes on a loaded machine.
+        held = {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.26"}]}}}
+        held["updateStrategy"] = {"rollingUpdate": {"partition": size - 1}}
         for name in names:
-            set_image(kubectl, ns, name, "nginx:1.26")
+            kubectl("patch", "asts", name, "-n", ns, "--type=merge", "-p", json.dumps({"spec": held}))
         wait_for(
-            lambda: sum(1 for n in names if (status_of(kubectl, ns, n).get("updatedReplicas") or 0) > 0) >= 3,
+            lambda: (
+                sum(1 for n in names if (status_of(kubectl, ns, n).get("updatedReplicas") or 0) > 0)
+                >= sets // 2
+            ),
             60,
             interval=0.05,
             what="the rollouts under way",
@@ -181,6 +191,9 @@ def test_sharded_replicas_roll_through_a_kill_and_a_join(
         reps["replica-d"] = spawn_replica(control_plane, "replica-d", tmp_path, ["--webhook-mode", "none"])
         live = [p for u, (_, p) in reps.items() if u != "replica-b"]
         after = wait_for(lambda: settled(live), 60, what="a, c, d sharing 256 buckets")
+        release = json.dumps({"spec": {"updateStrategy": {"rollingUpdate": {"partition": 0}}}})
+        for name in names:
+            kubectl("patch", "asts", name, "-n", ns, "--type=merge", "-p", release)
         for name in names:
             wait_rolled_out(kubectl, ns, name, size, timeout=240)
             assert status_of(kubectl, ns, name)["updateRevision"] != olds[name]
