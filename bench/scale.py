@@ -93,6 +93,33 @@ def _bump_generation(g: Ground, sets: int, value: int, prefix: str = "scale-") -
     )
 
 
+def build_sets(g: Ground, sets: int, per: int) -> None:
+    """The rung's objects: ``sets`` namespaces ``scale-<i>`` with one set ``web`` of ``per`` pods
+    each, created through the running operator's webhook; returns once every pod is ready."""
+    c = g.api.client
+    nss = [_ns(i) for i in range(sets)]
+    ns_body = {"apiVersion": "v1", "kind": "Namespace"}
+    g.api.run(
+        _gather_limited(
+            [c.create(path_for("v1", "namespaces"), {**ns_body, "metadata": {"name": ns}}) for ns in nss], 32
+        ),
+        900,
+    )
+    web = kruise_set("web", per, "100%")
+    g.api.run(
+        _gather_limited(
+            [c.create(path_for("apps.kruise.io/v1beta1", "statefulsets", ns), web) for ns in nss], 32
+        ),
+        900,
+    )
+
+    def built() -> bool:
+        objs = _all_sets(g)
+        return len(objs) == sets and all(rolled_out(o, per) for o in objs)
+
+    wait(built, max(900.0, sets * per * 0.2), f"{sets * per} pods ready", interval=2)
+
+
 def _rest_rss(pid: int, settle: float) -> int:
     time.sleep(settle)
     return proc_status(pid, "VmRSS")
@@ -262,39 +289,8 @@ def rung(
     time.sleep(1)
     mark = g.audit_mark()
     t0 = time.monotonic()
-    nss = [_ns(i) for i in range(sets)]
+    build_sets(g, sets, per)
     c = g.api.client
-    g.api.run(
-        _gather_limited(
-            [
-                c.create(
-                    path_for("v1", "namespaces"),
-                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
-                )
-                for ns in nss
-            ],
-            32,
-        ),
-        900,
-    )
-    g.api.run(
-        _gather_limited(
-            [
-                c.create(
-                    path_for("apps.kruise.io/v1beta1", "statefulsets", ns), kruise_set("web", per, "100%")
-                )
-                for ns in nss
-            ],
-            32,
-        ),
-        900,
-    )
-
-    def built() -> bool:
-        objs = _all_sets(g)
-        return len(objs) == sets and all(rolled_out(o, per) for o in objs)
-
-    wait(built, max(900.0, pods * 0.2), f"{pods} pods ready", interval=2)
     res["create_s"] = round(time.monotonic() - t0, 1)
     time.sleep(2)
     w = operator_writes(g, mark, None, "kruise-py")

@@ -28,14 +28,13 @@ import urllib.request
 from typing import Any
 
 from kruise_py.runtime import sharding as sh
-from kruise_py.runtime.client import path_for
 from kruise_py.sandbox.controlplane import free_port
 from kruise_py.sandbox.sandbox import wait_http_ok
 
 from . import harness
-from .asts_rollout import NEW, OLD, kruise_set, operator_writes, rolled_out
+from .asts_rollout import NEW, OLD, operator_writes
 from .harness import Ground, cpu_s, ground, loadavg, proc_status, wait
-from .scale import LADDER, _all_sets, _bump_generation, _gather_limited, _mib, _ns, _observed, _roll
+from .scale import LADDER, _all_sets, _bump_generation, _mib, _observed, _roll, build_sets
 from .sidecarset import sidecarset
 
 GROUP = "bench"
@@ -165,34 +164,7 @@ def shards(scale: float = 1.0) -> dict[str, Any]:
         g.apply(sidecarset("scale-lat", "scale-lat"), "default")
         mark = g.audit_mark()
         t0 = time.monotonic()
-        c = g.api.client
-        nss = [_ns(i) for i in range(sets)]
-        ns_body = {"apiVersion": "v1", "kind": "Namespace"}
-        g.api.run(
-            _gather_limited(
-                [c.create(path_for("v1", "namespaces"), {**ns_body, "metadata": {"name": ns}}) for ns in nss],
-                32,
-            ),
-            900,
-        )
-        g.api.run(
-            _gather_limited(
-                [
-                    c.create(
-                        path_for("apps.kruise.io/v1beta1", "statefulsets", ns), kruise_set("web", per, "100%")
-                    )
-                    for ns in nss
-                ],
-                32,
-            ),
-            900,
-        )
-        wait(
-            lambda: len(objs := _all_sets(g)) == sets and all(rolled_out(o, per) for o in objs),
-            max(900.0, pods * 0.2),
-            f"{pods} pods ready",
-            interval=2,
-        )
+        build_sets(g, sets, per)
         res["create_s"] = round(time.monotonic() - t0, 1)
         w = operator_writes(g, mark, None, "kruise-py")
         res["create_writes_per_pod"] = round(sum(w.values()) / pods, 2)
