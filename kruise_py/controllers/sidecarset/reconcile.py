@@ -129,16 +129,14 @@ class SidecarSetController:
     def _pods(self, name: str) -> list[Obj] | None:
         """The pods whose injected list names the SidecarSet; None while not listed yet."""
         if self.selected is not None:
-            return self.selected.pods(name, name)
+            return self.selected.pods(name)
         assert self.pods is not None
         return self.pods.by_index(INJECTED_INDEX, name)
 
-    def snapshot(self, ss: Obj) -> planner.Snapshot:
+    def snapshot(self, ss: Obj, pods: list[Obj]) -> planner.Snapshot:
+        """``pods``: those whose injected list names the SidecarSet (:meth:`_pods`), filtered here
+        by its selectors to the ones it may count or upgrade (plan.candidate_pods)."""
         ns = self.injector.revision_namespace
-        # Pods the SidecarSet may count or upgrade: those whose injected list names it, filtered by
-        # its selectors (plan.candidate_pods).
-        pods = self._pods(ss["metadata"]["name"])
-        assert pods is not None  # reconcile() waited for them
         return planner.Snapshot(
             sidecarset=ss,
             pods=planner.candidate_pods(ss, pods, self.injector.namespace_labels),
@@ -154,10 +152,10 @@ class SidecarSetController:
             return Result()
         if (wait := wait_for_cache(self.expectations, name)) is not None:
             return wait
-        if self._pods(name) is None:  # sharded mode: its pods' watch has not listed yet
+        if (pods := self._pods(name)) is None:  # sharded mode: its pods' watch has not listed yet
             return Result(requeue_after=CACHE_WAIT_S)
         ss = default_sidecarset(cached)
-        snap = self.snapshot(ss)
+        snap = self.snapshot(ss, pods)
         p = planner.plan(snap, self.memos.get(name))
         self.memos[name] = p.memo
         try:

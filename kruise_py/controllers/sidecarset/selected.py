@@ -103,15 +103,16 @@ class SelectedPods:
         log.info("sidecarset pods: watching %s%s", selector or "every pod", f" in {ns}" if ns else "")
         return _Watch(infs, cache)
 
-    def pods(self, sidecarset: str, index_value: str) -> list[Obj] | None:
-        """The SidecarSet's indexed pods; None while its watch has not listed yet."""
+    def pods(self, sidecarset: str) -> list[Obj] | None:
+        """The pods the index gives for the SidecarSet's name; None while its watch has not
+        listed yet."""
         key = self.of_set.get(sidecarset)
         if key is None:
             return [] if self.active and sidecarset in self.of_set else None
         w = self.watches.get(key)
         if w is None or not w.synced:
             return None
-        return w.cache.by_index(self.index[0], index_value)
+        return w.cache.by_index(self.index[0], sidecarset)
 
     def get(self, namespace: str | None, name: str) -> Obj | None:
         for w in self.watches.values():
