@@ -25,6 +25,7 @@ from kruise_py.runtime import sharding as sh
 from kruise_py.sandbox.controlplane import ControlPlane, free_port
 from kruise_py.sandbox.sandbox import wait_http_ok
 from tests.integration.conftest import Kubectl, OperatorProcess, _spawn, _stop, wait_for
+from tests.integration.test_sidecarset import admitted
 from tests.integration.test_statefulset import asts, status_of, wait_rolled_out
 
 from .conftest import audit_writes, scaled
@@ -118,16 +119,7 @@ def test_sharded_replicas_roll_through_a_kill_and_a_join(
     sc = f"shard-log-{ns[-5:]}"
     with_sidecar = {*early[:2], *late[:2]}
     kubectl.apply(sidecar_set(sc, ns, "busybox:1.36"))
-    wait_for(
-        lambda: (
-            kubectl.json("get", "sidecarset", sc)["metadata"]
-            .get("annotations", {})
-            .get("kruise.io/sidecarset-hash")
-        ),
-        30,
-        what="SidecarSet admitted",
-    )
-    time.sleep(1)
+    admitted(kubectl, sc)
     for name in early:
         kubectl.apply(shard_set(name, size, budget, sc if name in with_sidecar else None), ns)
     for name in early:
